@@ -1,0 +1,83 @@
+"""Pallets-style fixtures for Vault: ``app``, ``client``, ``runner`` and ``make_app``."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import typing as t
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient, FlaskCliRunner
+from sqlalchemy import create_engine
+from sqlalchemy.schema import CreateSchema, DropSchema
+
+from vault import create_app
+from vault.db import database, database_url
+
+
+@pytest.fixture
+def make_app(tmp_path: Path) -> Iterator[Callable[..., Flask]]:
+    """Build apps on a private SQLite database; ``config`` overrides the test defaults."""
+    apps: list[Flask] = []
+
+    def make(**config: t.Any) -> Flask:
+        defaults = {
+            "TESTING": True,
+            "SECRET_KEY": secrets.token_hex(32),
+            "DATABASE_URL": f"sqlite:///{tmp_path / f'vault{len(apps)}.sqlite3'}",
+        }
+        app = create_app({**defaults, **config})
+        apps.append(app)
+        return app
+
+    yield make
+    for app in apps:
+        with app.app_context():
+            database().engine.dispose()
+
+
+@pytest.fixture
+def app(make_app: Callable[..., Flask]) -> Flask:
+    return make_app()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app: Flask) -> FlaskCliRunner:
+    return app.test_cli_runner()
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """``DATABASE_URL`` with ``search_path`` set to a private schema, dropped afterwards.
+
+    Skips when ``DATABASE_URL`` is unset, unless ``BASTION_REQUIRE_SERVICES=1``.
+    """
+    url = os.environ.get("DATABASE_URL")
+    if not url:
+        if os.environ.get("BASTION_REQUIRE_SERVICES") == "1":
+            pytest.fail("DATABASE_URL is not set and BASTION_REQUIRE_SERVICES=1")
+        pytest.skip("PostgreSQL test: set DATABASE_URL to run it")
+    base = database_url(url)
+    if base.get_backend_name() != "postgresql":
+        pytest.fail(f"DATABASE_URL must point to PostgreSQL, got {base.get_backend_name()}")
+    schema = f"vault_test_{secrets.token_hex(6)}"
+    admin = create_engine(base)
+    try:
+        with admin.begin() as connection:
+            connection.execute(CreateSchema(schema))
+        try:
+            private = base.update_query_dict({"options": f"-csearch_path={schema}"})
+            yield private.render_as_string(hide_password=False)
+        finally:
+            with admin.begin() as connection:
+                connection.execute(DropSchema(schema, cascade=True))
+    finally:
+        admin.dispose()

@@ -1,0 +1,80 @@
+"""Vault: a private notes-and-files vault for a team, built on Flask-Bastion.
+
+The application factory loads configuration in a fixed order, protects the app with
+``Bastion(app)`` and registers the blueprints. Configuration precedence, lowest first:
+
+1. defaults: ``DATABASE_URL`` is SQLite under the instance folder;
+2. ``VAULT_*`` environment variables, without the prefix (``VAULT_BASTION_HTTPS_REDIRECT=false``
+   sets ``BASTION_HTTPS_REDIRECT``; values are parsed as JSON where they can be);
+3. the ``DATABASE_URL`` environment variable, the name hosting platforms use;
+4. ``test_config``.
+
+When no layer sets ``SECRET_KEY``, it is read from ``instance/secret_key``, which is created
+with 256 random bits on first run. The key is never part of the code or the repository: a
+key that is published lets anyone forge session cookies and signed tokens.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import tempfile
+import typing as t
+from collections.abc import Mapping
+
+from flask import Flask
+
+from flask_bastion import Bastion
+
+from . import db, health, pages, preferences
+
+
+def create_app(test_config: Mapping[str, t.Any] | None = None) -> Flask:
+    """Create and configure a Vault application.
+
+    :param test_config: configuration applied last, over the environment.
+    """
+    app = Flask(__name__, instance_relative_config=True)
+    os.makedirs(app.instance_path, mode=0o700, exist_ok=True)
+    app.config["DATABASE_URL"] = "sqlite:///" + os.path.join(app.instance_path, "vault.sqlite3")
+    app.config.from_prefixed_env("VAULT")
+    if os.environ.get("DATABASE_URL"):
+        app.config["DATABASE_URL"] = os.environ["DATABASE_URL"]
+    if test_config is not None:
+        app.config.from_mapping(test_config)
+    if not app.config.get("SECRET_KEY"):
+        app.config["SECRET_KEY"] = load_secret_key(app.instance_path)
+
+    Bastion(app)
+    db.init_app(app)
+    app.register_blueprint(pages.bp)
+    app.register_blueprint(health.bp)
+    app.register_blueprint(preferences.bp)
+    return app
+
+
+def load_secret_key(instance_path: str) -> str:
+    """Return the key stored in ``<instance_path>/secret_key``, creating it on first use.
+
+    The file is written to a private temporary file and hard-linked into place, so
+    processes starting at the same time all end up with the same complete key.
+
+    :param instance_path: an existing directory, normally the application's instance folder.
+    :raises RuntimeError: when the file exists but holds no key.
+    """
+    path = os.path.join(instance_path, "secret_key")
+    if not os.path.exists(path):
+        fd, tmp = tempfile.mkstemp(dir=instance_path, prefix=".secret_key.")  # mode 0600
+        try:
+            with os.fdopen(fd, "w") as f:
+                f.write(secrets.token_hex(32) + "\n")
+            os.link(tmp, path)
+        except FileExistsError:
+            pass  # another process created it first; use theirs
+        finally:
+            os.unlink(tmp)
+    with open(path) as f:
+        key = f.read().strip()
+    if not key:
+        raise RuntimeError(f"{path} is empty; delete it to generate a new secret key")
+    return key

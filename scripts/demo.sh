@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Run Vault, the reference application, on http://127.0.0.1:$PORT/ (default 8000).
+# SQLite under examples/vault/instance unless DATABASE_URL is set (PostgreSQL, 2 workers).
+# Production profile, except that plain HTTP is allowed: this is loopback, without TLS.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BIN=$PWD/.venv/bin
+PORT=${PORT:-8000}
+
+# Vault's instance folder (secret key, SQLite database); Flask puts it next to the package.
+mkdir -p examples/vault/instance
+chmod 700 examples/vault/instance
+
+export VAULT_BASTION_HTTPS_REDIRECT=false
+# Answer only to the loopback names (Flask's TRUSTED_HOSTS; values are JSON).
+export VAULT_TRUSTED_HOSTS='["127.0.0.1", "localhost"]'
+"$BIN/flask" --app vault init-db
+
+workers=1
+if [ -n "${DATABASE_URL:-}" ]; then
+    workers=2
+fi
+
+echo
+echo "Vault is running at http://127.0.0.1:$PORT/"
+echo
+exec "$BIN/gunicorn" --bind "127.0.0.1:$PORT" --workers "$workers" --access-logfile - \
+    "vault:create_app()"

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Run lint, formatting, types and the whole test suite inside .venv.
+# Points DATABASE_URL / REDIS_URL at the local servers when they answer and nothing is set.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BIN=.venv/bin
+
+answers() {  # host port -> exit 0 when something listens there
+    "$BIN/python" - "$1" "$2" <<'PY'
+import socket, sys
+try:
+    socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=1).close()
+except OSError:
+    sys.exit(1)
+PY
+}
+
+if [ -z "${DATABASE_URL:-}" ] && answers 127.0.0.1 5432; then
+    export DATABASE_URL="postgresql+psycopg://postgres@127.0.0.1:5432/test"
+fi
+if [ -z "${REDIS_URL:-}" ] && answers 127.0.0.1 6379; then
+    export REDIS_URL="redis://127.0.0.1:6379/0"
+fi
+echo "DATABASE_URL=${DATABASE_URL:-<unset>} REDIS_URL=${REDIS_URL:-<unset>}"
+
+# tests/e2e drive Debian's Chromium through Playwright; Playwright's own browser download
+# is never used. Without the browser those tests skip (fail under BASTION_REQUIRE_SERVICES=1).
+if [ ! -x /usr/bin/chromium ]; then
+    if [ "$(id -u)" -eq 0 ]; then
+        echo "Installing Debian's chromium for the browser tests"
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -q
+        apt-get install -y -q chromium
+    else
+        echo "/usr/bin/chromium is missing: the browser tests will skip. Install it with" >&2
+        echo "  sudo apt-get update && sudo apt-get install -y chromium" >&2
+    fi
+fi
+
+"$BIN/ruff" check .
+"$BIN/ruff" format --check .
+"$BIN/mypy"
+"$BIN/python" -m pytest "$@"

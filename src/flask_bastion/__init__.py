@@ -1,0 +1,47 @@
+"""Flask-Bastion: make a Flask application secure by default with one line.
+
+::
+
+    from flask import Flask
+    from flask_bastion import Bastion
+
+    app = Flask(__name__)
+    Bastion(app)
+"""
+
+from __future__ import annotations
+
+from .config import BastionConfig
+from .csp import csp, csp_nonce
+from .csrf import csrf_exempt, csrf_token, rotate_csrf_secret, validate_csrf
+from .exceptions import (
+    BastionError,
+    ConfigurationError,
+    CSRFError,
+    HeadersTooLarge,
+    MalformedRequest,
+)
+from .extension import Bastion, BastionState, get_state
+from .headers import no_store, security_headers
+from .https import https_exempt
+
+__all__ = [
+    "Bastion",
+    "BastionConfig",
+    "BastionError",
+    "BastionState",
+    "CSRFError",
+    "ConfigurationError",
+    "HeadersTooLarge",
+    "MalformedRequest",
+    "csp",
+    "csp_nonce",
+    "csrf_exempt",
+    "csrf_token",
+    "get_state",
+    "https_exempt",
+    "no_store",
+    "rotate_csrf_secret",
+    "security_headers",
+    "validate_csrf",
+]

@@ -1,0 +1,76 @@
+"""The ``flask bastion`` command group: checks, effective configuration, secrets.
+
+``flask bastion check --deploy`` belongs in CI: it exits non-zero when a finding reaches
+``--fail-level`` (WARNING by default), so an unsafe configuration never ships unnoticed.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import sys
+
+import click
+from flask import current_app
+from flask.cli import AppGroup
+
+from .checks import LEVELS, run_checks
+from .config import settings, value_of
+from .extension import get_state
+
+bastion_cli = AppGroup("bastion", help="Flask-Bastion: security checks and configuration.")
+
+
+@bastion_cli.command("check")
+@click.option("--deploy", is_flag=True, help="Also run the checks that matter for deployment.")
+@click.option(
+    "--fail-level",
+    type=click.Choice(list(LEVELS), case_sensitive=False),
+    default="WARNING",
+    show_default=True,
+    help="Exit with status 1 when a finding is at this level or above.",
+)
+def check_command(deploy: bool, fail_level: str) -> None:
+    """Check the application's security configuration."""
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    found = run_checks(app, deploy=deploy)
+    muted = len(run_checks(app, deploy=deploy, include_silenced=True)) - len(found)
+    for finding in sorted(found, key=lambda m: (-m.level, m.id)):
+        click.echo(str(finding))
+    count = len(found)
+    click.echo(
+        f"System check identified {'no issues' if not count else f'{count} issue(s)'}"
+        f" ({muted} silenced)."
+    )
+    if any(m.level >= LEVELS[fail_level.upper()] for m in found):
+        sys.exit(1)
+
+
+@bastion_cli.command("config")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+def config_command(as_json: bool) -> None:
+    """Show every BASTION_* setting, its effective value and where it came from."""
+    config = get_state(current_app).config
+    rows = []
+    for info in settings():
+        value = value_of(config, info.key)
+        if isinstance(value, tuple):
+            value = [str(v) for v in value]
+        elif isinstance(value, dict):
+            value = {k: list(v) for k, v in value.items()}
+        source = config.sources[info.key]
+        # Settings that can weaken security say so when the application changed them.
+        danger = info.danger if info.danger and source != "default" else None
+        rows.append({"key": info.key, "value": value, "source": source, "danger": danger})
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    for row in rows:
+        note = f"  ! weakens security when {row['danger']}" if row["danger"] else ""
+        click.echo(f"{row['key']} = {json.dumps(row['value'])}  ({row['source']}){note}")
+
+
+@bastion_cli.command("generate-secret")
+def generate_secret_command() -> None:
+    """Print a new random SECRET_KEY (256 bits, hex)."""
+    click.echo(secrets.token_hex(32))

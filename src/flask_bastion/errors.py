@@ -1,0 +1,321 @@
+"""Safe errors: error pages without internals, request IDs, malformed-input rejection and
+log scrubbing.
+
+Defends against information leaks (tracebacks, framework names and versions, SQL, file
+paths in error pages help an attacker aim), against inputs built to make the application
+crash or misbehave (invalid UTF-8 and percent-encoding that decode differently in two
+layers, oversized bodies and headers), and against secrets leaking into logs.
+
+* Every 4xx/5xx becomes a page rendered from ``bastion/error.html`` (override it in the
+  application's templates) or, for clients that prefer JSON, an RFC 9457
+  ``application/problem+json`` document. A 5xx never shows the exception; its traceback
+  goes to the server log only, under the request ID.
+* Each request gets an ID (taken from a trusted proxy's header when well formed, otherwise
+  generated) that is sent in ``X-Request-ID``, shown on error pages and added to every log
+  line, so a user's report leads straight to the log entry.
+* Malformed requests are rejected with 400 or 431 before any view runs.
+* :class:`LogFilter` redacts passwords, tokens, cookies and ``Authorization`` values.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import typing as t
+from urllib.parse import unquote_to_bytes
+
+from flask import Blueprint, Flask, Request, Response, current_app, render_template, request
+from flask.json.provider import DefaultJSONProvider
+from flask.logging import default_handler
+from markupsafe import escape
+from werkzeug.exceptions import HTTPException
+
+from . import signals
+from .config import BastionConfig
+from .context import RequestState, new_request_id, request_state
+from .exceptions import BodyTooLarge, HeadersTooLarge, MalformedRequest
+from .proxy import peer_is_trusted
+
+#: Logger for security events (rejections); later fed to the audit sinks.
+security_log = logging.getLogger("flask_bastion.security")
+
+REASON_HEADERS_TOO_LARGE = "request headers too large"
+REASON_PATH_ENCODING = "path is not valid UTF-8"
+REASON_PATH_CONTROL = "path contains control characters"
+REASON_QUERY_ENCODING = "query string is not valid percent-encoded UTF-8"
+REASON_FORM_ENCODING = "form body is not valid percent-encoded UTF-8"
+REASON_FORM_TOO_LARGE = "form body is larger than MAX_FORM_MEMORY_SIZE"
+REASON_CONTENT_LENGTH = "Content-Length is not a non-negative integer"
+
+_BAD_ESCAPE = re.compile(rb"%(?![0-9A-Fa-f]{2})")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{8,128}")
+_UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+_JSON_TYPES = ("application/json", "application/problem+json")
+
+_FLASK_LOG_FORMAT = "[%(asctime)s] %(levelname)s in %(module)s: %(message)s"
+#: The format given to Flask's default handler: Flask's own, plus the request ID.
+LOG_FORMAT = "[%(asctime)s] %(levelname)s in %(module)s [%(request_id)s]: %(message)s"
+
+_REDACTED = "[redacted]"
+_SCRUBBERS = (
+    # Header lines and repr'd header pairs: the whole value is secret.
+    (
+        re.compile(
+            r"(?i)\b((?:proxy-)?authorization|(?:set-)?cookie|x-api-key|x-csrf-token)"
+            r"(['\"]?\s*[:=,]\s*['\"]?)[^\r\n'\"]+"
+        ),
+        rf"\1\2{_REDACTED}",
+    ),
+    (re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]{4,}"), rf"\1 {_REDACTED}"),
+    # key=value, key: value, 'key': 'value' for secret-looking keys; a value the header
+    # rule already replaced ("X-CSRF-Token: [redacted]") is left alone.
+    (
+        re.compile(
+            r"(?i)(['\"]?)\b([\w-]*(?:password|passwd|pwd|secret|token|api[_-]?key|session"
+            r"(?:[_-]?id)?)[\w-]*)\1(\s*[:=]\s*)(?!\[redacted\])"
+            r"(\"[^\"]*\"|'[^']*'|[^\s&,;}\]]+)"
+        ),
+        rf"\1\2\1\3{_REDACTED}",
+    ),
+)
+
+
+def scrub(text: str) -> str:
+    """``text`` with password, token, cookie and Authorization values redacted."""
+    for pattern, replacement in _SCRUBBERS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+class LogFilter(logging.Filter):
+    """Adds ``record.request_id`` and redacts secrets from the message and traceback.
+
+    Installed on the application's logger and on Flask's default handler; add it to any
+    other handler (JSON, syslog) with ``handler.addFilter(LogFilter())``.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        state: RequestState | None = None
+        try:
+            from flask import g
+
+            state = g.get("_bastion")
+        except RuntimeError:  # outside an application context
+            pass
+        if not hasattr(record, "request_id"):
+            record.request_id = state.request_id if state is not None else "-"
+        if not getattr(record, "_bastion_scrubbed", False):
+            record.msg = scrub(record.getMessage())
+            record.args = None
+            if record.exc_info and not record.exc_text:
+                record.exc_text = logging.Formatter().formatException(record.exc_info)
+            if record.exc_text:
+                record.exc_text = scrub(record.exc_text)
+            record._bastion_scrubbed = True
+        return True
+
+
+def _install_logging(app: Flask) -> None:
+    for target in (app.logger, security_log, default_handler):
+        if not any(isinstance(f, LogFilter) for f in target.filters):
+            target.addFilter(LogFilter())
+    formatter = default_handler.formatter
+    if formatter is not None and formatter._fmt == _FLASK_LOG_FORMAT:
+        default_handler.setFormatter(logging.Formatter(LOG_FORMAT))
+
+
+def _refuse_constant(name: str) -> t.NoReturn:
+    raise ValueError(f"{name} is not JSON (RFC 8259)")
+
+
+def _install_json_guard(app: Flask) -> None:
+    # The stdlib JSON parser recurses once per nesting level, so a body such as ``[[[[...``
+    # 10,000 deep raises RecursionError, which ``request.get_json()`` does not catch: a
+    # 500 for a malformed body. As a ValueError it becomes Flask's usual 400. It also
+    # accepts NaN and Infinity, which are not JSON and slip past comparisons such as
+    # ``amount > limit``; Flask's default provider is told to refuse them.
+    loads = app.json.loads
+    strict = {"parse_constant": _refuse_constant} if type(app.json) is DefaultJSONProvider else {}
+
+    def guarded_loads(s: str | bytes, **kwargs: t.Any) -> t.Any:
+        try:
+            return loads(s, **{**strict, **kwargs})
+        except RecursionError:
+            raise ValueError("JSON document is nested too deeply") from None
+
+    app.json.loads = guarded_loads  # type: ignore[method-assign]
+
+
+def _valid_percent_utf8(raw: bytes) -> bool:
+    if _BAD_ESCAPE.search(raw):
+        return False
+    try:
+        unquote_to_bytes(raw.replace(b"+", b" ")).decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def reject(reason: str, status: int = 400) -> t.NoReturn:
+    """Emit the rejection signal and security log line, then raise the matching 4xx."""
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    signals.request_rejected.send(app, reason=reason, status=status)
+    security_log.warning(
+        "request rejected: %s", reason, extra={"event": "request.rejected", "reason": reason}
+    )
+    if status == 431:
+        raise HeadersTooLarge(reason)
+    if status == 413:
+        raise BodyTooLarge(reason)
+    raise MalformedRequest(reason)
+
+
+#: Templates (``bastion/error.html``) are served through a route-less blueprint so the
+#: application's own template folder can override them.
+blueprint = Blueprint("flask_bastion", __name__, template_folder="templates")
+
+_FALLBACK_PAGE = (
+    "<!doctype html><html lang=en><meta charset=utf-8><title>{code} {title}</title>"
+    "<h1>{code} {title}</h1><p>{description}</p><p>Request ID: <code>{request_id}</code></p>"
+)
+
+
+class SafeErrors:
+    """Component: request IDs, input validation, error pages and log scrubbing."""
+
+    name = "errors"
+
+    def __init__(self, config: BastionConfig) -> None:
+        self.config = config.errors
+        self.request_id_key = "HTTP_" + self.config.request_id_header.upper().replace("-", "_")
+        self.max_header_bytes = self.config.max_header_bytes
+
+    def init_app(self, app: Flask) -> None:
+        limits = {
+            "MAX_CONTENT_LENGTH": self.config.max_content_length,
+            "MAX_FORM_MEMORY_SIZE": self.config.max_form_memory_size,
+            "MAX_FORM_PARTS": self.config.max_form_parts,
+        }
+        for key, value in limits.items():
+            # Flask 3.1 gives MAX_FORM_MEMORY_SIZE and MAX_FORM_PARTS numeric defaults, so
+            # Flask's own default counts as "not set by the application" too.
+            if app.config.get(key) in (None, app.default_config.get(key)):
+                app.config[key] = value
+        _install_logging(app)
+        _install_json_guard(app)
+        if self.config.enabled:
+            if "flask_bastion" not in app.blueprints:
+                app.register_blueprint(blueprint)
+            app.register_error_handler(HTTPException, self.handle_http_exception)
+
+    def start_request(self, environ: dict[str, t.Any]) -> RequestState:
+        """The request's state, with the ID from a trusted proxy or a new one."""
+        forwarded = environ.get(self.request_id_key)
+        # fullmatch: "$" would also match before a trailing newline, which would put a
+        # line break into the response header and the log line.
+        if forwarded and _REQUEST_ID.fullmatch(forwarded) and peer_is_trusted(environ):
+            return RequestState(forwarded)
+        return RequestState(new_request_id())
+
+    def before_request(self, request: Request) -> None:
+        """Reject requests whose headers, path, query or form cannot be decoded safely."""
+        environ = request.environ
+        size = 0
+        for key, value in environ.items():
+            if key[:5] == "HTTP_":
+                size += len(key) + len(value)
+        if size > self.max_header_bytes:
+            reject(REASON_HEADERS_TOO_LARGE, 431)
+        length = environ.get("CONTENT_LENGTH")
+        if length and not length.isdigit():  # werkzeug would read "-1" or "abc" as empty
+            reject(REASON_CONTENT_LENGTH)
+        path: str = environ.get("PATH_INFO", "")
+        if not path.isascii():
+            try:
+                path = path.encode("latin-1").decode("utf-8")
+            except UnicodeError:
+                reject(REASON_PATH_ENCODING)
+        if _CONTROL.search(path):
+            reject(REASON_PATH_CONTROL)
+        query: str = environ.get("QUERY_STRING", "")
+        if query and (not query.isascii() or "%" in query):
+            try:
+                raw = query.encode("latin-1")
+            except UnicodeError:
+                reject(REASON_QUERY_ENCODING)
+            if not _valid_percent_utf8(raw):
+                reject(REASON_QUERY_ENCODING)
+        if (
+            request.method in _UNSAFE_METHODS
+            and request.mimetype == "application/x-www-form-urlencoded"
+        ):
+            self._check_form(request)
+
+    @staticmethod
+    def _check_form(request: Request) -> None:
+        # Read (and cache) the body so the form parser later reuses it; bounded by the
+        # same limit the form parser applies, so nothing larger is ever buffered.
+        limit = request.max_form_memory_size
+        if limit is not None and (request.content_length or 0) > limit:
+            reject(REASON_FORM_TOO_LARGE, 413)
+        if not _valid_percent_utf8(request.get_data(cache=True)):
+            reject(REASON_FORM_ENCODING)
+
+    def handle_http_exception(self, error: HTTPException) -> HTTPException | Response:
+        """Render any 4xx/5xx as a safe page or problem document."""
+        if error.code is None or error.code < 400:
+            return error
+        if error.response is not None:  # abort(response): the application chose the body
+            return error.response  # type: ignore[return-value]
+        original = getattr(error, "original_exception", None)
+        if original is not None:
+            signals.server_error.send(
+                current_app._get_current_object(),  # type: ignore[attr-defined]
+                request_id=request_state().request_id,
+                exception=original,
+            )
+        response = render_error(error)
+        for name, value in error.get_headers():
+            if name.lower() != "content-type":
+                response.headers[name] = value
+        return response
+
+
+def _wants_json() -> bool:
+    accept = request.accept_mimetypes
+    if accept.best_match(["text/html", *_JSON_TYPES]) in _JSON_TYPES:
+        return True
+    # A JSON request whose client did not ask for HTML explicitly gets JSON back.
+    return request.is_json and all(value != "text/html" for value, _ in accept)
+
+
+def render_error(error: HTTPException) -> Response:
+    """The safe response for ``error``: an HTML page or an RFC 9457 problem document.
+
+    A 5xx shows only werkzeug's generic description, never the exception."""
+    code = error.code or 500
+    title = error.name
+    description = (
+        error.description
+        if code < 500 or not hasattr(error, "original_exception")
+        else "The server could not complete the request. The error has been logged."
+    ) or ""
+    request_id = request_state().request_id
+    if _wants_json():
+        body = {
+            "type": "about:blank",
+            "title": title,
+            "status": code,
+            "detail": description,
+            "request_id": request_id,
+        }
+        return Response(json.dumps(body), code, mimetype="application/problem+json")
+    context = {"code": code, "title": title, "description": description, "request_id": request_id}
+    try:
+        html = render_template("bastion/error.html", **context)
+    except Exception:  # a broken override must not turn a 404 into a 500
+        current_app.logger.exception("error template failed; using the built-in page")
+        html = _FALLBACK_PAGE.format(**{k: escape(v) for k, v in context.items()})
+    return Response(html, code, mimetype="text/html")

@@ -1,0 +1,128 @@
+"""HTTPS enforcement: redirect plain HTTP, send HSTS over HTTPS, harden the session cookie.
+
+Defends against network attackers who read or rewrite plain-HTTP traffic (credential and
+cookie theft, SSL stripping). A plain-HTTP request is redirected with 308, which keeps the
+method and body, so a POST is never silently turned into a GET. HSTS is sent only on
+HTTPS responses (RFC 6797 section 7.2: browsers ignore it over HTTP, and sending it there
+would advertise a policy the client cannot verify). Whether a request is HTTPS is decided
+by :mod:`flask_bastion.proxy`, never by a raw ``X-Forwarded-Proto``.
+
+In the development profile, requests from a loopback peer to a loopback host are not
+redirected and the
+session cookie drops its Secure flag, so ``http://127.0.0.1`` works; nothing else changes.
+"""
+
+from __future__ import annotations
+
+import typing as t
+from urllib.parse import quote
+
+from flask import Flask, Request, Response, current_app
+
+from . import signals
+from .config import BastionConfig
+from .proxy import is_loopback
+
+#: Hosts treated as loopback by the development profile (besides loopback IP literals).
+_LOOPBACK_NAMES = frozenset({"localhost", "localhost."})
+# RFC 3986 pchar / query characters kept as they are when re-encoding.
+_PATH_SAFE = "/:@!$&'()*+,;=~"
+_QUERY_SAFE = _PATH_SAFE + "?%"
+
+
+def _host_is_loopback(host: str) -> bool:
+    name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+    name = name.strip("[]").lower()
+    return name in _LOOPBACK_NAMES or name.endswith(".localhost") or is_loopback(name)
+
+
+def _is_exempt(view: object) -> bool:
+    return getattr(getattr(view, "view_class", view), EXEMPT_ATTR, False) is True
+
+
+def _wsgi_bytes(value: str) -> bytes:
+    try:
+        return value.encode("latin-1")
+    except UnicodeEncodeError:  # a server that broke PEP 3333; its text is already decoded
+        return value.encode("utf-8")
+
+
+def _raw_target(environ: dict[str, t.Any]) -> str:
+    # Rebuild path and query from the environ rather than request.url, which normalises
+    # the query (%2F -> /) and would break signed or byte-compared URLs.
+    # (PEP 3333 hands both over as bytes decoded as latin-1.)
+    path = quote(
+        _wsgi_bytes(environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")), _PATH_SAFE
+    )
+    query = environ.get("QUERY_STRING", "")
+    if not query.isascii():
+        query = quote(_wsgi_bytes(query), safe=_QUERY_SAFE)
+    return f"{path}?{query}" if query else path
+
+
+#: View attribute set by :func:`https_exempt`.
+EXEMPT_ATTR = "_bastion_https_exempt"
+F = t.TypeVar("F", bound=t.Callable[..., t.Any])
+
+
+def https_exempt(view: F) -> F:
+    """Serve ``view`` over plain HTTP too, for probes that cannot speak TLS (a load
+    balancer's health check on an internal port).
+
+    .. danger:: Never on a view that reads or sets cookies or shows private data: over
+       plain HTTP anyone on the path can read and change the exchange.
+    """
+    setattr(view, EXEMPT_ATTR, True)
+    return view
+
+
+class HTTPS:
+    """Component: HTTPS redirect, HSTS and session-cookie flags."""
+
+    name = "https"
+
+    def __init__(self, config: BastionConfig) -> None:
+        self.redirect = config.https.redirect
+        self.loopback_exempt = config.development
+        self.secure_cookies = not config.development
+        parts = []
+        if config.https.hsts_max_age:
+            parts.append(f"max-age={config.https.hsts_max_age}")
+            if config.https.hsts_include_subdomains:
+                parts.append("includeSubDomains")
+            if config.https.hsts_preload:
+                parts.append("preload")
+        #: The precomputed Strict-Transport-Security value, or ``None`` when disabled.
+        self.hsts = "; ".join(parts) or None
+
+    def init_app(self, app: Flask) -> None:
+        # Flask's own (client-side) session cookie. SameSite=Lax keeps top-level
+        # navigation working while blocking the cookie on cross-site subrequests.
+        app.config["SESSION_COOKIE_SECURE"] = self.secure_cookies
+        app.config["SESSION_COOKIE_HTTPONLY"] = True
+        if app.config.get("SESSION_COOKIE_SAMESITE") not in ("Lax", "Strict"):
+            app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
+
+    def before_request(self, request: Request) -> Response | None:
+        """Redirect a plain-HTTP request to the same URL over HTTPS."""
+        if not self.redirect or request.environ["wsgi.url_scheme"] == "https":
+            return None
+        if (
+            self.loopback_exempt
+            and is_loopback(request.remote_addr)
+            and _host_is_loopback(request.host)
+        ):  # both: a remote client sending "Host: localhost" is still redirected
+            return None
+        rule = request.url_rule
+        if rule is not None and _is_exempt(current_app.view_functions.get(rule.endpoint)):
+            return None
+        location = f"https://{request.host}{_raw_target(request.environ)}"
+        app = current_app._get_current_object()  # type: ignore[attr-defined]
+        signals.https_redirected.send(app, location=location)
+        return Response(status=308, headers={"Location": location})
+
+    def view_headers(self, view: object, https: bool) -> list[tuple[str, str]]:
+        """Strict-Transport-Security, on HTTPS responses only."""
+        if https and self.hsts:
+            return [("Strict-Transport-Security", self.hsts)]
+        return []

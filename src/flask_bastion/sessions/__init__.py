@@ -1,0 +1,224 @@
+"""Server-side sessions: a revocable, rotated, timed-out session registry.
+
+``flask.session`` works as usual, but its data lives in a store (SQL by default, Redis
+for several processes) under the hash of a 256-bit ID, and every session is listed per
+user so it can be revoked: one device, all but the current one, or all (password change,
+deactivation, admin action). See :mod:`.interface` for the threat model.
+
+::
+
+    from flask_bastion.sessions import rotate_session, end_session, list_sessions
+
+    session["_user_id"] = user.id   # index the session under its user
+    rotate_session()                 # on login, logout and privilege change
+    end_session()                    # logout: row deleted, cookie and site data cleared
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from flask import Flask, Request, current_app, session
+
+from ..config import BastionConfig
+from ..exceptions import ConfigurationError, SessionStoreUnavailable
+from . import checks as _checks  # noqa: F401  (registers the 03x deploy checks)
+from .interface import CLEAR_SITE_DATA, USER_KEY, BastionSessionInterface, ServerSession, hash_id
+from .store import MemoryStore, SessionRecord, SessionStore, StoreError
+
+__all__ = [
+    "CLEAR_SITE_DATA",
+    "USER_KEY",
+    "BastionSessionInterface",
+    "MemoryStore",
+    "ServerSession",
+    "SessionInfo",
+    "SessionRecord",
+    "SessionStore",
+    "Sessions",
+    "StoreError",
+    "describe_user_agent",
+    "end_session",
+    "hash_id",
+    "list_sessions",
+    "make_store",
+    "revoke_all_sessions",
+    "revoke_other_sessions",
+    "revoke_session",
+    "rotate_session",
+]
+
+
+class Sessions:
+    """Component: installs :class:`BastionSessionInterface` on the application."""
+
+    name = "sessions"
+
+    def __init__(self, config: BastionConfig) -> None:
+        self.config = config
+        #: The interface, once ``init_app`` ran with sessions enabled.
+        self.interface: BastionSessionInterface | None = None
+
+    def init_app(self, app: Flask) -> None:
+        if not self.config.sessions.enabled:
+            return
+        self.interface = BastionSessionInterface(make_store(app, self.config), self.config)
+        app.session_interface = self.interface
+
+    def before_request(self, request: Request) -> None:
+        """Refuse, with a 503, a request whose session could not be read."""
+        if getattr(session, "unavailable", False):
+            raise SessionStoreUnavailable()
+
+
+def make_store(app: Flask, config: BastionConfig) -> SessionStore:
+    """The store named by ``BASTION_SESSIONS_STORE`` for ``app``."""
+    settings = config.sessions
+    if settings.store == "memory":
+        return MemoryStore()
+    if settings.store == "redis":
+        url = settings.url or app.config.get("REDIS_URL")
+        if not url:
+            raise ConfigurationError(
+                "BASTION_SESSIONS_URL", "the redis store needs a redis:// URL (or REDIS_URL)."
+            )
+        from .redis_store import RedisStore
+
+        return RedisStore(url, prefix=settings.key_prefix or "")
+    from .sql_store import SQLStore
+
+    url = (
+        settings.url or app.config.get("DATABASE_URL") or app.config.get("SQLALCHEMY_DATABASE_URI")
+    )
+    if not url:
+        os.makedirs(app.instance_path, exist_ok=True)
+        url = f"sqlite:///{os.path.join(app.instance_path, 'bastion-sessions.sqlite3')}"
+    return SQLStore(url, table_name=settings.table_name)
+
+
+def _interface() -> BastionSessionInterface:
+    interface = current_app.session_interface
+    if not isinstance(interface, BastionSessionInterface):
+        raise RuntimeError("Flask-Bastion sessions are not enabled on this application.")
+    return interface
+
+
+def _current() -> ServerSession:
+    current = session._get_current_object()  # type: ignore[attr-defined]
+    if not isinstance(current, ServerSession):
+        raise RuntimeError("Flask-Bastion sessions are not enabled on this application.")
+    return current
+
+
+def rotate_session() -> None:
+    """Move the current session's data to a new ID and invalidate the old one.
+
+    Call it on login, logout and any privilege change: an ID an attacker planted or
+    observed before is worthless afterwards. The new cookie is set on this response.
+    """
+    current = _current()
+    current.rotate = True
+    current.modified = True
+
+
+def end_session() -> None:
+    """End the current session (logout): its row is deleted, its cookie expired, and the
+    response carries ``Clear-Site-Data: "cache", "cookies", "storage"``."""
+    current = _current()
+    current.clear()
+    current.ended = True
+
+
+@dataclass(frozen=True)
+class SessionInfo:
+    """One of a user's sessions, as a "your devices" page shows it."""
+
+    #: Opaque identifier for :func:`revoke_session` (the store key, not the cookie).
+    key: str
+    created_at: float
+    last_seen: float
+    ip: str | None
+    user_agent: str
+    #: Whether this is the session of the current request.
+    current: bool
+
+    @property
+    def browser(self) -> str:
+        """A short description such as ``"Firefox on Linux"``."""
+        return describe_user_agent(self.user_agent)
+
+
+def list_sessions(user_id: object) -> list[SessionInfo]:
+    """The live sessions of ``user_id``, most recently used first."""
+    interface = _interface()
+    now = interface.clock()
+    mine = _current_key()
+    records = [r for r in interface.store.for_user(str(user_id)) if not interface.expired(r, now)]
+    records.sort(key=lambda r: r.last_seen, reverse=True)
+    return [
+        SessionInfo(r.key, r.created_at, r.last_seen, r.ip, r.user_agent, r.key == mine)
+        for r in records
+    ]
+
+
+def revoke_session(user_id: object, key: str) -> bool:
+    """Revoke one session of ``user_id`` by its :attr:`SessionInfo.key`; ``False`` when
+    it is not one of theirs (a user can never revoke someone else's session)."""
+    interface = _interface()
+    if not any(r.key == key for r in interface.store.for_user(str(user_id))):
+        return False
+    interface.store.delete(key)
+    return True
+
+
+def revoke_other_sessions(user_id: object) -> int:
+    """Revoke every session of ``user_id`` except the current one; how many."""
+    mine = _current_key()
+    return _revoke(user_id, keep=mine)
+
+
+def revoke_all_sessions(user_id: object) -> int:
+    """Revoke every session of ``user_id`` (password change, deactivation, admin
+    action), including the current request's; how many."""
+    return _revoke(user_id, keep=None)
+
+
+def _revoke(user_id: object, keep: str | None) -> int:
+    interface = _interface()
+    keys = [r.key for r in interface.store.for_user(str(user_id)) if r.key != keep]
+    interface.store.delete(*keys)
+    return len(keys)
+
+
+def _current_key() -> str | None:
+    current = session._get_current_object()  # type: ignore[attr-defined]
+    record = getattr(current, "record", None)
+    return record.key if record is not None else None
+
+
+_BROWSERS = (
+    ("Edg/", "Edge"),
+    ("OPR/", "Opera"),
+    ("Firefox/", "Firefox"),
+    ("Chrome/", "Chrome"),
+    ("Safari/", "Safari"),
+)
+_SYSTEMS = (
+    ("Android", "Android"),
+    ("iPhone", "iOS"),
+    ("iPad", "iPadOS"),
+    ("Windows", "Windows"),
+    ("Mac OS X", "macOS"),
+    ("CrOS", "ChromeOS"),
+    ("Linux", "Linux"),
+)
+
+
+def describe_user_agent(user_agent: str) -> str:
+    """``"Chrome on Windows"`` from a User-Agent string; ``"Unknown browser"`` otherwise."""
+    browser = next((name for token, name in _BROWSERS if token in user_agent), None)
+    system = next((name for token, name in _SYSTEMS if token in user_agent), None)
+    if browser and system:
+        return f"{browser} on {system}"
+    return browser or system or "Unknown browser"

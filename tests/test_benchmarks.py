@@ -1,0 +1,110 @@
+"""Smoke tests for ``benchmarks/``: the three apps serve the same routes over HTTPS and
+``overhead.py`` prints its one-line result.
+
+``overhead.py`` runs in a subprocess so that warnings raised by the seed stack's
+extensions cannot trip this suite's ``filterwarnings = error``.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from flask import Flask
+
+BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
+OVERHEAD = BENCHMARKS / "overhead.py"
+APPS = ("bare", "seed", "bastion")
+HTTPS = "https://localhost"
+OVERHEAD_LINE = re.compile(r"^overhead: \d+\.\d\d \(stack/bare us per request: \d+\.\d/\d+\.\d\)$")
+SCRIPT_NONCE = re.compile(r'<script nonce="([^"]+)">')
+CSP_NONCE = re.compile(r"script-src [^;]*'nonce-([^']+)'")
+QUICK = ("--batches", "2", "--batch-size", "20", "--warmup", "5")
+
+
+@functools.cache
+def load(name: str) -> Flask:
+    """The ``app`` of ``benchmarks/apps/<name>_app.py``, imported once."""
+    path = BENCHMARKS / "apps" / f"{name}_app.py"
+    spec = importlib.util.spec_from_file_location(f"_bench_{name}_app", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    app = module.app
+    assert isinstance(app, Flask)
+    return app
+
+
+def run_overhead(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(OVERHEAD), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize("stack", ["bastion", "seed"], ids=["bastion", "seed"])
+def test_overhead_prints_one_result_line(stack: str) -> None:
+    """overhead.py STACK bare exits 0 and prints exactly the documented line."""
+    result = run_overhead(stack, "bare", *QUICK)
+    assert result.returncode == 0, result.stderr
+    assert OVERHEAD_LINE.match(result.stdout.removesuffix("\n")), result.stdout
+
+
+def test_overhead_refuses_a_non_200_response() -> None:
+    """overhead.py stops with an error instead of benchmarking a 404."""
+    result = run_overhead("bastion", "bare", "--path", "/missing", *QUICK)
+    assert result.returncode != 0
+    assert result.stdout == ""
+    assert "not 200" in result.stderr
+
+
+@pytest.mark.parametrize("path", ["/", "/api/ping"], ids=["page", "api"])
+@pytest.mark.parametrize("name", APPS, ids=APPS)
+def test_app_answers_200_over_https(name: str, path: str) -> None:
+    """Every benchmark app serves the page and the JSON route over HTTPS."""
+    response = load(name).test_client().get(path, base_url=HTTPS)
+    assert response.status_code == 200
+
+
+@pytest.mark.parametrize("name", APPS, ids=APPS)
+def test_api_ping_returns_ok(name: str) -> None:
+    """GET /api/ping returns the JSON document {"ok": true} in every app."""
+    response = load(name).test_client().get("/api/ping", base_url=HTTPS)
+    assert response.is_json
+    assert response.get_json() == {"ok": True}
+
+
+@pytest.mark.parametrize(
+    ("name", "status"), [("seed", 302), ("bastion", 308)], ids=["seed", "bastion"]
+)
+def test_secured_apps_redirect_plain_http(name: str, status: int) -> None:
+    """The secured stacks redirect plain HTTP, which is why the benchmarks use HTTPS."""
+    response = load(name).test_client().get("/", base_url="http://localhost")
+    assert response.status_code == status
+    assert response.headers["Location"] == "https://localhost/"
+
+
+@pytest.mark.parametrize("name", ["seed", "bastion"], ids=["seed", "bastion"])
+def test_page_script_nonce_matches_csp(name: str) -> None:
+    """The page's inline script carries the nonce of the response's CSP script-src."""
+    response = load(name).test_client().get("/", base_url=HTTPS)
+    policy = CSP_NONCE.search(response.headers["Content-Security-Policy"])
+    script = SCRIPT_NONCE.search(response.get_data(as_text=True))
+    assert policy is not None
+    assert script is not None
+    assert script.group(1) == policy.group(1)
+
+
+def test_seed_page_carries_a_csrf_token() -> None:
+    """The seed app's form has Flask-WTF's hidden csrf_token field."""
+    response = load("seed").test_client().get("/", base_url=HTTPS)
+    assert re.search(r'name="csrf_token" value="[^"]+"', response.get_data(as_text=True))

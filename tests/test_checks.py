@@ -1,0 +1,560 @@
+"""Deploy checks: every check fires on its unsafe configuration and stays silent otherwise."""
+
+from __future__ import annotations
+
+import re
+import typing as t
+from collections.abc import Callable
+
+import pytest
+from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.middleware.shared_data import SharedDataMiddleware
+
+from flask_bastion import Bastion, checks
+from flask_bastion.checks import CheckMessage, run_checks
+
+from .conftest import SECRET, make_app
+
+#: The key printed in Flask's quickstart ("How to generate good secret keys").
+FLASK_DOCS_KEY = b'_5#y2L"F4Q8z\n\xec]/'
+#: A CSP that keeps the default's frame-ancestors but changes script-src.
+STRICT_FRAMING = {"default-src": ["'self'"], "frame-ancestors": ["'none'"]}
+ID_PATTERN = re.compile(r"^bastion\.([DIWEC])\d{3}$")
+LETTER_LEVELS = {
+    "D": checks.DEBUG,
+    "I": checks.INFO,
+    "W": checks.WARNING,
+    "E": checks.ERROR,
+    "C": checks.CRITICAL,
+}
+
+
+def _autoescape_off(app: Flask) -> None:
+    app.jinja_env.autoescape = False
+
+
+def _proxy_fix_outside(app: Flask) -> None:
+    app.wsgi_app = ProxyFix(app.wsgi_app)  # type: ignore[method-assign]
+
+
+def _proxy_fix_under_bastion(app: Flask) -> None:
+    bastion_middleware = t.cast(t.Any, app.wsgi_app)
+    bastion_middleware.wsgi_app = ProxyFix(bastion_middleware.wsgi_app)
+
+
+def _other_middleware(app: Flask) -> None:
+    app.wsgi_app = SharedDataMiddleware(app.wsgi_app, {})  # type: ignore[method-assign]
+
+
+def build(
+    *,
+    bastion: dict[str, t.Any] | None = None,
+    after: dict[str, t.Any] | None = None,
+    patch: Callable[[Flask], None] | None = None,
+    **config: t.Any,
+) -> Flask:
+    """``make_app`` plus ``after`` applied to app.config once Bastion has set its values,
+    plus an arbitrary ``patch`` (middleware, Jinja environment)."""
+    app = make_app(bastion=bastion, **config)
+    app.config.update(after or {})
+    if patch is not None:
+        patch(app)
+    return app
+
+
+def ids(app: Flask, *, deploy: bool = True) -> set[str]:
+    return {m.id for m in run_checks(app, deploy=deploy)}
+
+
+# (ID, setup for build(), every other ID the same setup triggers)
+FIRES = [
+    pytest.param("bastion.E001", {"SECRET_KEY": None}, (), id="E001-secret-key-none"),
+    pytest.param("bastion.E001", {"SECRET_KEY": ""}, (), id="E001-secret-key-empty"),
+    pytest.param("bastion.E001", {"SECRET_KEY": b""}, (), id="E001-secret-key-empty-bytes"),
+    pytest.param("bastion.W002", {"SECRET_KEY": SECRET[:31]}, (), id="W002-31-chars"),
+    pytest.param("bastion.W002", {"SECRET_KEY": b"\x01\x02" * 8}, (), id="W002-16-bytes"),
+    pytest.param("bastion.W003", {"SECRET_KEY": "ab12" * 10}, (), id="W003-4-distinct"),
+    pytest.param("bastion.W003", {"SECRET_KEY": "x" * 64}, (), id="W003-one-character"),
+    pytest.param("bastion.W004", {"SECRET_KEY": FLASK_DOCS_KEY}, (), id="W004-flask-docs-bytes"),
+    pytest.param(
+        "bastion.W004",
+        {"SECRET_KEY": FLASK_DOCS_KEY.decode("latin-1")},
+        (),
+        id="W004-flask-docs-as-str",
+    ),
+    pytest.param("bastion.W004", {"SECRET_KEY": "changeme"}, (), id="W004-changeme"),
+    pytest.param("bastion.W004", {"SECRET_KEY": "Change-Me!"}, (), id="W004-changeme-spelt"),
+    pytest.param("bastion.W004", {"SECRET_KEY": b"dev"}, (), id="W004-dev-bytes"),
+    pytest.param("bastion.W004", {"SECRET_KEY": "super-secret-key"}, (), id="W004-super-secret"),
+    pytest.param(
+        "bastion.W004",
+        {"SECRET_KEY": "please-changeme-" + SECRET},
+        (),
+        id="W004-long-key-with-placeholder",
+    ),
+    pytest.param(
+        "bastion.W005",
+        {"DEBUG": True, "bastion": {"profile": "development"}},
+        ("bastion.W007", "bastion.W014"),
+        id="W005-debug-in-development",
+    ),
+    pytest.param("bastion.W006", {"patch": _autoescape_off}, (), id="W006-autoescape-off"),
+    pytest.param(
+        "bastion.W007",
+        {"bastion": {"profile": "development"}},
+        ("bastion.W014",),
+        id="W007-development-profile",
+    ),
+    pytest.param(
+        "bastion.W007",
+        {"BASTION_PROFILE": "development"},
+        ("bastion.W014",),
+        id="W007-development-profile-from-app-config",
+    ),
+    pytest.param("bastion.W008", {"TRUSTED_HOSTS": None}, (), id="W008-no-trusted-hosts"),
+    pytest.param("bastion.W008", {"TRUSTED_HOSTS": []}, (), id="W008-empty-trusted-hosts"),
+    pytest.param("bastion.W011", {"bastion": {"https_redirect": False}}, (), id="W011-no-redirect"),
+    pytest.param("bastion.W012", {"bastion": {"https_hsts_max_age": 0}}, (), id="W012-hsts-off"),
+    pytest.param("bastion.W013", {"bastion": {"https_hsts_max_age": 60}}, (), id="W013-minute"),
+    pytest.param(
+        "bastion.W013",
+        {"BASTION_HTTPS_HSTS_MAX_AGE": checks.MIN_HSTS_SECONDS - 1},
+        (),
+        id="W013-one-second-short",
+    ),
+    pytest.param(
+        "bastion.W014", {"after": {"SESSION_COOKIE_SECURE": False}}, (), id="W014-not-secure"
+    ),
+    pytest.param(
+        "bastion.W015", {"after": {"SESSION_COOKIE_HTTPONLY": False}}, (), id="W015-not-httponly"
+    ),
+    pytest.param(
+        "bastion.W016", {"after": {"SESSION_COOKIE_SAMESITE": "None"}}, (), id="W016-samesite-none"
+    ),
+    pytest.param(
+        "bastion.W016", {"after": {"SESSION_COOKIE_SAMESITE": None}}, (), id="W016-samesite-unset"
+    ),
+    pytest.param("bastion.W021", {"bastion": {"csrf_enabled": False}}, (), id="W021-csrf-off"),
+    pytest.param(
+        "bastion.W021",
+        {"BASTION_CSRF_ENABLED": "false"},
+        (),
+        id="W021-csrf-off-from-app-config",
+    ),
+    pytest.param(
+        "bastion.W022",
+        {"bastion": {"csrf_trusted_origins": ["https://*.example.org"]}},
+        (),
+        id="W022-subdomain-wildcard",
+    ),
+    pytest.param(
+        "bastion.W022",
+        {"BASTION_CSRF_TRUSTED_ORIGINS": "https://admin.example.org, https://*.example.net"},
+        (),
+        id="W022-wildcard-among-exact",
+    ),
+    pytest.param(
+        "bastion.W023",
+        {"bastion": {"csrf_trusted_origins": ["http://admin.example.org"]}},
+        (),
+        id="W023-plain-http",
+    ),
+    pytest.param(
+        "bastion.W023",
+        {"bastion": {"csrf_trusted_origins": ["http://*.example.org"]}},
+        ("bastion.W022",),
+        id="W023-plain-http-wildcard",
+    ),
+    pytest.param(
+        "bastion.W041",
+        {"bastion": {"headers_frame_options": None, "csp_policy": {"default-src": ["'self'"]}}},
+        (),
+        id="W041-no-xfo-no-frame-ancestors",
+    ),
+    pytest.param(
+        "bastion.W041",
+        {"bastion": {"headers_frame_options": None, "csp_report_only": True}},
+        ("bastion.W052",),
+        id="W041-no-xfo-csp-report-only",
+    ),
+    pytest.param(
+        "bastion.W041",
+        {"bastion": {"headers_frame_options": None, "csp_enabled": False}},
+        ("bastion.W051",),
+        id="W041-no-xfo-csp-off",
+    ),
+    pytest.param(
+        "bastion.W042",
+        {"bastion": {"headers_referrer_policy": "unsafe-url"}},
+        (),
+        id="W042-unsafe-url",
+    ),
+    pytest.param(
+        "bastion.W042",
+        {"bastion": {"headers_referrer_policy": "no-referrer-when-downgrade"}},
+        (),
+        id="W042-no-referrer-when-downgrade",
+    ),
+    pytest.param("bastion.W051", {"bastion": {"csp_enabled": False}}, (), id="W051-csp-off"),
+    pytest.param("bastion.W052", {"bastion": {"csp_report_only": True}}, (), id="W052-report-only"),
+    pytest.param(
+        "bastion.W053",
+        {
+            "bastion": {
+                "csp_policy": {**STRICT_FRAMING, "script-src": ["'self'", "'unsafe-inline'"]}
+            }
+        },
+        (),
+        id="W053-script-src",
+    ),
+    pytest.param(
+        "bastion.W053",
+        {"bastion": {"csp_policy": {**STRICT_FRAMING, "default-src": ["'unsafe-inline'"]}}},
+        (),
+        id="W053-default-src-fallback",
+    ),
+    pytest.param(
+        "bastion.W054",
+        {"bastion": {"csp_policy": {**STRICT_FRAMING, "script-src": ["'self'", "'unsafe-eval'"]}}},
+        (),
+        id="W054-script-src",
+    ),
+    pytest.param(
+        "bastion.W054",
+        {
+            "bastion": {
+                "csp_policy": {**STRICT_FRAMING, "script-src": "'unsafe-inline' 'unsafe-eval'"}
+            }
+        },
+        ("bastion.W053",),
+        id="W054-with-W053",
+    ),
+    pytest.param(
+        "bastion.W061",
+        {"bastion": {"proxy_trusted_cidrs": ["0.0.0.0/0"]}},
+        (),
+        id="W061-every-ipv4",
+    ),
+    pytest.param(
+        "bastion.W061",
+        {"BASTION_PROXY_TRUSTED_CIDRS": "10.0.0.0/8, ::/0"},
+        (),
+        id="W061-every-ipv6-in-list",
+    ),
+    pytest.param("bastion.W062", {"patch": _proxy_fix_outside}, (), id="W062-proxyfix-outside"),
+    pytest.param(
+        "bastion.W062",
+        {"bastion": {"proxy_trusted_cidrs": ["10.0.0.0/8"]}, "patch": _proxy_fix_under_bastion},
+        (),
+        id="W062-proxyfix-under-bastion-middleware",
+    ),
+    pytest.param("bastion.I063", {"bastion": {"proxy_trusted_hops": 1}}, (), id="I063-hops-only"),
+    pytest.param("bastion.W071", {"bastion": {"errors_enabled": False}}, (), id="W071-errors-off"),
+    pytest.param(
+        "bastion.W072", {"after": {"MAX_CONTENT_LENGTH": None}}, (), id="W072-unbounded-body"
+    ),
+]
+
+# Near misses: a setup next to each unsafe one that must not produce the ID.
+SILENT = [
+    pytest.param("bastion.E001", {"SECRET_KEY": SECRET}, id="E001-hex-key"),
+    pytest.param("bastion.W002", {"SECRET_KEY": SECRET[:32]}, id="W002-exactly-32-chars"),
+    pytest.param("bastion.W002", {"SECRET_KEY": bytes.fromhex(SECRET)}, id="W002-32-random-bytes"),
+    pytest.param("bastion.W003", {"SECRET_KEY": SECRET}, id="W003-generated-key"),
+    pytest.param("bastion.W004", {"SECRET_KEY": SECRET}, id="W004-generated-key"),
+    pytest.param("bastion.W005", {"bastion": {"profile": "development"}}, id="W005-no-debug"),
+    pytest.param("bastion.W006", {}, id="W006-autoescape-default"),
+    pytest.param("bastion.W007", {"bastion": {"profile": "production"}}, id="W007-production"),
+    pytest.param(
+        "bastion.W008",
+        {"TRUSTED_HOSTS": None, "SERVER_NAME": "example.org"},
+        id="W008-server-name-only",
+    ),
+    pytest.param("bastion.W011", {"bastion": {"https_redirect": True}}, id="W011-redirect-on"),
+    pytest.param(
+        "bastion.W012", {"bastion": {"https_hsts_max_age": 60}}, id="W012-short-hsts-is-not-off"
+    ),
+    pytest.param(
+        "bastion.W013",
+        {"bastion": {"https_hsts_max_age": checks.MIN_HSTS_SECONDS}},
+        id="W013-exactly-one-year",
+    ),
+    pytest.param(
+        "bastion.W013", {"bastion": {"https_hsts_max_age": 0}}, id="W013-off-is-W012-only"
+    ),
+    pytest.param("bastion.W014", {"SESSION_COOKIE_SECURE": False}, id="W014-bastion-sets-secure"),
+    pytest.param(
+        "bastion.W015", {"SESSION_COOKIE_HTTPONLY": False}, id="W015-bastion-sets-httponly"
+    ),
+    pytest.param("bastion.W016", {"SESSION_COOKIE_SAMESITE": "Strict"}, id="W016-strict"),
+    pytest.param("bastion.W016", {"SESSION_COOKIE_SAMESITE": "None"}, id="W016-bastion-sets-lax"),
+    pytest.param("bastion.W021", {"bastion": {"csrf_enabled": True}}, id="W021-csrf-on"),
+    pytest.param(
+        "bastion.W022",
+        {"bastion": {"csrf_trusted_origins": ["https://admin.example.org"]}},
+        id="W022-exact-origin",
+    ),
+    pytest.param("bastion.W022", {}, id="W022-no-trusted-origins"),
+    pytest.param(
+        "bastion.W023",
+        {"bastion": {"csrf_trusted_origins": ["https://admin.example.org:8443"]}},
+        id="W023-https-origin",
+    ),
+    pytest.param(
+        "bastion.W041",
+        {"bastion": {"headers_frame_options": None}},
+        id="W041-csp-frame-ancestors-suffices",
+    ),
+    pytest.param(
+        "bastion.W041",
+        {"bastion": {"headers_frame_options": "SAMEORIGIN", "csp_enabled": False}},
+        id="W041-xfo-suffices",
+    ),
+    pytest.param(
+        "bastion.W042", {"bastion": {"headers_referrer_policy": "no-referrer"}}, id="W042-none-sent"
+    ),
+    pytest.param(
+        "bastion.W042",
+        {"bastion": {"headers_referrer_policy": None}},
+        id="W042-header-omitted-browser-default",
+    ),
+    pytest.param("bastion.W051", {"bastion": {"csp_report_only": True}}, id="W051-report-only-on"),
+    pytest.param("bastion.W052", {"bastion": {"csp_enabled": False}}, id="W052-off-is-W051-only"),
+    pytest.param(
+        "bastion.W053",
+        {"bastion": {"csp_policy": {**STRICT_FRAMING, "style-src": ["'unsafe-inline'"]}}},
+        id="W053-unsafe-inline-in-style-src",
+    ),
+    pytest.param(
+        "bastion.W053",
+        {
+            "bastion": {
+                "csp_policy": {
+                    "default-src": ["'unsafe-inline'"],
+                    "script-src": ["'self'"],
+                    "frame-ancestors": ["'none'"],
+                }
+            }
+        },
+        id="W053-script-src-overrides-default-src",
+    ),
+    pytest.param("bastion.W054", {}, id="W054-default-policy"),
+    pytest.param(
+        "bastion.W061", {"bastion": {"proxy_trusted_cidrs": ["10.0.0.0/8"]}}, id="W061-private"
+    ),
+    pytest.param("bastion.W062", {"patch": _other_middleware}, id="W062-other-middleware"),
+    pytest.param(
+        "bastion.W062",
+        {"bastion": {"proxy_trusted_hops": 1, "proxy_trusted_cidrs": ["10.0.0.0/8"]}},
+        id="W062-bastion-middleware",
+    ),
+    pytest.param(
+        "bastion.I063",
+        {"bastion": {"proxy_trusted_hops": 1, "proxy_trusted_cidrs": ["10.0.0.0/8"]}},
+        id="I063-hops-with-cidrs",
+    ),
+    pytest.param("bastion.I063", {}, id="I063-no-proxy"),
+    pytest.param("bastion.W071", {"bastion": {"errors_enabled": True}}, id="W071-errors-on"),
+    pytest.param("bastion.W072", {"MAX_CONTENT_LENGTH": 1024}, id="W072-app-limit"),
+    pytest.param("bastion.W072", {"after": {"MAX_CONTENT_LENGTH": 0}}, id="W072-zero-is-a-limit"),
+]
+
+#: Checks registered with ``deploy=True``: only ``check --deploy`` runs them.
+DEPLOY_ONLY = {
+    "bastion.W005",
+    "bastion.W007",
+    "bastion.W008",
+    "bastion.W011",
+    "bastion.W012",
+    "bastion.W013",
+    "bastion.W014",
+    "bastion.W015",
+    "bastion.W016",
+    "bastion.W021",
+    "bastion.W023",
+    "bastion.W051",
+    "bastion.W052",
+    "bastion.I063",
+    "bastion.W071",
+}
+
+
+def test_default_app_has_no_findings_for_deploy() -> None:
+    """Secure by default: a plain Bastion(app) with TRUSTED_HOSTS passes check --deploy."""
+    assert run_checks(make_app(), deploy=True) == []
+
+
+def test_default_app_has_no_findings_without_deploy() -> None:
+    """The default app has no findings without --deploy either."""
+    assert run_checks(make_app(), deploy=False) == []
+
+
+@pytest.mark.parametrize(("check_id", "setup", "also"), FIRES)
+def test_check_fires(check_id: str, setup: dict[str, t.Any], also: tuple[str, ...]) -> None:
+    """The unsafe setup yields exactly this ID (and the listed companions) under --deploy."""
+    assert ids(build(**setup)) == {check_id, *also}
+
+
+@pytest.mark.parametrize(("check_id", "setup"), SILENT)
+def test_check_stays_silent(check_id: str, setup: dict[str, t.Any]) -> None:
+    """The near-miss setup does not yield the ID under --deploy."""
+    assert check_id not in ids(build(**setup))
+
+
+@pytest.mark.parametrize(
+    ("check_id", "setup", "also"),
+    [p for p in FIRES if p.values[0] in DEPLOY_ONLY],
+)
+def test_deploy_only_check_needs_deploy(
+    check_id: str, setup: dict[str, t.Any], also: tuple[str, ...]
+) -> None:
+    """A deploy-only check does not run without deploy=True."""
+    assert check_id not in ids(build(**setup), deploy=False)
+
+
+@pytest.mark.parametrize(
+    ("check_id", "setup", "also"),
+    [p for p in FIRES if p.values[0] not in DEPLOY_ONLY],
+)
+def test_configuration_check_runs_without_deploy(
+    check_id: str, setup: dict[str, t.Any], also: tuple[str, ...]
+) -> None:
+    """A configuration check runs without deploy=True too."""
+    assert check_id in ids(build(**setup), deploy=False)
+
+
+@pytest.mark.parametrize(
+    "bastion",
+    [
+        pytest.param({}, id="no-proxy-trust"),
+        pytest.param({"proxy_trusted_cidrs": ["10.0.0.0/8"]}, id="with-bastion-middleware"),
+    ],
+)
+def test_proxy_fix_installed_before_bastion_is_found(bastion: dict[str, t.Any]) -> None:
+    """W062 sees a ProxyFix applied before Bastion(app), as Flask's docs show it."""
+    app = Flask(__name__)
+    app.config.update(SECRET_KEY=SECRET, TRUSTED_HOSTS=["localhost"])
+    app.wsgi_app = ProxyFix(app.wsgi_app)  # type: ignore[method-assign]
+    Bastion(app, **bastion)
+    assert ids(app, deploy=False) == {"bastion.W062"}
+
+
+def test_every_catalogued_id_is_exercised() -> None:
+    """The FIRES table covers every declared check, so no check goes untested."""
+    assert {p.values[0] for p in FIRES} == {m.id for m in checks.catalogue()}
+
+
+def test_every_catalogued_id_has_a_near_miss() -> None:
+    """The SILENT table covers every declared check, so each is tested both ways."""
+    assert {p.values[0] for p in SILENT} == {m.id for m in checks.catalogue()}
+
+
+@pytest.mark.parametrize(
+    "setup",
+    [
+        pytest.param(
+            {"BASTION_SILENCED_CHECKS": ["bastion.W013"], "bastion": {"https_hsts_max_age": 60}},
+            id="app-config-list",
+        ),
+        pytest.param(
+            {
+                "BASTION_SILENCED_CHECKS": "bastion.W012, bastion.W013",
+                "bastion": {"https_hsts_max_age": 60},
+            },
+            id="comma-separated-string",
+        ),
+        pytest.param(
+            {"bastion": {"silenced_checks": ("bastion.W013",), "https_hsts_max_age": 60}},
+            id="keyword",
+        ),
+    ],
+)
+def test_silenced_check_is_not_reported(setup: dict[str, t.Any]) -> None:
+    """BASTION_SILENCED_CHECKS removes that ID from the findings."""
+    assert ids(build(**setup)) == set()
+
+
+def test_silencing_one_id_keeps_the_others() -> None:
+    """Silencing is per ID: other findings of the same check still appear."""
+    app = build(
+        BASTION_SILENCED_CHECKS=["bastion.W014"],
+        after={"SESSION_COOKIE_SECURE": False, "SESSION_COOKIE_HTTPONLY": False},
+    )
+    assert ids(app) == {"bastion.W015"}
+
+
+def test_include_silenced_returns_silenced_findings() -> None:
+    """include_silenced=True returns what silencing hid, for the CLI's count."""
+    app = build(BASTION_SILENCED_CHECKS=["bastion.W013"], bastion={"https_hsts_max_age": 60})
+    found = run_checks(app, deploy=True, include_silenced=True)
+    assert [m.id for m in found] == ["bastion.W013"]
+
+
+def test_run_checks_needs_bastion() -> None:
+    """Running the checks on an app without Flask-Bastion is an error, not a clean bill."""
+    with pytest.raises(RuntimeError, match="not initialised"):
+        run_checks(Flask(__name__), deploy=True)
+
+
+def test_two_apps_are_checked_independently() -> None:
+    """Findings come from the app passed in, not from another app in the process."""
+    unsafe = build(bastion={"https_hsts_max_age": 0})
+    safe = make_app()
+    assert (ids(unsafe), ids(safe)) == ({"bastion.W012"}, set())
+
+
+@pytest.mark.parametrize("message", checks.catalogue(), ids=lambda m: m.id)
+def test_id_format_and_level_letter(message: CheckMessage) -> None:
+    """IDs are bastion.<letter><3 digits>, and the letter names the level."""
+    match = ID_PATTERN.match(message.id)
+    assert match is not None
+    assert LETTER_LEVELS[match.group(1)] == message.level
+
+
+@pytest.mark.parametrize("message", checks.catalogue(), ids=lambda m: m.id)
+def test_id_number_is_unique(message: CheckMessage) -> None:
+    """No two IDs share a number, even with different letters (W013 and E013)."""
+    numbers = [m.id[-3:] for m in checks.catalogue()]
+    assert numbers.count(message.id[-3:]) == 1
+
+
+@pytest.mark.parametrize("message", checks.catalogue(), ids=lambda m: m.id)
+def test_message_has_text_and_hint(message: CheckMessage) -> None:
+    """Every message says what is wrong and how to fix it."""
+    assert message.msg.strip() and message.hint.strip()
+
+
+def test_module_constants_match_their_ids() -> None:
+    """Each message constant in checks.py is named after its ID (W004 -> bastion.W004)."""
+    constants = {
+        name: value for name, value in vars(checks).items() if isinstance(value, CheckMessage)
+    }
+    assert {f"bastion.{name}" for name in constants} == {m.id for m in constants.values()}
+    assert set(constants.values()) == set(checks.catalogue())
+
+
+def test_catalogue_is_ordered_by_number() -> None:
+    """The catalogue lists messages by ID number, whatever their level."""
+    numbers = [m.id[-3:] for m in checks.catalogue()]
+    assert numbers == sorted(numbers)
+
+
+def test_duplicate_id_raises() -> None:
+    """Declaring a message with an ID already in use raises ValueError."""
+    with pytest.raises(ValueError, match=r"bastion\.W004 is already used"):
+        checks.message(checks.WARNING, "again", "no", "bastion.W004")
+
+
+def test_duplicate_id_leaves_original() -> None:
+    """A rejected duplicate does not replace the catalogued message."""
+    with pytest.raises(ValueError, match="already used"):
+        checks.message(checks.ERROR, "replaced", "no", "bastion.W002")
+    assert next(m for m in checks.catalogue() if m.id == "bastion.W002") is checks.W002
+
+
+def test_message_str_shows_id_level_and_hint() -> None:
+    """str(message) is the line the CLI prints: ID, level name, message and hint."""
+    assert str(checks.E001) == (
+        f"bastion.E001: (ERROR) {checks.E001.msg}\n\tHINT: {checks.E001.hint}"
+    )

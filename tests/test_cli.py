@@ -1,0 +1,160 @@
+"""The ``flask bastion`` commands: check, config and generate-secret."""
+
+from __future__ import annotations
+
+import json
+import re
+import typing as t
+
+import pytest
+from flask import Flask
+
+from flask_bastion.checks import run_checks
+from flask_bastion.config import settings
+
+from .conftest import make_app
+
+CHECK_DEPLOY = ["bastion", "check", "--deploy"]
+SECRET_IDS = {"bastion.E001", "bastion.W002", "bastion.W003", "bastion.W004"}
+
+
+def invoke(app: Flask, *args: str) -> t.Any:
+    return app.test_cli_runner().invoke(args=list(args))
+
+
+def test_check_safe_app_exits_zero(runner: t.Any) -> None:
+    """check --deploy on the default app exits 0 and reports no issues."""
+    result = runner.invoke(args=CHECK_DEPLOY)
+    assert result.exit_code == 0
+    assert "System check identified no issues (0 silenced)." in result.output
+
+
+def test_check_unsafe_app_exits_one() -> None:
+    """A warning at the default fail level exits 1 and prints the ID with its hint."""
+    result = invoke(make_app(bastion={"https_hsts_max_age": 60}), *CHECK_DEPLOY)
+    assert result.exit_code == 1
+    assert "bastion.W013: (WARNING)" in result.output
+    assert "HINT: Raise BASTION_HTTPS_HSTS_MAX_AGE" in result.output
+    assert "System check identified 1 issue(s) (0 silenced)." in result.output
+
+
+def test_check_without_deploy_skips_deploy_checks() -> None:
+    """Without --deploy a deploy-only finding is neither printed nor fatal."""
+    result = invoke(make_app(bastion={"https_hsts_max_age": 60}), "bastion", "check")
+    assert result.exit_code == 0
+    assert "bastion.W013" not in result.output
+
+
+@pytest.mark.parametrize(
+    ("setup", "fail_level", "exit_code"),
+    [
+        pytest.param({"bastion": {"https_hsts_max_age": 60}}, "ERROR", 0, id="warning-below-error"),
+        pytest.param({"bastion": {"https_hsts_max_age": 60}}, "error", 0, id="level-any-case"),
+        pytest.param({"bastion": {"https_hsts_max_age": 60}}, "WARNING", 1, id="warning-at-level"),
+        pytest.param({"bastion": {"https_hsts_max_age": 60}}, "INFO", 1, id="warning-above-info"),
+        pytest.param({"SECRET_KEY": None}, "ERROR", 1, id="error-at-level"),
+        pytest.param({"SECRET_KEY": None}, "CRITICAL", 0, id="error-below-critical"),
+        pytest.param({"bastion": {"proxy_trusted_hops": 1}}, "WARNING", 0, id="info-below-warning"),
+        pytest.param({"bastion": {"proxy_trusted_hops": 1}}, "INFO", 1, id="info-at-level"),
+    ],
+)
+def test_check_fail_level(setup: dict[str, t.Any], fail_level: str, exit_code: int) -> None:
+    """--fail-level sets the lowest level that makes the command exit 1."""
+    result = invoke(make_app(**setup), *CHECK_DEPLOY, "--fail-level", fail_level)
+    assert result.exit_code == exit_code
+
+
+def test_check_below_fail_level_still_prints() -> None:
+    """Findings below --fail-level are printed even though the exit code is 0."""
+    app = make_app(bastion={"https_hsts_max_age": 60})
+    result = invoke(app, *CHECK_DEPLOY, "--fail-level", "ERROR")
+    assert "bastion.W013" in result.output
+
+
+def test_check_rejects_unknown_fail_level() -> None:
+    """An unknown --fail-level is a usage error (exit 2), not a silent pass."""
+    result = invoke(make_app(), *CHECK_DEPLOY, "--fail-level", "LOUD")
+    assert result.exit_code == 2
+
+
+def test_check_counts_silenced() -> None:
+    """Silenced findings are not printed but are counted, and do not fail the run."""
+    app = make_app(BASTION_SILENCED_CHECKS=["bastion.W013"], bastion={"https_hsts_max_age": 60})
+    result = invoke(app, *CHECK_DEPLOY)
+    assert result.exit_code == 0
+    assert "bastion.W013" not in result.output
+    assert "System check identified no issues (1 silenced)." in result.output
+
+
+def test_check_orders_by_level_then_id() -> None:
+    """Errors come first, then warnings in ID order."""
+    app = make_app(SECRET_KEY=None, bastion={"https_hsts_max_age": 0, "csp_enabled": False})
+    result = invoke(app, *CHECK_DEPLOY)
+    printed = re.findall(r"^(bastion\.[A-Z]\d{3}):", result.output, re.MULTILINE)
+    assert printed == ["bastion.E001", "bastion.W012", "bastion.W051"]
+
+
+def test_config_lists_every_setting_with_source() -> None:
+    """config prints one line per setting, with value and source."""
+    app = make_app(BASTION_CSP_REPORT_ONLY=True, bastion={"https_hsts_preload": True})
+    result = invoke(app, "bastion", "config")
+    assert result.exit_code == 0
+    lines = result.output.splitlines()
+    assert [line.split(" = ")[0] for line in lines] == [info.key for info in settings()]
+    assert "BASTION_HTTPS_HSTS_PRELOAD = true  (keyword)" in lines
+    assert "BASTION_CSP_REPORT_ONLY = true  (app.config)  ! weakens security when True" in lines
+    assert "BASTION_HTTPS_REDIRECT = true  (default)" in lines
+    assert 'BASTION_PROFILE = "production"  (default)' in lines
+
+
+def test_config_json_keys_equal_settings() -> None:
+    """config --json is valid JSON with one row per setting, in settings() order."""
+    result = invoke(make_app(), "bastion", "config", "--json")
+    rows = json.loads(result.output)
+    assert [row["key"] for row in rows] == [info.key for info in settings()]
+    assert all(set(row) == {"key", "value", "source", "danger"} for row in rows)
+    assert all(row["danger"] is None for row in rows)  # nothing weakened by default
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "source"),
+    [
+        pytest.param("BASTION_HTTPS_HSTS_MAX_AGE", 300, "keyword", id="keyword"),
+        pytest.param("BASTION_PROXY_TRUSTED_CIDRS", ["10.0.0.0/8"], "app.config", id="app-config"),
+        pytest.param("BASTION_HEADERS_FRAME_OPTIONS", "DENY", "default", id="default"),
+        pytest.param("BASTION_CSP_POLICY", {"default-src": ["'self'"]}, "app.config", id="mapping"),
+    ],
+)
+def test_config_json_values_and_sources(key: str, value: t.Any, source: str) -> None:
+    """config --json shows the effective value and where it came from."""
+    app = make_app(
+        BASTION_HTTPS_HSTS_MAX_AGE=100,
+        BASTION_PROXY_TRUSTED_CIDRS="10.0.0.0/8",
+        BASTION_CSP_POLICY={"default-src": "'self'"},
+        bastion={"https_hsts_max_age": 300},
+    )
+    rows = {
+        row["key"]: row for row in json.loads(invoke(app, "bastion", "config", "--json").output)
+    }
+    assert (rows[key]["value"], rows[key]["source"]) == (value, source)
+
+
+def test_generate_secret_is_64_hex() -> None:
+    """generate-secret prints 256 bits as 64 lower-case hex characters."""
+    result = invoke(make_app(), "bastion", "generate-secret")
+    assert result.exit_code == 0
+    assert re.fullmatch(r"[0-9a-f]{64}\n", result.output)
+
+
+def test_generate_secret_differs_each_run(runner: t.Any) -> None:
+    """Two runs print two different keys."""
+    first = runner.invoke(args=["bastion", "generate-secret"]).output
+    second = runner.invoke(args=["bastion", "generate-secret"]).output
+    assert first != second
+
+
+def test_generated_secret_passes_the_secret_key_check(runner: t.Any) -> None:
+    """A generated key raises none of the SECRET_KEY findings."""
+    key = runner.invoke(args=["bastion", "generate-secret"]).output.strip()
+    app = make_app(SECRET_KEY=key)
+    assert SECRET_IDS.isdisjoint(m.id for m in run_checks(app, deploy=True))

@@ -1,0 +1,180 @@
+"""Configuration: precedence, validation, unknown keys, profiles."""
+
+from __future__ import annotations
+
+import ipaddress
+
+import pytest
+from flask import Flask
+
+from flask_bastion import Bastion, ConfigurationError, get_state
+from flask_bastion.config import load_config, settings
+
+from .conftest import SECRET, make_app
+
+
+def test_defaults_are_production() -> None:
+    """With no configuration the production profile and every protection are on."""
+    config = load_config({}, {})
+    assert config.core.profile == "production"
+    assert config.https.redirect is True
+    assert config.https.hsts_max_age == 31_536_000
+    assert config.csp.enabled is True and config.csp.report_only is False
+    assert config.proxy.trusted_hops == 0 and config.proxy.trusted_cidrs == ()
+    assert set(config.sources.values()) == {"default"}
+
+
+def test_keyword_beats_app_config() -> None:
+    """A constructor keyword wins over app.config, which wins over the default."""
+    config = load_config(
+        {"BASTION_HTTPS_HSTS_MAX_AGE": 100, "BASTION_HTTPS_HSTS_PRELOAD": True},
+        {"https_hsts_max_age": 200},
+    )
+    assert config.https.hsts_max_age == 200
+    assert config.https.hsts_preload is True
+    assert config.sources["BASTION_HTTPS_HSTS_MAX_AGE"] == "keyword"
+    assert config.sources["BASTION_HTTPS_HSTS_PRELOAD"] == "app.config"
+    assert config.sources["BASTION_HTTPS_REDIRECT"] == "default"
+
+
+def test_keyword_may_be_full_key() -> None:
+    """Keywords may also be spelt as the full upper-case key."""
+    assert load_config({}, {"BASTION_CSP_REPORT_ONLY": True}).csp.report_only is True
+
+
+def test_unknown_app_config_key_names_closest() -> None:
+    """A misspelt BASTION_ key raises, naming the key and the closest known key."""
+    with pytest.raises(ConfigurationError) as info:
+        load_config({"BASTION_HTTPS_HSTS_MAXAGE": 5}, {})
+    assert info.value.key == "BASTION_HTTPS_HSTS_MAXAGE"
+    assert "BASTION_HTTPS_HSTS_MAX_AGE" in str(info.value)
+
+
+def test_unknown_keyword_raises() -> None:
+    """A misspelt constructor keyword raises too."""
+    with pytest.raises(ConfigurationError, match="BASTION_CSP_REPORTONLY"):
+        load_config({}, {"csp_reportonly": True})
+
+
+def test_non_bastion_keys_are_ignored() -> None:
+    """Keys without the BASTION_ prefix belong to the app and are not validated."""
+    assert load_config({"SECRET_KEY": "x", "BASTIONX": 1}, {}).core.profile == "production"
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "expected_text"),
+    [
+        ("BASTION_PROFILE", "staging", "'production', 'development'"),
+        ("BASTION_HTTPS_REDIRECT", "maybe", "boolean"),
+        ("BASTION_HTTPS_REDIRECT", 2, "boolean"),
+        ("BASTION_HTTPS_HSTS_MAX_AGE", -1, "non-negative integer"),
+        ("BASTION_HTTPS_HSTS_MAX_AGE", True, "non-negative integer"),
+        ("BASTION_PROXY_TRUSTED_HOPS", "two", "non-negative integer"),
+        ("BASTION_PROXY_TRUSTED_CIDRS", ["10.0.0.0/33"], "IP network"),
+        ("BASTION_HEADERS_FRAME_OPTIONS", "ALLOW-FROM x", "'DENY', 'SAMEORIGIN', None"),
+        ("BASTION_HEADERS_REFERRER_POLICY", "never", "strict-origin-when-cross-origin"),
+        ("BASTION_CSP_POLICY", ["default-src"], "mapping"),
+        ("BASTION_CSP_POLICY", {"script src": ["'self'"]}, "directive"),
+        ("BASTION_ERRORS_MAX_CONTENT_LENGTH", 0, "positive integer"),
+        ("BASTION_ERRORS_REQUEST_ID_HEADER", "X Request\nID", "header name"),
+        ("BASTION_SILENCED_CHECKS", 5, "list of strings"),
+    ],
+    ids=lambda v: str(v)[:30],
+)
+def test_invalid_values_name_key_and_valid_values(
+    key: str, value: object, expected_text: str
+) -> None:
+    """An invalid value raises ConfigurationError naming the key and what is valid."""
+    with pytest.raises(ConfigurationError) as info:
+        load_config({key: value}, {})
+    assert info.value.key == key
+    assert expected_text in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [("true", True), ("0", False), ("Off", False), (True, True), (1, True), (0, False)],
+    ids=["true", "0", "Off", "bool", "int-1", "int-0"],
+)
+def test_booleans_accept_environment_strings(raw: object, expected: bool) -> None:
+    """Boolean settings accept the strings environment variables carry."""
+    assert load_config({"BASTION_HTTPS_REDIRECT": raw}, {}).https.redirect is expected
+
+
+def test_lists_accept_comma_separated_strings() -> None:
+    """List settings accept one comma-separated string (from the environment)."""
+    config = load_config({"BASTION_PROXY_TRUSTED_CIDRS": "10.0.0.0/8, ::1"}, {})
+    assert config.proxy.trusted_cidrs == (
+        ipaddress.ip_network("10.0.0.0/8"),
+        ipaddress.ip_network("::1/128"),
+    )
+
+
+def test_config_is_frozen() -> None:
+    """The loaded configuration cannot be changed at run time."""
+    config = load_config({}, {})
+    with pytest.raises(AttributeError):
+        config.https.redirect = False  # type: ignore[misc]
+
+
+def test_every_setting_is_documented() -> None:
+    """Every setting has a key, a one-line doc and a default that parses."""
+    for info in settings():
+        assert info.key.startswith("BASTION_")
+        assert info.doc
+        assert info.parse(info.default) == info.default
+
+
+def test_two_apps_keep_independent_configuration() -> None:
+    """Two apps in one process keep their own settings and behaviour."""
+    strict = make_app()
+    relaxed = make_app(BASTION_HTTPS_REDIRECT=False, BASTION_HEADERS_FRAME_OPTIONS="SAMEORIGIN")
+    assert get_state(strict).config.https.redirect is True
+    assert get_state(relaxed).config.https.redirect is False
+    assert strict.test_client().get("/", base_url="http://localhost").status_code == 308
+    response = relaxed.test_client().get("/", base_url="http://localhost")
+    assert response.status_code == 200
+    assert response.headers["X-Frame-Options"] == "SAMEORIGIN"
+    assert (
+        strict.test_client().get("/", base_url="https://localhost").headers["X-Frame-Options"]
+        == "DENY"
+    )
+
+
+def test_one_extension_serves_two_apps_in_factory_style() -> None:
+    """One Bastion() instance initialises several apps (application factory)."""
+    bastion = Bastion(https_hsts_max_age=600)
+    first, second = Flask("first"), Flask("second")
+    for app in (first, second):
+        app.config["SECRET_KEY"] = SECRET
+        bastion.init_app(app)
+    assert get_state(first) is not get_state(second)
+    assert get_state(first).config.https.hsts_max_age == 600
+    assert get_state(second).extension is bastion
+
+
+def test_init_app_twice_raises() -> None:
+    """Initialising the same app twice is a configuration error, not a double hook."""
+    app = make_app()
+    with pytest.raises(ConfigurationError, match="already initialised"):
+        Bastion(app)
+
+
+def test_development_profile_logs_what_it_relaxes(caplog: pytest.LogCaptureFixture) -> None:
+    """The development profile says at start-up what it relaxes."""
+    with caplog.at_level("WARNING"):
+        make_app(BASTION_PROFILE="development")
+    assert any("development profile" in r.getMessage() for r in caplog.records)
+
+
+def test_production_profile_logs_nothing(caplog: pytest.LogCaptureFixture) -> None:
+    """The production profile starts silently."""
+    with caplog.at_level("WARNING"):
+        make_app()
+    assert not [r for r in caplog.records if "profile" in r.getMessage()]
+
+
+def test_get_state_without_init_raises() -> None:
+    """get_state on an app without Bastion explains itself."""
+    with pytest.raises(RuntimeError, match="not initialised"):
+        get_state(Flask("bare"))

@@ -1,0 +1,91 @@
+"""Composition: hook order, per-view plans, request state."""
+
+from __future__ import annotations
+
+from flask import Flask, g, request
+
+from flask_bastion import Bastion
+
+from .conftest import HTTPS, SECRET, make_app
+
+
+def _ordered_app(calls: list[str]) -> Flask:
+    app = Flask("ordered")
+    app.config["SECRET_KEY"] = SECRET
+
+    @app.before_request
+    def app_before_registered_first() -> None:
+        calls.append("app-before")
+
+    @app.after_request
+    def app_after_registered_first(response):  # type: ignore[no-untyped-def]
+        calls.append("app-after:" + str("X-Frame-Options" in response.headers))
+        return response
+
+    @app.get("/")
+    def index() -> str:
+        calls.append("view:" + str(hasattr(g, "_bastion")))
+        return "ok"
+
+    Bastion(app)
+    return app
+
+
+def test_bastion_before_hook_runs_before_the_apps() -> None:
+    """Bastion's before_request runs first, even for hooks registered before init_app."""
+    calls: list[str] = []
+    _ordered_app(calls).test_client().get("/", base_url=HTTPS)
+    assert calls[:2] == ["app-before", "view:True"] or calls[0] == "app-before"
+    assert calls.index("app-before") < calls.index("view:True")
+
+
+def test_bastion_after_hook_runs_last() -> None:
+    """The app's after_request sees the response before Bastion adds its headers."""
+    calls: list[str] = []
+    response = _ordered_app(calls).test_client().get("/", base_url=HTTPS)
+    assert "app-after:False" in calls
+    assert response.headers["X-Frame-Options"] == "DENY"
+
+
+def test_redirect_short_circuits_app_hooks_and_view() -> None:
+    """A plain-HTTP request is redirected before the app's hooks or view run."""
+    calls: list[str] = []
+    response = _ordered_app(calls).test_client().get("/", base_url="http://localhost")
+    assert response.status_code == 308
+    assert "app-before" not in calls
+    assert not any(c.startswith("view") for c in calls)
+
+
+def test_hook_positions() -> None:
+    """Bastion's before hook comes first; the response layer wraps the WSGI app."""
+    app = Flask("positions")
+    app.config["SECRET_KEY"] = SECRET
+    app.before_request(lambda: None)
+    app.after_request(lambda r: r)
+    Bastion(app, proxy_trusted_hops=1)
+    assert app.before_request_funcs[None][0].__name__ == "bastion_before_request"
+    assert len(app.after_request_funcs[None]) == 1
+    assert type(app.wsgi_app).__name__ == "ProxyMiddleware"
+    assert type(app.wsgi_app.wsgi_app).__name__ == "ResponseLayer"  # type: ignore[attr-defined]
+
+
+def test_request_state_lives_on_g_bastion() -> None:
+    """Per-request data lives on g._bastion only."""
+    app = make_app()
+    with app.test_request_context("/", base_url=HTTPS):
+        app.preprocess_request()
+        assert g._bastion.request_id
+        assert not [name for name in vars(g._get_current_object()) if name != "_bastion"]
+        assert request.path == "/"
+
+
+def test_plans_are_cached_per_endpoint_and_scheme() -> None:
+    """Each endpoint's headers are computed once per scheme and reused."""
+    app = make_app(BASTION_HTTPS_REDIRECT=False)
+    client = app.test_client()
+    for _ in range(3):
+        client.get("/", base_url=HTTPS)
+        client.get("/", base_url="http://localhost")
+        client.get("/missing", base_url=HTTPS)
+    state = app.extensions["bastion"]
+    assert set(state._plans) == {("index", True), ("index", False), (None, True)}
