@@ -22,18 +22,22 @@ PAGE = """<!doctype html><title>t</title>
 <form method="post"><input name="q"></form>"""
 
 
-def make_app(*, bastion: dict[str, t.Any] | None = None, **config: t.Any) -> Flask:
+def make_app(
+    *, bastion: dict[str, t.Any] | None = None, default_store: bool = False, **config: t.Any
+) -> Flask:
     """A small app with a page, a JSON route, a form route and a failing route.
 
     ``config`` goes to ``app.config`` (upper-case keys); ``bastion`` to the constructor.
+    Unit tests keep sessions in memory (tests/test_sessions.py runs the real stores);
+    ``default_store=True`` leaves ``BASTION_SESSIONS_STORE`` at its default, the SQL store,
+    on an in-memory SQLite database, as a deployment with every default would run.
     """
     app = Flask(__name__)
-    # Unit tests keep sessions in memory; tests/test_sessions.py runs the real stores.
-    defaults = {
-        "SECRET_KEY": SECRET,
-        "TRUSTED_HOSTS": ["localhost"],
-        "BASTION_SESSIONS_STORE": "memory",
-    }
+    defaults: dict[str, t.Any] = {"SECRET_KEY": SECRET, "TRUSTED_HOSTS": ["localhost"]}
+    if default_store:
+        defaults["DATABASE_URL"] = "sqlite://"
+    else:
+        defaults["BASTION_SESSIONS_STORE"] = "memory"
     app.config.update({**defaults, **config})
 
     @app.get("/")

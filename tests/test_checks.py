@@ -13,6 +13,7 @@ from werkzeug.middleware.shared_data import SharedDataMiddleware
 
 from flask_bastion import Bastion, checks
 from flask_bastion.checks import CheckMessage, run_checks
+from flask_bastion.sessions import checks as session_checks
 
 from .conftest import SECRET, make_app
 
@@ -54,9 +55,9 @@ def build(
     patch: Callable[[Flask], None] | None = None,
     **config: t.Any,
 ) -> Flask:
-    """``make_app`` plus ``after`` applied to app.config once Bastion has set its values,
-    plus an arbitrary ``patch`` (middleware, Jinja environment)."""
-    app = make_app(bastion=bastion, **config)
+    """``make_app`` on the default session store, plus ``after`` applied to app.config once
+    Bastion has set its values, plus an arbitrary ``patch`` (middleware, Jinja environment)."""
+    app = make_app(bastion=bastion, default_store=True, **config)
     app.config.update(after or {})
     if patch is not None:
         patch(app)
@@ -166,6 +167,39 @@ FIRES = [
         ("bastion.W022",),
         id="W023-plain-http-wildcard",
     ),
+    pytest.param("bastion.W031", {"BASTION_SESSIONS_STORE": "memory"}, (), id="W031-memory"),
+    pytest.param("bastion.W032", {"bastion": {"sessions_idle_timeout": 0}}, (), id="W032-idle-off"),
+    pytest.param(
+        "bastion.W032",
+        {"BASTION_SESSIONS_IDLE_TIMEOUT": 30 * 86_400 + 1},
+        (),
+        id="W032-idle-over-30-days",
+    ),
+    pytest.param(
+        "bastion.W033",
+        {"bastion": {"sessions_absolute_timeout": 0}},
+        (),
+        id="W033-absolute-off",
+    ),
+    pytest.param(
+        "bastion.W033",
+        {"bastion": {"sessions_absolute_timeout": 31 * 86_400}},
+        (),
+        id="W033-absolute-31-days",
+    ),
+    pytest.param(
+        "bastion.W034",
+        {"bastion": {"sessions_cookie_name": "session"}},
+        (),
+        id="W034-plain-cookie-name",
+    ),
+    pytest.param(
+        "bastion.W034",
+        {"bastion": {"sessions_cookie_name": "__Secure-session"}},
+        (),
+        id="W034-secure-prefix-is-not-host",
+    ),
+    pytest.param("bastion.W035", {"bastion": {"sessions_enabled": False}}, (), id="W035-off"),
     pytest.param(
         "bastion.W041",
         {"bastion": {"headers_frame_options": None, "csp_policy": {"default-src": ["'self'"]}}},
@@ -301,6 +335,34 @@ SILENT = [
         {"bastion": {"csrf_trusted_origins": ["https://admin.example.org:8443"]}},
         id="W023-https-origin",
     ),
+    pytest.param("bastion.W031", {"BASTION_SESSIONS_STORE": "sql"}, id="W031-sql"),
+    pytest.param(
+        "bastion.W031",
+        {"BASTION_SESSIONS_STORE": "memory", "bastion": {"sessions_enabled": False}},
+        id="W031-memory-unused-when-sessions-off",
+    ),
+    pytest.param(
+        "bastion.W032",
+        {"bastion": {"sessions_idle_timeout": 30 * 86_400}},
+        id="W032-exactly-30-days",
+    ),
+    pytest.param(
+        "bastion.W032",
+        {"bastion": {"sessions_idle_timeout": 0, "sessions_enabled": False}},
+        id="W032-sessions-off",
+    ),
+    pytest.param(
+        "bastion.W033",
+        {"bastion": {"sessions_absolute_timeout": 30 * 86_400}},
+        id="W033-exactly-30-days",
+    ),
+    pytest.param("bastion.W034", {}, id="W034-host-prefix"),
+    pytest.param(
+        "bastion.W034",
+        {"bastion": {"sessions_cookie_name": "session", "profile": "development"}},
+        id="W034-plain-name-in-development",
+    ),
+    pytest.param("bastion.W035", {"bastion": {"sessions_enabled": True}}, id="W035-on"),
     pytest.param(
         "bastion.W041",
         {"bastion": {"headers_frame_options": None}},
@@ -373,6 +435,9 @@ DEPLOY_ONLY = {
     "bastion.W016",
     "bastion.W021",
     "bastion.W023",
+    "bastion.W031",
+    "bastion.W034",
+    "bastion.W035",
     "bastion.W051",
     "bastion.W052",
     "bastion.I063",
@@ -382,12 +447,12 @@ DEPLOY_ONLY = {
 
 def test_default_app_has_no_findings_for_deploy() -> None:
     """Secure by default: a plain Bastion(app) with TRUSTED_HOSTS passes check --deploy."""
-    assert run_checks(make_app(), deploy=True) == []
+    assert run_checks(make_app(default_store=True), deploy=True) == []
 
 
 def test_default_app_has_no_findings_without_deploy() -> None:
     """The default app has no findings without --deploy either."""
-    assert run_checks(make_app(), deploy=False) == []
+    assert run_checks(make_app(default_store=True), deploy=False) == []
 
 
 @pytest.mark.parametrize(("check_id", "setup", "also"), FIRES)
@@ -500,7 +565,7 @@ def test_run_checks_needs_bastion() -> None:
 def test_two_apps_are_checked_independently() -> None:
     """Findings come from the app passed in, not from another app in the process."""
     unsafe = build(bastion={"https_hsts_max_age": 0})
-    safe = make_app()
+    safe = make_app(default_store=True)
     assert (ids(unsafe), ids(safe)) == ({"bastion.W012"}, set())
 
 
@@ -526,9 +591,13 @@ def test_message_has_text_and_hint(message: CheckMessage) -> None:
 
 
 def test_module_constants_match_their_ids() -> None:
-    """Each message constant in checks.py is named after its ID (W004 -> bastion.W004)."""
+    """Each message constant is named after its ID (W004 -> bastion.W004), and together the
+    modules that define checks hold the whole catalogue."""
     constants = {
-        name: value for name, value in vars(checks).items() if isinstance(value, CheckMessage)
+        name: value
+        for module in (checks, session_checks)
+        for name, value in vars(module).items()
+        if isinstance(value, CheckMessage)
     }
     assert {f"bastion.{name}" for name in constants} == {m.id for m in constants.values()}
     assert set(constants.values()) == set(checks.catalogue())

@@ -22,16 +22,16 @@ def invoke(app: Flask, *args: str) -> t.Any:
     return app.test_cli_runner().invoke(args=list(args))
 
 
-def test_check_safe_app_exits_zero(runner: t.Any) -> None:
+def test_check_safe_app_exits_zero() -> None:
     """check --deploy on the default app exits 0 and reports no issues."""
-    result = runner.invoke(args=CHECK_DEPLOY)
+    result = invoke(make_app(default_store=True), *CHECK_DEPLOY)
     assert result.exit_code == 0
     assert "System check identified no issues (0 silenced)." in result.output
 
 
 def test_check_unsafe_app_exits_one() -> None:
     """A warning at the default fail level exits 1 and prints the ID with its hint."""
-    result = invoke(make_app(bastion={"https_hsts_max_age": 60}), *CHECK_DEPLOY)
+    result = invoke(make_app(default_store=True, bastion={"https_hsts_max_age": 60}), *CHECK_DEPLOY)
     assert result.exit_code == 1
     assert "bastion.W013: (WARNING)" in result.output
     assert "HINT: Raise BASTION_HTTPS_HSTS_MAX_AGE" in result.output
@@ -40,7 +40,9 @@ def test_check_unsafe_app_exits_one() -> None:
 
 def test_check_without_deploy_skips_deploy_checks() -> None:
     """Without --deploy a deploy-only finding is neither printed nor fatal."""
-    result = invoke(make_app(bastion={"https_hsts_max_age": 60}), "bastion", "check")
+    result = invoke(
+        make_app(default_store=True, bastion={"https_hsts_max_age": 60}), "bastion", "check"
+    )
     assert result.exit_code == 0
     assert "bastion.W013" not in result.output
 
@@ -60,26 +62,32 @@ def test_check_without_deploy_skips_deploy_checks() -> None:
 )
 def test_check_fail_level(setup: dict[str, t.Any], fail_level: str, exit_code: int) -> None:
     """--fail-level sets the lowest level that makes the command exit 1."""
-    result = invoke(make_app(**setup), *CHECK_DEPLOY, "--fail-level", fail_level)
+    result = invoke(
+        make_app(default_store=True, **setup), *CHECK_DEPLOY, "--fail-level", fail_level
+    )
     assert result.exit_code == exit_code
 
 
 def test_check_below_fail_level_still_prints() -> None:
     """Findings below --fail-level are printed even though the exit code is 0."""
-    app = make_app(bastion={"https_hsts_max_age": 60})
+    app = make_app(default_store=True, bastion={"https_hsts_max_age": 60})
     result = invoke(app, *CHECK_DEPLOY, "--fail-level", "ERROR")
     assert "bastion.W013" in result.output
 
 
 def test_check_rejects_unknown_fail_level() -> None:
     """An unknown --fail-level is a usage error (exit 2), not a silent pass."""
-    result = invoke(make_app(), *CHECK_DEPLOY, "--fail-level", "LOUD")
+    result = invoke(make_app(default_store=True), *CHECK_DEPLOY, "--fail-level", "LOUD")
     assert result.exit_code == 2
 
 
 def test_check_counts_silenced() -> None:
     """Silenced findings are not printed but are counted, and do not fail the run."""
-    app = make_app(BASTION_SILENCED_CHECKS=["bastion.W013"], bastion={"https_hsts_max_age": 60})
+    app = make_app(
+        default_store=True,
+        BASTION_SILENCED_CHECKS=["bastion.W013"],
+        bastion={"https_hsts_max_age": 60},
+    )
     result = invoke(app, *CHECK_DEPLOY)
     assert result.exit_code == 0
     assert "bastion.W013" not in result.output
@@ -88,7 +96,9 @@ def test_check_counts_silenced() -> None:
 
 def test_check_orders_by_level_then_id() -> None:
     """Errors come first, then warnings in ID order."""
-    app = make_app(SECRET_KEY=None, bastion={"https_hsts_max_age": 0, "csp_enabled": False})
+    app = make_app(
+        default_store=True, SECRET_KEY=None, bastion={"https_hsts_max_age": 0, "csp_enabled": False}
+    )
     result = invoke(app, *CHECK_DEPLOY)
     printed = re.findall(r"^(bastion\.[A-Z]\d{3}):", result.output, re.MULTILINE)
     assert printed == ["bastion.E001", "bastion.W012", "bastion.W051"]
@@ -96,7 +106,9 @@ def test_check_orders_by_level_then_id() -> None:
 
 def test_config_lists_every_setting_with_source() -> None:
     """config prints one line per setting, with value and source."""
-    app = make_app(BASTION_CSP_REPORT_ONLY=True, bastion={"https_hsts_preload": True})
+    app = make_app(
+        default_store=True, BASTION_CSP_REPORT_ONLY=True, bastion={"https_hsts_preload": True}
+    )
     result = invoke(app, "bastion", "config")
     assert result.exit_code == 0
     lines = result.output.splitlines()
@@ -109,7 +121,7 @@ def test_config_lists_every_setting_with_source() -> None:
 
 def test_config_json_keys_equal_settings() -> None:
     """config --json is valid JSON with one row per setting, in settings() order."""
-    result = invoke(make_app(), "bastion", "config", "--json")
+    result = invoke(make_app(default_store=True), "bastion", "config", "--json")
     rows = json.loads(result.output)
     assert [row["key"] for row in rows] == [info.key for info in settings()]
     assert all(set(row) == {"key", "value", "source", "danger"} for row in rows)
@@ -141,7 +153,7 @@ def test_config_json_values_and_sources(key: str, value: t.Any, source: str) -> 
 
 def test_generate_secret_is_64_hex() -> None:
     """generate-secret prints 256 bits as 64 lower-case hex characters."""
-    result = invoke(make_app(), "bastion", "generate-secret")
+    result = invoke(make_app(default_store=True), "bastion", "generate-secret")
     assert result.exit_code == 0
     assert re.fullmatch(r"[0-9a-f]{64}\n", result.output)
 
@@ -156,5 +168,5 @@ def test_generate_secret_differs_each_run(runner: t.Any) -> None:
 def test_generated_secret_passes_the_secret_key_check(runner: t.Any) -> None:
     """A generated key raises none of the SECRET_KEY findings."""
     key = runner.invoke(args=["bastion", "generate-secret"]).output.strip()
-    app = make_app(SECRET_KEY=key)
+    app = make_app(default_store=True, SECRET_KEY=key)
     assert SECRET_IDS.isdisjoint(m.id for m in run_checks(app, deploy=True))

@@ -29,7 +29,7 @@ def _free_port() -> int:
 
 
 @pytest.fixture
-def private_redis() -> Iterator[tuple[str, subprocess.Popen[str]]]:
+def private_redis() -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """A redis-server of the test's own on a free loopback port (never the shared one)."""
     if REDIS_SERVER is None:
         if os.environ.get("BASTION_REQUIRE_SERVICES") == "1":
@@ -50,35 +50,44 @@ def private_redis() -> Iterator[tuple[str, subprocess.Popen[str]]]:
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
-        text=True,
     )
+    try:
+        ready = _wait_until_ready(process)
+        if not ready:
+            pytest.fail("private redis-server did not start", pytrace=False)
+        yield f"redis://127.0.0.1:{port}/0", process
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.wait(timeout=10)
+        assert process.stdout is not None
+        process.stdout.close()
+
+
+def _wait_until_ready(process: subprocess.Popen[bytes], timeout: float = 10) -> bool:
+    """Read the server's unbuffered output until it says it accepts connections."""
     assert process.stdout is not None
-    selector = selectors.DefaultSelector()
-    selector.register(process.stdout, selectors.EVENT_READ)
-    ready = False
-    while not ready and selector.select(timeout=10):  # blocks on output, bounded
-        line = process.stdout.readline()
-        if not line:
-            break
-        ready = "Ready to accept connections" in line
-    selector.close()
-    if not ready:
-        process.kill()
-        pytest.fail("private redis-server did not start", pytrace=False)
-    yield f"redis://127.0.0.1:{port}/0", process
-    if process.poll() is None:
-        process.kill()
-    process.wait(timeout=10)
-    process.stdout.close()
+    descriptor = process.stdout.fileno()
+    output = b""
+    with selectors.DefaultSelector() as selector:
+        selector.register(descriptor, selectors.EVENT_READ)
+        while b"Ready to accept connections" not in output:
+            if not selector.select(timeout=timeout):  # blocks on output, bounded
+                return False
+            chunk = os.read(descriptor, 65536)
+            if not chunk:  # the server exited
+                return False
+            output += chunk
+    return True
 
 
-def _stop(process: subprocess.Popen[str]) -> None:
+def _stop(process: subprocess.Popen[bytes]) -> None:
     process.terminate()
     process.wait(timeout=10)
 
 
 def test_redis_outage_gives_503_never_anonymous(
-    private_redis: tuple[str, subprocess.Popen[str]], caplog: pytest.LogCaptureFixture
+    private_redis: tuple[str, subprocess.Popen[bytes]], caplog: pytest.LogCaptureFixture
 ) -> None:
     """With Redis stopped mid-test, a returning visitor gets a clean 503 and a log line."""
     url, process = private_redis
@@ -97,7 +106,7 @@ def test_redis_outage_gives_503_never_anonymous(
 
 
 def test_redis_outage_spares_requests_without_session(
-    private_redis: tuple[str, subprocess.Popen[str]],
+    private_redis: tuple[str, subprocess.Popen[bytes]],
 ) -> None:
     """A visitor without a session cookie is served while the store is down."""
     url, process = private_redis
@@ -106,7 +115,9 @@ def test_redis_outage_spares_requests_without_session(
     assert app.test_client().get("/read", base_url=HTTPS).status_code == 200
 
 
-def test_redis_outage_on_write_gives_503(private_redis: tuple[str, subprocess.Popen[str]]) -> None:
+def test_redis_outage_on_write_gives_503(
+    private_redis: tuple[str, subprocess.Popen[bytes]],
+) -> None:
     """When the store fails while saving, the response becomes a 503 without a cookie."""
     url, process = private_redis
     app = session_app(BASTION_SESSIONS_STORE="redis", BASTION_SESSIONS_URL=url)
