@@ -14,6 +14,10 @@ or given as a path to a module that defines a WSGI ``app``. Requests are made ov
 ``https`` (``wsgi.url_scheme``) because the secured stacks redirect plain HTTP; the first
 response of each application must be a 200, so a redirect or an error page is never
 what gets measured.
+
+``--login /login --path /account`` measures a returning visitor instead: each application
+first answers ``POST /login`` (which signs a user in and starts a session), and every
+measured request then carries the cookies that response set.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ import time
 import tracemalloc
 import typing as t
 from collections.abc import Callable, Iterable
+from http.cookies import SimpleCookie
 from pathlib import Path
 
 APPS_DIR = Path(__file__).resolve().parent / "apps"
@@ -110,13 +115,36 @@ class Runner:
 
     def __init__(self, app: WSGIApp, environ: dict[str, t.Any]) -> None:
         self.app = app
-        self.environ = environ
+        self.environ = dict(environ)
         self.status = ""
+        self.headers: list[tuple[str, str]] = []
 
     def start_response(
         self, status: str, headers: list[tuple[str, str]], exc_info: t.Any = None
     ) -> None:
         self.status = status
+        self.headers = headers
+
+    def sign_in(self, path: str, label: str) -> None:
+        """``POST path`` from the site's own page, then send the cookies it set with every
+        later request: from here on this runner is a returning, signed-in visitor."""
+        measured = self.environ
+        self.environ = make_environ(path) | {
+            "REQUEST_METHOD": "POST",
+            "CONTENT_LENGTH": "0",
+            "HTTP_ORIGIN": "https://localhost",
+            "HTTP_SEC_FETCH_SITE": "same-origin",
+        }
+        self.request()
+        self.check(f"{label} POST {path}")
+        jar: SimpleCookie = SimpleCookie()
+        for name, value in self.headers:
+            if name.lower() == "set-cookie":
+                jar.load(value)
+        if not jar:
+            raise SystemExit(f"overhead.py: {label} POST {path} set no cookie")
+        measured["HTTP_COOKIE"] = "; ".join(f"{k}={m.value}" for k, m in jar.items())
+        self.environ = measured
 
     def request(self) -> bytes:
         """One request; the response body, consumed and closed as a server would."""
@@ -172,6 +200,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("stack", help="bare, seed, bastion, or a path to an app module")
     parser.add_argument("bare", help="the baseline, usually bare")
     parser.add_argument("--path", default="/", help="path to request (default: /)")
+    parser.add_argument(
+        "--login",
+        metavar="PATH",
+        help="POST PATH first and send the cookies it sets (a returning visitor)",
+    )
     parser.add_argument("--batches", type=int, default=30, help="batches per app (30)")
     parser.add_argument("--batch-size", type=int, default=300, help="requests per batch (300)")
     parser.add_argument("--warmup", type=int, default=200, help="untimed requests per app (200)")
@@ -193,6 +226,8 @@ def main(argv: list[str] | None = None) -> int:
     bare = Runner(load_app(args.bare), environ)
 
     for label, runner in ((args.stack, stack), (args.bare, bare)):
+        if args.login:
+            runner.sign_in(args.login, label)
         runner.request()
         runner.check(label)
         for _ in range(args.warmup - 1):

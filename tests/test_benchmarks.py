@@ -108,3 +108,31 @@ def test_seed_page_carries_a_csrf_token() -> None:
     """The seed app's form has Flask-WTF's hidden csrf_token field."""
     response = load("seed").test_client().get("/", base_url=HTTPS)
     assert re.search(r'name="csrf_token" value="[^"]+"', response.get_data(as_text=True))
+
+
+@pytest.mark.parametrize("name", APPS, ids=APPS)
+def test_login_starts_a_session_that_account_reads(name: str) -> None:
+    """POST /login signs the benchmark user in, and GET /account then shows that user:
+    the returning-visitor benchmark measures a session that really is read."""
+    client = load(name).test_client()
+    anonymous = client.get("/account", base_url=HTTPS).get_data(as_text=True)
+    assert "Signed in as user 1" not in anonymous
+    headers = {"Origin": HTTPS, "Sec-Fetch-Site": "same-origin"}
+    assert client.post("/login", base_url=HTTPS, headers=headers).status_code == 200
+    page = client.get("/account", base_url=HTTPS)
+    assert page.status_code == 200
+    assert "Signed in as user 1" in page.get_data(as_text=True)
+
+
+def test_overhead_returning_visitor() -> None:
+    """--login signs both apps in first; the run then measures /account with the cookie."""
+    result = run_overhead("bastion", "bare", "--login", "/login", "--path", "/account", *QUICK)
+    assert result.returncode == 0, result.stderr
+    assert OVERHEAD_LINE.match(result.stdout.removesuffix("\n")), result.stdout
+
+
+def test_overhead_login_must_set_a_cookie() -> None:
+    """A --login path that sets no cookie stops the run instead of measuring a stranger."""
+    result = run_overhead("bastion", "bare", "--login", "/api/ping", *QUICK)
+    assert result.returncode != 0
+    assert result.stdout == ""

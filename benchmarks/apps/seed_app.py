@@ -37,7 +37,7 @@ from cachelib.file import FileSystemCache
 from flask import Flask, render_template
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
-from flask_login import LoginManager, UserMixin
+from flask_login import LoginManager, UserMixin, login_user
 from flask_session import Session
 from flask_talisman import Talisman
 from flask_wtf.csrf import CSRFProtect
@@ -64,7 +64,7 @@ Talisman(
     },
     content_security_policy_nonce_in=["script-src"],
 )
-CSRFProtect(app)
+csrf = CSRFProtect(app)
 Limiter(
     get_remote_address,
     app=app,
@@ -77,7 +77,7 @@ Session(app)
 
 
 class User(UserMixin):
-    """A user known only by its ID; nobody logs in during the benchmark."""
+    """A user known only by its ID, signed in by ``POST /login``."""
 
     def __init__(self, user_id: str) -> None:
         self.id = user_id
@@ -96,3 +96,18 @@ def index() -> str:
 @app.get("/api/ping")
 def ping() -> dict[str, bool]:
     return {"ok": True}
+
+
+@app.post("/login")
+@csrf.exempt
+def login() -> dict[str, bool]:
+    """Sign the benchmark's one user in, without a password (benchmark shortcut; exempt
+    from CSRFProtect because the benchmark posts without fetching a form first)."""
+    login_user(User("1"))
+    return {"ok": True}
+
+
+@app.get("/account")
+def account() -> str:
+    """A page for a signed-in visitor: the template asks Flask-Login for ``current_user``."""
+    return render_template("seed.html")
