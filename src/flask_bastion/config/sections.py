@@ -288,3 +288,10 @@ class SessionsConfig:
     )
     table_name: str = setting("bastion_sessions", identifier, "Table of the sql store.")
     key_prefix: str = setting("bastion:session:", optional_str, "Key prefix of the redis store.")
+    redis_cache: int = setting(
+        5,
+        non_negative_int,
+        "Seconds a session read from Redis may be reused by this process while Redis reports "
+        "no change to it (client-side caching with server-pushed invalidation: a revocation "
+        "anywhere applies at once). Bounds staleness if invalidations stop arriving. 0 disables.",
+    )

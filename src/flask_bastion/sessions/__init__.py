@@ -85,7 +85,7 @@ def make_store(app: Flask, config: BastionConfig) -> SessionStore:
             )
         from .redis_store import RedisStore
 
-        return RedisStore(url, prefix=settings.key_prefix or "")
+        return RedisStore(url, prefix=settings.key_prefix or "", cache_seconds=settings.redis_cache)
     from .sql_store import SQLStore
 
     url = (

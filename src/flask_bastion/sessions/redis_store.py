@@ -3,13 +3,27 @@
 Redis expires each session key itself (``EXPIREAT`` at the record's ``expires_at``), so
 nothing needs purging; a user's index set is pruned of vanished keys when it is read. One
 round trip per operation: reads are a single ``GET``, writes a single pipeline.
+
+A returning visitor's read usually costs no round trip at all: each process keeps the
+sessions it read in a small cache that Redis itself keeps honest (server-assisted
+client-side caching, ``CLIENT TRACKING ... BCAST PREFIX``). Redis pushes the name of every
+key under the store's prefix that changes, is deleted or expires, from any client, to a
+listening connection of this process, which drops it from the cache before the next read.
+A revocation in another process therefore applies at once. Should the listener lose its
+connection, the cache is emptied and reads go to Redis until it is back; an entry is
+never reused for longer than ``cache_seconds`` either, which bounds staleness if
+invalidations silently stop (a network partition that keeps the socket open).
 """
 
 from __future__ import annotations
 
 import json
 import math
+import os
+import threading
+import time
 import typing as t
+from collections import OrderedDict
 
 from .store import SessionRecord, StoreError
 
@@ -17,6 +31,144 @@ if t.TYPE_CHECKING:
     import redis
 
 _FIELDS = ("user_id", "created_at", "last_seen", "expires_at", "ip", "user_agent")
+#: Pub/sub channel on which Redis announces changed keys to tracking clients (RESP2).
+INVALIDATE_CHANNEL = b"__redis__:invalidate"
+
+
+class InvalidationTracker:
+    """A cache of values read from Redis, invalidated by Redis itself.
+
+    One extra connection per process subscribes to :data:`INVALIDATE_CHANNEL` after
+    enabling broadcast tracking, redirected to itself, for every key under ``prefix``.
+    :meth:`sync` drains the invalidations already delivered (a non-blocking poll) before
+    each lookup. All methods are thread-safe.
+
+    :param client: the store's ``redis.Redis`` client; the listener uses its settings.
+    :param prefix: the key prefix to track.
+    :param max_age: seconds after which an entry is read again whatever Redis says.
+    :param max_entries: the least recently used entries beyond this are dropped.
+    """
+
+    def __init__(
+        self, client: redis.Redis, prefix: str, max_age: float, max_entries: int = 10_000
+    ) -> None:
+        import redis
+
+        self.client = client
+        self.prefix = prefix
+        self.max_age = max_age
+        self.max_entries = max_entries
+        #: The clock for entry ages; tests replace it to move time without sleeping.
+        self.clock: t.Callable[[], float] = time.monotonic
+        #: Bumped on every invalidation: a read that saw another value does not cache.
+        self.generation = 0
+        self._entries: OrderedDict[str, tuple[float, bytes]] = OrderedDict()
+        self._lock = threading.RLock()
+        self._listener: t.Any = None
+        #: Redis's ID of the listening connection (``CLIENT LIST``), once connected.
+        self.client_id: int | None = None
+        self._pid = 0
+        self._retry_at = 0.0
+        self._errors = (redis.RedisError, OSError)
+
+    # -- the listening connection ----------------------------------------------------------
+
+    def _connect(self) -> None:
+        pool = self.client.connection_pool
+        settings = {**pool.connection_kwargs, "protocol": 2}  # invalidations as pub/sub
+        listener = pool.connection_class(**settings)
+        try:
+            listener.connect()
+            listener.send_command("CLIENT", "ID")
+            client_id = listener.read_response()
+            tracking = ["CLIENT", "TRACKING", "ON", "REDIRECT", client_id, "BCAST"]
+            listener.send_command(*tracking, *(["PREFIX", self.prefix] if self.prefix else []))
+            listener.read_response()
+            listener.send_command("SUBSCRIBE", INVALIDATE_CHANNEL)
+            listener.read_response()
+        except BaseException:
+            listener.disconnect()
+            raise
+        self._listener, self._pid, self.client_id = listener, os.getpid(), int(client_id)
+
+    def _drop_listener(self) -> None:
+        """Forget the listener and everything cached under it."""
+        if self._listener is not None and self._pid == os.getpid():
+            self._listener.disconnect()
+        self._listener = self.client_id = None
+        self._entries.clear()
+        self.generation += 1
+
+    def sync(self) -> bool:
+        """Apply the invalidations Redis has sent; whether the cache may be used now."""
+        with self._lock:
+            if self._listener is not None and self._pid != os.getpid():
+                self._listener = None  # inherited across fork: the parent's socket
+                self._entries.clear()
+            if self._listener is None:
+                now = self.clock()
+                if now < self._retry_at:
+                    return False
+                try:
+                    self._connect()
+                except self._errors:
+                    self._retry_at = now + 5.0
+                    return False
+            try:
+                while self._listener.can_read(0):
+                    self._apply(self._listener.read_response())
+            except self._errors:
+                self._drop_listener()
+                return False
+            return True
+
+    def _apply(self, message: t.Any) -> None:
+        if not isinstance(message, list) or len(message) != 3 or message[0] != b"message":
+            return  # subscription confirmations and the like
+        keys = message[2]
+        self.generation += 1
+        if keys is None:  # FLUSHDB / FLUSHALL: everything is gone
+            self._entries.clear()
+            return
+        for key in keys:
+            self._entries.pop(key.decode() if isinstance(key, bytes) else key, None)
+
+    def close(self) -> None:
+        """Close the listening connection."""
+        with self._lock:
+            self._drop_listener()
+
+    # -- the cache -------------------------------------------------------------------------
+
+    def lookup(self, key: str) -> bytes | None:
+        """The cached value of ``key``, or ``None``. Call :meth:`sync` first."""
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None:
+                return None
+            if self.clock() - entry[0] > self.max_age:
+                del self._entries[key]
+                return None
+            self._entries.move_to_end(key)
+            return entry[1]
+
+    def remember(self, key: str, value: bytes, generation: int) -> None:
+        """Cache ``value``, read from Redis after :attr:`generation` was ``generation``."""
+        with self._lock:
+            if generation != self.generation or self._listener is None:
+                return  # an invalidation arrived meanwhile: the value may already be stale
+            self._entries[key] = (self.clock(), value)
+            self._entries.move_to_end(key)
+            while len(self._entries) > self.max_entries:
+                self._entries.popitem(last=False)
+
+    def forget(self, *keys: str) -> None:
+        """Drop ``keys`` at once: this process has just written them, and the next read in
+        this process must not wait for Redis's invalidation to arrive."""
+        with self._lock:
+            self.generation += 1
+            for key in keys:
+                self._entries.pop(key, None)
 
 
 class RedisStore:
@@ -25,9 +177,16 @@ class RedisStore:
     :param client: a ``redis.Redis`` client, or a ``redis://`` URL to create one from
         (with short socket timeouts, so an outage becomes a prompt 503, not a hang).
     :param prefix: prefix of every key this store writes.
+    :param cache_seconds: how long a read may be reused while Redis reports no change
+        (see the module documentation); ``0`` reads Redis on every request.
     """
 
-    def __init__(self, client: redis.Redis | str, prefix: str = "bastion:session:") -> None:
+    def __init__(
+        self,
+        client: redis.Redis | str,
+        prefix: str = "bastion:session:",
+        cache_seconds: float = 0,
+    ) -> None:
         import redis
 
         if isinstance(client, str):
@@ -35,9 +194,13 @@ class RedisStore:
         self.client = client
         self.prefix = prefix
         self._errors = (redis.RedisError, OSError)
+        #: The invalidation-tracked cache, or ``None`` when ``cache_seconds`` is 0.
+        self.tracker = InvalidationTracker(client, prefix, cache_seconds) if cache_seconds else None
 
     def close(self) -> None:
         """Close the client's connections."""
+        if self.tracker is not None:
+            self.tracker.close()
         self.client.close()
 
     def _key(self, key: str) -> str:
@@ -60,7 +223,22 @@ class RedisStore:
         return SessionRecord(key=key, data={}, raw=stored.pop("data"), **stored)
 
     def get(self, key: str) -> SessionRecord | None:
-        return self._decode(key, self._call(lambda: self.client.get(self._key(key))))
+        name = self._key(key)
+        tracker = self.tracker
+        if tracker is None or not tracker.sync():
+            return self._decode(key, self._call(lambda: self.client.get(name)))
+        cached = tracker.lookup(name)
+        if cached is not None:
+            return self._decode(key, cached)
+        generation = tracker.generation
+        blob = self._call(lambda: self.client.get(name))
+        if blob is not None:
+            tracker.remember(name, blob, generation)
+        return self._decode(key, blob)
+
+    def _written(self, *keys: str) -> None:
+        if self.tracker is not None:
+            self.tracker.forget(*(self._key(k) for k in keys))
 
     def create(self, record: SessionRecord) -> None:
         blob = {name: getattr(record, name) for name in _FIELDS}
@@ -77,14 +255,20 @@ class RedisStore:
                 pipe.expireat(index, math.ceil(record.expires_at), nx=True)
             pipe.execute()
 
-        self._call(write)
+        try:
+            self._call(write)
+        finally:
+            self._written(record.key)
 
     update = create
     touch = create
 
     def delete(self, *keys: str) -> None:
         if keys:
-            self._call(lambda: self.client.delete(*(self._key(k) for k in keys)))
+            try:
+                self._call(lambda: self.client.delete(*(self._key(k) for k in keys)))
+            finally:
+                self._written(*keys)
 
     def for_user(self, user_id: str) -> list[SessionRecord]:
         index = self._user_key(user_id)
