@@ -183,3 +183,29 @@ def test_two_processes_share_one_store(shared_store_config: dict[str, t.Any]) ->
     answer = json.loads(result.stdout)
     assert answer["data"] == {"_user_id": "shared"}
     assert answer["pid"] != os.getpid()
+
+
+def test_sql_store_survives_a_dropped_connection(pg_url: str) -> None:
+    """A pooled connection the server dropped (restart, failover) costs no 503: the pool is
+    discarded and the read retried once on a fresh connection, without a ping per request."""
+    import sqlalchemy as sa
+
+    from flask_bastion.sessions import SessionRecord
+    from flask_bastion.sessions.sql_store import SQLStore
+
+    store = SQLStore(pg_url)
+    killer = sa.create_engine(pg_url)
+    try:
+        record = SessionRecord(
+            key="k" * 64, data={}, user_id="u", created_at=1.0, last_seen=1.0, expires_at=9e9
+        )
+        store.create(record)
+        with store.engine.connect() as connection:  # the pool's only connection
+            pid = connection.execute(sa.text("SELECT pg_backend_pid()")).scalar_one()
+        with killer.connect() as connection:
+            connection.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        found = store.get("k" * 64)
+        assert found is not None and found.user_id == "u"
+    finally:
+        store.close()
+        killer.dispose()

@@ -12,7 +12,7 @@ import json
 import typing as t
 
 import sqlalchemy as sa
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from .store import SessionRecord, StoreError
 
@@ -26,7 +26,12 @@ class SQLStore:
 
     def __init__(self, engine: sa.Engine | str, table_name: str = "bastion_sessions") -> None:
         if isinstance(engine, str):
-            engine = sa.create_engine(engine, pool_pre_ping=True)
+            # Every operation is one statement, atomic by itself: in autocommit mode it
+            # costs no BEGIN and COMMIT round trips around it.
+            engine = sa.create_engine(engine, isolation_level="AUTOCOMMIT")
+            self._connect: t.Callable[[], t.ContextManager[sa.Connection]] = engine.connect
+        else:  # the application's engine, with its own isolation level
+            self._connect = engine.begin
         self.engine = engine
         metadata = sa.MetaData()
         self.table = sa.Table(
@@ -43,20 +48,41 @@ class SQLStore:
         )
         self._metadata = metadata
         self._ready = False
+        # Built once: the hot path only binds the key.
+        self._select = sa.select(self.table).where(self.table.c.key == sa.bindparam("key"))
 
     def close(self) -> None:
         """Close the engine's pooled connections."""
         self.engine.dispose()
 
-    def _run(self, statement: t.Any) -> sa.CursorResult[t.Any]:
+    def _run(
+        self, statement: t.Any, parameters: dict[str, t.Any] | None = None
+    ) -> sa.CursorResult[t.Any]:
+        """Run ``statement`` in its own transaction.
+
+        Pooled connections are not pinged before use (that would be a second round trip
+        on every request). A connection the database dropped, after a restart or failover,
+        fails its first statement; SQLAlchemy then discards the pool and the statement is
+        retried once on a fresh connection, so only a database that stays down is an error.
+        """
         try:
             if not self._ready:
                 self._metadata.create_all(self.engine, checkfirst=True)
                 self._ready = True
-            with self.engine.begin() as connection:
-                return connection.execute(statement)
+            try:
+                return self._execute(statement, parameters)
+            except DBAPIError as exc:
+                if not exc.connection_invalidated:
+                    raise
+                return self._execute(statement, parameters)
         except SQLAlchemyError as exc:  # the message may hold the URL: never pass it on
             raise StoreError(f"session store: {type(exc).__name__}") from None
+
+    def _execute(
+        self, statement: t.Any, parameters: dict[str, t.Any] | None
+    ) -> sa.CursorResult[t.Any]:
+        with self._connect() as connection:
+            return connection.execute(statement, parameters)
 
     def _row(self, record: SessionRecord) -> dict[str, t.Any]:
         return {
@@ -69,7 +95,7 @@ class SQLStore:
         }
 
     def get(self, key: str) -> SessionRecord | None:
-        row = self._run(sa.select(self.table).where(self.table.c.key == key)).first()
+        row = self._run(self._select, {"key": key}).first()
         if row is None:
             return None
         return SessionRecord(
