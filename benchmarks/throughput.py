@@ -30,6 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from http.cookies import SimpleCookie
 from pathlib import Path
 
 APPS_DIR = Path(__file__).resolve().parent / "apps"
@@ -53,16 +54,34 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def fetch_status(port: int, path: str) -> int:
+def fetch_status(port: int, path: str, headers: dict[str, str] = HEADERS) -> int:
     """The status of one ``GET path`` with the benchmark's headers."""
     connection = http.client.HTTPConnection(HOST, port, timeout=5)
     try:
-        connection.request("GET", path, headers=HEADERS)
+        connection.request("GET", path, headers=headers)
         response = connection.getresponse()
         response.read()
         return response.status
     finally:
         connection.close()
+
+
+def sign_in(port: int, path: str) -> str:
+    """``POST path`` as the site's own page would; the ``Cookie`` header to send after."""
+    connection = http.client.HTTPConnection(HOST, port, timeout=5)
+    try:
+        headers = {**HEADERS, "Origin": "https://localhost", "Sec-Fetch-Site": "same-origin"}
+        connection.request("POST", path, headers=headers)
+        response = connection.getresponse()
+        response.read()
+        jar: SimpleCookie = SimpleCookie()
+        for value in response.headers.get_all("Set-Cookie") or []:
+            jar.load(value)
+    finally:
+        connection.close()
+    if response.status != 200 or not jar:
+        raise RuntimeError(f"POST {path} answered {response.status} and set {len(jar)} cookies")
+    return "; ".join(f"{name}={morsel.value}" for name, morsel in jar.items())
 
 
 def start_gunicorn(name: str, port: int, workers: int, session_dir: str) -> subprocess.Popen[bytes]:
@@ -112,7 +131,9 @@ def stop(server: subprocess.Popen[bytes]) -> None:
             server.wait()
 
 
-def run_wrk(args: argparse.Namespace, port: int, duration: int) -> float:
+def run_wrk(
+    args: argparse.Namespace, port: int, duration: int, headers: dict[str, str] = HEADERS
+) -> float:
     """Requests per second that wrk measured against ``port`` over ``duration`` seconds."""
     command = [
         "wrk",
@@ -121,7 +142,7 @@ def run_wrk(args: argparse.Namespace, port: int, duration: int) -> float:
         f"-d{duration}s",
         "--latency",
     ]
-    for name, value in HEADERS.items():
+    for name, value in headers.items():
         command += ["-H", f"{name}: {value}"]
     command.append(f"http://{HOST}:{port}{args.path}")
     result = subprocess.run(
@@ -150,11 +171,15 @@ def measure(name: str, args: argparse.Namespace) -> float:
         server = start_gunicorn(name, port, args.workers, sessions)
         try:
             status = wait_until_ready(server, port, args.path)
+            headers = HEADERS
+            if args.login:  # a returning visitor: every request carries the session
+                headers = {**HEADERS, "Cookie": sign_in(port, args.login)}
+                status = fetch_status(port, args.path, headers)
             if status != 200:
                 raise RuntimeError(f"{name}: GET {args.path} answered {status}, not 200")
             if args.warmup:
-                run_wrk(args, port, args.warmup)
-            return run_wrk(args, port, args.duration)
+                run_wrk(args, port, args.warmup, headers)
+            return run_wrk(args, port, args.duration, headers)
         finally:
             stop(server)
 
@@ -171,6 +196,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, default=3, help="runs per app (3)")
     parser.add_argument("--path", default="/", help="path to request (default: /)")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (2)")
+    parser.add_argument(
+        "--login",
+        metavar="PATH",
+        help="POST PATH first and send its cookies with every request (a returning visitor)",
+    )
     parser.add_argument("--threads", type=int, default=2, help="wrk threads (2)")
     parser.add_argument("--connections", type=int, default=16, help="wrk connections (16)")
     parser.add_argument("-v", "--verbose", action="store_true", help="print wrk's output")
@@ -195,8 +225,9 @@ def main(argv: list[str] | None = None) -> int:
             rates[name].append(measure(name, args))
     medians = {name: statistics.median(values) for name, values in rates.items()}
     baseline = medians.get("bare")
+    visitor = f" signed in by POST {args.login}" if args.login else ""
     print(
-        f"GET {args.path}, gunicorn {args.workers} sync workers, "
+        f"GET {args.path}{visitor}, gunicorn {args.workers} sync workers, "
         f"wrk -t{args.threads} -c{args.connections} -d{args.duration}s "
         f"after {args.warmup}s warm-up, "
         f"median of {args.rounds} round(s)"

@@ -33,6 +33,7 @@ from flask_bastion.csrf import (
     REASON_TOKEN_MISSING,
     SESSION_KEY,
 )
+from flask_bastion.sessions import rotate_session
 
 from .conftest import HTTPS, SECRET, make_app
 
@@ -75,6 +76,11 @@ def build(**config: t.Any) -> Site:
     @app.get("/rotate")
     def rotate() -> str:
         rotate_csrf_secret()
+        return "ok"
+
+    @app.get("/rotate-session")
+    def rotate_whole_session() -> str:
+        rotate_session()
         return "ok"
 
     @app.get("/secret")
@@ -522,6 +528,21 @@ def test_rotation_then_new_token_verifies(site: Site) -> None:
     new = token_for(client)
     assert reason_of(json_send(client, data={"csrf_token": new})) is None
     assert reason_of(json_send(client, data={"csrf_token": old})) == REASON_TOKEN_INVALID
+
+
+def test_session_rotation_at_login_rotates_the_csrf_secret(site: Site) -> None:
+    """rotate_session(), which login calls, also replaces the CSRF secret: a token read
+    from the session before login does not verify after it."""
+    client = site.client()
+    old = token_for(client)
+    client.get("/login", base_url=HTTPS)
+    secret_before = client.get("/secret", base_url=HTTPS).get_json()["secret"]
+    client.get("/rotate-session", base_url=HTTPS)
+    assert client.get("/secret", base_url=HTTPS).get_json()["secret"] is None
+    assert reason_of(json_send(client, data={"csrf_token": old})) == REASON_NO_SECRET
+    new = token_for(client)
+    assert client.get("/secret", base_url=HTTPS).get_json()["secret"] != secret_before
+    assert reason_of(json_send(client, data={"csrf_token": new})) is None
 
 
 def test_tokens_are_masked_differently(site: Site) -> None:

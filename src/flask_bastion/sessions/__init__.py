@@ -116,8 +116,13 @@ def rotate_session() -> None:
 
     Call it on login, logout and any privilege change: an ID an attacker planted or
     observed before is worthless afterwards. The new cookie is set on this response.
+    The session's CSRF secret is replaced too (:func:`~flask_bastion.csrf.rotate_csrf_secret`),
+    so a form token issued before the change no longer verifies.
     """
+    from ..csrf import rotate_csrf_secret
+
     current = _current()
+    rotate_csrf_secret()
     current.rotate = True
     current.modified = True
 
