@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from flask import Flask, Request, current_app, session
 
 from ..config import BastionConfig
+from ..csrf import rotate_csrf_secret
 from ..exceptions import ConfigurationError, SessionStoreUnavailable
 from . import checks as _checks  # noqa: F401  (registers the 03x deploy checks)
 from .interface import CLEAR_SITE_DATA, USER_KEY, BastionSessionInterface, ServerSession, hash_id
@@ -119,8 +120,6 @@ def rotate_session() -> None:
     The session's CSRF secret is replaced too (:func:`~flask_bastion.csrf.rotate_csrf_secret`),
     so a form token issued before the change no longer verifies.
     """
-    from ..csrf import rotate_csrf_secret
-
     current = _current()
     rotate_csrf_secret()
     current.rotate = True

@@ -103,8 +103,7 @@ class InvalidationTracker:
         """Apply the invalidations Redis has sent; whether the cache may be used now."""
         with self._lock:
             if self._listener is not None and self._pid != os.getpid():
-                self._listener = None  # inherited across fork: the parent's socket
-                self._entries.clear()
+                self._drop_listener()  # inherited across fork: the parent's socket
             if self._listener is None:
                 now = self.clock()
                 if now < self._retry_at:
