@@ -31,6 +31,10 @@ LETTER_LEVELS = {
 }
 
 
+def _debugger_script(app: Flask) -> None:
+    app.import_name = "tests.debug_script"
+
+
 def _autoescape_off(app: Flask) -> None:
     app.jinja_env.autoescape = False
 
@@ -101,6 +105,7 @@ FIRES = [
         id="W005-debug-in-development",
     ),
     pytest.param("bastion.W006", {"patch": _autoescape_off}, (), id="W006-autoescape-off"),
+    pytest.param("bastion.W009", {"patch": _debugger_script}, (), id="W009-run-debug-in-main"),
     pytest.param(
         "bastion.W007",
         {"bastion": {"profile": "development"}},
@@ -299,6 +304,7 @@ SILENT = [
     pytest.param("bastion.W004", {"SECRET_KEY": SECRET}, id="W004-generated-key"),
     pytest.param("bastion.W005", {"bastion": {"profile": "development"}}, id="W005-no-debug"),
     pytest.param("bastion.W006", {}, id="W006-autoescape-default"),
+    pytest.param("bastion.W009", {}, id="W009-no-debugger-in-code"),
     pytest.param("bastion.W007", {"bastion": {"profile": "production"}}, id="W007-production"),
     pytest.param(
         "bastion.W008",
@@ -427,6 +433,7 @@ DEPLOY_ONLY = {
     "bastion.W005",
     "bastion.W007",
     "bastion.W008",
+    "bastion.W009",
     "bastion.W011",
     "bastion.W012",
     "bastion.W013",

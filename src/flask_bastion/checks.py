@@ -187,9 +187,39 @@ def check_secret_key(app: Flask, config: BastionConfig) -> Iterable[CheckMessage
     return [W003] if len(set(key)) < MIN_SECRET_KEY_UNIQUE else []
 
 
+W009 = message(
+    WARNING,
+    "The application's code starts Werkzeug's debugger.",
+    "A call such as app.run(debug=True), run_simple(use_debugger=True) or "
+    "DebuggedApplication(app) was found; the production profile refuses it at run time. "
+    "Start the server with `flask run` or gunicorn, and the debugger with `flask --debug run` "
+    "on your machine only.",
+    "bastion.W009",
+)
+
+
+def _wsgi_chain(app: Flask) -> Iterable[object]:
+    """The WSGI layers around ``app``, outermost first (a bounded walk)."""
+    layer: t.Any = app.wsgi_app
+    for _ in range(16):
+        if layer is None:
+            return
+        yield layer
+        # wsgi_app first: Bastion's own layers also hold the Flask app as ``.app``.
+        layer = getattr(layer, "wsgi_app", None) or getattr(layer, "app", None)
+
+
 @register(deploy=True)
 def check_debug(app: Flask, config: BastionConfig) -> Iterable[CheckMessage]:
-    return [W005] if app.debug else []
+    wrapped = any(type(layer).__name__ == "DebuggedApplication" for layer in _wsgi_chain(app))
+    return [W005] if app.debug or wrapped else []
+
+
+@register(deploy=True)
+def check_debugger_in_code(app: Flask, config: BastionConfig) -> Iterable[CheckMessage]:
+    from .codescan import starts_debugger
+
+    return [W009] if starts_debugger(app.import_name) else []
 
 
 @register()
@@ -418,15 +448,7 @@ def check_proxy_cidrs(app: Flask, config: BastionConfig) -> Iterable[CheckMessag
 
 @register()
 def check_proxy_fix(app: Flask, config: BastionConfig) -> Iterable[CheckMessage]:
-    layer: t.Any = app.wsgi_app
-    for _ in range(16):  # bounded walk down the middleware chain
-        if type(layer).__name__ == "ProxyFix":
-            return [W062]
-        # wsgi_app first: Bastion's own layers also hold the Flask app as ``.app``.
-        layer = getattr(layer, "wsgi_app", None) or getattr(layer, "app", None)
-        if layer is None:
-            break
-    return []
+    return [W062] if any(type(layer).__name__ == "ProxyFix" for layer in _wsgi_chain(app)) else []
 
 
 @register(deploy=True)

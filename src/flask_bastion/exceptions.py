@@ -10,6 +10,7 @@ from __future__ import annotations
 from werkzeug.exceptions import (
     BadRequest,
     Forbidden,
+    InternalServerError,
     RequestEntityTooLarge,
     RequestHeaderFieldsTooLarge,
     ServiceUnavailable,
@@ -61,6 +62,10 @@ class BodyTooLarge(Rejection, RequestEntityTooLarge):
 
 class CSRFError(Rejection, Forbidden):
     """An unsafe request failed the cross-site request forgery check."""
+
+
+class DebuggerRefused(Rejection, InternalServerError):
+    """Werkzeug's debugger is on or wraps the application under the production profile."""
 
 
 class SessionStoreUnavailable(Rejection, ServiceUnavailable):

@@ -10,7 +10,9 @@ Hook order, for every request:
 1. (WSGI) :class:`~flask_bastion.proxy.ProxyMiddleware` settles client IP, scheme and
    host, when proxy trust is configured.
 2. Bastion's ``before_request`` runs before the application's own: it assigns the request
-   ID, rejects malformed input (:mod:`~flask_bastion.errors`), redirects plain HTTP
+   ID, refuses every request while Werkzeug's debugger is on under the production
+   profile (:mod:`~flask_bastion.debugger`), rejects malformed input
+   (:mod:`~flask_bastion.errors`), redirects plain HTTP
    (:mod:`~flask_bastion.https`), answers 503 when the session store could not be read
    (:mod:`~flask_bastion.sessions`), then rejects cross-site forgeries
    (:mod:`~flask_bastion.csrf`). When it returns a response or raises, the view never
@@ -18,7 +20,8 @@ Hook order, for every request:
 3. The view and the application's hooks.
 4. (WSGI) :class:`ResponseLayer` runs after every Flask hook, as the response starts, so
    it sees the final response; it adds the security headers, the CSP and the request ID,
-   skipping any header the response already has.
+   skipping any header the response already has; a ``304 Not Modified`` gets no CSP,
+   so the cached page keeps the policy its nonces were made for.
 
 The headers of each view are computed once, on its first response, and reused.
 """
@@ -34,6 +37,7 @@ from .config import BastionConfig, load_config
 from .context import RequestState, new_request_id, request_state
 from .csp import ContentSecurityPolicy
 from .csrf import CSRFProtection
+from .debugger import DebuggerGuard
 from .errors import SafeErrors
 from .exceptions import ConfigurationError
 from .headers import SecurityHeaders
@@ -68,6 +72,7 @@ class BastionState:
         #: The validated configuration.
         self.config = config
         self.proxy = ProxyTrust(config.proxy)
+        self.debugger = DebuggerGuard(config)
         self.errors = SafeErrors(config)
         self.https = HTTPS(config)
         self.headers = SecurityHeaders(config)
@@ -76,6 +81,7 @@ class BastionState:
         self.csrf = CSRFProtection(config)
         #: The components, in registration order.
         self.components = (
+            self.debugger,
             self.errors,
             self.https,
             self.headers,
@@ -137,17 +143,10 @@ class Bastion:
                 "init_app", "Flask-Bastion is already initialised on this app."
             )
         config = load_config(app.config, self.overrides)
-        if app.debug and not config.development:
-            raise ConfigurationError(
-                "DEBUG",
-                "DEBUG is on under the production profile; the debugger runs arbitrary code "
-                "for anyone who reaches it. Turn DEBUG off, or set "
-                "BASTION_PROFILE='development' on a machine only you can reach.",
-            )
         state = BastionState(self, config)
-        app.extensions[EXTENSION_KEY] = state
-        for component in state.components:
+        for component in state.components:  # the debugger guard first: it may refuse the app
             component.init_app(app)
+        app.extensions[EXTENSION_KEY] = state
         _install_hooks(app, state)
         if state.proxy.enabled:  # outermost: settles the environ before anything reads it
             app.wsgi_app = ProxyMiddleware(app.wsgi_app, state.proxy)  # type: ignore[method-assign]
@@ -195,14 +194,21 @@ class ResponseLayer:
         def bastion_start_response(
             status: str, headers: list[tuple[str, str]], exc_info: t.Any = None
         ) -> t.Any:
-            self.add_headers(environ, headers)
+            self.add_headers(environ, headers, not_modified=status.startswith("304"))
             return start_response(status, headers, exc_info)
 
         return self.wsgi_app(environ, bastion_start_response)
 
-    def add_headers(self, environ: WSGIEnvironment, headers: list[tuple[str, str]]) -> None:
+    def add_headers(
+        self, environ: WSGIEnvironment, headers: list[tuple[str, str]], not_modified: bool = False
+    ) -> None:
         """Extend ``headers`` with the plan of this request's view, in one pass; a header
-        the response already has is never overwritten or repeated."""
+        the response already has is never overwritten or repeated.
+
+        A ``304 Not Modified`` gets no CSP: a cache updates the stored response's headers
+        from a 304 (RFC 9111 section 4.3.4), and a fresh nonce there would no longer match
+        the nonces in the cached page, whose scripts the browser would then block.
+        """
         req = environ.get("werkzeug.request")
         rule = req.url_rule if req is not None else None
         plan = self.plan_for(
@@ -216,18 +222,20 @@ class ResponseLayer:
         else:
             headers.extend(h for h in plan.static if h[0].lower() not in present)
         state = request_state() if has_app_context() else RequestState(new_request_id())
-        if plan.csp is not None and self.csp_lower not in present:
+        if plan.csp is not None and not not_modified and self.csp_lower not in present:
             headers.append((self.csp_header, f"'nonce-{state.nonce}'".join(plan.csp)))
         if self.rid_lower not in present:
             headers.append((self.rid_header, state.request_id))
 
 
 def _install_hooks(app: Flask, state: BastionState) -> None:
-    errors, https, sessions, csrf = state.errors, state.https, state.sessions, state.csrf
+    debugger, errors, https = state.debugger, state.errors, state.https
+    sessions, csrf = state.sessions, state.csrf
 
     def bastion_before_request() -> Response | None:
         req = request._get_current_object()  # type: ignore[attr-defined]
         g._bastion = errors.start_request(req.environ)
+        debugger.before_request(req)
         errors.before_request(req)
         redirect = https.before_request(req)
         if redirect is not None:

@@ -1,0 +1,83 @@
+"""Static checks over the application's own source code, for ``flask bastion check``.
+
+Some unsafe settings never exist at the moment ``check`` runs: ``app.run(debug=True)``
+under ``if __name__ == "__main__":`` switches the debugger on only when the file is run
+as a script, which ``flask bastion check`` never does. Such calls are found by reading
+the application's modules with :mod:`ast` (parsed, never imported or executed).
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+from collections.abc import Iterator
+from pathlib import Path
+
+#: A package with more modules than this is scanned only this far (bounded work in CI).
+MAX_FILES = 500
+#: Files larger than this are skipped (generated code, vendored bundles).
+MAX_FILE_BYTES = 1_000_000
+
+
+def application_files(import_name: str) -> list[Path]:
+    """The source files of the application's module, or of its whole package."""
+    try:
+        spec = importlib.util.find_spec(import_name)
+    except (ImportError, ValueError):  # "__main__" or a module that cannot be found
+        spec = None
+    if spec is None or spec.origin is None or not spec.origin.endswith(".py"):
+        return []
+    origin = Path(spec.origin)
+    if spec.submodule_search_locations is None:
+        return [origin]
+    root = origin.parent
+    files = sorted(p for p in root.rglob("*.py") if "tests" not in p.relative_to(root).parts)
+    return files[:MAX_FILES]
+
+
+def _is_off(node: ast.expr) -> bool:
+    return isinstance(node, ast.Constant) and not node.value
+
+
+def _call_name(call: ast.Call) -> str:
+    func = call.func
+    if isinstance(func, ast.Attribute):
+        return func.attr
+    return func.id if isinstance(func, ast.Name) else ""
+
+
+def debugger_calls(tree: ast.AST) -> Iterator[ast.Call]:
+    """Calls in ``tree`` that start Werkzeug's debugger.
+
+    ``x.run(debug=...)``, ``run_simple(..., use_debugger=...)`` (any value but a false
+    constant: ``debug=os.environ.get("DEBUG")`` can be on) and ``DebuggedApplication(...)``.
+    """
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call):
+            continue
+        name = _call_name(node)
+        if name == "DebuggedApplication":
+            yield node
+            continue
+        keywords = {kw.arg: kw.value for kw in node.keywords if kw.arg}
+        flags: tuple[str, ...] = ()
+        if name == "run":
+            flags = ("debug", "use_debugger")
+        elif name == "run_simple":
+            flags = ("use_debugger",)
+        if any(flag in keywords and not _is_off(keywords[flag]) for flag in flags):
+            yield node
+
+
+def starts_debugger(import_name: str) -> list[str]:
+    """``"path:line"`` of each call in the application's code that starts the debugger."""
+    found: list[str] = []
+    for path in application_files(import_name):
+        try:
+            if path.stat().st_size > MAX_FILE_BYTES:
+                continue
+            tree = ast.parse(path.read_bytes(), filename=str(path))
+        except (OSError, SyntaxError, ValueError):
+            continue
+        found.extend(f"{path}:{call.lineno}" for call in debugger_calls(tree))
+    return found

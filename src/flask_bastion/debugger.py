@@ -1,0 +1,140 @@
+"""The production rule against Werkzeug's debugger, however it is switched on.
+
+Werkzeug's interactive debugger shows source code and local variables in every traceback
+and, behind a PIN printed to the server's terminal, runs arbitrary Python in the browser
+(``/console``). On a reachable server it is remote code execution waiting for a PIN, and
+its tracebacks leak secrets even without one. Under the production profile Flask-Bastion
+therefore refuses it at every point where it can be switched on:
+
+* ``init_app`` raises :class:`~flask_bastion.exceptions.ConfigurationError` when ``DEBUG``
+  is already on (``FLASK_DEBUG=1``, ``flask --debug run``, ``app.config["DEBUG"]``);
+* ``app.run(debug=True)``, ``app.run(use_debugger=True)`` and ``FLASK_DEBUG=1`` at
+  ``app.run()`` raise the same error before a server starts;
+* every request is refused with a 500 while ``DEBUG`` is on (set after ``init_app``) or
+  while a :class:`werkzeug.debug.DebuggedApplication` wraps the application (``flask run
+  --debugger``, a hand-made wrapper), so no view runs and no exception can reach the
+  debugger's traceback page;
+* ``flask bastion check`` reports ``DEBUG``, a ``DebuggedApplication`` in the WSGI chain
+  and application code that starts the debugger (``bastion.W005``, ``bastion.W009``).
+
+The development profile allows all of this, on a machine only the developer can reach.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import typing as t
+
+import click
+from flask import Flask, Request, current_app
+from flask.cli import run_command
+
+from . import signals
+from .config import BastionConfig
+from .errors import security_log
+from .exceptions import ConfigurationError, DebuggerRefused
+
+#: The environ key :class:`werkzeug.debug.DebuggedApplication` sets on every request it
+#: passes on (with ``evalex``, its default); present means the debugger wraps this app.
+DEBUGGER_ENVIRON_KEY = "werkzeug.debug.preserve_context"
+
+REASON_DEBUG_ON = "DEBUG is on under the production profile."
+REASON_DEBUGGER_WRAPS = "Werkzeug's debugger wraps the application under the production profile."
+
+_DEBUG_MESSAGE = (
+    "the Werkzeug debugger runs arbitrary code for anyone who reaches it and shows source "
+    "and secrets in tracebacks. Turn it off, or set BASTION_PROFILE='development' on a "
+    "machine only you can reach."
+)
+_FALSE_WORDS = frozenset({"", "0", "false", "no", "off"})
+
+
+def _flask_run_debugger() -> bool:
+    """Whether the application is being loaded by ``flask run --debugger``.
+
+    ``flask run`` loads the application inside its own click context, then wraps it in
+    the debugger; its ``--debugger`` flag is in that context's parameters."""
+    ctx = click.get_current_context(silent=True)
+    return ctx is not None and ctx.command is run_command and bool(ctx.params.get("debugger"))
+
+
+def refuse_debug_config(app: Flask) -> None:
+    """Raise when ``DEBUG`` is on or ``flask run --debugger`` is loading the application;
+    called by ``init_app`` under the production profile.
+
+    :raises ConfigurationError: with key ``DEBUG``.
+    """
+    if app.debug:
+        raise ConfigurationError(
+            "DEBUG", f"DEBUG is on under the production profile; {_DEBUG_MESSAGE}"
+        )
+    if _flask_run_debugger():
+        raise ConfigurationError(
+            "DEBUG", f"`flask run --debugger` under the production profile; {_DEBUG_MESSAGE}"
+        )
+
+
+def _env_debug() -> bool:
+    return os.environ.get("FLASK_DEBUG", "").strip().lower() not in _FALSE_WORDS
+
+
+def guard_run(app: Flask) -> None:
+    """Make ``app.run`` refuse to start the debugger (production profile only).
+
+    ``app.run`` decides ``debug`` and ``use_debugger`` itself, after ``init_app``, from its
+    arguments and ``FLASK_DEBUG``; the wrapper reaches the same decision first and raises
+    before any socket is opened.
+    """
+    run = app.run
+
+    @functools.wraps(run)
+    def guarded_run(*args: t.Any, **kwargs: t.Any) -> None:
+        debug = kwargs.get("debug", args[2] if len(args) > 2 else None)
+        if debug is None:
+            debug = app.debug or _env_debug()
+        if debug or kwargs.get("use_debugger") or kwargs.get("use_evalex") is True:
+            raise ConfigurationError(
+                "DEBUG",
+                f"app.run() would start the debugger under the production profile; "
+                f"{_DEBUG_MESSAGE}",
+            )
+        run(*args, **kwargs)
+
+    app.run = guarded_run  # type: ignore[method-assign]
+
+
+class DebuggerGuard:
+    """Component: refuses every request while the debugger could reach it."""
+
+    name = "debugger"
+
+    def __init__(self, config: BastionConfig) -> None:
+        #: Off under the development profile, where the debugger is allowed.
+        self.enabled = not config.development
+
+    def init_app(self, app: Flask) -> None:
+        if self.enabled:
+            refuse_debug_config(app)
+            guard_run(app)
+
+    def before_request(self, request: Request) -> None:
+        """Refuse the request when ``DEBUG`` is on or the debugger wraps the app.
+
+        :raises DebuggerRefused: a 500 rendered by the safe error pages, never by the
+            debugger (an ``HTTPException`` does not propagate to it).
+        """
+        if not self.enabled:
+            return
+        app = current_app._get_current_object()  # type: ignore[attr-defined]
+        if app.debug:
+            reason = REASON_DEBUG_ON
+        elif DEBUGGER_ENVIRON_KEY in request.environ:
+            reason = REASON_DEBUGGER_WRAPS
+        else:
+            return
+        signals.request_rejected.send(app, reason=reason, status=500)
+        security_log.critical(
+            "request refused: %s", reason, extra={"event": "debugger.refused", "reason": reason}
+        )
+        raise DebuggerRefused(reason)
