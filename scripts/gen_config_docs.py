@@ -36,7 +36,8 @@ ACCEPTS = {
     "string_tuple": "a list of strings, or one comma-separated string",
     "networks": (
         "a list of IP networks in CIDR notation (`10.0.0.0/8`, `fd00::/8`; a bare address "
-        "means that one address), or one comma-separated string"
+        "means that one address; an IPv6 zone ID must be an interface name such as `%eth0` "
+        "and is dropped), or one comma-separated string"
     ),
     "optional_str": "a string, or `None` (an empty string also means `None`)",
     "header_token": "an HTTP header name: letters, digits and `-`",
