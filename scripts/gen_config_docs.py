@@ -36,7 +36,8 @@ ACCEPTS = {
     "string_tuple": "a list of strings, or one comma-separated string",
     "networks": (
         "a list of IP networks in CIDR notation (`10.0.0.0/8`, `fd00::/8`; a bare address "
-        "means that one address), or one comma-separated string"
+        "means that one address; an IPv6 zone ID must be an interface name such as `%eth0` "
+        "and is dropped), or one comma-separated string"
     ),
     "optional_str": "a string, or `None` (an empty string also means `None`)",
     "header_token": "an HTTP header name: letters, digits and `-`",
@@ -45,10 +46,23 @@ ACCEPTS = {
         "a list of origins (`https://app.example.org`, no path; `*` stands for one "
         "subdomain label), or one comma-separated string"
     ),
-    "directive_map": (
-        "a mapping of name to a list of values (a space-separated string is split); "
-        "from the environment, a JSON object"
+    "csp_policy": (
+        "a mapping of directive to a list of sources (a space-separated string is split); "
+        "from the environment, a JSON object. Each source is one token of the CSP grammar: "
+        "a quoted keyword (`\"'self'\"`, `\"'nonce'\"`), a hash (`\"'sha256-...'\"`), a "
+        "scheme (`https:`) or a host (`https://cdn.example.org`); no spaces, control "
+        "characters, `;` or `,`, and no fixed `'nonce-...'`"
     ),
+    "feature_allowlists": (
+        "a mapping of feature to a list of `self`, `*` and origins such as "
+        "`https://maps.example.org` (a space-separated string is split); from the "
+        "environment, a JSON object"
+    ),
+    "report_url": (
+        "`None`, an `http(s)` URL or a path starting with `/`, without spaces, control "
+        "characters, quotes, `;` or `,`"
+    ),
+    "visible_ascii": "1 to 64 visible ASCII characters (no spaces)",
 }
 
 INTRO = """\

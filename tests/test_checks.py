@@ -21,6 +21,11 @@ from .conftest import SECRET, make_app
 FLASK_DOCS_KEY = b'_5#y2L"F4Q8z\n\xec]/'
 #: A CSP that keeps the default's frame-ancestors but changes script-src.
 STRICT_FRAMING = {"default-src": ["'self'"], "frame-ancestors": ["'none'"]}
+#: STRICT_FRAMING with the default's script-src.
+STRICT_SCRIPTS = {**STRICT_FRAMING, "script-src": ["'nonce'", "'strict-dynamic'"]}
+#: The strict CSP with fallbacks for browsers without 'strict-dynamic' or nonces.
+STRICT_WITH_FALLBACKS = "'nonce' 'strict-dynamic' https: http: 'unsafe-inline'"
+HASH = "'sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU='"
 ID_PATTERN = re.compile(r"^bastion\.([DIWEC])\d{3}$")
 LETTER_LEVELS = {
     "D": checks.DEBUG,
@@ -270,10 +275,98 @@ FIRES = [
         id="W054-with-W053",
     ),
     pytest.param(
+        "bastion.W053",
+        {"bastion": {"csp_policy": {**STRICT_FRAMING, "script-src-elem": "'unsafe-inline'"}}},
+        (),
+        id="W053-script-src-elem",
+    ),
+    pytest.param(
+        "bastion.W053",
+        {"bastion": {"csp_policy": {**STRICT_SCRIPTS, "script-src-attr": "'unsafe-inline'"}}},
+        (),
+        id="W053-script-src-attr-under-strict-script-src",
+    ),
+    pytest.param(
+        "bastion.W053",
+        {
+            "bastion": {
+                "csp_policy": {**STRICT_FRAMING, "script-src": "'strict-dynamic' 'unsafe-inline'"}
+            }
+        },
+        (),
+        id="W053-strict-dynamic-without-nonce",
+    ),
+    pytest.param(
+        "bastion.W055",
+        {"bastion": {"csp_policy": {**STRICT_FRAMING, "script-src": "* data:"}}},
+        (),
+        id="W055-wildcard-and-data",
+    ),
+    pytest.param(
+        "bastion.W055",
+        {"bastion": {"csp_policy": {**STRICT_FRAMING, "script-src": "'self' HTTPS:"}}},
+        (),
+        id="W055-https-scheme",
+    ),
+    pytest.param(
+        "bastion.W055",
+        {"bastion": {"csp_policy": {"default-src": "http:", "frame-ancestors": "'none'"}}},
+        (),
+        id="W055-default-src-fallback",
+    ),
+    pytest.param(
+        "bastion.W055",
+        {"bastion": {"csp_policy": {**STRICT_SCRIPTS, "script-src-elem": "https://*"}}},
+        (),
+        id="W055-any-host-in-script-src-elem",
+    ),
+    pytest.param(
+        "bastion.W055",
+        {"bastion": {"csp_policy": {**STRICT_FRAMING, "script-src": "'nonce' https:"}}},
+        (),
+        id="W055-nonce-without-strict-dynamic",
+    ),
+    pytest.param(
+        "bastion.W055",
+        {"bastion": {"csp_policy": {**STRICT_FRAMING, "script-src": "'strict-dynamic' *"}}},
+        (),
+        id="W055-strict-dynamic-without-nonce",
+    ),
+    pytest.param(
+        "bastion.W056",
+        {"bastion": {"csp_policy": {"img-src": "'self'", "frame-ancestors": "'none'"}}},
+        (),
+        id="W056-no-script-src-no-default-src",
+    ),
+    pytest.param(
+        "bastion.W056",
+        {"bastion": {"csp_policy": {"script-src-elem": "'nonce'", "frame-ancestors": "'none'"}}},
+        (),
+        id="W056-script-src-elem-only",
+    ),
+    pytest.param(
         "bastion.W061",
         {"bastion": {"proxy_trusted_cidrs": ["0.0.0.0/0"]}},
         (),
         id="W061-every-ipv4",
+    ),
+    pytest.param(
+        "bastion.W061",
+        {"bastion": {"proxy_trusted_cidrs": ["0.0.0.0/1", "128.0.0.0/1"]}},
+        (),
+        id="W061-every-ipv4-in-two-halves",
+    ),
+    pytest.param(
+        "bastion.W061",
+        {"BASTION_PROXY_TRUSTED_CIDRS": "10.0.0.0/8, ::/1, 8000::/2, c000::/2"},
+        (),
+        id="W061-every-ipv6-in-three-parts",
+    ),
+    pytest.param(
+        "bastion.W061",
+        {"bastion": {"proxy_trusted_cidrs": ["::ffff:0:0/97", "::ffff:128.0.0.0/97"]}},
+        (),
+        id="W061-every-ipv4-mapped-address",
     ),
     pytest.param(
         "bastion.W061",
@@ -289,6 +382,30 @@ FIRES = [
         id="W062-proxyfix-under-bastion-middleware",
     ),
     pytest.param("bastion.I063", {"bastion": {"proxy_trusted_hops": 1}}, (), id="I063-hops-only"),
+    pytest.param(
+        "bastion.W064",
+        {"bastion": {"proxy_trusted_cidrs": ["10.0.0.0/7"]}},
+        (),
+        id="W064-ipv4-wider-than-slash-8",
+    ),
+    pytest.param(
+        "bastion.W064",
+        {"bastion": {"proxy_trusted_cidrs": ["0.0.0.0/2", "64.0.0.0/2", "128.0.0.0/2"]}},
+        (),
+        id="W064-three-quarters-of-ipv4",
+    ),
+    pytest.param(
+        "bastion.W064",
+        {"bastion": {"proxy_trusted_cidrs": ["2000::/3"]}},
+        (),
+        id="W064-ipv6-global-unicast",
+    ),
+    pytest.param(
+        "bastion.W064",
+        {"bastion": {"proxy_trusted_cidrs": ["::ffff:0:0/100"]}},
+        (),
+        id="W064-ipv4-mapped-slash-4",
+    ),
     pytest.param("bastion.W071", {"bastion": {"errors_enabled": False}}, (), id="W071-errors-off"),
     pytest.param(
         "bastion.W072", {"after": {"MAX_CONTENT_LENGTH": None}}, (), id="W072-unbounded-body"
@@ -407,7 +524,73 @@ SILENT = [
         },
         id="W053-script-src-overrides-default-src",
     ),
+    pytest.param(
+        "bastion.W053",
+        {"bastion": {"csp_policy": {**STRICT_FRAMING, "script-src": STRICT_WITH_FALLBACKS}}},
+        id="W053-unsafe-inline-as-fallback-next-to-nonce",
+    ),
+    pytest.param(
+        "bastion.W053",
+        {"bastion": {"csp_policy": {**STRICT_FRAMING, "script-src": f"{HASH} 'unsafe-inline'"}}},
+        id="W053-unsafe-inline-as-fallback-next-to-hash",
+    ),
+    pytest.param(
+        "bastion.W053",
+        {
+            "bastion": {
+                "csp_policy": {
+                    **STRICT_SCRIPTS,
+                    "script-src": "'unsafe-inline'",
+                    "script-src-elem": "'nonce'",
+                    "script-src-attr": "'none'",
+                }
+            }
+        },
+        id="W053-unsafe-inline-in-script-src-overridden-by-elem-and-attr",
+    ),
     pytest.param("bastion.W054", {}, id="W054-default-policy"),
+    pytest.param(
+        "bastion.W054",
+        {"bastion": {"csp_policy": {**STRICT_SCRIPTS, "script-src-elem": "'unsafe-eval'"}}},
+        id="W054-eval-is-governed-by-script-src-only",
+    ),
+    pytest.param(
+        "bastion.W055",
+        {"bastion": {"csp_policy": {**STRICT_FRAMING, "script-src": STRICT_WITH_FALLBACKS}}},
+        id="W055-strict-dynamic-and-nonce-with-fallbacks",
+    ),
+    pytest.param(
+        "bastion.W055",
+        {"bastion": {"csp_policy": {**STRICT_FRAMING, "script-src": f"{HASH} 'strict-dynamic' *"}}},
+        id="W055-strict-dynamic-and-hash-with-wildcard",
+    ),
+    pytest.param(
+        "bastion.W055",
+        {
+            "bastion": {
+                "csp_policy": {
+                    **STRICT_FRAMING,
+                    "script-src": "'self' https://cdn.example.org *.example.org example.org:*",
+                }
+            }
+        },
+        id="W055-exact-hosts-and-subdomain-wildcard",
+    ),
+    pytest.param(
+        "bastion.W055",
+        {"bastion": {"csp_policy": {**STRICT_SCRIPTS, "img-src": "* data: https:"}}},
+        id="W055-any-host-for-images-only",
+    ),
+    pytest.param(
+        "bastion.W056",
+        {"bastion": {"csp_policy": {"default-src": "'self'", "frame-ancestors": "'none'"}}},
+        id="W056-default-src-only",
+    ),
+    pytest.param(
+        "bastion.W056",
+        {"bastion": {"csp_policy": {"script-src": "'nonce'", "frame-ancestors": "'none'"}}},
+        id="W056-script-src-only",
+    ),
     pytest.param(
         "bastion.W061", {"bastion": {"proxy_trusted_cidrs": ["10.0.0.0/8"]}}, id="W061-private"
     ),
@@ -423,6 +606,36 @@ SILENT = [
         id="I063-hops-with-cidrs",
     ),
     pytest.param("bastion.I063", {}, id="I063-no-proxy"),
+    pytest.param(
+        "bastion.W061",
+        {"bastion": {"proxy_trusted_cidrs": ["0.0.0.0/2", "64.0.0.0/2", "128.0.0.0/2"]}},
+        id="W061-parts-with-a-gap",
+    ),
+    pytest.param(
+        "bastion.W061",
+        {"bastion": {"proxy_trusted_cidrs": ["0.0.0.0/1", "8000::/1"]}},
+        id="W061-halves-of-different-families",
+    ),
+    pytest.param(
+        "bastion.W064",
+        {
+            "bastion": {
+                "proxy_trusted_cidrs": [
+                    "10.0.0.0/8",
+                    "100.64.0.0/10",
+                    "2001:db8::/32",
+                    "fc00::/7",
+                    "::ffff:10.0.0.0/104",
+                ]
+            }
+        },
+        id="W064-operator-and-local-networks",
+    ),
+    pytest.param(
+        "bastion.W064",
+        {"bastion": {"proxy_trusted_cidrs": ["0.0.0.0/1", "128.0.0.0/1"]}},
+        id="W064-every-address-is-W061-only",
+    ),
     pytest.param("bastion.W071", {"bastion": {"errors_enabled": True}}, id="W071-errors-on"),
     pytest.param("bastion.W072", {"MAX_CONTENT_LENGTH": 1024}, id="W072-app-limit"),
     pytest.param("bastion.W072", {"after": {"MAX_CONTENT_LENGTH": 0}}, id="W072-zero-is-a-limit"),

@@ -8,7 +8,7 @@ import pytest
 from flask import Flask
 
 from flask_bastion import Bastion, ConfigurationError, get_state
-from flask_bastion.config import load_config, settings
+from flask_bastion.config import load_config, settings, value_of
 
 from .conftest import SECRET, make_app
 
@@ -178,3 +178,78 @@ def test_get_state_without_init_raises() -> None:
     """get_state on an app without Bastion explains itself."""
     with pytest.raises(RuntimeError, match="not initialised"):
         get_state(Flask("bare"))
+
+
+#: Values that would reach a response header (or a key) if accepted, by setting.
+HOSTILE = [
+    ("BASTION_CSP_POLICY", {"img-src": ["'self'; script-src *"]}, "csp-semicolon"),
+    ("BASTION_CSP_POLICY", {"img-src": ["'self'\r\nSet-Cookie: a=b"]}, "csp-crlf"),
+    ("BASTION_CSP_POLICY", {"img-src": ["'self'\nX-Injected: 1"]}, "csp-lf"),
+    ("BASTION_CSP_POLICY", {"img-src": ["https://a.example,'unsafe-inline'"]}, "csp-comma"),
+    ("BASTION_CSP_POLICY", {"img-src": ["'self'\x00"]}, "csp-nul"),
+    ("BASTION_CSP_POLICY", {"img-src": "'self'\u00a0https:"}, "csp-nbsp"),
+    ("BASTION_CSP_POLICY", {"img-src\r\nX-Injected": ["'self'"]}, "csp-name-crlf"),
+    ("BASTION_CSP_POLICY", {"scr\u00edpt-src": ["'self'"]}, "csp-name-unicode"),
+    ("BASTION_CSP_POLICY", {"script-src": ["self"]}, "csp-unquoted-keyword"),
+    ("BASTION_CSP_POLICY", {"script-src": ["'unsafe_inline'"]}, "csp-unknown-keyword"),
+    ("BASTION_CSP_POLICY", {"script-src": ["'nonce-abc123'"]}, "csp-fixed-nonce"),
+    ("BASTION_CSP_POLICY", {"script-src": ["https://a.example/<x>"]}, "csp-bad-host"),
+    ("BASTION_CSP_POLICY", {"script-src": "'self'", "Script-Src": "*"}, "csp-name-twice"),
+    ("BASTION_CSP_REPORT_URI", "/csp\r\nSet-Cookie: a=b", "report-uri-crlf"),
+    ("BASTION_CSP_REPORT_URI", "/csp; script-src *", "report-uri-semicolon"),
+    ("BASTION_CSP_REPORT_URI", "javascript:alert(1)", "report-uri-scheme"),
+    ("BASTION_CSP_REPORT_URI", "//evil.example/csp", "report-uri-scheme-relative"),
+    ("BASTION_CSP_REPORT_TO", 'https://r.example/"x', "report-to-quote"),
+    ("BASTION_CSP_REPORT_TO", "https://r.example/a\nb", "report-to-lf"),
+    ("BASTION_CSP_REPORT_TO", "https://r.example/a,b", "report-to-comma"),
+    ("BASTION_HEADERS_PERMISSIONS_POLICY", {"camera": ["'self'"]}, "pp-quoted-self"),
+    ("BASTION_HEADERS_PERMISSIONS_POLICY", {"camera": ['https://a.example" *']}, "pp-quote"),
+    ("BASTION_HEADERS_PERMISSIONS_POLICY", {"camera": ["https://a.example/x"]}, "pp-path"),
+    ("BASTION_HEADERS_PERMISSIONS_POLICY", {"camera\r\nX-Injected": []}, "pp-name-crlf"),
+    ("BASTION_HEADERS_PERMISSIONS_POLICY", {"camera=*": []}, "pp-name-equals"),
+    ("BASTION_ERRORS_REQUEST_ID_HEADER", "X-R\u00e9quest-ID", "request-id-unicode"),
+    ("BASTION_ERRORS_REQUEST_ID_HEADER", "X-Request-ID\n", "request-id-lf"),
+    ("BASTION_CSRF_TRUSTED_ORIGINS", ["https://a.example.org\n"], "origin-trailing-lf"),
+    ("BASTION_CSRF_TOKEN_HEADER", "X-CSRF-T\u00f6ken", "token-header-unicode"),
+    ("BASTION_CSRF_FIELD_NAME", "csrf_token\n", "field-name-lf"),
+    ("BASTION_SESSIONS_COOKIE_NAME", "s\u00e9ssion", "cookie-name-unicode"),
+    ("BASTION_SESSIONS_COOKIE_NAME", "session\n", "cookie-name-lf"),
+    ("BASTION_SESSIONS_KEY_PREFIX", "", "key-prefix-empty"),
+    ("BASTION_SESSIONS_KEY_PREFIX", "a b:", "key-prefix-space"),
+    ("BASTION_SESSIONS_KEY_PREFIX", "x" * 65, "key-prefix-long"),
+    ("BASTION_HTTPS_HSTS_MAX_AGE", "\u00b2", "int-superscript-two"),
+    ("BASTION_HTTPS_HSTS_MAX_AGE", "\u0661\u0662", "int-arabic-indic"),
+    ("BASTION_SESSIONS_IDLE_TIMEOUT", "9" * 5000, "int-5000-digits"),
+    ("BASTION_PROXY_TRUSTED_HOPS", "\u00b9", "int-superscript-one"),
+    ("BASTION_PROXY_TRUSTED_CIDRS", ["::1%' OR '1'='1"], "cidr-zone-injection"),
+]
+
+
+@pytest.mark.parametrize(
+    ("key", "value"), [(k, v) for k, v, _ in HOSTILE], ids=[i for _, _, i in HOSTILE]
+)
+def test_header_bound_values_are_refused_at_init_app(key: str, value: object) -> None:
+    """A value that could smuggle a header, directive or list member fails init_app."""
+    with pytest.raises(ConfigurationError) as info:
+        make_app(**{key: value})
+    assert info.value.key == key
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "expected"),
+    [
+        ("BASTION_HTTPS_HSTS_MAX_AGE", " 600 ", 600),
+        ("BASTION_CSRF_TRUSTED_ORIGINS", "https://a.example.org\n", ("https://a.example.org",)),
+        (
+            "BASTION_PROXY_TRUSTED_CIDRS",
+            ["fe80::%eth0/64"],
+            (ipaddress.ip_network("fe80::/64"),),
+        ),
+        ("BASTION_CSP_REPORT_URI", "", None),
+        ("BASTION_CSP_REPORT_TO", "/reports/csp", "/reports/csp"),
+    ],
+    ids=["int-spaces", "origin-list-string", "cidr-plain-zone", "report-uri-empty", "report-to"],
+)
+def test_clean_values_are_accepted(key: str, value: object, expected: object) -> None:
+    """Well-formed values pass: surrounding spaces of a list string, a plain IPv6 zone."""
+    assert value_of(load_config({key: value}, {}), key) == expected

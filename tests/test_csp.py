@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import re
+import typing as t
 
 import pytest
 from flask import render_template_string
 
-from flask_bastion import csp
+from flask_bastion import ConfigurationError, csp
+from flask_bastion.config import DEFAULT_CSP
 
 from .conftest import HTTPS, make_app
 
@@ -158,3 +160,75 @@ def test_error_pages_carry_policy_and_nonce(path: str) -> None:
     response = make_app().test_client().get(path, base_url=HTTPS, headers={"Accept": "text/html"})
     nonce = NONCE_RE.search(response.headers["Content-Security-Policy"]).group(1)  # type: ignore[union-attr]
     assert f'<style nonce="{nonce}">' in response.get_data(as_text=True)
+
+
+def test_semicolon_in_a_source_cannot_add_a_directive() -> None:
+    """A ';' inside a source is refused at init_app instead of starting a new directive."""
+    with pytest.raises(ConfigurationError) as info:
+        make_app(BASTION_CSP_POLICY={**DEFAULT_CSP, "img-src": ["'self'; script-src *"]})
+    assert info.value.key == "BASTION_CSP_POLICY"
+
+
+@pytest.mark.parametrize(
+    ("args", "kwargs"),
+    [
+        ((), {"img_src": ["'self'; script-src *"]}),
+        ((), {"img_src": ["'self'\r\nSet-Cookie: session=attacker"]}),
+        ((), {"script_src": "self"}),
+        ((), {"script_src": ["'nonce-fixed'"]}),
+        (({"default-src": ["'self'\n"]},), {}),
+        (({"default-src; script-src": ["*"]},), {}),
+    ],
+    ids=["semicolon", "crlf", "unquoted-keyword", "fixed-nonce", "policy-lf", "policy-name"],
+)
+def test_csp_decorator_validates_when_applied(
+    args: tuple[dict[str, list[str]], ...], kwargs: dict[str, t.Any]
+) -> None:
+    """@csp(...) with a bad directive or source raises at import, not on a request."""
+    with pytest.raises(ConfigurationError) as info:
+        csp(*args, **kwargs)
+    assert info.value.key == "BASTION_CSP_POLICY"
+    assert "@csp" in info.value.message
+
+
+def test_line_breaks_in_a_policy_string_only_separate_sources() -> None:
+    """A multi-line policy string is split into sources; no line break reaches the header."""
+    app = make_app(BASTION_CSP_POLICY={**DEFAULT_CSP, "img-src": "'self'\r\n  https://a.example"})
+    response = app.test_client().get("/", base_url=HTTPS)
+    header = response.headers["Content-Security-Policy"]
+    assert "\r" not in header and "\n" not in header
+    assert _policy(response)["img-src"] == ["'self'", "https://a.example"]
+
+
+def test_policy_accepts_the_csp_grammar() -> None:
+    """Keywords (in any case), hashes, schemes, hosts, ports, paths and other tokens pass."""
+    sha = "'sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU='"
+    app = make_app(
+        BASTION_CSP_POLICY={
+            "default-src": "'SELF'",
+            "script-src": f"'nonce' 'strict-dynamic' {sha} https: 'unsafe-inline'",
+            "img-src": "'self' data: *.example.org https://tiles.example.org:8443/v1/ *",
+            "sandbox": "allow-scripts allow-forms",
+            "trusted-types": "default 'allow-duplicates'",
+        },
+        BASTION_CSP_REPORT_URI="https://r.example.org/csp?site=a&v=1",
+    )
+    policy = _policy(app.test_client().get("/", base_url=HTTPS))
+    assert policy["default-src"] == ["'self'"]
+    assert policy["script-src"][1:] == ["'strict-dynamic'", sha, "https:", "'unsafe-inline'"]
+    assert policy["img-src"][3] == "https://tiles.example.org:8443/v1/"
+    assert policy["sandbox"] == ["allow-scripts", "allow-forms"]
+    assert policy["report-uri"] == ["https://r.example.org/csp?site=a&v=1"]
+
+
+def test_valid_view_override_is_applied_from_the_validated_value() -> None:
+    """@csp keeps the validated, normalised sources for the view's responses."""
+    app = make_app()
+
+    @app.get("/frame")
+    @csp(frame_ancestors="'SELF' https://portal.example.org")
+    def frame() -> str:
+        return "f"
+
+    policy = _policy(app.test_client().get("/frame", base_url=HTTPS))
+    assert policy["frame-ancestors"] == ["'self'", "https://portal.example.org"]

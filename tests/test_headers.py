@@ -6,11 +6,12 @@ import pytest
 from flask import Flask
 from flask.views import MethodView
 
-from flask_bastion import no_store, security_headers
+from flask_bastion import ConfigurationError, no_store, security_headers
 from flask_bastion.headers import format_permissions_policy
 
 from .conftest import HTTPS, make_app
 
+PP_KEY = "BASTION_HEADERS_PERMISSIONS_POLICY"
 EXPECTED = {
     "X-Content-Type-Options": "nosniff",
     "X-Permitted-Cross-Domain-Policies": "none",
@@ -112,17 +113,30 @@ def test_security_headers_rejects_unknown_names() -> None:
         security_headers(frame_option="DENY")
 
 
-def test_security_headers_invalid_value_fails() -> None:
-    """An invalid override value is refused with the configuration error."""
-    app = make_app(TESTING=True)
+@pytest.mark.parametrize(
+    ("overrides", "key"),
+    [
+        ({"frame_options": "ALLOWALL"}, "BASTION_HEADERS_FRAME_OPTIONS"),
+        ({"referrer_policy": "no-referrer\r\nSet-Cookie: a=b"}, "BASTION_HEADERS_REFERRER_POLICY"),
+        ({"permissions_policy": {"camera": ['https://a.example" *']}}, PP_KEY),
+        ({"permissions_policy": {"camera": ["self\r\nSet-Cookie: a=b"]}}, PP_KEY),
+    ],
+    ids=["xfo-allowall", "referrer-crlf", "pp-quote", "pp-crlf"],
+)
+def test_security_headers_invalid_value_fails_when_applied(
+    overrides: dict[str, object], key: str
+) -> None:
+    """An invalid override raises ConfigurationError at import, not on the first request."""
+    with pytest.raises(ConfigurationError) as info:
+        security_headers(**overrides)
+    assert info.value.key == key
 
-    @app.get("/bad")
-    @security_headers(frame_options="ALLOWALL")
-    def bad() -> str:
-        return "b"
 
-    with pytest.raises(Exception, match="BASTION_HEADERS_FRAME_OPTIONS"):
-        app.test_client().get("/bad", base_url=HTTPS)
+def test_permissions_policy_feature_names_are_lower_case() -> None:
+    """Feature names are sent in lower case: an upper-case key would void the whole header."""
+    app = make_app(BASTION_HEADERS_PERMISSIONS_POLICY={"Camera": [], "Geolocation": ["self"]})
+    policy = app.test_client().get("/", base_url=HTTPS).headers["Permissions-Policy"]
+    assert policy == "camera=(), geolocation=(self)"
 
 
 def test_no_store_decorator() -> None:

@@ -247,3 +247,45 @@ def test_in_networks_rejects_garbage() -> None:
     assert in_networks("1.2.3.4", networks) is True
     assert in_networks("garbage", networks) is False
     assert in_networks(None, networks) is False
+
+
+#: X-Forwarded-For values whose IPv6 zone ID is not an interface name.
+HOSTILE_ZONES = [
+    pytest.param("::1%' OR '1'='1", id="sql-quotes"),
+    pytest.param("fe80::1%eth0 x", id="space"),
+    pytest.param("fe80::1%" + "a" * 64, id="very-long"),
+    pytest.param("fe80::1%eth0%x", id="percent-twice"),
+    pytest.param("fe80::1%\u00e9th0", id="latin-1"),
+    pytest.param("fe80::1%<script>", id="markup"),
+    pytest.param("::1%", id="empty"),
+    pytest.param("203.0.113.7%eth0", id="ipv4-with-zone"),
+]
+
+
+@pytest.mark.parametrize("forwarded", HOSTILE_ZONES)
+def test_forwarded_zone_injection_is_ignored(forwarded: str) -> None:
+    """A forwarded address with a hostile zone ID is malformed: remote_addr stays the proxy's."""
+    app = _whoami_app(BASTION_PROXY_TRUSTED_HOPS=1)
+    assert _whoami(app, peer="10.0.0.5", **{"X-Forwarded-For": forwarded})["ip"] == "10.0.0.5"
+
+
+@pytest.mark.parametrize("forwarded", HOSTILE_ZONES)
+def test_cidr_walk_stops_at_zone_injection(forwarded: str) -> None:
+    """In CIDR mode the walk stops at the hostile entry instead of naming it the client."""
+    app = _whoami_app(BASTION_PROXY_TRUSTED_CIDRS=["10.0.0.0/8"])
+    seen = _whoami(app, peer="10.0.0.5", **{"X-Forwarded-For": f"203.0.113.7, {forwarded}"})
+    assert seen["ip"] == "10.0.0.5"
+
+
+def test_plain_zone_is_dropped() -> None:
+    """A link-local address with an interface name as zone becomes the bare address."""
+    app = _whoami_app(BASTION_PROXY_TRUSTED_HOPS=1)
+    assert _whoami(app, **{"X-Forwarded-For": "FE80::1%eth0"})["ip"] == "fe80::1"
+
+
+@pytest.mark.parametrize("address", ["::1%' OR '1'='1", "::1%lo x"], ids=["quotes", "space"])
+def test_zone_injection_is_neither_loopback_nor_trusted(address: str) -> None:
+    """is_loopback and in_networks refuse an address whose zone is not an interface name."""
+    networks = load_config({}, {"proxy_trusted_cidrs": ["::1/128"]}).proxy.trusted_cidrs
+    assert (is_loopback(address), in_networks(address, networks)) == (False, False)
+    assert (is_loopback("::1%lo"), in_networks("::1%lo", networks)) == (True, True)

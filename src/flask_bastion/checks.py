@@ -13,13 +13,15 @@ catalogue with explanations is ``docs/checks.md``. Silence one with
 
 from __future__ import annotations
 
+import ipaddress
+import re
 import typing as t
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from flask import Flask
 
-from .config import BastionConfig
+from .config import BastionConfig, IPNetwork
 
 DEBUG, INFO, WARNING, ERROR, CRITICAL = 10, 20, 30, 40, 50
 LEVELS = {"DEBUG": DEBUG, "INFO": INFO, "WARNING": WARNING, "ERROR": ERROR, "CRITICAL": CRITICAL}
@@ -391,7 +393,8 @@ W052 = message(
 )
 W053 = message(
     WARNING,
-    "script-src allows 'unsafe-inline'.",
+    "script-src (or script-src-elem, script-src-attr) allows 'unsafe-inline' without a nonce "
+    "or hash.",
     "Inline script is exactly what an XSS injects; use nonces (csp_nonce()) instead.",
     "bastion.W053",
 )
@@ -401,6 +404,42 @@ W054 = message(
     "eval() turns injected strings into code; remove 'unsafe-eval'.",
     "bastion.W054",
 )
+W055 = message(
+    WARNING,
+    "script-src allows scripts from any host (*, http:, https: or data:).",
+    "An injected <script src> can then load the attacker's script; use nonces with "
+    "'strict-dynamic' (the default policy) or list exact hosts.",
+    "bastion.W055",
+)
+W056 = message(
+    WARNING,
+    "The Content-Security-Policy has neither script-src nor default-src: scripts are not "
+    "restricted.",
+    "Keep the default policy's script-src (\"'nonce'\", \"'strict-dynamic'\") or add a "
+    "default-src.",
+    "bastion.W056",
+)
+
+#: Sources that admit a script from any server of a scheme, or from the page itself
+#: (``data:``), so that injected markup can load whatever script it likes.
+_ANY_HOST_SOURCES = frozenset({"http:", "https:", "data:"})
+#: How nonce and hash sources start; "'nonce'" is the placeholder for the response's nonce.
+_NONCE_OR_HASH = ("'nonce", "'sha256-", "'sha384-", "'sha512-")
+#: ``*`` as the host of a source: ``*``, ``https://*``, ``*:443``.
+_ANY_HOST_RE = re.compile(r"(?:[a-z][a-z0-9+.-]*://)?\*(?::[0-9*]+)?(?:/.*)?", re.I)
+
+
+def _script_sources(policy: Mapping[str, tuple[str, ...]], directive: str) -> tuple[str, ...]:
+    """The sources that govern ``directive``: ``script-src-elem`` and ``-attr`` fall back
+    to ``script-src``, which falls back to ``default-src`` (CSP Level 3)."""
+    for name in (directive, "script-src", "default-src"):
+        if name in policy:
+            return policy[name]
+    return ()
+
+
+def _has_nonce_or_hash(sources: tuple[str, ...]) -> bool:
+    return any(s.lower().startswith(_NONCE_OR_HASH) for s in sources)
 
 
 @register(deploy=True)
@@ -413,16 +452,41 @@ def check_csp_enforced(app: Flask, config: BastionConfig) -> Iterable[CheckMessa
 @register()
 def check_script_src(app: Flask, config: BastionConfig) -> Iterable[CheckMessage]:
     policy = config.csp.policy
-    sources = policy.get("script-src", policy.get("default-src", ()))
-    found = [W053] if "'unsafe-inline'" in sources else []
-    return [*found, W054] if "'unsafe-eval'" in sources else found
+    # A nonce or hash makes every browser since CSP Level 2 ignore 'unsafe-inline', so it
+    # is then only a fallback for older ones (web.dev/articles/strict-csp).
+    inline = any(
+        "'unsafe-inline'" in sources and not _has_nonce_or_hash(sources)
+        for sources in (_script_sources(policy, d) for d in ("script-src-elem", "script-src-attr"))
+    )
+    found = [W053] if inline else []
+    # eval() is governed by script-src alone (with default-src as its fallback).
+    return [*found, W054] if "'unsafe-eval'" in _script_sources(policy, "script-src") else found
+
+
+@register()
+def check_script_hosts(app: Flask, config: BastionConfig) -> Iterable[CheckMessage]:
+    for directive in ("script-src-elem", "script-src"):
+        sources = _script_sources(config.csp.policy, directive)
+        # With 'strict-dynamic' and a nonce or hash, CSP Level 3 browsers ignore host and
+        # scheme sources; those are the fallback for older browsers in the strict CSP.
+        if "'strict-dynamic'" in sources and _has_nonce_or_hash(sources):
+            continue
+        if any(s.lower() in _ANY_HOST_SOURCES or _ANY_HOST_RE.fullmatch(s) for s in sources):
+            return [W055]
+    return []
+
+
+@register()
+def check_script_restricted(app: Flask, config: BastionConfig) -> Iterable[CheckMessage]:
+    policy = config.csp.policy
+    return [] if "script-src" in policy or "default-src" in policy else [W056]
 
 
 # -- proxy: 06x -----------------------------------------------------------------------------
 
 W061 = message(
     WARNING,
-    "BASTION_PROXY_TRUSTED_CIDRS contains a network of every address (0.0.0.0/0 or ::/0).",
+    "BASTION_PROXY_TRUSTED_CIDRS covers every address (0.0.0.0/0 or ::/0, whole or in parts).",
     "Any client could then forge its IP address and scheme. List only your proxies' networks.",
     "bastion.W061",
 )
@@ -439,11 +503,56 @@ I063 = message(
     "Fine when only your proxy can reach the app; otherwise set BASTION_PROXY_TRUSTED_CIDRS.",
     "bastion.I063",
 )
+W064 = message(
+    WARNING,
+    "BASTION_PROXY_TRUSTED_CIDRS contains a public network wider than /8 (IPv4) or /16 (IPv6).",
+    "No one operator's proxies need that many addresses, and anyone with an address in it "
+    "could forge the client address and scheme. List only your proxies' networks.",
+    "bastion.W064",
+)
+
+#: The widest IPv4 and IPv6 networks a proxy fleet can plausibly hold: wider than any
+#: single allocation to one operator.
+_WIDEST_PREFIX = {4: 8, 6: 16}
+#: IPv6 networks that may be wide and still unreachable from the Internet.
+_LOCAL_IPV6 = (ipaddress.IPv6Network("fc00::/7"), ipaddress.IPv6Network("fe80::/10"))
+#: IPv4-mapped IPv6 addresses: a server on a dual-stack socket sees IPv4 clients as
+#: ``::ffff:a.b.c.d``, so these networks trust IPv4 clients.
+_IPV4_MAPPED = ipaddress.IPv6Network("::ffff:0:0/96")
+
+
+def _as_ipv4(network: IPNetwork) -> IPNetwork:
+    """An IPv6 network of IPv4-mapped addresses as the IPv4 network it trusts."""
+    if isinstance(network, ipaddress.IPv6Network) and network.subnet_of(_IPV4_MAPPED):
+        first = int(network.network_address) & 0xFFFF_FFFF
+        return ipaddress.IPv4Network((first, network.prefixlen - 96))
+    return network
+
+
+def _covers_everything(networks: list[IPNetwork]) -> bool:
+    ipv4 = [n for n in networks if isinstance(n, ipaddress.IPv4Network)]
+    ipv6 = [n for n in networks if isinstance(n, ipaddress.IPv6Network)]
+    if any(n.supernet_of(_IPV4_MAPPED) for n in ipv6):
+        ipv4.append(ipaddress.IPv4Network("0.0.0.0/0"))
+    collapsed: list[IPNetwork] = [
+        *ipaddress.collapse_addresses(ipv4),
+        *ipaddress.collapse_addresses(ipv6),
+    ]
+    return any(n.prefixlen == 0 for n in collapsed)
+
+
+def _too_wide(network: IPNetwork) -> bool:
+    if isinstance(network, ipaddress.IPv6Network) and any(map(network.subnet_of, _LOCAL_IPV6)):
+        return False
+    return network.prefixlen < _WIDEST_PREFIX[network.version]
 
 
 @register()
 def check_proxy_cidrs(app: Flask, config: BastionConfig) -> Iterable[CheckMessage]:
-    return [W061] if any(n.prefixlen == 0 for n in config.proxy.trusted_cidrs) else []
+    networks = [_as_ipv4(n) for n in config.proxy.trusted_cidrs]
+    if _covers_everything(networks):
+        return [W061]
+    return [W064] if any(_too_wide(n) for n in networks) else []
 
 
 @register()

@@ -24,8 +24,10 @@ from collections.abc import Callable, Mapping
 
 from flask import Flask
 
-from .config import BastionConfig, load_config
+from .config import BastionConfig
+from .config.parsers import Invalid, csp_policy
 from .context import request_state
+from .exceptions import ConfigurationError
 
 F = t.TypeVar("F", bound=Callable[..., t.Any])
 
@@ -33,8 +35,11 @@ F = t.TypeVar("F", bound=Callable[..., t.Any])
 NONCE = "'nonce'"
 #: Name of the Reporting API endpoint used by ``report-to``.
 REPORT_GROUP = "csp-endpoint"
-#: View attribute holding :func:`csp` overrides.
+#: View attribute holding :func:`csp` overrides, validated: ``(replacement policy or
+#: None, directives to set, directives to remove)``.
 OVERRIDES_ATTR = "_bastion_csp"
+#: The key named by errors in :func:`csp` arguments, which follow its rules.
+POLICY_KEY = "BASTION_CSP_POLICY"
 
 HEADER = "Content-Security-Policy"
 REPORT_ONLY_HEADER = "Content-Security-Policy-Report-Only"
@@ -55,13 +60,25 @@ def csp(policy: Mapping[str, t.Any] | None = None, /, **directives: t.Any) -> Ca
         @csp(img_src=["'self'", "https://tiles.example.org"])
         def map_view(): ...
 
+    The values follow the rules of ``BASTION_CSP_POLICY`` and are checked here, when the
+    module is imported, not on the view's first request.
+
     .. danger:: Adding ``'unsafe-inline'`` or ``'unsafe-eval'`` to ``script-src`` undoes
        most of what a CSP protects against.
+
+    :raises ConfigurationError: when a directive or source is invalid.
     """
     changes = {name.replace("_", "-"): value for name, value in directives.items()}
+    removed = {name.lower() for name, value in changes.items() if value is None}
+    try:
+        replacement = None if policy is None else csp_policy(policy)
+        kept = csp_policy({name: value for name, value in changes.items() if value is not None})
+    except Invalid as exc:
+        raise ConfigurationError(POLICY_KEY, f"in @csp(...): {exc}.") from None
+    override = (replacement, kept, removed)
 
     def decorator(view: F) -> F:
-        setattr(view, OVERRIDES_ATTR, (policy, changes))
+        setattr(view, OVERRIDES_ATTR, override)
         return view
 
     return decorator
@@ -98,12 +115,10 @@ class ContentSecurityPolicy:
         policy = dict(self.config.policy)
         override = getattr(view, OVERRIDES_ATTR, None)
         if override is not None:
-            replacement, changes = override
+            replacement, kept, removed = override
             if replacement is not None:
-                policy = dict(load_config({}, {"csp_policy": replacement}).csp.policy)
-            removed = {name for name, value in changes.items() if value is None}
-            kept = {name: value for name, value in changes.items() if value is not None}
-            policy.update(load_config({}, {"csp_policy": kept}).csp.policy)
+                policy = dict(replacement)
+            policy.update(kept)
             for name in removed:
                 policy.pop(name, None)
         if https:

@@ -24,7 +24,7 @@ from .config import BastionConfig, HeadersConfig, load_config
 
 F = t.TypeVar("F", bound=Callable[..., t.Any])
 
-#: View attribute holding :func:`security_headers` overrides.
+#: View attribute holding :func:`security_headers` overrides, validated.
 OVERRIDES_ATTR = "_bastion_headers"
 #: View attribute set by :func:`no_store`.
 NO_STORE_ATTR = "_bastion_no_store"
@@ -44,15 +44,20 @@ def security_headers(**overrides: t.Any) -> Callable[[F], F]:
         @security_headers(frame_options="SAMEORIGIN", cross_origin_resource_policy="cross-origin")
         def embed(): ...
 
-    ``None`` omits that header for the view. Values are validated when the view's headers
-    are first computed, with the same rules as the configuration.
+    ``None`` omits that header for the view. Values follow the rules of the
+    configuration and are checked here, when the module is imported, not on the view's
+    first request.
+
+    :raises ConfigurationError: when a value is invalid, naming the setting's key.
     """
     unknown = set(overrides) - set(HeadersConfig.__dataclass_fields__)
     if unknown:
         raise TypeError(f"unknown header setting(s): {', '.join(sorted(unknown))}")
+    parsed = load_config({}, {f"headers_{name}": value for name, value in overrides.items()})
+    values = {name: getattr(parsed.headers, name) for name in overrides}
 
     def decorator(view: F) -> F:
-        setattr(view, OVERRIDES_ATTR, {**getattr(view, OVERRIDES_ATTR, {}), **overrides})
+        setattr(view, OVERRIDES_ATTR, {**getattr(view, OVERRIDES_ATTR, {}), **values})
         return view
 
     return decorator
@@ -90,10 +95,7 @@ class SecurityHeaders:
     def view_headers(self, view: object, https: bool) -> list[tuple[str, str]]:
         """The headers for ``view``'s responses (``view`` may be ``None`` for a 404)."""
         overrides = getattr(view, OVERRIDES_ATTR, None)
-        config = self.config
-        if overrides:
-            parsed = load_config({}, {f"headers_{k}": v for k, v in overrides.items()}).headers
-            config = replace(config, **{k: getattr(parsed, k) for k in overrides})
+        config = replace(self.config, **overrides) if overrides else self.config
         headers = [
             ("X-Content-Type-Options", "nosniff"),
             ("X-Permitted-Cross-Domain-Policies", "none"),

@@ -16,17 +16,19 @@ When trust is configured, :class:`ProxyMiddleware` rewrites ``REMOTE_ADDR``,
 ``wsgi.url_scheme`` and ``HTTP_HOST`` once, before Flask sees the request, so
 ``request.remote_addr``, ``request.scheme``, ``url_for(_external=True)`` and every
 Bastion control agree. A forwarded value that is not a well-formed IP address, scheme or
-host is ignored, never passed on. The original values stay in ``environ["bastion.proxy"]``.
+host is ignored, never passed on; an IPv6 zone ID (``fe80::1%eth0``) is dropped when it
+is a plain interface name and makes the address malformed otherwise. The original values
+stay in ``environ["bastion.proxy"]``.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import re
 import typing as t
 from collections.abc import Iterable
 
 from .config import IPNetwork, ProxyConfig
+from .config.parsers import ip_address
 
 if t.TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -41,9 +43,10 @@ _HOST_RE = re.compile(
 
 
 def parse_ip(value: str) -> str | None:
-    """``value`` as a normalised IP address string, or ``None`` when it is not one."""
+    """``value`` as a normalised IP address string without zone ID, or ``None`` when it
+    is not one."""
     try:
-        return str(ipaddress.ip_address(value.strip()))
+        return str(ip_address(value.strip()))
     except ValueError:
         return None
 
@@ -53,7 +56,7 @@ def in_networks(address: str | None, networks: Iterable[IPNetwork]) -> bool:
     if not address:
         return False
     try:
-        ip = ipaddress.ip_address(address)
+        ip = ip_address(address)
     except ValueError:
         return False
     return any(ip in network for network in networks)
@@ -62,7 +65,7 @@ def in_networks(address: str | None, networks: Iterable[IPNetwork]) -> bool:
 def is_loopback(address: str | None) -> bool:
     """Whether ``address`` is a loopback IP address (127.0.0.0/8 or ::1)."""
     try:
-        return address is not None and ipaddress.ip_address(address).is_loopback
+        return address is not None and ip_address(address).is_loopback
     except ValueError:
         return False
 

@@ -1,5 +1,13 @@
 """Parsers for setting values: each takes the raw value and returns the typed one or
-raises :class:`Invalid` saying what was expected."""
+raises :class:`Invalid` saying what was expected.
+
+Many settings end up in response headers: the CSP, Permissions-Policy,
+Reporting-Endpoints, header and cookie names. Their parsers accept only what the
+header's grammar allows, so that no value can carry a line break (a header of its own,
+such as ``Set-Cookie``), a ``;`` (a CSP directive of its own) or a ``,`` (a list member
+of its own) into every response. Validation uses ``fullmatch``: ``$`` in ``re.match``
+also matches before a trailing newline.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import field
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
@@ -29,9 +38,17 @@ def boolean(value: object) -> bool:
     raise Invalid("expected a boolean (True/False, 1/0, or 'true'/'false' from the environment)")
 
 
+#: ASCII digits only: ``str.isdigit`` is also true for "²" (which ``int`` refuses) and
+#: for digits of other scripts.
+_DIGITS_RE = re.compile(r"[0-9]+")
+
+
 def non_negative_int(value: object) -> int:
-    if isinstance(value, str) and value.strip().isdigit():
-        value = int(value)
+    if isinstance(value, str) and _DIGITS_RE.fullmatch(value.strip()):
+        try:
+            value = int(value)
+        except ValueError:  # more digits than int() converts
+            raise Invalid("expected a non-negative integer of reasonable size") from None
     if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
         return value
     raise Invalid("expected a non-negative integer")
@@ -54,11 +71,34 @@ def string_tuple(value: object) -> tuple[str, ...]:
     raise Invalid("expected a list of strings (or one comma-separated string)")
 
 
+#: An IPv6 zone ID as operating systems name interfaces (``eth0``, ``en0``, ``12``).
+#: ``ipaddress`` accepts any text after the ``%``, quotes and spaces included.
+_ZONE_RE = re.compile(r"[A-Za-z0-9_.-]{1,15}")
+
+
+def ip_address(text: str) -> IPAddress:
+    """``text`` as an IP address, without its zone ID (``fe80::1%eth0`` is ``fe80::1``).
+
+    A zone names an interface of the host that wrote the address, so it means nothing
+    to the application; only a plain interface name is accepted, and then dropped.
+
+    :raises ValueError: when ``text`` is not an IP address, or its zone ID is not a
+        plain interface name.
+    """
+    address, percent, zone = text.partition("%")
+    if not percent:
+        return ipaddress.ip_address(text)
+    if not _ZONE_RE.fullmatch(zone):
+        raise ValueError(f"{text!r} has a zone ID that is not an interface name")
+    return ipaddress.IPv6Address(address)
+
+
 def networks(value: object) -> tuple[IPNetwork, ...]:
     networks = []
     for item in string_tuple(value):
+        address, slash, prefix = item.partition("/")
         try:
-            networks.append(ipaddress.ip_network(item, strict=False))
+            networks.append(ipaddress.ip_network(f"{ip_address(address)}{slash}{prefix}", False))
         except ValueError:
             raise Invalid(f"{item!r} is not an IP network like '10.0.0.0/8'") from None
     return tuple(networks)
@@ -70,13 +110,17 @@ def optional_str(value: object) -> str | None:
     raise Invalid("expected a string or None")
 
 
+#: ASCII only: ``str.isalnum`` is true for letters and digits of every script.
+_HEADER_NAME_RE = re.compile(r"[A-Za-z0-9-]+")
+_IDENTIFIER_RE = re.compile(r"[A-Za-z0-9_.-]+")
+_ORIGIN_RE = re.compile(r"https?://[A-Za-z0-9*.\[\]:-]+")
+_VISIBLE_ASCII_RE = re.compile(r"[!-~]{1,64}")
+
+
 def header_token(value: object) -> str:
-    if isinstance(value, str) and value and all(c.isalnum() or c == "-" for c in value):
+    if isinstance(value, str) and _HEADER_NAME_RE.fullmatch(value):
         return value
     raise Invalid("expected a header name such as 'X-Request-ID'")
-
-
-_ORIGIN_RE = re.compile(r"^https?://[A-Za-z0-9*.\[\]:-]+$")
 
 
 def origins(value: object) -> tuple[str, ...]:
@@ -84,16 +128,25 @@ def origins(value: object) -> tuple[str, ...]:
     A ``*`` label (``https://*.example.org``) matches any one subdomain level."""
     result = string_tuple(value)
     for item in result:
-        if not _ORIGIN_RE.match(item):
+        if not _ORIGIN_RE.fullmatch(item):
             raise Invalid(f"{item!r} is not an origin like 'https://app.example.org'")
     return tuple(item.lower() for item in result)
 
 
 def identifier(value: object) -> str:
     """A cookie, table or field name: letters, digits, ``_``, ``-`` and ``.``."""
-    if isinstance(value, str) and value and all(c.isalnum() or c in "_-." for c in value):
+    if isinstance(value, str) and _IDENTIFIER_RE.fullmatch(value):
         return value
     raise Invalid("expected a name of letters, digits, '_', '-' and '.'")
+
+
+def visible_ascii(value: object) -> str:
+    """1 to 64 visible ASCII characters: no spaces or control characters. For the Redis
+    key prefix, where an empty prefix would mix the store's keys, such as ``user:<id>``,
+    with the application's own."""
+    if isinstance(value, str) and _VISIBLE_ASCII_RE.fullmatch(value):
+        return value
+    raise Invalid("expected 1 to 64 visible ASCII characters, such as 'bastion:session:'")
 
 
 def choice(*choices: str | None) -> Callable[[object], t.Any]:
@@ -106,18 +159,121 @@ def choice(*choices: str | None) -> Callable[[object], t.Any]:
     return parse
 
 
-def directive_map(value: object) -> Mapping[str, tuple[str, ...]]:
-    """A mapping of CSP directive or Permissions-Policy feature -> tuple of sources."""
+#: What separates the sources in a space-separated string: ASCII whitespace only, as in
+#: the CSP grammar, so that other whitespace stays in a token and is refused there.
+_ASCII_WHITESPACE_RE = re.compile(r"[\t\n\f\r ]+")
+_CSP_DIRECTIVE_RE = re.compile(r"[A-Za-z0-9-]+")
+#: A token of a CSP value: visible ASCII except ``;`` (ends the directive) and ``,``
+#: (ends the policy).
+_CSP_TOKEN_RE = re.compile(r"[!-+\--:<-~]+")
+#: Keyword sources (W3C CSP Level 3 and the specifications that extend it), matched
+#: without case like browsers do. "'nonce'" is the placeholder for the response's nonce.
+_CSP_KEYWORDS = frozenset(
+    {
+        "'self'", "'none'", "'unsafe-inline'", "'unsafe-eval'", "'strict-dynamic'",
+        "'unsafe-hashes'", "'report-sample'", "'unsafe-allow-redirects'",
+        "'wasm-unsafe-eval'", "'inline-speculation-rules'", "'trusted-types-eval'",
+        "'report-sha256'", "'report-sha384'", "'report-sha512'", "'nonce'",
+    }
+)  # fmt: skip
+_CSP_SCHEME = r"[A-Za-z][A-Za-z0-9+.-]*"
+_CSP_SCHEME_SOURCE_RE = re.compile(_CSP_SCHEME + ":")
+_CSP_HOST_SOURCE_RE = re.compile(
+    rf"(?:{_CSP_SCHEME}://)?"
+    r"(?:\*|(?:\*\.)?[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.?)"  # host
+    r"(?::(?:[0-9]+|\*))?"  # port
+    r"(?:/[A-Za-z0-9\-._~%!$&'()*+=:@/]*)?"  # path
+)
+_CSP_NONCE_OR_HASH_RE = re.compile(r"'(nonce|sha256|sha384|sha512)-[A-Za-z0-9+/_-]+={0,2}'", re.I)
+#: Directives whose value is a source list; the others (``sandbox``, ``trusted-types``,
+#: ``report-to``, ...) take their own tokens, which are checked as tokens only.
+_CSP_SOURCE_LIST_DIRECTIVES = frozenset({"base-uri", "form-action", "frame-ancestors"})
+_FEATURE_RE = re.compile(r"[A-Za-z][A-Za-z0-9-]*")
+_ALLOWLIST_ORIGIN_RE = re.compile(
+    r"https?://(?:\*\.)?(?:[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?"
+)
+_URL_CHARS = r"[A-Za-z0-9\-._~:/?#\[\]@!$&()*+=%]"
+_REPORT_URL_RE = re.compile(
+    r"https?://(?:[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.?|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?"
+    rf"(?:/{_URL_CHARS}*)?"
+    rf"|/(?!/){_URL_CHARS}*"
+)
+
+
+def _named_lists(value: object, name_re: re.Pattern[str], what: str) -> dict[str, tuple[str, ...]]:
+    """A mapping of name -> tuple of values, names in lower case and given once."""
     if not isinstance(value, Mapping):
         raise Invalid("expected a mapping of name -> list of values")
     result: dict[str, tuple[str, ...]] = {}
-    for name, sources in value.items():
-        if not isinstance(name, str) or not name or not all(c.isalnum() or c == "-" for c in name):
-            raise Invalid(f"{name!r} is not a directive or feature name")
-        if isinstance(sources, str):
-            sources = sources.split()
-        result[name] = string_tuple(sources)
+    for name, items in value.items():
+        if not isinstance(name, str) or not name_re.fullmatch(name):
+            raise Invalid(f"{name!r} is not a {what} name")
+        if name.lower() in result:
+            raise Invalid(f"{name!r} is given twice")
+        if isinstance(items, str):
+            items = [item for item in _ASCII_WHITESPACE_RE.split(items) if item]
+        result[name.lower()] = string_tuple(items)
     return result
+
+
+def _csp_source(directive: str, source: str) -> str:
+    if not _CSP_TOKEN_RE.fullmatch(source):
+        raise Invalid(
+            f"{source!r} in {directive} is not one CSP token: no spaces, control characters, "
+            "';' or ','"
+        )
+    if not (directive.endswith("-src") or directive in _CSP_SOURCE_LIST_DIRECTIVES):
+        return source
+    if source.lower() in _CSP_KEYWORDS:
+        return source.lower()
+    nonce_or_hash = _CSP_NONCE_OR_HASH_RE.fullmatch(source)
+    if nonce_or_hash and nonce_or_hash.group(1).lower() == "nonce":
+        raise Invalid(
+            f"{source!r} in {directive} is a fixed nonce, which every visitor can read; "
+            "write \"'nonce'\" for a fresh nonce per response"
+        )
+    if nonce_or_hash:
+        return source
+    if f"'{source.lower()}'" in _CSP_KEYWORDS:
+        raise Invalid(f"{source!r} in {directive} is a keyword and must be quoted: \"'{source}'\"")
+    if _CSP_SCHEME_SOURCE_RE.fullmatch(source) or _CSP_HOST_SOURCE_RE.fullmatch(source):
+        return source
+    raise Invalid(
+        f"{source!r} in {directive} is not a CSP source: a quoted keyword such as \"'self'\", "
+        "a hash, a scheme such as 'https:' or a host such as 'https://cdn.example.org'"
+    )
+
+
+def csp_policy(value: object) -> dict[str, tuple[str, ...]]:
+    """A Content-Security-Policy as directive -> sources, each source checked against
+    the grammar of W3C CSP Level 3."""
+    policy = _named_lists(value, _CSP_DIRECTIVE_RE, "CSP directive")
+    return {name: tuple(_csp_source(name, s) for s in sources) for name, sources in policy.items()}
+
+
+def feature_allowlists(value: object) -> dict[str, tuple[str, ...]]:
+    """A Permissions-Policy as feature -> allowlist of ``self``, ``*`` and origins."""
+    policy = _named_lists(value, _FEATURE_RE, "Permissions-Policy feature")
+    for feature, allowlist in policy.items():
+        for item in allowlist:
+            if item not in ("self", "*") and not _ALLOWLIST_ORIGIN_RE.fullmatch(item):
+                raise Invalid(
+                    f"{item!r} in {feature} is not self, * or an origin such as "
+                    "'https://maps.example.org' (an empty list denies the feature)"
+                )
+    return policy
+
+
+def report_url(value: object) -> str | None:
+    """``None``, an absolute ``http(s)`` URL or an absolute path, as one header token."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, str) and _REPORT_URL_RE.fullmatch(value):
+        return value
+    raise Invalid(
+        "expected None, a URL such as 'https://example.org/csp-reports' or a path such as "
+        "'/csp-reports', without spaces, quotes, ';' or ','"
+    )
 
 
 def setting(

@@ -9,7 +9,8 @@ from .parsers import (
     IPNetwork,
     boolean,
     choice,
-    directive_map,
+    csp_policy,
+    feature_allowlists,
     header_token,
     identifier,
     networks,
@@ -17,8 +18,10 @@ from .parsers import (
     optional_str,
     origins,
     positive_int,
+    report_url,
     setting,
     string_tuple,
+    visible_ascii,
 )
 
 #: Values of ``BASTION_PROFILE``.
@@ -151,8 +154,8 @@ class HeadersConfig:
     )
     permissions_policy: Mapping[str, tuple[str, ...]] = setting(
         DEFAULT_PERMISSIONS_POLICY,
-        directive_map,
-        "Permissions-Policy as feature -> allowlist ('self', '*' or origins); an empty "
+        feature_allowlists,
+        "Permissions-Policy as feature -> allowlist (self, * or origins); an empty "
         "allowlist denies the feature everywhere.",
     )
     origin_agent_cluster: bool = setting(
@@ -167,7 +170,7 @@ class CspConfig:
     enabled: bool = setting(True, boolean, "Send a Content-Security-Policy header.", danger="False")
     policy: Mapping[str, tuple[str, ...]] = setting(
         DEFAULT_CSP,
-        directive_map,
+        csp_policy,
         "Directive -> sources. The source \"'nonce'\" is replaced by the per-request nonce.",
     )
     report_only: bool = setting(
@@ -177,10 +180,10 @@ class CspConfig:
         "blocked. For rolling out a policy, not for production.",
         danger="True",
     )
-    report_uri: str | None = setting(None, optional_str, "URL for the legacy report-uri directive.")
+    report_uri: str | None = setting(None, report_url, "URL for the legacy report-uri directive.")
     report_to: str | None = setting(
         None,
-        optional_str,
+        report_url,
         'URL of a Reporting API endpoint: adds Reporting-Endpoints: csp-endpoint="URL" and '
         "report-to csp-endpoint.",
     )
@@ -287,7 +290,7 @@ class SessionsConfig:
         "Seconds between last-seen updates of an unchanged session (one write per interval).",
     )
     table_name: str = setting("bastion_sessions", identifier, "Table of the sql store.")
-    key_prefix: str = setting("bastion:session:", optional_str, "Key prefix of the redis store.")
+    key_prefix: str = setting("bastion:session:", visible_ascii, "Key prefix of the redis store.")
     redis_cache: int = setting(
         5,
         non_negative_int,
