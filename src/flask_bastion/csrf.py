@@ -20,16 +20,20 @@ no token because every browser released since 2023 says where a request comes fr
    redirects) is rejected. A trusted origin passes too.
 4. With neither header the request did not come from a browser form or ``fetch`` of
    the last decade, or a privacy tool stripped them. Go lets it through; Flask-Bastion
-   lets it through only when it carries no session cookie (no ambient authority to
-   abuse) and otherwise requires a synchronizer token from the session, sent in the form
-   field ``csrf_token`` or the ``X-CSRF-Token`` header.
+   lets it through only when it carries no ambient credential (no authority to abuse)
+   and otherwise requires a synchronizer token from the session, sent in the form field
+   ``csrf_token`` or the ``X-CSRF-Token`` header. Ambient credentials are the ones a
+   browser attaches by itself: **any** cookie (the session's, a remember-me cookie, or
+   one the application sets without Flask-Bastion knowing it authenticates) and an
+   ``Authorization`` header with the ``Basic``, ``Digest``, ``Negotiate`` or ``NTLM``
+   scheme.
 
 Requests authenticated by an ``Authorization`` header that browsers never attach on
-their own (a bearer token, not ``Basic``/``Digest``/``Negotiate``/``NTLM``) and carrying
-no cookie at all are not subject to the check: a forged request could only carry the
-attacker's own credentials. Trusted origins (``BASTION_CSRF_TRUSTED_ORIGINS``) match
-exactly, or with ``*`` as the whole leftmost label (``https://*.example.org`` matches
-``https://a.example.org``, not ``https://a.b.example.org`` or ``https://example.org``).
+their own (a bearer token) and carrying no ambient credential are not subject to the
+check: a forged request could only carry the attacker's own credentials. Trusted origins
+(``BASTION_CSRF_TRUSTED_ORIGINS``) match exactly, or with ``*`` as the whole leftmost
+label (``https://*.example.org`` matches ``https://a.example.org``, not
+``https://a.b.example.org`` or ``https://example.org``).
 
 Tokens are masked per response (BREACH): each call to :func:`csrf_token` returns
 ``base64url(mask || mask XOR secret)`` with a fresh 32-byte mask, so the secret never
@@ -286,11 +290,13 @@ class CSRFProtection:
         """Why the unsafe ``request`` may be forged, or ``None`` when it passes."""
         environ = request.environ
         authorization = environ.get("HTTP_AUTHORIZATION", "").split(None, 1)
-        if (
-            authorization
-            and authorization[0].lower() not in _AMBIENT_SCHEMES
-            and "HTTP_COOKIE" not in environ
-        ):
+        # Any cookie counts, not only the session's: a remember-me cookie, or one the
+        # application reads itself, authenticates a forged request just as well, and
+        # Flask-Bastion cannot know which of the application's cookies do.
+        ambient = bool(environ.get("HTTP_COOKIE")) or (
+            bool(authorization) and authorization[0].lower() in _AMBIENT_SCHEMES
+        )
+        if authorization and not ambient:
             return None
         site = environ.get("HTTP_SEC_FETCH_SITE")
         origin = environ.get("HTTP_ORIGIN")
@@ -305,11 +311,7 @@ class CSRFProtection:
             if normalise_origin(origin) == own or self.is_trusted(origin):
                 return None
             return REASON_ORIGIN_MISMATCH
-        cookie_name = (
-            getattr(current_app.session_interface, "cookie_name", None)
-            or current_app.config["SESSION_COOKIE_NAME"]
-        )
-        if cookie_name not in request.cookies:
+        if not ambient:
             return None
         token = request.headers.get(self.token_header) or request.form.get(self.field_name)
         return _token_problem(token)
