@@ -978,6 +978,121 @@ def test_blueprint_exemption(exempt_parent: bool, path: str, status: int) -> Non
     assert send(target.client(), CROSS, path=path).status_code == status
 
 
+def _hook_blueprint(name: str) -> Blueprint:
+    bp = Blueprint(name, __name__)
+
+    @bp.post("/hook")
+    def hook() -> str:
+        return "hooked"
+
+    return bp
+
+
+def _account_delete() -> str:
+    return "deleted"
+
+
+def test_app_route_named_like_exempt_blueprint_is_protected() -> None:
+    """An application route whose endpoint starts with an exempt blueprint's name is
+    checked: only routes the blueprint registered are exempt."""
+    target = build()
+    target.app.register_blueprint(csrf_exempt(_hook_blueprint("hooks")), url_prefix="/hooks")
+    target.app.add_url_rule(
+        "/account/delete",
+        endpoint="hooks.account_delete",
+        view_func=_account_delete,
+        methods=["POST"],
+    )
+    client = target.client()
+    assert send(client, CROSS, path="/account/delete").status_code == 403
+    assert send(client, CROSS, path="/hooks/hook").status_code == 200
+
+
+def test_app_route_named_like_nested_exempt_blueprint_is_protected() -> None:
+    """The same holds for endpoint names that mimic a blueprint nested in an exempt one."""
+    target = build()
+    parent = csrf_exempt(_hook_blueprint("parent"))
+    parent.register_blueprint(_hook_blueprint("child"), url_prefix="/child")
+    target.app.register_blueprint(parent, url_prefix="/parent")
+    for endpoint in ("parent.child.account_delete", "parent.account_delete"):
+        target.app.add_url_rule(
+            f"/{endpoint}", endpoint=endpoint, view_func=_account_delete, methods=["POST"]
+        )
+    client = target.client()
+    assert [
+        send(client, CROSS, path=path).status_code
+        for path in (
+            "/parent.child.account_delete",
+            "/parent.account_delete",
+            "/parent/hook",
+            "/parent/child/hook",
+        )
+    ] == [403, 403, 200, 200]
+
+
+def test_blueprint_registered_twice_is_exempt_under_both_names() -> None:
+    """A blueprint registered under two names is exempt under both, and only there."""
+    target = build()
+    hooks = csrf_exempt(_hook_blueprint("hooks"))
+    target.app.register_blueprint(hooks, url_prefix="/a")
+    target.app.register_blueprint(hooks, name="other", url_prefix="/b")
+    target.app.add_url_rule(
+        "/spoof", endpoint="other.account_delete", view_func=_account_delete, methods=["POST"]
+    )
+    client = target.client()
+    assert [send(client, CROSS, path=p).status_code for p in ("/a/hook", "/b/hook", "/spoof")] == [
+        200,
+        200,
+        403,
+    ]
+
+
+def test_nested_blueprint_is_exempt_only_under_the_exempt_parent() -> None:
+    """A blueprint nested in an exempt one and also registered on its own is exempt only
+    where it was routed through the exempt parent."""
+    target = build()
+    child = _hook_blueprint("child")
+    parent = csrf_exempt(_hook_blueprint("parent"))
+    parent.register_blueprint(child, url_prefix="/child")
+    target.app.register_blueprint(parent, url_prefix="/parent")
+    target.app.register_blueprint(child, url_prefix="/solo")
+    client = target.client()
+    assert [
+        send(client, CROSS, path=p).status_code for p in ("/parent/child/hook", "/solo/hook")
+    ] == [200, 403]
+
+
+def test_exempt_blueprint_routes_added_after_exemption() -> None:
+    """Routes added to a blueprint after csrf_exempt() are exempt too."""
+    target = build()
+    bp = csrf_exempt(Blueprint("late", __name__))
+
+    @bp.post("/hook")
+    def hook() -> str:
+        return "hooked"
+
+    target.app.register_blueprint(bp)
+    assert send(target.client(), CROSS, path="/hook").status_code == 200
+
+
+def test_exempting_a_registered_blueprint_raises() -> None:
+    """csrf_exempt() on a blueprint that is already registered fails loudly, as Flask's
+    setup methods do, instead of silently exempting nothing."""
+    target = build()
+    bp = _hook_blueprint("hooks")
+    target.app.register_blueprint(bp)
+    with pytest.raises(AssertionError, match="already been registered"):
+        csrf_exempt(bp)
+
+
+def test_exempting_a_blueprint_twice_is_harmless() -> None:
+    """A second csrf_exempt() on the same blueprint changes nothing."""
+    target = build()
+    bp = csrf_exempt(csrf_exempt(_hook_blueprint("hooks")))
+    target.app.register_blueprint(bp)
+    assert send(target.client(), CROSS, path="/hook").status_code == 200
+
+
 def test_exemption_is_per_app() -> None:
     """An exempt blueprint name in one app does not exempt another app's blueprint."""
     exempt, other = Blueprint("api", __name__), Blueprint("api", __name__)

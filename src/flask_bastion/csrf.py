@@ -49,6 +49,7 @@ import secrets
 import typing as t
 
 from flask import Blueprint, Flask, Request, current_app, session
+from flask.blueprints import BlueprintSetupState
 from markupsafe import Markup, escape
 
 from . import signals
@@ -68,6 +69,8 @@ REASON_NO_SECRET = "CSRF token cannot be checked: the session has no CSRF secret
 SESSION_KEY = "_csrf_secret"
 #: View, view class or blueprint attribute set by :func:`csrf_exempt`.
 EXEMPT_ATTR = "_bastion_csrf_exempt"
+#: ``app.extensions`` key of the set of endpoints registered through exempt blueprints.
+EXEMPT_ENDPOINTS = "bastion.csrf_exempt_endpoints"
 #: Bytes of the per-session secret and of each mask.
 SECRET_BYTES = 32
 
@@ -192,14 +195,61 @@ def csrf_exempt(target: V) -> V:
     """Exempt a view function, a class-based view or a whole blueprint from the check.
 
     Works above or below ``@app.route``, on a :class:`~flask.views.View` subclass, and
-    as ``csrf_exempt(blueprint)``, which also covers blueprints nested in it.
+    as ``csrf_exempt(blueprint)``, which covers the routes the blueprint and the
+    blueprints nested in it register, under every name it is registered with, and no
+    other route, whatever its endpoint is called.
+
+    :raises AssertionError: for a blueprint that is already registered, like every
+        blueprint setup method.
 
     .. danger:: An exempt view accepts forged requests. Use it only for endpoints that
        authenticate every request themselves (a webhook verifying a signature), never
        for views that rely on the session cookie.
     """
+    if isinstance(target, Blueprint):
+        # record() refuses a blueprint that is already registered: its routes are on the
+        # app untagged, and exempting it now would silently do nothing.
+        target.record(_tag_routes)
+        # record() appends, but the tagger must run first to see every route; once.
+        target.deferred_functions.pop()
+        if _tag_routes not in target.deferred_functions:
+            target.deferred_functions.insert(0, _tag_routes)
     setattr(target, EXEMPT_ATTR, True)
     return target
+
+
+def _tag_routes(state: BlueprintSetupState) -> None:
+    """Deferred setup function of exempt blueprints and of the blueprints nested in them.
+
+    Flask derives ``request.blueprints`` from the endpoint's name, so an application
+    route named ``hooks.delete`` would count as part of a blueprint ``hooks``. The
+    exemption instead follows the registration: while an exempt blueprint (or one nested
+    in it) is registered, every endpoint it adds is recorded for that application."""
+    # Nested blueprints register after this one's setup functions ran, with their own
+    # state: hand them the tagger too. It decides per registration, since a nested
+    # blueprint may also be registered elsewhere, outside the exempt one.
+    for child, _options in state.blueprint._blueprints:
+        if _tag_routes not in child.deferred_functions:
+            child.deferred_functions.insert(0, _tag_routes)
+    name = f"{state.name_prefix}.{state.name}".lstrip(".")
+    # The registered names of this blueprint and its parents: "a.b.c", "a.b", "a".
+    lineage = [name.rsplit(".", depth)[0] for depth in range(name.count(".") + 1)]
+    if not any(getattr(state.app.blueprints.get(n), EXEMPT_ATTR, False) for n in lineage):
+        return
+    endpoints: set[str] = state.app.extensions.setdefault(EXEMPT_ENDPOINTS, set())
+    add_url_rule = state.add_url_rule
+
+    def add_and_tag(
+        rule: str,
+        endpoint: str | None = None,
+        view_func: t.Callable[..., t.Any] | None = None,
+        **options: t.Any,
+    ) -> None:
+        add_url_rule(rule, endpoint, view_func, **options)
+        # The endpoint exactly as BlueprintSetupState.add_url_rule named it.
+        endpoints.add(f"{name}.{endpoint or getattr(view_func, '__name__', '')}")
+
+    state.add_url_rule = add_and_tag  # type: ignore[method-assign]
 
 
 def _is_exempt(app: Flask, request: Request) -> bool:
@@ -208,7 +258,7 @@ def _is_exempt(app: Flask, request: Request) -> bool:
         getattr(view, "view_class", None), EXEMPT_ATTR, False
     ):
         return True
-    return any(getattr(app.blueprints.get(name), EXEMPT_ATTR, False) for name in request.blueprints)
+    return request.endpoint in app.extensions.get(EXEMPT_ENDPOINTS, ())
 
 
 def normalise_origin(origin: str) -> str:
