@@ -1034,17 +1034,15 @@ def test_blueprint_registered_twice_is_exempt_under_both_names() -> None:
     """A blueprint registered under two names is exempt under both, and only there."""
     target = build()
     hooks = csrf_exempt(_hook_blueprint("hooks"))
+    hooks.register_blueprint(_hook_blueprint("child"), url_prefix="/child")
     target.app.register_blueprint(hooks, url_prefix="/a")
     target.app.register_blueprint(hooks, name="other", url_prefix="/b")
     target.app.add_url_rule(
         "/spoof", endpoint="other.account_delete", view_func=_account_delete, methods=["POST"]
     )
     client = target.client()
-    assert [send(client, CROSS, path=p).status_code for p in ("/a/hook", "/b/hook", "/spoof")] == [
-        200,
-        200,
-        403,
-    ]
+    paths = ("/a/hook", "/b/hook", "/a/child/hook", "/b/child/hook", "/spoof")
+    assert [send(client, CROSS, path=p).status_code for p in paths] == [200, 200, 200, 200, 403]
 
 
 def test_nested_blueprint_is_exempt_only_under_the_exempt_parent() -> None:

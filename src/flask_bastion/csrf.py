@@ -204,7 +204,7 @@ def csrf_exempt(target: V) -> V:
 
     .. danger:: An exempt view accepts forged requests. Use it only for endpoints that
        authenticate every request themselves (a webhook verifying a signature), never
-       for views that rely on the session cookie.
+       for views that rely on a cookie or on HTTP authentication.
     """
     if isinstance(target, Blueprint):
         # record() refuses a blueprint that is already registered: its routes are on the

@@ -7,10 +7,10 @@ HTTPS responses (RFC 6797 section 7.2: browsers ignore it over HTTP, and sending
 would advertise a policy the client cannot verify). Whether a request is HTTPS is decided
 by :mod:`flask_bastion.proxy`, never by a raw ``X-Forwarded-Proto``.
 
-The redirect's host is never one that nothing vouched for when something could: the
-request's host when ``TRUSTED_HOSTS`` checked it (an unlisted host gets 400, not a
-redirect), else ``SERVER_NAME`` (which Flask 3.1 does not check requests against), else
-the request's host, which ``bastion.W008`` reports.
+The redirect's host is the request's host when ``TRUSTED_HOSTS`` checked it (an unlisted
+host gets 400, not a redirect), else ``SERVER_NAME`` (Flask 3.1 serves requests for any
+host whatever ``SERVER_NAME`` says), else the unchecked request host, a configuration
+that ``bastion.W008`` reports.
 
 In the development profile, requests from a loopback peer to a loopback host are not
 redirected and the
@@ -49,9 +49,12 @@ def _redirect_host(request: Request) -> str:
 
     :raises werkzeug.exceptions.SecurityError: (400) when the host is not one of
         ``TRUSTED_HOSTS``.
+    :raises MalformedRequest: (400, :data:`REASON_INVALID_HOST`) when the request's
+        host would be used and werkzeug cannot parse it.
     """
-    # Flask copies TRUSTED_HOSTS to request.trusted_hosts, and werkzeug validates
-    # request.host against it on every read. An empty list trusts every host.
+    # Flask copies TRUSTED_HOSTS to request.trusted_hosts and sets request.host only when
+    # it passed; otherwise reading request.host raises SecurityError. An empty list
+    # trusts every host, so it vouches for none.
     if request.trusted_hosts:
         return request.host
     # SERVER_NAME does not restrict the Host header in Flask 3.1: a request for any host
