@@ -125,6 +125,12 @@ FIRES = [
     ),
     pytest.param("bastion.W008", {"TRUSTED_HOSTS": None}, (), id="W008-no-trusted-hosts"),
     pytest.param("bastion.W008", {"TRUSTED_HOSTS": []}, (), id="W008-empty-trusted-hosts"),
+    pytest.param(
+        "bastion.W008",
+        {"TRUSTED_HOSTS": None, "SERVER_NAME": "example.org"},
+        (),
+        id="W008-server-name-only",
+    ),
     pytest.param("bastion.W011", {"bastion": {"https_redirect": False}}, (), id="W011-no-redirect"),
     pytest.param("bastion.W012", {"bastion": {"https_hsts_max_age": 0}}, (), id="W012-hsts-off"),
     pytest.param("bastion.W013", {"bastion": {"https_hsts_max_age": 60}}, (), id="W013-minute"),
@@ -423,10 +429,11 @@ SILENT = [
     pytest.param("bastion.W006", {}, id="W006-autoescape-default"),
     pytest.param("bastion.W009", {}, id="W009-no-debugger-in-code"),
     pytest.param("bastion.W007", {"bastion": {"profile": "production"}}, id="W007-production"),
+    pytest.param("bastion.W008", {"TRUSTED_HOSTS": ["www.example.org"]}, id="W008-trusted-hosts"),
     pytest.param(
         "bastion.W008",
-        {"TRUSTED_HOSTS": None, "SERVER_NAME": "example.org"},
-        id="W008-server-name-only",
+        {"TRUSTED_HOSTS": [".example.org"], "SERVER_NAME": "www.example.org"},
+        id="W008-trusted-hosts-and-server-name",
     ),
     pytest.param("bastion.W011", {"bastion": {"https_redirect": True}}, id="W011-redirect-on"),
     pytest.param(

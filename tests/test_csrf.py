@@ -374,7 +374,7 @@ def test_forwarded_host_from_untrusted_client_does_not_change_own_origin(site: S
     assert reason_of(response) == REASON_ORIGIN_MISMATCH
 
 
-# -- neither header: the session cookie decides ------------------------------------------------
+# -- neither header: ambient credentials decide -------------------------------------------------
 
 
 @pytest.mark.parametrize("method", UNSAFE, ids=str.lower)
@@ -382,13 +382,6 @@ def test_no_headers_no_cookie_passes(site: Site, method: str) -> None:
     """Without Sec-Fetch-Site, Origin and cookies there is no authority to abuse."""
     assert send(site.client(), method=method).status_code == 200
     assert site.calls == [method]
-
-
-def test_no_headers_other_cookie_passes(site: Site) -> None:
-    """A cookie that is not the session cookie does not call for a token."""
-    client = site.client()
-    client.set_cookie("theme", "dark", domain="localhost")
-    assert send(client).status_code == 200
 
 
 @pytest.mark.parametrize("method", UNSAFE, ids=str.lower)
@@ -400,8 +393,76 @@ def test_no_headers_with_session_cookie_needs_token(site: Site, method: str) -> 
     assert site.calls == []
 
 
-def test_custom_session_interface_cookie_name() -> None:
-    """The session interface's ``cookie_name`` names the session cookie when it has one."""
+@pytest.mark.parametrize(
+    "name",
+    [
+        pytest.param("remember_token", id="remember-me"),
+        pytest.param("auth", id="app-own-login-cookie"),
+        pytest.param("theme", id="unrelated"),
+        pytest.param("__Host-session", id="bastion-session-name"),
+    ],
+)
+def test_forged_post_with_any_cookie_needs_token(site: Site, name: str) -> None:
+    """A forged post carrying neither header and only a non-session cookie is rejected.
+
+    A remember-me cookie logs the user back in as well as the session cookie does."""
+    client = site.client()
+    client.set_cookie(name, "u1.signature", domain="localhost")
+    assert reason_of(json_send(client)) == REASON_TOKEN_MISSING
+    assert site.calls == []
+
+
+@pytest.mark.parametrize(
+    "authorization",
+    [
+        pytest.param("Basic dTpw", id="basic"),
+        pytest.param("basic dTpw", id="basic-lower-case"),
+        pytest.param("Digest username=u, response=x", id="digest"),
+        pytest.param("Negotiate YII=", id="negotiate"),
+        pytest.param("NTLM TlRM", id="ntlm"),
+    ],
+)
+def test_forged_post_with_ambient_authorization_needs_token(site: Site, authorization: str) -> None:
+    """Credentials the browser replays by itself (HTTP auth) call for the token too."""
+    response = json_send(site.client(), {"Authorization": authorization})
+    assert reason_of(response) == REASON_TOKEN_MISSING
+    assert site.calls == []
+
+
+def test_basic_auth_without_session_has_no_secret(site: Site) -> None:
+    """A token sent with Basic auth but no session cannot verify: there is no secret."""
+    response = json_send(
+        site.client(), {"Authorization": "Basic dTpw"}, data={"csrf_token": "A" * 86}
+    )
+    assert reason_of(response) == REASON_NO_SECRET
+    assert site.calls == []
+
+
+def test_basic_auth_client_with_session_token_passes(site: Site) -> None:
+    """A Basic-auth client that keeps its cookies and sends the token is served."""
+    client = site.client()
+    basic = {"Authorization": "Basic dTpw"}
+    token = client.get("/token", headers=basic, base_url=HTTPS).get_json()["token"]
+    assert send(client, {**basic, "X-CSRF-Token": token}).status_code == 200
+    assert site.calls == ["POST"]
+
+
+def test_basic_auth_client_declaring_same_origin_passes(site: Site) -> None:
+    """A non-browser client may send Sec-Fetch-Site: same-origin, which no page can forge."""
+    response = send(site.client(), {"Authorization": "Basic dTpw", "Sec-Fetch-Site": "same-origin"})
+    assert response.status_code == 200
+
+
+def test_cookie_with_valid_token_passes(site: Site) -> None:
+    """Any cookie plus a valid token passes."""
+    client = site.client()
+    token = token_for(client)
+    client.set_cookie("remember_token", "u1.signature", domain="localhost")
+    assert send(client, data={"csrf_token": token}).status_code == 200
+
+
+def test_custom_session_interface_cookie_needs_token() -> None:
+    """A session interface with its own cookie name is covered without configuration."""
 
     class NamedInterface(SecureCookieSessionInterface):
         cookie_name = "sid"
@@ -414,19 +475,6 @@ def test_custom_session_interface_cookie_name() -> None:
     client = target.client()
     client.set_cookie("sid", "anything", domain="localhost")
     assert reason_of(json_send(client)) == REASON_TOKEN_MISSING
-
-
-def test_custom_session_interface_ignores_flask_cookie_name() -> None:
-    """With a named session interface, a cookie called SESSION_COOKIE_NAME is just a cookie."""
-
-    class NamedInterface(SecureCookieSessionInterface):
-        cookie_name = "sid"
-
-    target = build()
-    target.app.session_interface = NamedInterface()
-    client = target.client()
-    client.set_cookie(target.app.config["SESSION_COOKIE_NAME"], "x", domain="localhost")
-    assert send(client).status_code == 200
 
 
 # -- the token --------------------------------------------------------------------------------
@@ -790,6 +838,14 @@ def test_bearer_with_session_cookie_needs_token(site: Site) -> None:
     assert reason_of(json_send(client, {"Authorization": "Bearer abc"})) == REASON_TOKEN_MISSING
 
 
+def test_bearer_with_remember_cookie_needs_token(site: Site) -> None:
+    """Bearer plus a remember-me cookie and neither header needs the token."""
+    client = site.client()
+    client.set_cookie("remember_token", "u1.signature", domain="localhost")
+    assert reason_of(json_send(client, {"Authorization": "Bearer abc"})) == REASON_TOKEN_MISSING
+    assert site.calls == []
+
+
 def test_bearer_with_any_cookie_is_checked(site: Site) -> None:
     """Any cookie at all, not only the session's, keeps a bearer request under the check."""
     client = site.client()
@@ -920,6 +976,119 @@ def test_blueprint_exemption(exempt_parent: bool, path: str, status: int) -> Non
     """csrf_exempt(blueprint) covers its views and nested blueprints, nothing else."""
     target = _blueprints(exempt_parent)
     assert send(target.client(), CROSS, path=path).status_code == status
+
+
+def _hook_blueprint(name: str) -> Blueprint:
+    bp = Blueprint(name, __name__)
+
+    @bp.post("/hook")
+    def hook() -> str:
+        return "hooked"
+
+    return bp
+
+
+def _account_delete() -> str:
+    return "deleted"
+
+
+def test_app_route_named_like_exempt_blueprint_is_protected() -> None:
+    """An application route whose endpoint starts with an exempt blueprint's name is
+    checked: only routes the blueprint registered are exempt."""
+    target = build()
+    target.app.register_blueprint(csrf_exempt(_hook_blueprint("hooks")), url_prefix="/hooks")
+    target.app.add_url_rule(
+        "/account/delete",
+        endpoint="hooks.account_delete",
+        view_func=_account_delete,
+        methods=["POST"],
+    )
+    client = target.client()
+    assert send(client, CROSS, path="/account/delete").status_code == 403
+    assert send(client, CROSS, path="/hooks/hook").status_code == 200
+
+
+def test_app_route_named_like_nested_exempt_blueprint_is_protected() -> None:
+    """The same holds for endpoint names that mimic a blueprint nested in an exempt one."""
+    target = build()
+    parent = csrf_exempt(_hook_blueprint("parent"))
+    parent.register_blueprint(_hook_blueprint("child"), url_prefix="/child")
+    target.app.register_blueprint(parent, url_prefix="/parent")
+    for endpoint in ("parent.child.account_delete", "parent.account_delete"):
+        target.app.add_url_rule(
+            f"/{endpoint}", endpoint=endpoint, view_func=_account_delete, methods=["POST"]
+        )
+    client = target.client()
+    assert [
+        send(client, CROSS, path=path).status_code
+        for path in (
+            "/parent.child.account_delete",
+            "/parent.account_delete",
+            "/parent/hook",
+            "/parent/child/hook",
+        )
+    ] == [403, 403, 200, 200]
+
+
+def test_blueprint_registered_twice_is_exempt_under_both_names() -> None:
+    """A blueprint registered under two names is exempt under both, and only there."""
+    target = build()
+    hooks = csrf_exempt(_hook_blueprint("hooks"))
+    hooks.register_blueprint(_hook_blueprint("child"), url_prefix="/child")
+    target.app.register_blueprint(hooks, url_prefix="/a")
+    target.app.register_blueprint(hooks, name="other", url_prefix="/b")
+    target.app.add_url_rule(
+        "/spoof", endpoint="other.account_delete", view_func=_account_delete, methods=["POST"]
+    )
+    client = target.client()
+    paths = ("/a/hook", "/b/hook", "/a/child/hook", "/b/child/hook", "/spoof")
+    assert [send(client, CROSS, path=p).status_code for p in paths] == [200, 200, 200, 200, 403]
+
+
+def test_nested_blueprint_is_exempt_only_under_the_exempt_parent() -> None:
+    """A blueprint nested in an exempt one and also registered on its own is exempt only
+    where it was routed through the exempt parent."""
+    target = build()
+    child = _hook_blueprint("child")
+    parent = csrf_exempt(_hook_blueprint("parent"))
+    parent.register_blueprint(child, url_prefix="/child")
+    target.app.register_blueprint(parent, url_prefix="/parent")
+    target.app.register_blueprint(child, url_prefix="/solo")
+    client = target.client()
+    assert [
+        send(client, CROSS, path=p).status_code for p in ("/parent/child/hook", "/solo/hook")
+    ] == [200, 403]
+
+
+def test_exempt_blueprint_routes_added_after_exemption() -> None:
+    """Routes added to a blueprint after csrf_exempt() are exempt too."""
+    target = build()
+    bp = csrf_exempt(Blueprint("late", __name__))
+
+    @bp.post("/hook")
+    def hook() -> str:
+        return "hooked"
+
+    target.app.register_blueprint(bp)
+    assert send(target.client(), CROSS, path="/hook").status_code == 200
+
+
+def test_exempting_a_registered_blueprint_raises() -> None:
+    """csrf_exempt() on a blueprint that is already registered fails loudly, as Flask's
+    setup methods do, instead of silently exempting nothing."""
+    target = build()
+    bp = _hook_blueprint("hooks")
+    target.app.register_blueprint(bp)
+    with pytest.raises(AssertionError, match="already been registered"):
+        csrf_exempt(bp)
+
+
+def test_exempting_a_blueprint_twice_is_harmless() -> None:
+    """A second csrf_exempt() on the same blueprint changes nothing."""
+    target = build()
+    bp = csrf_exempt(csrf_exempt(_hook_blueprint("hooks")))
+    target.app.register_blueprint(bp)
+    assert send(target.client(), CROSS, path="/hook").status_code == 200
 
 
 def test_exemption_is_per_app() -> None:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import pytest
 from flask import session
+from werkzeug.test import TestResponse
 
 from flask_bastion import signals
+from flask_bastion.https import REASON_INVALID_HOST
 
 from .conftest import HTTPS, make_app
 
@@ -182,3 +184,72 @@ def test_development_exemption_needs_a_loopback_peer() -> None:
         "/", base_url="http://localhost", environ_base={"REMOTE_ADDR": "203.0.113.7"}
     )
     assert response.status_code == 308
+
+
+# -- the redirect's host ----------------------------------------------------------------------
+
+
+def _redirect(host: str, **config: object) -> TestResponse:
+    return make_app(**config).test_client().get("/form?q=1", base_url=f"http://{host}")
+
+
+def test_server_name_only_never_redirects_to_a_forged_host() -> None:
+    """With SERVER_NAME and no TRUSTED_HOSTS, a forged Host cannot choose the target:
+    Flask 3.1 serves any host, so the redirect goes to SERVER_NAME."""
+    response = _redirect("evil.example", TRUSTED_HOSTS=None, SERVER_NAME="www.example.org")
+    assert response.status_code == 308
+    assert response.headers["Location"] == "https://www.example.org/form?q=1"
+
+
+def test_empty_trusted_hosts_does_not_vouch_for_the_host() -> None:
+    """TRUSTED_HOSTS = [] trusts every host in werkzeug, so it vouches for none here."""
+    response = _redirect("evil.example", TRUSTED_HOSTS=[], SERVER_NAME="www.example.org")
+    assert response.headers["Location"] == "https://www.example.org/form?q=1"
+
+
+@pytest.mark.parametrize(
+    ("host", "server_name"),
+    [
+        pytest.param("shop.example.org", None, id="subdomain"),
+        pytest.param("shop.example.org", "www.example.org", id="wins-over-server-name"),
+        pytest.param("www.example.org:8443", None, id="with-port"),
+    ],
+)
+def test_trusted_host_is_kept(host: str, server_name: str | None) -> None:
+    """A host that TRUSTED_HOSTS vouched for is the redirect's host."""
+    response = _redirect(host, TRUSTED_HOSTS=[".example.org"], SERVER_NAME=server_name)
+    assert response.status_code == 308
+    assert response.headers["Location"] == f"https://{host}/form?q=1"
+
+
+@pytest.mark.parametrize("server_name", [None, "localhost"], ids=["alone", "with-server-name"])
+def test_untrusted_host_gets_400_not_a_redirect(server_name: str | None) -> None:
+    """A Host outside TRUSTED_HOSTS is refused with 400 before any redirect is built."""
+    app = make_app(TRUSTED_HOSTS=["localhost"], SERVER_NAME=server_name)
+    seen: list[str] = []
+    with signals.https_redirected.connected_to(lambda sender, location: seen.append(location), app):
+        response = app.test_client().get("/", base_url="http://evil.example")
+    assert response.status_code == 400
+    assert "Location" not in response.headers
+    assert seen == []
+
+
+def test_no_host_setting_redirects_to_the_request_host() -> None:
+    """With neither TRUSTED_HOSTS nor SERVER_NAME the client's own host is kept
+    (bastion.W008 reports the configuration)."""
+    response = _redirect("evil.example", TRUSTED_HOSTS=None)
+    assert response.headers["Location"] == "https://evil.example/form?q=1"
+
+
+@pytest.mark.parametrize("host", ["evil.example/x", "a b", "evil.example:99999"])
+def test_invalid_host_gets_400_not_a_broken_redirect(host: str) -> None:
+    """A Host werkzeug cannot use is refused with 400, not redirected to 'https:///'."""
+    app = make_app(TRUSTED_HOSTS=None)
+    seen: list[str] = []
+    with signals.request_rejected.connected_to(
+        lambda sender, reason, status: seen.append(reason), app
+    ):
+        response = app.test_client().get("/", base_url="http://localhost", headers={"Host": host})
+    assert response.status_code == 400
+    assert "Location" not in response.headers
+    assert seen == [REASON_INVALID_HOST]

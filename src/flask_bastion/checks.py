@@ -137,9 +137,10 @@ W007 = message(
 )
 W008 = message(
     WARNING,
-    "Neither TRUSTED_HOSTS nor SERVER_NAME is set.",
+    "TRUSTED_HOSTS is not set.",
     "Absolute URLs (redirects, links in emails) are built from the client's Host header; "
-    "set TRUSTED_HOSTS to the names this site answers to.",
+    "set TRUSTED_HOSTS to the names this site answers to. SERVER_NAME does not restrict the "
+    "Host header and does not replace it.",
     "bastion.W008",
 )
 
@@ -238,7 +239,8 @@ def check_profile(app: Flask, config: BastionConfig) -> Iterable[CheckMessage]:
 
 @register(deploy=True)
 def check_trusted_hosts(app: Flask, config: BastionConfig) -> Iterable[CheckMessage]:
-    return [] if app.config.get("TRUSTED_HOSTS") or app.config.get("SERVER_NAME") else [W008]
+    # An empty list trusts every host (werkzeug), so only a non-empty one counts.
+    return [] if app.config.get("TRUSTED_HOSTS") else [W008]
 
 
 # -- HTTPS: 01x -----------------------------------------------------------------------------

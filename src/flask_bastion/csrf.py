@@ -20,16 +20,20 @@ no token because every browser released since 2023 says where a request comes fr
    redirects) is rejected. A trusted origin passes too.
 4. With neither header the request did not come from a browser form or ``fetch`` of
    the last decade, or a privacy tool stripped them. Go lets it through; Flask-Bastion
-   lets it through only when it carries no session cookie (no ambient authority to
-   abuse) and otherwise requires a synchronizer token from the session, sent in the form
-   field ``csrf_token`` or the ``X-CSRF-Token`` header.
+   lets it through only when it carries no ambient credential (no authority to abuse)
+   and otherwise requires a synchronizer token from the session, sent in the form field
+   ``csrf_token`` or the ``X-CSRF-Token`` header. Ambient credentials are the ones a
+   browser attaches by itself: **any** cookie (the session's, a remember-me cookie, or
+   one the application sets without Flask-Bastion knowing it authenticates) and an
+   ``Authorization`` header with the ``Basic``, ``Digest``, ``Negotiate`` or ``NTLM``
+   scheme.
 
 Requests authenticated by an ``Authorization`` header that browsers never attach on
-their own (a bearer token, not ``Basic``/``Digest``/``Negotiate``/``NTLM``) and carrying
-no cookie at all are not subject to the check: a forged request could only carry the
-attacker's own credentials. Trusted origins (``BASTION_CSRF_TRUSTED_ORIGINS``) match
-exactly, or with ``*`` as the whole leftmost label (``https://*.example.org`` matches
-``https://a.example.org``, not ``https://a.b.example.org`` or ``https://example.org``).
+their own (a bearer token) and carrying no ambient credential are not subject to the
+check: a forged request could only carry the attacker's own credentials. Trusted origins
+(``BASTION_CSRF_TRUSTED_ORIGINS``) match exactly, or with ``*`` as the whole leftmost
+label (``https://*.example.org`` matches ``https://a.example.org``, not
+``https://a.b.example.org`` or ``https://example.org``).
 
 Tokens are masked per response (BREACH): each call to :func:`csrf_token` returns
 ``base64url(mask || mask XOR secret)`` with a fresh 32-byte mask, so the secret never
@@ -45,6 +49,7 @@ import secrets
 import typing as t
 
 from flask import Blueprint, Flask, Request, current_app, session
+from flask.blueprints import BlueprintSetupState
 from markupsafe import Markup, escape
 
 from . import signals
@@ -64,6 +69,8 @@ REASON_NO_SECRET = "CSRF token cannot be checked: the session has no CSRF secret
 SESSION_KEY = "_csrf_secret"
 #: View, view class or blueprint attribute set by :func:`csrf_exempt`.
 EXEMPT_ATTR = "_bastion_csrf_exempt"
+#: ``app.extensions`` key of the set of endpoints registered through exempt blueprints.
+EXEMPT_ENDPOINTS = "bastion.csrf_exempt_endpoints"
 #: Bytes of the per-session secret and of each mask.
 SECRET_BYTES = 32
 
@@ -188,14 +195,61 @@ def csrf_exempt(target: V) -> V:
     """Exempt a view function, a class-based view or a whole blueprint from the check.
 
     Works above or below ``@app.route``, on a :class:`~flask.views.View` subclass, and
-    as ``csrf_exempt(blueprint)``, which also covers blueprints nested in it.
+    as ``csrf_exempt(blueprint)``, which covers the routes the blueprint and the
+    blueprints nested in it register, under every name it is registered with, and no
+    other route, whatever its endpoint is called.
+
+    :raises AssertionError: for a blueprint that is already registered, like every
+        blueprint setup method.
 
     .. danger:: An exempt view accepts forged requests. Use it only for endpoints that
        authenticate every request themselves (a webhook verifying a signature), never
-       for views that rely on the session cookie.
+       for views that rely on a cookie or on HTTP authentication.
     """
+    if isinstance(target, Blueprint):
+        # record() refuses a blueprint that is already registered: its routes are on the
+        # app untagged, and exempting it now would silently do nothing.
+        target.record(_tag_routes)
+        # record() appends, but the tagger must run first to see every route; once.
+        target.deferred_functions.pop()
+        if _tag_routes not in target.deferred_functions:
+            target.deferred_functions.insert(0, _tag_routes)
     setattr(target, EXEMPT_ATTR, True)
     return target
+
+
+def _tag_routes(state: BlueprintSetupState) -> None:
+    """Deferred setup function of exempt blueprints and of the blueprints nested in them.
+
+    Flask derives ``request.blueprints`` from the endpoint's name, so an application
+    route named ``hooks.delete`` would count as part of a blueprint ``hooks``. The
+    exemption instead follows the registration: while an exempt blueprint (or one nested
+    in it) is registered, every endpoint it adds is recorded for that application."""
+    # Nested blueprints register after this one's setup functions ran, with their own
+    # state: hand them the tagger too. It decides per registration, since a nested
+    # blueprint may also be registered elsewhere, outside the exempt one.
+    for child, _options in state.blueprint._blueprints:
+        if _tag_routes not in child.deferred_functions:
+            child.deferred_functions.insert(0, _tag_routes)
+    name = f"{state.name_prefix}.{state.name}".lstrip(".")
+    # The registered names of this blueprint and its parents: "a.b.c", "a.b", "a".
+    lineage = [name.rsplit(".", depth)[0] for depth in range(name.count(".") + 1)]
+    if not any(getattr(state.app.blueprints.get(n), EXEMPT_ATTR, False) for n in lineage):
+        return
+    endpoints: set[str] = state.app.extensions.setdefault(EXEMPT_ENDPOINTS, set())
+    add_url_rule = state.add_url_rule
+
+    def add_and_tag(
+        rule: str,
+        endpoint: str | None = None,
+        view_func: t.Callable[..., t.Any] | None = None,
+        **options: t.Any,
+    ) -> None:
+        add_url_rule(rule, endpoint, view_func, **options)
+        # The endpoint exactly as BlueprintSetupState.add_url_rule named it.
+        endpoints.add(f"{name}.{endpoint or getattr(view_func, '__name__', '')}")
+
+    state.add_url_rule = add_and_tag  # type: ignore[method-assign]
 
 
 def _is_exempt(app: Flask, request: Request) -> bool:
@@ -204,7 +258,7 @@ def _is_exempt(app: Flask, request: Request) -> bool:
         getattr(view, "view_class", None), EXEMPT_ATTR, False
     ):
         return True
-    return any(getattr(app.blueprints.get(name), EXEMPT_ATTR, False) for name in request.blueprints)
+    return request.endpoint in app.extensions.get(EXEMPT_ENDPOINTS, ())
 
 
 def normalise_origin(origin: str) -> str:
@@ -286,11 +340,13 @@ class CSRFProtection:
         """Why the unsafe ``request`` may be forged, or ``None`` when it passes."""
         environ = request.environ
         authorization = environ.get("HTTP_AUTHORIZATION", "").split(None, 1)
-        if (
-            authorization
-            and authorization[0].lower() not in _AMBIENT_SCHEMES
-            and "HTTP_COOKIE" not in environ
-        ):
+        # Any cookie counts, not only the session's: a remember-me cookie, or one the
+        # application reads itself, authenticates a forged request just as well, and
+        # Flask-Bastion cannot know which of the application's cookies do.
+        ambient = bool(environ.get("HTTP_COOKIE")) or (
+            bool(authorization) and authorization[0].lower() in _AMBIENT_SCHEMES
+        )
+        if authorization and not ambient:
             return None
         site = environ.get("HTTP_SEC_FETCH_SITE")
         origin = environ.get("HTTP_ORIGIN")
@@ -305,11 +361,7 @@ class CSRFProtection:
             if normalise_origin(origin) == own or self.is_trusted(origin):
                 return None
             return REASON_ORIGIN_MISMATCH
-        cookie_name = (
-            getattr(current_app.session_interface, "cookie_name", None)
-            or current_app.config["SESSION_COOKIE_NAME"]
-        )
-        if cookie_name not in request.cookies:
+        if not ambient:
             return None
         token = request.headers.get(self.token_header) or request.form.get(self.field_name)
         return _token_problem(token)

@@ -7,6 +7,11 @@ HTTPS responses (RFC 6797 section 7.2: browsers ignore it over HTTP, and sending
 would advertise a policy the client cannot verify). Whether a request is HTTPS is decided
 by :mod:`flask_bastion.proxy`, never by a raw ``X-Forwarded-Proto``.
 
+The redirect's host is the request's host when ``TRUSTED_HOSTS`` checked it (an unlisted
+host gets 400, not a redirect), else ``SERVER_NAME`` (Flask 3.1 serves requests for any
+host whatever ``SERVER_NAME`` says), else the unchecked request host, a configuration
+that ``bastion.W008`` reports.
+
 In the development profile, requests from a loopback peer to a loopback host are not
 redirected and the
 session cookie drops its Secure flag, so ``http://127.0.0.1`` works; nothing else changes.
@@ -21,7 +26,10 @@ from flask import Flask, Request, Response, current_app
 
 from . import signals
 from .config import BastionConfig
+from .errors import reject
 from .proxy import is_loopback
+
+REASON_INVALID_HOST = "Host header is missing or not a valid host name"
 
 #: Hosts treated as loopback by the development profile (besides loopback IP literals).
 _LOOPBACK_NAMES = frozenset({"localhost", "localhost."})
@@ -34,6 +42,28 @@ def _host_is_loopback(host: str) -> bool:
     name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
     name = name.strip("[]").lower()
     return name in _LOOPBACK_NAMES or name.endswith(".localhost") or is_loopback(name)
+
+
+def _redirect_host(request: Request) -> str:
+    """The host the HTTPS redirect points to.
+
+    :raises werkzeug.exceptions.SecurityError: (400) when the host is not one of
+        ``TRUSTED_HOSTS``.
+    :raises MalformedRequest: (400, :data:`REASON_INVALID_HOST`) when the request's
+        host would be used and werkzeug cannot parse it.
+    """
+    # Flask copies TRUSTED_HOSTS to request.trusted_hosts and sets request.host only when
+    # it passed; otherwise reading request.host raises SecurityError. An empty list
+    # trusts every host, so it vouches for none.
+    if request.trusted_hosts:
+        return request.host
+    # SERVER_NAME does not restrict the Host header in Flask 3.1: a request for any host
+    # is served, so only the configured name is safe to send a client (or a cache) to.
+    server_name: str | None = current_app.config["SERVER_NAME"]
+    host = server_name or request.host
+    if not host:  # werkzeug returns "" for a host with invalid characters
+        reject(REASON_INVALID_HOST)
+    return host
 
 
 def _is_exempt(view: object) -> bool:
@@ -116,7 +146,7 @@ class HTTPS:
         rule = request.url_rule
         if rule is not None and _is_exempt(current_app.view_functions.get(rule.endpoint)):
             return None
-        location = f"https://{request.host}{_raw_target(request.environ)}"
+        location = f"https://{_redirect_host(request)}{_raw_target(request.environ)}"
         app = current_app._get_current_object()  # type: ignore[attr-defined]
         signals.https_redirected.send(app, location=location)
         return Response(status=308, headers={"Location": location})
