@@ -1026,7 +1026,7 @@ def test_scrub_keeps_innocent_text(text: str) -> None:
     ids=["hyphen-run", "base64url", "unclosed-quotes", "keyword-run", "header-quotes"],
 )
 def test_scrub_takes_linear_time(text: str) -> None:
-    """Hostile 15-20 KB lines are scrubbed in well under a second (a log line must never
+    """Hostile 15-25 KB lines are scrubbed in well under a second (a log line must never
     stall the request that writes it)."""
     started = time.perf_counter()
     errors.scrub(text)
