@@ -170,3 +170,80 @@ def test_generated_secret_passes_the_secret_key_check(runner: t.Any) -> None:
     key = runner.invoke(args=["bastion", "generate-secret"]).output.strip()
     app = make_app(default_store=True, SECRET_KEY=key)
     assert SECRET_IDS.isdisjoint(m.id for m in run_checks(app, deploy=True))
+
+
+#: Settings that hold URLs, each with a credential the config command must not print.
+URL_SETTINGS = [
+    pytest.param(
+        "BASTION_SESSIONS_URL",
+        "postgresql+psycopg://app:s3cret@db.internal:5432/prod",
+        "postgresql+psycopg://app:***@db.internal:5432/prod",
+        id="sql-url",
+    ),
+    pytest.param(
+        "BASTION_SESSIONS_URL",
+        "redis://:s3cret@cache.internal:6379/0",
+        "redis://:***@cache.internal:6379/0",
+        id="redis-url-password-only",
+    ),
+    pytest.param(
+        "BASTION_SESSIONS_URL",
+        "rediss://default:s3cret@cache.internal:6380/0",
+        "rediss://default:***@cache.internal:6380/0",
+        id="rediss-url-user-and-password",
+    ),
+    pytest.param(
+        "BASTION_SESSIONS_URL",
+        "postgresql://db.internal/prod?sslmode=require&password=s3cret",
+        "postgresql://db.internal/prod?sslmode=require&password=***",
+        id="password-parameter",
+    ),
+    pytest.param(
+        "BASTION_CSP_REPORT_URI",
+        "https://reporter:s3cret@csp.example/report",
+        "https://reporter:***@csp.example/report",
+        id="report-uri-userinfo",
+    ),
+    pytest.param(
+        "BASTION_CSP_REPORT_TO",
+        "https://csp.example/report?token=s3cret",
+        "https://csp.example/report?token=***",
+        id="report-to-token",
+    ),
+]
+
+
+@pytest.mark.parametrize(("key", "url", "masked"), URL_SETTINGS)
+def test_config_masks_url_credentials(key: str, url: str, masked: str) -> None:
+    """config prints URL settings with the password and secret parameters masked."""
+    result = invoke(make_app(**{key: url}), "bastion", "config")
+    assert result.exit_code == 0
+    assert "s3cret" not in result.output
+    assert f'{key} = "{masked}"  (app.config)' in result.output.splitlines()
+
+
+@pytest.mark.parametrize(("key", "url", "masked"), URL_SETTINGS)
+def test_config_json_masks_url_credentials(key: str, url: str, masked: str) -> None:
+    """config --json masks the same credentials."""
+    result = invoke(make_app(**{key: url}), "bastion", "config", "--json")
+    assert "s3cret" not in result.output
+    rows = {row["key"]: row for row in json.loads(result.output)}
+    assert rows[key]["value"] == masked
+
+
+def test_config_masks_urls_inside_the_csp_policy() -> None:
+    """A report URL written into the CSP policy mapping is masked too."""
+    policy = {"default-src": ["'self'"], "report-uri": ["https://r:s3cret@csp.example/r"]}
+    result = invoke(make_app(BASTION_CSP_POLICY=policy), "bastion", "config", "--json")
+    assert "s3cret" not in result.output
+    rows = {row["key"]: row for row in json.loads(result.output)}
+    assert rows["BASTION_CSP_POLICY"]["value"]["report-uri"] == ["https://r:***@csp.example/r"]
+
+
+def test_config_prints_urls_without_credentials_unchanged() -> None:
+    """A URL without a password is printed as configured."""
+    app = make_app(BASTION_CSP_REPORT_URI="https://csp.example/report?page=2")
+    result = invoke(app, "bastion", "config")
+    assert 'BASTION_CSP_REPORT_URI = "https://csp.example/report?page=2"  (app.config)' in (
+        result.output.splitlines()
+    )

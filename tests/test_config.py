@@ -92,6 +92,33 @@ def test_invalid_values_name_key_and_valid_values(
 
 
 @pytest.mark.parametrize(
+    ("key", "value", "masked"),
+    [
+        (
+            "BASTION_SESSIONS_URL",
+            ["postgresql://app:s3cret@db.internal/prod"],
+            "postgresql://app:***@db.internal/prod",
+        ),
+        (
+            "BASTION_CSRF_TRUSTED_ORIGINS",
+            "https://admin:s3cret@admin.example.org",
+            "https://admin:***@admin.example.org",
+        ),
+        ("BASTION_CSP_REPORT_TO", {"url": "https://x.example/r?token=s3cret"}, "token=***"),
+    ],
+    ids=["url-in-a-list", "origin-with-userinfo", "token-parameter"],
+)
+def test_invalid_value_message_masks_url_credentials(key: str, value: object, masked: str) -> None:
+    """A ConfigurationError echoing a rejected URL masks its password and secret
+    parameters: the message ends up in tracebacks and deploy logs."""
+    with pytest.raises(ConfigurationError) as info:
+        load_config({key: value}, {})
+    assert info.value.key == key
+    assert "s3cret" not in str(info.value)
+    assert masked in str(info.value)
+
+
+@pytest.mark.parametrize(
     ("raw", "expected"),
     [("true", True), ("0", False), ("Off", False), (True, True), (1, True), (0, False)],
     ids=["true", "0", "Off", "bool", "int-1", "int-0"],

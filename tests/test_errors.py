@@ -3,8 +3,13 @@ limits and the rejection of malformed requests."""
 
 from __future__ import annotations
 
+import base64
+import io
+import json
 import logging
 import re
+import secrets
+import time
 import typing as t
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -14,11 +19,13 @@ from blinker import Signal
 from flask import Flask, Response, abort, request
 from jinja2 import DictLoader
 from markupsafe import escape
-from werkzeug.exceptions import Unauthorized
+from werkzeug.exceptions import HTTPException, ServiceUnavailable, Unauthorized, default_exceptions
 from werkzeug.http import HTTP_STATUS_CODES
 
 from flask_bastion import ConfigurationError, errors, signals
 from flask_bastion.config import DEVELOPMENT, ErrorsConfig
+from flask_bastion.exceptions import SessionStoreUnavailable
+from flask_bastion.sessions.store import StoreError
 
 from .conftest import HTTPS, make_app
 
@@ -323,6 +330,228 @@ def test_abort_500_sends_no_server_error(app: Flask, client: t.Any) -> None:
     assert calls == []
 
 
+# -- application text on 5xx pages -------------------------------------------------------
+
+#: What a view might pass to abort(): a developer's message naming a database URL.
+APP_TEXT = "cannot reach postgresql://app:s3cret@db.internal:5432/prod"
+APP_TEXT_PARTS = ("cannot reach", "postgresql", "s3cret", "db.internal")
+PUBLIC_TEXT = "Down for maintenance until 14:00 UTC."
+SERVER_CODES = list(range(500, 512))
+ACCEPTS = pytest.mark.parametrize("accept", ["text/html", "application/json"], ids=["html", "json"])
+
+
+class StatusError(HTTPException):
+    """An error with any status, as an application defines one for 507 or 511."""
+
+    def __init__(self, code: int, description: str) -> None:
+        super().__init__(description)
+        self.code = code
+
+
+class Maintenance(ServiceUnavailable):
+    """An application's own 503 whose text is written for users."""
+
+    description = errors.PublicText(PUBLIC_TEXT)
+
+
+def fail_with(code: int, description: str, **kwargs: t.Any) -> t.NoReturn:
+    """abort() for the statuses werkzeug knows, an HTTPException subclass for the rest."""
+    if code in default_exceptions:
+        abort(code, description, **kwargs)
+    raise StatusError(code, description)
+
+
+def server_error_app() -> Flask:
+    """An app whose views end in 5xx responses with application text, marked or not."""
+    app = make_error_app()
+
+    @app.get("/fail/<int:code>")
+    def fail(code: int) -> t.NoReturn:
+        fail_with(code, APP_TEXT)
+
+    @app.get("/public/<int:code>")
+    def public(code: int) -> t.NoReturn:
+        fail_with(code, errors.PublicText(PUBLIC_TEXT))
+
+    @app.get("/retry/<kind>")
+    def retry(kind: str) -> t.NoReturn:
+        text = errors.PublicText(PUBLIC_TEXT) if kind == "public" else APP_TEXT
+        abort(503, text, retry_after=120)
+
+    @app.get("/maintenance")
+    def maintenance() -> t.NoReturn:
+        raise Maintenance()
+
+    @app.get("/markup")
+    def markup() -> t.NoReturn:
+        abort(503, errors.PublicText("<b>back soon</b>"))
+
+    @app.get("/store-down")
+    def store_down() -> t.NoReturn:
+        raise SessionStoreUnavailable()
+
+    @app.get("/conflict")
+    def conflict() -> t.NoReturn:
+        abort(409, "The note was changed in another tab.")
+
+    return app
+
+
+def detail_of(response: t.Any) -> str:
+    """The problem document's detail, or the HTML body."""
+    if response.mimetype == "application/problem+json":
+        return str(response.json["detail"])
+    return str(response.get_data(as_text=True))
+
+
+@ACCEPTS
+@pytest.mark.parametrize("code", SERVER_CODES, ids=str)
+def test_server_error_hides_application_text(code: int, accept: str) -> None:
+    """No 5xx, from 500 to 511, shows the text the view passed with it."""
+    response = (
+        server_error_app()
+        .test_client()
+        .get(f"/fail/{code}", base_url=HTTPS, headers={"Accept": accept})
+    )
+    assert response.status_code == code
+    body = response.get_data(as_text=True)
+    for part in APP_TEXT_PARTS:
+        assert part not in body
+    assert response.headers["X-Request-ID"] in body
+
+
+@ACCEPTS
+@pytest.mark.parametrize("code", SERVER_CODES, ids=str)
+def test_server_error_shows_public_text(code: int, accept: str) -> None:
+    """Text marked PublicText is shown on every 5xx."""
+    response = (
+        server_error_app()
+        .test_client()
+        .get(f"/public/{code}", base_url=HTTPS, headers={"Accept": accept})
+    )
+    assert response.status_code == code
+    assert PUBLIC_TEXT in detail_of(response)
+
+
+@pytest.mark.parametrize("code", [500, 503, 507], ids=str)
+def test_hidden_server_error_text_is_logged_scrubbed(
+    caplog: pytest.LogCaptureFixture, code: int
+) -> None:
+    """The withheld text reaches the server log, with the request ID and the URL's
+    password masked."""
+    app = server_error_app()
+    response = app.test_client().get(f"/fail/{code}", base_url=HTTPS)
+    (record,) = records_of(caplog, app.logger.name)
+    assert record.levelno == logging.ERROR
+    assert record.request_id == response.headers["X-Request-ID"]
+    assert "postgresql://app:***@db.internal:5432/prod" in record.getMessage()
+    assert "s3cret" not in caplog.text
+
+
+@pytest.mark.parametrize("kind", ["hidden", "public"])
+def test_server_error_keeps_retry_after(kind: str) -> None:
+    """Retry-After from abort(503, ..., retry_after=...) is sent, text shown or not."""
+    response = server_error_app().test_client().get(f"/retry/{kind}", base_url=HTTPS)
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == "120"
+    assert (PUBLIC_TEXT in response.get_data(as_text=True)) is (kind == "public")
+    assert "s3cret" not in response.get_data(as_text=True)
+
+
+@ACCEPTS
+def test_exception_class_with_public_description_is_shown(accept: str) -> None:
+    """An exception class whose description is PublicText shows it."""
+    response = (
+        server_error_app()
+        .test_client()
+        .get("/maintenance", base_url=HTTPS, headers={"Accept": accept})
+    )
+    assert response.status_code == 503
+    assert PUBLIC_TEXT in detail_of(response)
+
+
+def test_public_text_is_escaped() -> None:
+    """Public text is text, not markup: the HTML page escapes it."""
+    response = server_error_app().test_client().get("/markup", base_url=HTTPS)
+    body = response.get_data(as_text=True)
+    assert "&lt;b&gt;back soon&lt;/b&gt;" in body
+    assert "<b>back soon" not in body
+
+
+@ACCEPTS
+def test_bastion_rejection_5xx_shows_its_reason(accept: str) -> None:
+    """Flask-Bastion's own 503 (session store down) shows its reason: the text is ours."""
+    response = (
+        server_error_app()
+        .test_client()
+        .get("/store-down", base_url=HTTPS, headers={"Accept": accept})
+    )
+    assert response.status_code == 503
+    assert SessionStoreUnavailable().reason in detail_of(response)
+
+
+def test_abort_5xx_without_text_logs_nothing(caplog: pytest.LogCaptureFixture) -> None:
+    """abort(503) without text shows werkzeug's description and logs no withheld text."""
+    app = server_error_app()
+    response = app.test_client().get("/abort/503", base_url=HTTPS)
+    assert str(ServiceUnavailable.description) in response.get_data(as_text=True)
+    assert records_of(caplog, app.logger.name) == []
+
+
+def test_client_error_text_is_shown() -> None:
+    """A 4xx keeps the view's text: it describes the client's request."""
+    response = (
+        server_error_app()
+        .test_client()
+        .get("/conflict", base_url=HTTPS, headers={"Accept": "application/json"})
+    )
+    assert response.status_code == 409
+    assert response.json["detail"] == "The note was changed in another tab."
+
+
+# -- session store outages -------------------------------------------------------------
+
+UNREACHABLE_STORES = [
+    pytest.param(
+        "sql",
+        "postgresql+psycopg://app:s3cret@127.0.0.1:1/prod?connect_timeout=2",
+        "OperationalError",
+        id="sql",
+    ),
+    pytest.param("redis", "redis://:s3cret@127.0.0.1:1/0", "ConnectionError", id="redis"),
+]
+
+
+@pytest.mark.parametrize(("store", "url", "error"), UNREACHABLE_STORES)
+def test_store_outage_shows_and_logs_no_store_url(
+    caplog: pytest.LogCaptureFixture, store: str, url: str, error: str
+) -> None:
+    """An unreachable session store gives a 503 whose page and log lines name neither
+    the store's address nor its password."""
+    app = make_error_app(BASTION_SESSIONS_STORE=store, BASTION_SESSIONS_URL=url)
+    client = app.test_client()
+    client.set_cookie("__Host-session", secrets.token_urlsafe(32), domain="localhost")
+    response = client.get("/", base_url=HTTPS, headers={"Accept": "application/json"})
+    assert response.status_code == 503
+    assert response.json["detail"] == SessionStoreUnavailable().reason
+    assert any(getattr(r, "event", "") == "session.store_unavailable" for r in caplog.records)
+    for part in ("s3cret", "127.0.0.1:1", "Connection refused"):
+        assert part not in response.get_data(as_text=True)
+        assert part not in caplog.text
+
+
+@pytest.mark.parametrize(("store", "url", "error"), UNREACHABLE_STORES)
+def test_store_error_names_only_the_exception_type(store: str, url: str, error: str) -> None:
+    """A store error says which kind of failure it was and nothing else: the driver's
+    message (hosts, ports, URLs) is neither in it nor chained to it."""
+    app = make_error_app(BASTION_SESSIONS_STORE=store, BASTION_SESSIONS_URL=url)
+    with pytest.raises(StoreError) as info:
+        app.session_interface.store.get("0" * 64)
+    assert str(info.value) == f"session store: {error}"
+    assert info.value.__cause__ is None
+    assert info.value.__suppress_context__ is True
+
+
 # -- request IDs -----------------------------------------------------------------------
 
 
@@ -498,8 +727,8 @@ def test_malformed_request_id_is_ignored(value: str) -> None:
         ("password=hunter2", "password=[redacted]"),
         ("login failed password=hunter2 user=bob", "login failed password=[redacted] user=bob"),
         ("/login?user=bob&password=hunter2&next=/", "/login?user=bob&password=[redacted]&next=/"),
-        ("{'password': 'hunter2', 'user': 'bob'}", "{'password': [redacted], 'user': 'bob'}"),
-        ('{"password": "hunter2"}', '{"password": [redacted]}'),
+        ("{'password': 'hunter2', 'user': 'bob'}", "{'password': '[redacted]', 'user': 'bob'}"),
+        ('{"password": "hunter2"}', '{"password": "[redacted]"}'),
         ("passwd=hunter2 pwd=hunter2", "passwd=[redacted] pwd=[redacted]"),
         ("api_key=AKIA1234", "api_key=[redacted]"),
         ("apikey=AKIA1234", "apikey=[redacted]"),
@@ -553,6 +782,340 @@ def test_scrub_redacts_secrets(text: str, expected: str) -> None:
 def test_scrub_keeps_ordinary_text(text: str) -> None:
     """Text without secrets is unchanged."""
     assert errors.scrub(text) == text
+
+
+def leak(text: str, removed: tuple[str, ...], kept: tuple[str, ...], id: str) -> t.Any:
+    """A scrubbing case: ``removed`` must be gone from ``text``, ``kept`` must remain."""
+    return pytest.param(text, removed, kept, id=id)
+
+
+DIGEST = 'Digest username="bob", realm="vault", nonce="dcd98b7102dd", response="6629fae4"'
+DIGEST_SECRETS = ("dcd98b7102dd", "6629fae4")
+
+SCRUB_LEAKS = [
+    # WSGI environ spellings, as in a logged repr of request.environ.
+    leak(
+        "{'HTTP_COOKIE': '__Host-session=Zq8kR2vX; theme=dark', 'HTTP_HOST': 'localhost'}",
+        ("Zq8kR2vX", "theme=dark"),
+        ("'HTTP_COOKIE': '[redacted]'", "'HTTP_HOST': 'localhost'"),
+        id="environ-cookie",
+    ),
+    leak(
+        "{'HTTP_AUTHORIZATION': 'Bearer eyJhbGciOi.e30.c2ln', 'PATH_INFO': '/notes'}",
+        ("eyJhbGciOi", "c2ln"),
+        ("'PATH_INFO': '/notes'",),
+        id="environ-authorization",
+    ),
+    leak(
+        "'HTTP_PROXY_AUTHORIZATION': 'Basic dXNlcjpodW50ZXIy', 'REMOTE_ADDR': '10.0.0.1'",
+        ("dXNlcjpodW50ZXIy",),
+        ("'REMOTE_ADDR': '10.0.0.1'",),
+        id="environ-proxy-authorization",
+    ),
+    leak("'HTTP_X_API_KEY': 'k-12345'", ("k-12345",), ("HTTP_X_API_KEY",), id="environ-x-api-key"),
+    leak(
+        "'HTTP_X_CSRF_TOKEN': 'Yk3Wq9pL'", ("Yk3Wq9pL",), ("HTTP_X_CSRF_TOKEN",), id="environ-csrf"
+    ),
+    leak("HTTP_COOKIE=session=Zq8kR2vX", ("Zq8kR2vX",), ("HTTP_COOKIE=",), id="environ-unquoted"),
+    leak(
+        r"b'GET / HTTP/1.1\r\nCookie: s=Zq8kR2vX\r\nHost: vault.example\r\n'",
+        ("Zq8kR2vX",),
+        (r"\r\nHost: vault.example\r\n",),
+        id="raw-request-repr",
+    ),
+    # Digest: the whole value, with its quotes and commas.
+    leak(f"Authorization: {DIGEST}", (*DIGEST_SECRETS, "bob"), (), id="digest-header"),
+    leak(
+        f"{{'HTTP_AUTHORIZATION': '{DIGEST}', 'PATH_INFO': '/notes'}}",
+        DIGEST_SECRETS,
+        ("'PATH_INFO': '/notes'",),
+        id="digest-environ-repr",
+    ),
+    leak(
+        json.dumps({"Authorization": DIGEST, "path": "/notes"}),
+        DIGEST_SECRETS,
+        ('"path": "/notes"',),
+        id="digest-json",
+    ),
+    leak(
+        f"retrying with {DIGEST} now", DIGEST_SECRETS, ("retrying with", " now"), id="digest-bare"
+    ),
+    # Other schemes and cookies with attributes.
+    leak(
+        "Authorization: Negotiate YIIGhgYJKoZIhvcSAQICAQBuggZ1",
+        ("YIIGhgYJKoZIhvcSAQICAQBuggZ1",),
+        (),
+        id="negotiate-header",
+    ),
+    leak(
+        "sent NTLM TlRMTVNTUAABAAAAB4IIogAAAAAAAAAAAAAAAAAAAAAGAbEdAAAADw== to the proxy",
+        ("TlRMTVNTUAAB",),
+        ("sent NTLM", "to the proxy"),
+        id="ntlm-bare",
+    ),
+    leak(
+        "proxy answered Negotiate oYH1MIHyoAMKAQChCwYJKoZIgvcSAQIC",
+        ("oYH1MIHy",),
+        ("proxy answered Negotiate",),
+        id="negotiate-bare",
+    ),
+    leak(
+        "Set-Cookie: __Host-session=Zq8kR2vX; Path=/; Secure; HttpOnly; SameSite=Lax",
+        ("Zq8kR2vX",),
+        ("Set-Cookie: ",),
+        id="set-cookie-attributes",
+    ),
+    leak(
+        "[('Set-Cookie', '__Host-session=Zq8kR2vX; Path=/; Secure'), ('Vary', 'Cookie')]",
+        ("Zq8kR2vX",),
+        ("('Vary', 'Cookie')",),
+        id="set-cookie-header-list",
+    ),
+    # Quoted values with escaped quotes: JSON, reprs, JSON inside JSON.
+    leak(
+        json.dumps({"password": 'hun"ter2', "user": "bob"}),
+        ("hun", "ter2"),
+        ('"user": "bob"',),
+        id="json-escaped-quote",
+    ),
+    leak(
+        r'{"token":"a\\\"b-s3cr3t","user":"bob"}', ("s3cr3t",), ('"user":"bob"',), id="json-escapes"
+    ),
+    leak(
+        json.dumps({"password": "hunter2\\", "user": "bob"}),
+        ("hunter2",),
+        ('"user": "bob"',),
+        id="json-trailing-backslash",
+    ),
+    leak(
+        repr(json.dumps({"password": 'hun"ter2', "user": "bob"}).encode()),
+        ("hun", "ter2"),
+        ('"user": "bob"',),
+        id="json-bytes-repr",
+    ),
+    leak(
+        json.dumps({"body": json.dumps({"password": 'hun"ter2', "user": "bob"})}),
+        ("hun", "ter2"),
+        (r"\"user\": \"bob\"",),
+        id="json-in-json",
+    ),
+    leak(
+        repr({"password": 'it\'s "hunter2"', "user": "bob"}),
+        ("hunter2", "it\\'s"),
+        ("'user': 'bob'",),
+        id="repr-both-quotes",
+    ),
+    leak(
+        "ImmutableMultiDict([('user', 'bob'), ('password', 'hunter2')])",
+        ("hunter2",),
+        ("('user', 'bob')", "('password', '[redacted]')"),
+        id="form-repr",
+    ),
+    leak(
+        '    connect(password="s3cret", host="db")',
+        ("s3cret",),
+        ('host="db")',),
+        id="traceback-source-line",
+    ),
+    # URLs: userinfo and secret parameters, in any logged text.
+    leak(
+        "cannot reach postgresql+psycopg://app:s3cret@db.internal/prod now",
+        ("s3cret",),
+        ("postgresql+psycopg://app:***@db.internal/prod now",),
+        id="url-userinfo",
+    ),
+    leak(
+        "redis://:s3cret@cache:6379/0", ("s3cret",), ("redis://:***@cache:6379/0",), id="redis-url"
+    ),
+    leak(
+        "rediss://default:s3cret@cache:6380/0",
+        ("s3cret",),
+        ("rediss://default:***@cache:6380/0",),
+        id="rediss-url",
+    ),
+    leak(
+        "postgresql://app:p@ss@db/prod",
+        ("p@ss",),
+        ("postgresql://app:***@db/prod",),
+        id="url-raw-at",
+    ),
+    leak(
+        "GET https://vault.example/reset?user=bob&token=Zq8kR2vX&next=/ 200",
+        ("Zq8kR2vX",),
+        ("?user=bob&token=***&next=/ 200",),
+        id="url-token-parameter",
+    ),
+    leak(
+        "postgresql://db/prod?sslmode=require&password=s3cret",
+        ("s3cret",),
+        ("?sslmode=require&password=***",),
+        id="url-password-parameter",
+    ),
+    leak(
+        "'QUERY_STRING': 'token=Zq8kR2vX&password=s3cret&page=2'",
+        ("Zq8kR2vX", "s3cret"),
+        ("&page=2",),
+        id="query-string",
+    ),
+]
+
+
+@pytest.mark.parametrize(("text", "removed", "kept"), SCRUB_LEAKS)
+def test_scrub_removes_secret_and_keeps_the_rest(
+    text: str, removed: tuple[str, ...], kept: tuple[str, ...]
+) -> None:
+    """scrub() removes every secret of the case and leaves the text around it."""
+    scrubbed = errors.scrub(text)
+    for secret in removed:
+        assert secret not in scrubbed
+    for part in kept:
+        assert part in scrubbed
+
+
+def test_scrubbed_json_is_still_json() -> None:
+    """A redacted JSON value keeps its quotes, so the document still parses."""
+    text = json.dumps({"password": 'hun"ter2', "token": "a\\b", "user": "bob"})
+    assert json.loads(errors.scrub(text)) == {
+        "password": "[redacted]",
+        "token": "[redacted]",
+        "user": "bob",
+    }
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "postgresql://app@db.internal/prod",
+        "https://example.org:8443/docs?page=2#top",
+        "http://[::1]:8080/health",
+        "mail bob@example.org about https://example.org/a",
+        "Basic usage of the API",
+        "NTLM authentication failed for bob",
+        "Negotiate proceeds in two rounds",
+        "the digest of the file is sha256",
+        "Cookie consent banner shown",
+        "response=200 bytes=512",
+    ],
+    ids=[
+        "url-without-password",
+        "url-with-port",
+        "url-ipv6",
+        "email-address",
+        "basic-prose",
+        "ntlm-prose",
+        "negotiate-prose",
+        "digest-prose",
+        "cookie-prose",
+        "digest-like-pairs",
+    ],
+)
+def test_scrub_keeps_innocent_text(text: str) -> None:
+    """Text that only looks like a credential is unchanged."""
+    assert errors.scrub(text) == text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "-a" * 10_000,
+        base64.urlsafe_b64encode(bytes(range(256)) * 60).decode(),
+        'password="a ' * 2_000,
+        "password" * 2_000,
+        "Authorization: '" + "a'b" * 5_000,
+    ],
+    ids=["hyphen-run", "base64url", "unclosed-quotes", "keyword-run", "header-quotes"],
+)
+def test_scrub_takes_linear_time(text: str) -> None:
+    """Hostile 15-25 KB lines are scrubbed in well under a second (a log line must never
+    stall the request that writes it)."""
+    started = time.perf_counter()
+    errors.scrub(text)
+    assert time.perf_counter() - started < 0.5
+
+
+def environ_app() -> Flask:
+    """An app whose views log request.environ and fail with a password in a traceback."""
+    app = make_error_app()
+
+    @app.get("/log-environ")
+    def log_environ() -> str:
+        app.logger.info("request environ: %r", request.environ)
+        return "logged"
+
+    @app.get("/db")
+    def db() -> str:
+        raise ConnectionError("cannot reach postgresql://app:s3cret@db.internal/prod")
+
+    return app
+
+
+#: Credentials a client sends, each of which must stay out of the log.
+CLIENT_HEADERS = {
+    "Authorization": 'Digest username="bob", nonce="n0nceV4lue", response="r3sp0nseV4lue"',
+    "X-API-Key": "ApiK3yV4lue",
+    "X-CSRF-Token": "CsrfT0kenV4lue",
+}
+SESSION_COOKIE = "Zq8kR2vXc0oKieVaLue"
+CLIENT_SECRETS = (SESSION_COOKIE, "n0nceV4lue", "r3sp0nseV4lue", "ApiK3yV4lue", "CsrfT0kenV4lue")
+
+
+def credentialed_client(app: Flask) -> t.Any:
+    """A client sending a session cookie and every credential header."""
+    client = app.test_client()
+    client.set_cookie("__Host-session", SESSION_COOKIE, domain="localhost")
+    client.environ_base.update(
+        {"HTTP_" + name.upper().replace("-", "_"): value for name, value in CLIENT_HEADERS.items()}
+    )
+    return client
+
+
+def test_logged_environ_is_scrubbed(caplog: pytest.LogCaptureFixture) -> None:
+    """A view logging request.environ leaves no cookie, credential or token in the log."""
+    app = environ_app()
+    with caplog.at_level(logging.INFO, logger=app.logger.name):
+        credentialed_client(app).get("/log-environ?token=Qu3ryT0kenV4lue&page=2", base_url=HTTPS)
+    (record,) = records_of(caplog, app.logger.name)
+    message = record.getMessage()
+    assert "'HTTP_COOKIE': '[redacted]'" in message
+    assert "'HTTP_AUTHORIZATION': '[redacted]'" in message
+    assert "'QUERY_STRING': 'token=[redacted]&page=2'" in message
+    for secret in (*CLIENT_SECRETS, "Qu3ryT0kenV4lue"):
+        assert secret not in caplog.text
+
+
+def test_logged_environ_is_scrubbed_in_handler_output() -> None:
+    """A handler of the operator's own, with LogFilter, writes no secret either."""
+    app = environ_app()
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.addFilter(errors.LogFilter())
+    logger = logging.getLogger("tests.operator")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+
+    @app.get("/log-elsewhere")
+    def log_elsewhere() -> str:
+        logger.info("environ %s", request.environ)
+        return "logged"
+
+    try:
+        credentialed_client(app).get("/log-elsewhere", base_url=HTTPS)
+    finally:
+        logger.removeHandler(handler)
+    output = stream.getvalue()
+    assert "'HTTP_COOKIE': '[redacted]'" in output
+    for secret in CLIENT_SECRETS:
+        assert secret not in output
+
+
+def test_logged_traceback_is_scrubbed(caplog: pytest.LogCaptureFixture) -> None:
+    """The traceback of an unhandled exception has the URL's password masked."""
+    app = environ_app()
+    response = app.test_client().get("/db", base_url=HTTPS)
+    (record,) = [r for r in records_of(caplog, app.logger.name) if r.exc_info]
+    assert record.request_id == response.headers["X-Request-ID"]
+    assert "postgresql://app:***@db.internal/prod" in caplog.text
+    assert "s3cret" not in caplog.text
 
 
 # -- configuration ---------------------------------------------------------------------

@@ -16,6 +16,7 @@ from flask.cli import AppGroup
 
 from .checks import LEVELS, run_checks
 from .config import settings, value_of
+from .errors import mask_urls
 from .extension import get_state
 
 bastion_cli = AppGroup("bastion", help="Flask-Bastion: security checks and configuration.")
@@ -49,15 +50,21 @@ def check_command(deploy: bool, fail_level: str) -> None:
 @bastion_cli.command("config")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
 def config_command(as_json: bool) -> None:
-    """Show every BASTION_* setting, its effective value and where it came from."""
+    """Show every BASTION_* setting, its effective value and where it came from.
+
+    Passwords and secret parameters in URLs are masked (``redis://:***@cache/0``)."""
     config = get_state(current_app).config
     rows = []
     for info in settings():
         value = value_of(config, info.key)
-        if isinstance(value, tuple):
-            value = [str(v) for v in value]
+        # URL-valued settings (the session store, CSP report endpoints) may carry a
+        # password or a token; the output lands in terminals, CI logs and tickets.
+        if isinstance(value, str):
+            value = mask_urls(value)
+        elif isinstance(value, tuple):
+            value = [mask_urls(str(v)) for v in value]
         elif isinstance(value, dict):
-            value = {k: list(v) for k, v in value.items()}
+            value = {k: [mask_urls(str(v)) for v in values] for k, values in value.items()}
         source = config.sources[info.key]
         # Settings that can weaken security say so when the application changed them.
         danger = info.danger if info.danger and source != "default" else None

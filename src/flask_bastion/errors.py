@@ -8,17 +8,20 @@ layers, oversized bodies and headers), and against secrets leaking into logs.
 
 * Every 4xx/5xx becomes a page rendered from ``bastion/error.html`` (override it in the
   application's templates) or, for clients that prefer JSON, an RFC 9457
-  ``application/problem+json`` document. A 5xx never shows the exception; its traceback
-  goes to the server log only, under the request ID.
+  ``application/problem+json`` document. A 5xx never shows the exception, nor the text
+  an application gave ``abort(503, ...)`` (such text names hosts, URLs and databases)
+  unless it is marked :class:`PublicText`; the traceback or the text goes to the
+  server log only, under the request ID.
 * Each request gets an ID (taken from a trusted proxy's header when well formed, otherwise
   generated) that is sent in ``X-Request-ID``, shown on error pages and added to every log
   line, so a user's report leads straight to the log entry.
 * Malformed requests are rejected with 400 or 431 before any view runs.
-* :class:`LogFilter` redacts passwords, tokens, cookies and ``Authorization`` values.
+* :class:`LogFilter` redacts passwords, tokens, cookies, credentials and URL passwords.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import re
@@ -29,12 +32,12 @@ from flask import Blueprint, Flask, Request, Response, current_app, render_templ
 from flask.json.provider import DefaultJSONProvider
 from flask.logging import default_handler
 from markupsafe import escape
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, default_exceptions
 
 from . import signals
 from .config import BastionConfig
 from .context import RequestState, new_request_id, request_state
-from .exceptions import BodyTooLarge, HeadersTooLarge, MalformedRequest
+from .exceptions import BodyTooLarge, HeadersTooLarge, MalformedRequest, Rejection
 from .proxy import peer_is_trusted
 
 #: Logger for security events (rejections); later fed to the audit sinks.
@@ -59,33 +62,119 @@ _FLASK_LOG_FORMAT = "[%(asctime)s] %(levelname)s in %(module)s: %(message)s"
 LOG_FORMAT = "[%(asctime)s] %(levelname)s in %(module)s [%(request_id)s]: %(message)s"
 
 _REDACTED = "[redacted]"
-_SCRUBBERS = (
-    # Header lines and repr'd header pairs: the whole value is secret.
-    (
-        re.compile(
-            r"(?i)\b((?:proxy-)?authorization|(?:set-)?cookie|x-api-key|x-csrf-token)"
-            r"(['\"]?\s*[:=,]\s*['\"]?)[^\r\n'\"]+"
-        ),
-        rf"\1\2{_REDACTED}",
-    ),
-    (re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]{4,}"), rf"\1 {_REDACTED}"),
-    # key=value, key: value, 'key': 'value' for secret-looking keys; a value the header
-    # rule already replaced ("X-CSRF-Token: [redacted]") is left alone.
-    (
-        re.compile(
-            r"(?i)(['\"]?)\b([\w-]*(?:password|passwd|pwd|secret|token|api[_-]?key|session"
-            r"(?:[_-]?id)?)[\w-]*)\1(\s*[:=]\s*)(?!\[redacted\])"
-            r"(\"[^\"]*\"|'[^']*'|[^\s&,;}\]]+)"
-        ),
-        rf"\1\2\1\3{_REDACTED}",
-    ),
+#: What replaces a password or a secret parameter inside a URL. ``***`` (as SQLAlchemy
+#: prints a URL) keeps the masked URL a valid URL; ``[redacted]`` in the host part would
+#: read as an IPv6 literal.
+URL_MASK = "***"
+
+# The scrubbing patterns are ASCII and case-insensitive, so a plain lower-case substring
+# test tells whether a pattern can match at all (see scrub()).
+_FLAGS = re.ASCII | re.IGNORECASE
+#: Keys whose values are secrets: ``password=``, ``"api_key":``, ``('token', ...)``.
+#: Atomic, and starting only where a run of name characters starts, so a long run such
+#: as a base64url blob costs one pass, not one pass per hyphen.
+_SENSITIVE_KEY = (
+    r"(?<![\w-])(?>[\w-]*?(?:password|passwd|passphrase|pwd|secret|token|api[_-]?key"
+    r"|signature|session(?:[_-]?id)?)[\w-]*+)"
+)
+_SENSITIVE_KEY_WORDS = ("pass", "pwd", "secret", "token", "key", "signature", "session")
+#: Request headers whose whole value is secret, in header (``Proxy-Authorization``) and
+#: WSGI environ (``HTTP_PROXY_AUTHORIZATION``) spelling, also after an escaped line
+#: break (``\r\nCookie:`` in a repr'd raw request).
+_SENSITIVE_HEADER = (
+    r"(?:(?<![a-z0-9])|(?<=\\[rn]))(?:http_)?(?:(?:proxy[-_])?authorization"
+    r"|(?:set[-_])?cookie|x[-_]api[-_]key|x[-_][cx]srf[-_]token)"
+)
+_SENSITIVE_HEADER_WORDS = ("authorization", "cookie", "api", "srf")
+# A quoted value: "..." or '...' with backslash escapes (JSON, Python reprs, source
+# lines), also as repr'd JSON, whose escaped quotes are doubled ("hun\\"ter2"), and
+# \"...\" (JSON inside a JSON string, whose own escapes are \\\" and \\\\). It ends at a
+# quote followed by what can follow a value, which settles whether \\" closes it. No
+# alternative crosses an unescaped quote, so each is one pass to the next quote.
+_END = r"(?=[\s,;&)}\]'\"\\]|$)"
+_QUOTED = (
+    rf'"(?:[^"\\\r\n]|\\\\"|\\.)*?"{_END}'
+    rf"|'(?:[^'\\\r\n]|\\\\'|\\.)*?'{_END}"
+    rf'|\\"(?:[^"\\\r\n]|\\\\\\\\|\\\\\\"|\\\\[^"\\\r\n])*?\\"{_END}'
+)
+#: The key part of a pair: the key, quoted or not, and ``=``, ``:`` or (after a quoted
+#: key, as in ``('password', 'x')``) ``,``. A value already masked is left alone.
+_PAIR = (
+    r"(?P<head>(?P<quote>\\?['\"]|){key}(?P=quote)(?:\s*[:=]\s*|(?<=['\"])\s*,\s*))"
+    r"(?!(?:\\?['\"])?(?:\[redacted\]|\*\*\*))"
+)
+_SENSITIVE_PAIR = re.compile(
+    _PAIR.format(key=_SENSITIVE_KEY) + rf"(?P<value>{_QUOTED}|[^\s&,;}}\]]+)", _FLAGS
+)
+# The value of a secret header runs to the end of the line (or of an escaped line, in a
+# repr'd raw request): Digest parameters and cookie lists hold quotes, commas and
+# semicolons.
+_HEADER_PAIR = re.compile(
+    _PAIR.format(key=_SENSITIVE_HEADER) + rf"(?P<value>{_QUOTED}|(?:[^\r\n\\]|\\(?![rn]))+)",
+    _FLAGS,
+)
+#: token68 credentials after their scheme. A credential has a capital, a digit or a
+#: symbol, so "Basic usage" and "NTLM authentication" are left as prose.
+_CREDENTIAL = re.compile(
+    r"\b(bearer|basic|negotiate|ntlm)\s+"
+    r"(?-i:(?=[a-z._~+/=-]*[A-Z0-9._~+/=-])[A-Za-z0-9._~+/=-]{4,})",
+    _FLAGS,
+)
+_CREDENTIAL_WORDS = ("bearer", "basic", "negotiate", "ntlm")
+#: A Digest credential is a list of parameters (nonce, cnonce, response, ...).
+_DIGEST_PARAM = r'[\w-]+\s*=\s*(?:"(?:[^"\\\r\n]|\\.)*"|[^\s,]+)'
+_DIGEST = re.compile(rf"\b(digest)\s+{_DIGEST_PARAM}(?:\s*,\s*{_DIGEST_PARAM})*", _FLAGS)
+_URL = re.compile(r"(?<![a-z0-9+.-])[a-z][a-z0-9+.-]*+://[^\s'\"<>]+", _FLAGS)
+# userinfo ends at the last "@" before the path: a raw "@" in a password is common.
+_URL_PASSWORD = re.compile(r"^([^:]+://[^:/?#@]*):[^/?#]*@")
+_URL_SENSITIVE_PARAM = re.compile(rf"([?&;]{_SENSITIVE_KEY}=)[^&#;]*", _FLAGS)
+
+
+def _mask_url(match: re.Match[str]) -> str:
+    url = _URL_PASSWORD.sub(rf"\1:{URL_MASK}@", match[0])
+    return _URL_SENSITIVE_PARAM.sub(rf"\1{URL_MASK}", url)
+
+
+def mask_urls(text: str) -> str:
+    """``text`` with the password of every URL and its secret parameters masked.
+
+    ``postgresql://app:s3cret@db/prod`` becomes ``postgresql://app:***@db/prod`` and
+    ``https://x.example/r?token=abc`` becomes ``https://x.example/r?token=***``; text
+    without a URL is returned unchanged, so any setting's value can be passed.
+    """
+    return _URL.sub(_mask_url, text) if "://" in text else text
+
+
+def _redact_value(match: re.Match[str]) -> str:
+    # A quoted value keeps its quotes, so scrubbed JSON is still JSON.
+    value = match["value"]
+    for quote in ('\\"', '"', "'"):
+        if len(value) >= 2 * len(quote) and value[: len(quote)] == value[-len(quote) :] == quote:
+            return f"{match['head']}{quote}{_REDACTED}{quote}"
+    return f"{match['head']}{_REDACTED}"
+
+
+#: (words, rule): a rule runs only on text holding one of its words, in lower case. Most
+#: log lines hold none, so scrubbing them costs a few substring searches.
+_RULES: tuple[tuple[tuple[str, ...], t.Callable[[str], str]], ...] = (
+    (("://",), mask_urls),
+    (_SENSITIVE_HEADER_WORDS, functools.partial(_HEADER_PAIR.sub, _redact_value)),
+    (_CREDENTIAL_WORDS, functools.partial(_CREDENTIAL.sub, rf"\1 {_REDACTED}")),
+    (("digest",), functools.partial(_DIGEST.sub, rf"\1 {_REDACTED}")),
+    (_SENSITIVE_KEY_WORDS, functools.partial(_SENSITIVE_PAIR.sub, _redact_value)),
 )
 
 
 def scrub(text: str) -> str:
-    """``text`` with password, token, cookie and Authorization values redacted."""
-    for pattern, replacement in _SCRUBBERS:
-        text = pattern.sub(replacement, text)
+    """``text`` with secrets redacted: URL passwords and secret URL parameters; the values
+    of ``Authorization``, ``Proxy-Authorization``, ``Cookie``, ``Set-Cookie``,
+    ``X-API-Key`` and ``X-CSRF-Token``, also in WSGI environ spelling (``HTTP_COOKIE``);
+    ``Bearer``, ``Basic``, ``Negotiate``, ``NTLM`` and ``Digest`` credentials; and the
+    values of keys naming a password, secret, token, API key, signature or session."""
+    lowered = text.lower()
+    for words, rule in _RULES:
+        if any(word in lowered for word in words):
+            text = rule(text)
     return text
 
 
@@ -291,17 +380,62 @@ def _wants_json() -> bool:
     return request.is_json and all(value != "text/html" for value, _ in accept)
 
 
+class PublicText(str):
+    """Text written for the client, which a 5xx error page may show.
+
+    A 5xx page shows werkzeug's generic description for its status, never the text the
+    application passed, because that text is usually written for developers and names
+    what an attacker wants to know: ``abort(503, f"cannot reach {DATABASE_URL}")``. The
+    text goes to the server log instead (scrubbed), under the request ID. Mark text
+    meant for users to have it shown::
+
+        abort(503, PublicText("Down for maintenance until 14:00 UTC."), retry_after=600)
+
+        class Maintenance(ServiceUnavailable):
+            description = PublicText("Down for maintenance until 14:00 UTC.")
+
+    Only the exact text is marked: ``PublicText(...) + detail`` is a plain ``str`` again.
+    The text is escaped on the HTML page like any other: public, not markup. 4xx
+    descriptions are always shown and need no marking.
+
+    .. versionadded:: 0.1
+    """
+
+    __slots__ = ()
+
+
+#: Shown for an unhandled exception, and for a 5xx werkzeug has no description for.
+SERVER_ERROR_TEXT = "The server could not complete the request. The error has been logged."
+
+
+def _shown_description(error: HTTPException) -> str:
+    """What the client may read about ``error``; a withheld 5xx text goes to the log."""
+    code = error.code or 500
+    description = error.description or ""
+    # A Rejection's description is a REASON_* constant of Flask-Bastion's, never the
+    # application's text.
+    if code < 500 or isinstance(error, Rejection) or isinstance(description, PublicText):
+        return description
+    if getattr(error, "original_exception", None) is not None:  # Flask logged the traceback
+        return SERVER_ERROR_TEXT
+    builtin = default_exceptions.get(code)
+    generic = (builtin.description if builtin is not None else None) or SERVER_ERROR_TEXT
+    if description and description != generic:
+        current_app.logger.error(
+            "%s %s, text not shown to the client: %s", code, error.name, description
+        )
+    return generic
+
+
 def render_error(error: HTTPException) -> Response:
     """The safe response for ``error``: an HTML page or an RFC 9457 problem document.
 
-    A 5xx shows only werkzeug's generic description, never the exception."""
+    A 5xx shows only werkzeug's generic description for its status, unless its text is
+    :class:`PublicText` or it is one of Flask-Bastion's own rejections; never the
+    exception."""
     code = error.code or 500
     title = error.name
-    description = (
-        error.description
-        if code < 500 or not hasattr(error, "original_exception")
-        else "The server could not complete the request. The error has been logged."
-    ) or ""
+    description = _shown_description(error)
     request_id = request_state().request_id
     if _wants_json():
         body = {

@@ -170,7 +170,12 @@ def load_config(app_config: Mapping[str, t.Any], overrides: Mapping[str, t.Any])
         try:
             values[info.section][info.name] = info.parse(raw)
         except Invalid as exc:
-            raise ConfigurationError(key, f"{exc}; got {raw!r}.") from None
+            # The message echoes the value, and lands in tracebacks and deploy logs: a
+            # misplaced URL must not bring its password along. (errors imports config,
+            # hence the import here.)
+            from ..errors import scrub
+
+            raise ConfigurationError(key, scrub(f"{exc}; got {raw!r}.")) from None
         sources[key] = source
 
     sections = {name or "core": SECTIONS[name](**values[name]) for name in SECTIONS}
