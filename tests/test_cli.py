@@ -199,12 +199,6 @@ URL_SETTINGS = [
         id="password-parameter",
     ),
     pytest.param(
-        "BASTION_CSP_REPORT_URI",
-        "https://reporter:s3cret@csp.example/report",
-        "https://reporter:***@csp.example/report",
-        id="report-uri-userinfo",
-    ),
-    pytest.param(
         "BASTION_CSP_REPORT_TO",
         "https://csp.example/report?token=s3cret",
         "https://csp.example/report?token=***",

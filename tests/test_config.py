@@ -226,6 +226,8 @@ HOSTILE = [
     ("BASTION_CSP_REPORT_URI", "/csp; script-src *", "report-uri-semicolon"),
     ("BASTION_CSP_REPORT_URI", "javascript:alert(1)", "report-uri-scheme"),
     ("BASTION_CSP_REPORT_URI", "//evil.example/csp", "report-uri-scheme-relative"),
+    # Sent to every visitor in the CSP header: credentials there would be public.
+    ("BASTION_CSP_REPORT_URI", "https://reporter:s3cret@csp.example/r", "report-uri-userinfo"),
     ("BASTION_CSP_REPORT_TO", 'https://r.example/"x', "report-to-quote"),
     ("BASTION_CSP_REPORT_TO", "https://r.example/a\nb", "report-to-lf"),
     ("BASTION_CSP_REPORT_TO", "https://r.example/a,b", "report-to-comma"),
