@@ -100,7 +100,7 @@ def rejections(site: Site) -> Iterator[list[str]]:
     """Reasons sent on ``csrf_rejected`` by ``site.app``."""
     seen: list[str] = []
 
-    def record(sender: Flask, reason: str) -> None:
+    def record(sender: Flask, reason: str, **extra: t.Any) -> None:
         seen.append(reason)
 
     with signals.csrf_rejected.connected_to(record, site.app):
@@ -797,7 +797,9 @@ def test_validate_csrf_signals_its_rejection() -> None:
     app.secret_key = SECRET
     seen: list[str] = []
     with (
-        signals.csrf_rejected.connected_to(lambda sender, reason: seen.append(reason), app),
+        signals.csrf_rejected.connected_to(
+            lambda sender, reason, **extra: seen.append(reason), app
+        ),
         app.test_request_context(),
         pytest.raises(CSRFError),
     ):
@@ -1265,5 +1267,5 @@ def test_rejected_before_the_app_before_request_hooks() -> None:
 def test_is_trusted_normalises(origin: str) -> None:
     """is_trusted() compares normalised origins."""
     target = build(BASTION_CSRF_TRUSTED_ORIGINS=["https://admin.example.org"])
-    component = target.app.extensions["bastion"].csrf
+    component = target.app.extensions["bastion"].component("csrf")
     assert component.is_trusted(origin)

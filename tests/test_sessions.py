@@ -394,7 +394,7 @@ def test_sessions_can_be_disabled() -> None:
     """BASTION_SESSIONS_ENABLED=False keeps Flask's own session interface."""
     app = make_app(BASTION_SESSIONS_ENABLED=False)
     assert not isinstance(app.session_interface, BastionSessionInterface)
-    assert get_state(app).sessions.interface is None
+    assert get_state(app).component("sessions").interface is None
 
 
 def test_api_without_bastion_sessions_explains() -> None:

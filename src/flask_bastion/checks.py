@@ -78,7 +78,7 @@ def run_checks(
     app: Flask, *, deploy: bool = False, include_silenced: bool = False
 ) -> list[CheckMessage]:
     """Run every registered check against ``app`` (initialised with Flask-Bastion)."""
-    from .extension import get_state
+    from .context import get_state
 
     config = get_state(app).config
     silenced = set(config.core.silenced_checks)

@@ -1,22 +1,70 @@
-"""Per-request state, kept on ``g._bastion`` so it never collides with application names."""
+"""Where Flask-Bastion keeps its state: per application in ``app.extensions["bastion"]``,
+per request on ``g._bastion``, so it never collides with the application's names.
+
+A leaf module: it imports nothing else of Flask-Bastion at run time, so every module can
+reach the state without an import cycle.
+"""
 
 from __future__ import annotations
 
 import base64
 import secrets
+import typing as t
 
-from flask import g
+from flask import Flask, g
+
+if t.TYPE_CHECKING:
+    from .extension import BastionState
+
+#: Key of the per-application state in ``app.extensions``.
+EXTENSION_KEY = "bastion"
+
+T = t.TypeVar("T")
+#: A response callback: ``(status, headers)``; it may append to ``headers``.
+ResponseCallback = t.Callable[[str, list[tuple[str, str]]], None]
+
+
+def get_state(app: Flask) -> BastionState:
+    """The :class:`~flask_bastion.extension.BastionState` of ``app``.
+
+    :raises RuntimeError: when Flask-Bastion is not initialised on ``app``.
+    """
+    try:
+        return t.cast("BastionState", app.extensions[EXTENSION_KEY])
+    except KeyError:
+        raise RuntimeError("Flask-Bastion is not initialised on this application.") from None
 
 
 class RequestState:
-    """What Flask-Bastion knows about the current request."""
+    """What Flask-Bastion knows about the current request.
 
-    __slots__ = ("_nonce", "request_id")
+    Components keep their own per-request data here without editing this class: each
+    stores one object of a type it owns with :meth:`put` and reads it back with
+    :meth:`get` (the type is the key, so two components never collide). Headers that
+    depend on the request (``RateLimit``, ``Retry-After``, ``Vary``) are added by a
+    callback registered with :meth:`on_response`; a request that registers none costs
+    nothing at response time.
+    """
 
-    def __init__(self, request_id: str) -> None:
-        #: The request ID: sent in a response header, shown on error pages, logged.
-        self.request_id = request_id
+    __slots__ = ("_callbacks", "_extras", "_nonce", "_request_id")
+
+    def __init__(self, request_id: str | None = None) -> None:
+        self._request_id = request_id
         self._nonce: str | None = None
+        self._extras: dict[type[t.Any], t.Any] | None = None
+        self._callbacks: list[ResponseCallback] | None = None
+
+    @property
+    def request_id(self) -> str:
+        """The request ID: sent in a response header, shown on error pages, logged.
+        96 bits from :mod:`secrets` unless a trusted proxy supplied one."""
+        if self._request_id is None:
+            self._request_id = new_request_id()
+        return self._request_id
+
+    @request_id.setter
+    def request_id(self, value: str) -> None:
+        self._request_id = value
 
     @property
     def nonce(self) -> str:
@@ -26,6 +74,30 @@ class RequestState:
         if self._nonce is None:
             self._nonce = base64.b64encode(secrets.token_bytes(16)).decode("ascii")
         return self._nonce
+
+    def put(self, value: object) -> None:
+        """Keep ``value`` for this request under its type."""
+        if self._extras is None:
+            self._extras = {}
+        self._extras[type(value)] = value
+
+    def get(self, kind: type[T]) -> T | None:
+        """The value of type ``kind`` kept with :meth:`put`, or ``None``."""
+        return None if self._extras is None else self._extras.get(kind)
+
+    def on_response(self, callback: ResponseCallback) -> None:
+        """Call ``callback(status, headers)`` when this request's response starts, after
+        the per-view headers were added; it may append headers (a header the response
+        already has should be left alone)."""
+        if self._callbacks is None:
+            self._callbacks = []
+        self._callbacks.append(callback)
+
+    def run_callbacks(self, status: str, headers: list[tuple[str, str]]) -> None:
+        """Run the callbacks registered with :meth:`on_response`, in order."""
+        if self._callbacks is not None:
+            for callback in self._callbacks:
+                callback(status, headers)
 
 
 def new_request_id() -> str:
@@ -38,5 +110,5 @@ def request_state() -> RequestState:
     (for instance when an error is rendered before ``before_request``)."""
     state: RequestState | None = g.get("_bastion")
     if state is None:
-        state = g._bastion = RequestState(new_request_id())
+        state = g._bastion = RequestState()
     return state

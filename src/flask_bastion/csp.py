@@ -24,12 +24,14 @@ from collections.abc import Callable, Mapping
 
 from flask import Flask
 
+from .components import Stage
 from .config import BastionConfig
 from .config.parsers import Invalid, csp_policy
 from .context import request_state
 from .exceptions import ConfigurationError
+from .markers import View, mark
 
-F = t.TypeVar("F", bound=Callable[..., t.Any])
+V = t.TypeVar("V")
 
 #: The source in a policy that stands for this response's nonce.
 NONCE = "'nonce'"
@@ -37,7 +39,7 @@ NONCE = "'nonce'"
 REPORT_GROUP = "csp-endpoint"
 #: View attribute holding :func:`csp` overrides, validated: ``(replacement policy or
 #: None, directives to set, directives to remove)``.
-OVERRIDES_ATTR = "_bastion_csp"
+OVERRIDES = "csp"
 #: The key named by errors in :func:`csp` arguments, which follow its rules.
 POLICY_KEY = "BASTION_CSP_POLICY"
 
@@ -50,7 +52,7 @@ def csp_nonce() -> str:
     return request_state().nonce
 
 
-def csp(policy: Mapping[str, t.Any] | None = None, /, **directives: t.Any) -> Callable[[F], F]:
+def csp(policy: Mapping[str, t.Any] | None = None, /, **directives: t.Any) -> Callable[[V], V]:
     """Change the Content-Security-Policy of one view.
 
     Keywords replace single directives (underscores become dashes; ``None`` removes the
@@ -77,9 +79,8 @@ def csp(policy: Mapping[str, t.Any] | None = None, /, **directives: t.Any) -> Ca
         raise ConfigurationError(POLICY_KEY, f"in @csp(...): {exc}.") from None
     override = (replacement, kept, removed)
 
-    def decorator(view: F) -> F:
-        setattr(view, OVERRIDES_ATTR, override)
-        return view
+    def decorator(view: V) -> V:
+        return mark(view, OVERRIDES, override)
 
     return decorator
 
@@ -93,6 +94,7 @@ class ContentSecurityPolicy:
     """Component: the CSP header and the ``csp_nonce()`` template global."""
 
     name = "csp"
+    stage = Stage.RESPONSE
 
     def __init__(self, config: BastionConfig) -> None:
         self.config = config.csp
@@ -101,19 +103,19 @@ class ContentSecurityPolicy:
     def init_app(self, app: Flask) -> None:
         app.jinja_env.globals["csp_nonce"] = csp_nonce
 
-    def view_headers(self, view: object, https: bool) -> list[tuple[str, str]]:
+    def view_headers(self, view: View, https: bool) -> list[tuple[str, str]]:
         """``Reporting-Endpoints`` when a Reporting API endpoint is configured."""
         if self.config.enabled and self.config.report_to:
             return [("Reporting-Endpoints", f'{REPORT_GROUP}="{self.config.report_to}"')]
         return []
 
-    def view_policy(self, view: object, https: bool) -> list[str] | None:
+    def view_policy(self, view: View, https: bool) -> list[str] | None:
         """The policy for ``view`` split around the nonce: join the parts with
         ``'nonce-<value>'`` to get the header value. ``None`` when CSP is off."""
         if not self.config.enabled:
             return None
         policy = dict(self.config.policy)
-        override = getattr(view, OVERRIDES_ATTR, None)
+        override = view.get(OVERRIDES, None)
         if override is not None:
             replacement, kept, removed = override
             if replacement is not None:

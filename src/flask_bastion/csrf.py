@@ -48,14 +48,16 @@ import re
 import secrets
 import typing as t
 
-from flask import Blueprint, Flask, Request, current_app, session
-from flask.blueprints import BlueprintSetupState
+from flask import Flask, Request, current_app, session
 from markupsafe import Markup, escape
 
 from . import signals
+from .components import Stage
 from .config import BastionConfig, CsrfConfig
-from .errors import security_log
+from .context import EXTENSION_KEY, RequestState
 from .exceptions import CSRFError
+from .markers import View, mark
+from .refusal import refuse
 
 REASON_CROSS_ORIGIN = "Sec-Fetch-Site: the request was sent from another origin."
 REASON_ORIGIN_MISMATCH = "Origin does not match this site's origin."
@@ -67,10 +69,8 @@ REASON_NO_SECRET = "CSRF token cannot be checked: the session has no CSRF secret
 
 #: Key of the per-session secret in :data:`flask.session` (base64url, 32 bytes).
 SESSION_KEY = "_csrf_secret"
-#: View, view class or blueprint attribute set by :func:`csrf_exempt`.
-EXEMPT_ATTR = "_bastion_csrf_exempt"
-#: ``app.extensions`` key of the set of endpoints registered through exempt blueprints.
-EXEMPT_ENDPOINTS = "bastion.csrf_exempt_endpoints"
+#: The view mark set by :func:`csrf_exempt` (see :mod:`flask_bastion.markers`).
+EXEMPT = "csrf_exempt"
 #: Bytes of the per-session secret and of each mask.
 SECRET_BYTES = 32
 
@@ -83,7 +83,7 @@ _DEFAULT_PORTS = {"http": ":80", "https": ":443"}
 _BASE64URL = re.compile(r"[A-Za-z0-9_-]+")
 _DEFAULTS = CsrfConfig()
 
-V = t.TypeVar("V", bound="t.Callable[..., t.Any] | Blueprint")
+V = t.TypeVar("V")
 
 
 def _encode(raw: bytes) -> str:
@@ -174,7 +174,7 @@ def rotate_csrf_secret() -> None:
 
 
 def _config() -> CsrfConfig:
-    state = current_app.extensions.get("bastion")
+    state = current_app.extensions.get(EXTENSION_KEY)
     return state.config.csrf if state is not None else _DEFAULTS
 
 
@@ -206,59 +206,7 @@ def csrf_exempt(target: V) -> V:
        authenticate every request themselves (a webhook verifying a signature), never
        for views that rely on a cookie or on HTTP authentication.
     """
-    if isinstance(target, Blueprint):
-        # record() refuses a blueprint that is already registered: its routes are on the
-        # app untagged, and exempting it now would silently do nothing.
-        target.record(_tag_routes)
-        # record() appends, but the tagger must run first to see every route; once.
-        target.deferred_functions.pop()
-        if _tag_routes not in target.deferred_functions:
-            target.deferred_functions.insert(0, _tag_routes)
-    setattr(target, EXEMPT_ATTR, True)
-    return target
-
-
-def _tag_routes(state: BlueprintSetupState) -> None:
-    """Deferred setup function of exempt blueprints and of the blueprints nested in them.
-
-    Flask derives ``request.blueprints`` from the endpoint's name, so an application
-    route named ``hooks.delete`` would count as part of a blueprint ``hooks``. The
-    exemption instead follows the registration: while an exempt blueprint (or one nested
-    in it) is registered, every endpoint it adds is recorded for that application."""
-    # Nested blueprints register after this one's setup functions ran, with their own
-    # state: hand them the tagger too. It decides per registration, since a nested
-    # blueprint may also be registered elsewhere, outside the exempt one.
-    for child, _options in state.blueprint._blueprints:
-        if _tag_routes not in child.deferred_functions:
-            child.deferred_functions.insert(0, _tag_routes)
-    name = f"{state.name_prefix}.{state.name}".lstrip(".")
-    # The registered names of this blueprint and its parents: "a.b.c", "a.b", "a".
-    lineage = [name.rsplit(".", depth)[0] for depth in range(name.count(".") + 1)]
-    if not any(getattr(state.app.blueprints.get(n), EXEMPT_ATTR, False) for n in lineage):
-        return
-    endpoints: set[str] = state.app.extensions.setdefault(EXEMPT_ENDPOINTS, set())
-    add_url_rule = state.add_url_rule
-
-    def add_and_tag(
-        rule: str,
-        endpoint: str | None = None,
-        view_func: t.Callable[..., t.Any] | None = None,
-        **options: t.Any,
-    ) -> None:
-        add_url_rule(rule, endpoint, view_func, **options)
-        # The endpoint exactly as BlueprintSetupState.add_url_rule named it.
-        endpoints.add(f"{name}.{endpoint or getattr(view_func, '__name__', '')}")
-
-    state.add_url_rule = add_and_tag  # type: ignore[method-assign]
-
-
-def _is_exempt(app: Flask, request: Request) -> bool:
-    view = app.view_functions.get(request.endpoint) if request.endpoint else None
-    if getattr(view, EXEMPT_ATTR, False) or getattr(
-        getattr(view, "view_class", None), EXEMPT_ATTR, False
-    ):
-        return True
-    return request.endpoint in app.extensions.get(EXEMPT_ENDPOINTS, ())
+    return mark(target, EXEMPT, True)
 
 
 def normalise_origin(origin: str) -> str:
@@ -271,23 +219,27 @@ def normalise_origin(origin: str) -> str:
 
 
 def reject(reason: str) -> t.NoReturn:
-    """Emit :data:`~flask_bastion.signals.csrf_rejected` and the security log line, then
-    raise.
+    """Refuse the request through :func:`~flask_bastion.refusal.refuse`: it sends
+    :data:`~flask_bastion.signals.csrf_rejected` and writes the security log line.
 
     :raises CSRFError: always, with ``reason``.
     """
-    app = current_app._get_current_object()  # type: ignore[attr-defined]
-    signals.csrf_rejected.send(app, reason=reason)
-    security_log.warning(
-        "CSRF rejected: %s", reason, extra={"event": "csrf.rejected", "reason": reason}
-    )
-    raise CSRFError(reason)
+    refuse(CSRFError(reason))
+
+
+def _on_session_rotated(sender: Flask, **extra: t.Any) -> None:
+    rotate_csrf_secret()
+
+
+# The session registry announces rotation; the CSRF secret belongs to the old identity.
+signals.session_rotated.connect(_on_session_rotated)
 
 
 class CSRFProtection:
     """Component: rejects cross-origin unsafe requests before the view runs."""
 
     name = "csrf"
+    stage = Stage.FORGERY
 
     def __init__(self, config: BastionConfig) -> None:
         csrf = config.csrf
@@ -315,7 +267,7 @@ class CSRFProtection:
             csrf_token=csrf_token, csrf_field=csrf_field, csrf_meta=csrf_meta
         )
 
-    def before_request(self, request: Request) -> None:
+    def before_request(self, request: Request, state: RequestState) -> None:
         """Reject a forged unsafe request.
 
         :raises CSRFError: with one of the ``REASON_*`` constants, unless the view or its
@@ -326,10 +278,8 @@ class CSRFProtection:
         if not self.enabled:
             return
         reason = self.forgery_reason(request)
-        if reason is not None:
-            app = current_app._get_current_object()  # type: ignore[attr-defined]
-            if not _is_exempt(app, request):
-                reject(reason)
+        if reason is not None and not View(current_app, request.endpoint).get(EXEMPT, False):
+            reject(reason)
 
     def is_trusted(self, origin: str) -> bool:
         """Whether ``origin`` is one of ``BASTION_CSRF_TRUSTED_ORIGINS``."""

@@ -30,10 +30,11 @@ import click
 from flask import Flask, Request, current_app
 from flask.cli import run_command
 
-from . import signals
+from .components import Stage
 from .config import BastionConfig
-from .errors import security_log
+from .context import RequestState
 from .exceptions import ConfigurationError, DebuggerRefused
+from .refusal import refuse
 
 #: The environ key :class:`werkzeug.debug.DebuggedApplication` sets on every request it
 #: passes on (with ``evalex``, its default); present means the debugger wraps this app.
@@ -108,6 +109,7 @@ class DebuggerGuard:
     """Component: refuses every request while the debugger could reach it."""
 
     name = "debugger"
+    stage = Stage.INPUT
 
     def __init__(self, config: BastionConfig) -> None:
         #: Off under the development profile, where the debugger is allowed.
@@ -118,7 +120,7 @@ class DebuggerGuard:
             refuse_debug_config(app)
             guard_run(app)
 
-    def before_request(self, request: Request) -> None:
+    def before_request(self, request: Request, state: RequestState) -> None:
         """Refuse the request when ``DEBUG`` is on or the debugger wraps the app.
 
         :raises DebuggerRefused: a 500 rendered by the safe error pages, never by the
@@ -133,8 +135,4 @@ class DebuggerGuard:
             reason = REASON_DEBUGGER_WRAPS
         else:
             return
-        signals.request_rejected.send(app, reason=reason, status=500)
-        security_log.critical(
-            "request refused: %s", reason, extra={"event": "debugger.refused", "reason": reason}
-        )
-        raise DebuggerRefused(reason)
+        refuse(DebuggerRefused(reason))

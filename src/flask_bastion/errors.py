@@ -35,13 +35,15 @@ from markupsafe import escape
 from werkzeug.exceptions import HTTPException, default_exceptions
 
 from . import signals
+from .components import Stage
 from .config import BastionConfig
-from .context import RequestState, new_request_id, request_state
+from .context import RequestState, request_state
 from .exceptions import BodyTooLarge, HeadersTooLarge, MalformedRequest, Rejection
 from .proxy import peer_is_trusted
+from .refusal import refuse, security_log
 
 #: Logger for security events (rejections); later fed to the audit sinks.
-security_log = logging.getLogger("flask_bastion.security")
+__all__ = ["security_log"]  # re-exported: the logger's historical home
 
 REASON_HEADERS_TOO_LARGE = "request headers too large"
 REASON_PATH_ENCODING = "path is not valid UTF-8"
@@ -248,17 +250,13 @@ def _valid_percent_utf8(raw: bytes) -> bool:
 
 
 def reject(reason: str, status: int = 400) -> t.NoReturn:
-    """Emit the rejection signal and security log line, then raise the matching 4xx."""
-    app = current_app._get_current_object()  # type: ignore[attr-defined]
-    signals.request_rejected.send(app, reason=reason, status=status)
-    security_log.warning(
-        "request rejected: %s", reason, extra={"event": "request.rejected", "reason": reason}
-    )
+    """Refuse the request with the 4xx matching ``status``, through
+    :func:`~flask_bastion.refusal.refuse` (signal, security log line, error page)."""
     if status == 431:
-        raise HeadersTooLarge(reason)
+        refuse(HeadersTooLarge(reason))
     if status == 413:
-        raise BodyTooLarge(reason)
-    raise MalformedRequest(reason)
+        refuse(BodyTooLarge(reason))
+    refuse(MalformedRequest(reason))
 
 
 #: Templates (``bastion/error.html``) are served through a route-less blueprint so the
@@ -275,6 +273,7 @@ class SafeErrors:
     """Component: request IDs, input validation, error pages and log scrubbing."""
 
     name = "errors"
+    stage = Stage.INPUT
 
     def __init__(self, config: BastionConfig) -> None:
         self.config = config.errors
@@ -299,18 +298,15 @@ class SafeErrors:
                 app.register_blueprint(blueprint)
             app.register_error_handler(HTTPException, self.handle_http_exception)
 
-    def start_request(self, environ: dict[str, t.Any]) -> RequestState:
-        """The request's state, with the ID from a trusted proxy or a new one."""
+    def before_request(self, request: Request, state: RequestState) -> None:
+        """Take the request ID from a trusted proxy; reject requests whose headers, path,
+        query or form cannot be decoded safely."""
+        environ = request.environ
         forwarded = environ.get(self.request_id_key)
         # fullmatch: "$" would also match before a trailing newline, which would put a
         # line break into the response header and the log line.
         if forwarded and _REQUEST_ID.fullmatch(forwarded) and peer_is_trusted(environ):
-            return RequestState(forwarded)
-        return RequestState(new_request_id())
-
-    def before_request(self, request: Request) -> None:
-        """Reject requests whose headers, path, query or form cannot be decoded safely."""
-        environ = request.environ
+            state.request_id = forwarded
         size = 0
         for key, value in environ.items():
             if key[:5] == "HTTP_":
@@ -445,7 +441,16 @@ def render_error(error: HTTPException) -> Response:
             "detail": description,
             "request_id": request_id,
         }
-        return Response(json.dumps(body), code, mimetype="application/problem+json")
+        response = Response(json.dumps(body), code, mimetype="application/problem+json")
+    else:
+        response = _html_error(code, title, description, request_id)
+    # The body depends on Accept: a shared cache must not give one client's JSON to
+    # another client's browser, or the reverse.
+    response.vary.add("Accept")
+    return response
+
+
+def _html_error(code: int, title: str, description: str, request_id: str) -> Response:
     context = {"code": code, "title": title, "description": description, "request_id": request_id}
     try:
         html = render_template("bastion/error.html", **context)

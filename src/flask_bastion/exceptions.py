@@ -7,6 +7,9 @@ them all; those that end a request subclass the matching werkzeug exception as w
 
 from __future__ import annotations
 
+import logging
+import typing as t
+
 from werkzeug.exceptions import (
     BadRequest,
     Forbidden,
@@ -15,6 +18,11 @@ from werkzeug.exceptions import (
     RequestHeaderFieldsTooLarge,
     ServiceUnavailable,
 )
+
+from . import signals
+
+if t.TYPE_CHECKING:
+    from blinker import NamedSignal
 
 
 class BastionError(Exception):
@@ -37,11 +45,20 @@ class ConfigurationError(BastionError, ValueError):
 
 class Rejection(BastionError):
     """Base of the errors that end a request; combined with a werkzeug exception, which
-    gives the status code. Never raised directly.
+    gives the status code. Never raised directly: a component calls
+    :func:`flask_bastion.refusal.refuse`, which sends :attr:`signal` and writes the
+    security log line before raising.
 
     :param reason: a ``REASON_*`` constant of the rejecting module; also the description
         shown on the error page.
     """
+
+    #: The ``event`` field of the security log line.
+    event: t.ClassVar[str] = "request.rejected"
+    #: The signal sent for each rejection, with ``reason`` and ``status``.
+    signal: t.ClassVar[NamedSignal] = signals.request_rejected
+    #: The level of the security log line.
+    log_level: t.ClassVar[int] = logging.WARNING
 
     def __init__(self, reason: str) -> None:
         self.reason = reason
@@ -63,9 +80,15 @@ class BodyTooLarge(Rejection, RequestEntityTooLarge):
 class CSRFError(Rejection, Forbidden):
     """An unsafe request failed the cross-site request forgery check."""
 
+    event = "csrf.rejected"
+    signal = signals.csrf_rejected
+
 
 class DebuggerRefused(Rejection, InternalServerError):
     """Werkzeug's debugger is on or wraps the application under the production profile."""
+
+    event = "debugger.refused"
+    log_level = logging.CRITICAL
 
 
 class SessionStoreUnavailable(Rejection, ServiceUnavailable):

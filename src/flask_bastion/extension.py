@@ -1,27 +1,32 @@
 """The :class:`Bastion` extension: loads configuration once and composes the protections.
 
-Protections are small components with the same shape (``name``, ``init_app``, and any of
-``before_request``, ``view_headers``, ``view_policy``). ``Bastion`` registers them in a
-fixed order and composes their request work into **one** ``before_request`` function and
-**one** response step, so the per-request cost is the same however many protections are on.
+Protections are components (:mod:`~flask_bastion.components`): each has a ``name``, a
+:class:`~flask_bastion.components.Stage` and ``init_app``, and any of ``before_request``,
+``view_headers``, ``view_policy`` and ``wrap_wsgi``. ``Bastion`` registers them in stage
+order and composes their request work, once, into **one** ``before_request`` function and
+**one** response step, so the per-request cost does not grow with the number of
+protections. An application adds its own component at a named stage with
+``Bastion(app, components=[...])``.
 
 Hook order, for every request:
 
 1. (WSGI) :class:`~flask_bastion.proxy.ProxyMiddleware` settles client IP, scheme and
    host, when proxy trust is configured.
-2. Bastion's ``before_request`` runs before the application's own: it assigns the request
-   ID, refuses every request while Werkzeug's debugger is on under the production
-   profile (:mod:`~flask_bastion.debugger`), rejects malformed input
-   (:mod:`~flask_bastion.errors`), redirects plain HTTP
-   (:mod:`~flask_bastion.https`), answers 503 when the session store could not be read
-   (:mod:`~flask_bastion.sessions`), then rejects cross-site forgeries
-   (:mod:`~flask_bastion.csrf`). When it returns a response or raises, the view never
-   runs.
+2. Bastion's ``before_request`` runs before the application's own. It calls the
+   components' ``before_request`` in stage order: the input stage takes the request ID
+   from a trusted proxy, refuses every request while Werkzeug's debugger is on under the
+   production profile (:mod:`~flask_bastion.debugger`) and rejects malformed input
+   (:mod:`~flask_bastion.errors`); the transport stage redirects plain HTTP
+   (:mod:`~flask_bastion.https`); the session stage answers 503 when the session store
+   could not be read (:mod:`~flask_bastion.sessions`); the forgery stage rejects
+   cross-site forgeries (:mod:`~flask_bastion.csrf`). A component ends the request only
+   by raising; the view never runs then.
 3. The view and the application's hooks.
 4. (WSGI) :class:`ResponseLayer` runs after every Flask hook, as the response starts, so
    it sees the final response; it adds the security headers, the CSP and the request ID,
    skipping any header the response already has; a ``304 Not Modified`` gets no CSP,
-   so the cached page keeps the policy its nonces were made for.
+   so the cached page keeps the policy its nonces were made for. Then it runs the
+   callbacks components registered for this request (headers that depend on it).
 
 The headers of each view are computed once, on its first response, and reused.
 """
@@ -31,10 +36,11 @@ from __future__ import annotations
 import typing as t
 from collections.abc import Iterable
 
-from flask import Flask, Response, g, has_app_context, request
+from flask import Flask, g, has_app_context, request
 
+from .components import Component, Factory, Registry
 from .config import BastionConfig, load_config
-from .context import RequestState, new_request_id, request_state
+from .context import EXTENSION_KEY, RequestState, get_state, request_state
 from .csp import ContentSecurityPolicy
 from .csrf import CSRFProtection
 from .debugger import DebuggerGuard
@@ -42,65 +48,76 @@ from .errors import SafeErrors
 from .exceptions import ConfigurationError
 from .headers import SecurityHeaders
 from .https import HTTPS
-from .proxy import ProxyMiddleware, ProxyTrust
+from .markers import View
+from .proxy import TrustedProxies
 from .sessions import Sessions
 
 if t.TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
-#: Key of the per-application state in ``app.extensions``.
-EXTENSION_KEY = "bastion"
+__all__ = ["BUILTIN_COMPONENTS", "EXTENSION_KEY", "Bastion", "BastionState", "get_state"]
+
+#: The built-in components, each made from the application's configuration. Their
+#: position comes from their stage, not from this order.
+BUILTIN_COMPONENTS: tuple[Factory, ...] = (
+    TrustedProxies,
+    SafeErrors,
+    DebuggerGuard,
+    HTTPS,
+    Sessions,
+    CSRFProtection,
+    SecurityHeaders,
+    ContentSecurityPolicy,
+)
 
 
 class _Plan:
     """The response work for one (endpoint, scheme): precomputed, applied in one pass."""
 
-    __slots__ = ("csp", "names", "static")
+    __slots__ = ("names", "policy", "static")
 
-    def __init__(self, static: list[tuple[str, str]], csp: list[str] | None) -> None:
+    def __init__(self, static: list[tuple[str, str]], policy: list[str] | None) -> None:
         self.static = static
         self.names = frozenset(name.lower() for name, _ in static)
-        self.csp = csp
+        self.policy = policy
 
 
 class BastionState:
     """Everything Flask-Bastion keeps for one application, in ``app.extensions["bastion"]``."""
 
-    def __init__(self, extension: Bastion, config: BastionConfig) -> None:
+    def __init__(
+        self, extension: Bastion, config: BastionConfig, extra: Iterable[Component | Factory]
+    ) -> None:
         #: The :class:`Bastion` instance that initialised the application.
         self.extension = extension
         #: The validated configuration.
         self.config = config
-        self.proxy = ProxyTrust(config.proxy)
-        self.debugger = DebuggerGuard(config)
-        self.errors = SafeErrors(config)
-        self.https = HTTPS(config)
-        self.headers = SecurityHeaders(config)
-        self.csp = ContentSecurityPolicy(config)
-        self.sessions = Sessions(config)
-        self.csrf = CSRFProtection(config)
-        #: The components, in registration order.
-        self.components = (
-            self.debugger,
-            self.errors,
-            self.https,
-            self.headers,
-            self.csp,
-            self.sessions,
-            self.csrf,
-        )
-        self._header_sources = tuple(c for c in self.components if hasattr(c, "view_headers"))
+        #: The components, in pipeline order.
+        self.components = Registry(factory(config) for factory in BUILTIN_COMPONENTS)
+        for item in extra:
+            # A component, or a factory of one; add() refuses anything else.
+            made = item(config) if callable(item) and not isinstance(item, Component) else item
+            self.components.add(made)
+        self._header_sources = self.components.header_sources()
+        self.policy_source = self.components.policy_source()
         self._plans: dict[tuple[str | None, bool], _Plan] = {}
+
+    def component(self, name: str) -> t.Any:
+        """The component called ``name``.
+
+        :raises KeyError: when there is none.
+        """
+        return self.components[name]
 
     def plan(self, app: Flask, endpoint: str | None, https: bool) -> _Plan:
         """The response plan of ``endpoint`` (``None`` for unrouted requests)."""
         key = (endpoint, https)
         plan = self._plans.get(key)
         if plan is None:
-            view = app.view_functions.get(endpoint) if endpoint else None
-            view = getattr(view, "view_class", view)  # class-based views carry the attrs
+            view = View(app, endpoint)
             static = [h for c in self._header_sources for h in c.view_headers(view, https)]
-            plan = self._plans[key] = _Plan(static, self.csp.view_policy(view, https))
+            policy = self.policy_source.view_policy(view, https) if self.policy_source else None
+            plan = self._plans[key] = _Plan(static, policy)
         return plan
 
 
@@ -122,15 +139,28 @@ class Bastion:
             return app
 
     :param app: the application to initialise now, if any.
+    :param components: the application's own components (or factories taking the
+        :class:`~flask_bastion.config.BastionConfig`), each placed at its stage.
     :param overrides: settings that win over ``app.config``, named as the configuration
         key without ``BASTION_``, in lower case (``csp_report_only=True``).
     :raises ConfigurationError: when a setting is unknown or invalid.
     """
 
-    def __init__(self, app: Flask | None = None, **overrides: t.Any) -> None:
+    def __init__(
+        self,
+        app: Flask | None = None,
+        *,
+        components: Iterable[Component | Factory] = (),
+        **overrides: t.Any,
+    ) -> None:
         self.overrides = overrides
+        self._components = list(components)
         if app is not None:
             self.init_app(app)
+
+    def add_component(self, component: Component | Factory) -> None:
+        """Add an application component for the applications initialised from now on."""
+        self._components.append(component)
 
     def init_app(self, app: Flask) -> None:
         """Validate the configuration and install every protection on ``app``.
@@ -143,13 +173,11 @@ class Bastion:
                 "init_app", "Flask-Bastion is already initialised on this app."
             )
         config = load_config(app.config, self.overrides)
-        state = BastionState(self, config)
+        state = BastionState(self, config, self._components)
         for component in state.components:  # the debugger guard first: it may refuse the app
             component.init_app(app)
         app.extensions[EXTENSION_KEY] = state
         _install_hooks(app, state)
-        if state.proxy.enabled:  # outermost: settles the environ before anything reads it
-            app.wsgi_app = ProxyMiddleware(app.wsgi_app, state.proxy)  # type: ignore[method-assign]
 
         from .cli import bastion_cli
 
@@ -160,17 +188,6 @@ class Bastion:
                 "HTTPS, the session cookie is not Secure and DEBUG is allowed. Never deploy "
                 "with BASTION_PROFILE='development'."
             )
-
-
-def get_state(app: Flask) -> BastionState:
-    """The :class:`BastionState` of ``app``.
-
-    :raises RuntimeError: when Flask-Bastion is not initialised on ``app``.
-    """
-    try:
-        return t.cast(BastionState, app.extensions[EXTENSION_KEY])
-    except KeyError:
-        raise RuntimeError("Flask-Bastion is not initialised on this application.") from None
 
 
 class ResponseLayer:
@@ -187,20 +204,21 @@ class ResponseLayer:
         self.plan_for = state.plan
         self.rid_header = state.config.errors.request_id_header
         self.rid_lower = self.rid_header.lower()
-        self.csp_header = state.csp.header
-        self.csp_lower = self.csp_header.lower()
+        policy = state.policy_source
+        self.policy_header = policy.header if policy is not None else ""
+        self.policy_lower = self.policy_header.lower()
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         def bastion_start_response(
             status: str, headers: list[tuple[str, str]], exc_info: t.Any = None
         ) -> t.Any:
-            self.add_headers(environ, headers, not_modified=status.startswith("304"))
+            self.add_headers(environ, headers, status)
             return start_response(status, headers, exc_info)
 
         return self.wsgi_app(environ, bastion_start_response)
 
     def add_headers(
-        self, environ: WSGIEnvironment, headers: list[tuple[str, str]], not_modified: bool = False
+        self, environ: WSGIEnvironment, headers: list[tuple[str, str]], status: str = "200 OK"
     ) -> None:
         """Extend ``headers`` with the plan of this request's view, in one pass; a header
         the response already has is never overwritten or repeated.
@@ -221,30 +239,34 @@ class ResponseLayer:
             headers.extend(plan.static)
         else:
             headers.extend(h for h in plan.static if h[0].lower() not in present)
-        state = request_state() if has_app_context() else RequestState(new_request_id())
-        if plan.csp is not None and not not_modified and self.csp_lower not in present:
-            headers.append((self.csp_header, f"'nonce-{state.nonce}'".join(plan.csp)))
+        state = request_state() if has_app_context() else RequestState()
+        if (
+            plan.policy is not None
+            and self.policy_lower not in present
+            and not status.startswith("304")
+        ):
+            headers.append((self.policy_header, f"'nonce-{state.nonce}'".join(plan.policy)))
         if self.rid_lower not in present:
             headers.append((self.rid_header, state.request_id))
+        state.run_callbacks(status, headers)
 
 
 def _install_hooks(app: Flask, state: BastionState) -> None:
-    debugger, errors, https = state.debugger, state.errors, state.https
-    sessions, csrf = state.sessions, state.csrf
+    hooks = state.components.before_hooks()
 
-    def bastion_before_request() -> Response | None:
+    def bastion_before_request() -> None:
         req = request._get_current_object()  # type: ignore[attr-defined]
-        g._bastion = errors.start_request(req.environ)
-        debugger.before_request(req)
-        errors.before_request(req)
-        redirect = https.before_request(req)
-        if redirect is not None:
-            return redirect
-        sessions.before_request(req)
-        csrf.before_request(req)
-        return None
+        g._bastion = current = RequestState()
+        for hook in hooks:
+            hook(req, current)
 
     # Bastion's before hook runs first, whatever the application registered before
     # init_app; the response layer runs after every Flask hook, on the final response.
     app.before_request_funcs.setdefault(None, []).insert(0, bastion_before_request)
-    app.wsgi_app = ResponseLayer(app.wsgi_app, app, state)  # type: ignore[method-assign]
+    wsgi_app: WSGIApplication = ResponseLayer(app.wsgi_app, app, state)
+    # Components that work at the WSGI level wrap it, the earliest stage outermost.
+    for component in reversed(list(state.components)):
+        wrap = getattr(component, "wrap_wsgi", None)
+        if wrap is not None:
+            wsgi_app = wrap(wsgi_app)
+    app.wsgi_app = wsgi_app  # type: ignore[method-assign, assignment]

@@ -20,14 +20,16 @@ import typing as t
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 
+from .components import Stage
 from .config import BastionConfig, HeadersConfig, load_config
+from .markers import View, mark
 
-F = t.TypeVar("F", bound=Callable[..., t.Any])
+V = t.TypeVar("V")
 
-#: View attribute holding :func:`security_headers` overrides, validated.
-OVERRIDES_ATTR = "_bastion_headers"
-#: View attribute set by :func:`no_store`.
-NO_STORE_ATTR = "_bastion_no_store"
+#: The view mark holding :func:`security_headers` overrides, validated.
+OVERRIDES = "security_headers"
+#: The view mark set by :func:`no_store`.
+NO_STORE = "no_store"
 
 _FIELDS = {
     "frame_options": "X-Frame-Options",
@@ -37,7 +39,7 @@ _FIELDS = {
 }
 
 
-def security_headers(**overrides: t.Any) -> Callable[[F], F]:
+def security_headers(**overrides: t.Any) -> Callable[[V], V]:
     """Override header settings for one view, by ``BASTION_HEADERS_*`` setting name::
 
         @app.get("/embed")
@@ -56,18 +58,17 @@ def security_headers(**overrides: t.Any) -> Callable[[F], F]:
     parsed = load_config({}, {f"headers_{name}": value for name, value in overrides.items()})
     values = {name: getattr(parsed.headers, name) for name in overrides}
 
-    def decorator(view: F) -> F:
-        setattr(view, OVERRIDES_ATTR, {**getattr(view, OVERRIDES_ATTR, {}), **values})
-        return view
+    def decorator(view: V) -> V:
+        return mark(view, OVERRIDES, values)  # merges with an earlier @security_headers
 
     return decorator
 
 
-def no_store(view: F) -> F:
-    """Send ``Cache-Control: no-store`` with every response of ``view``, so neither the
-    browser nor a shared cache keeps a copy of sensitive pages (account, tokens, admin)."""
-    setattr(view, NO_STORE_ATTR, True)
-    return view
+def no_store(view: V) -> V:
+    """Send ``Cache-Control: no-store`` with every response of ``view`` (a view function,
+    a class-based view or a blueprint), so neither the browser nor a shared cache keeps a
+    copy of sensitive pages (account, tokens, admin)."""
+    return mark(view, NO_STORE, True)
 
 
 def format_permissions_policy(policy: Mapping[str, tuple[str, ...]]) -> str:
@@ -85,6 +86,7 @@ class SecurityHeaders:
     """Component: the static security headers of each view."""
 
     name = "headers"
+    stage = Stage.RESPONSE
 
     def __init__(self, config: BastionConfig) -> None:
         self.config = config.headers
@@ -92,9 +94,9 @@ class SecurityHeaders:
     def init_app(self, app: object) -> None:
         """Nothing to register: headers are added by the composed response hook."""
 
-    def view_headers(self, view: object, https: bool) -> list[tuple[str, str]]:
-        """The headers for ``view``'s responses (``view`` may be ``None`` for a 404)."""
-        overrides = getattr(view, OVERRIDES_ATTR, None)
+    def view_headers(self, view: View, https: bool) -> list[tuple[str, str]]:
+        """The headers for ``view``'s responses (an unrouted 404 has no marks)."""
+        overrides = view.get(OVERRIDES, None)
         config = replace(self.config, **overrides) if overrides else self.config
         headers = [
             ("X-Content-Type-Options", "nosniff"),
@@ -110,6 +112,6 @@ class SecurityHeaders:
             )
         if config.origin_agent_cluster:
             headers.append(("Origin-Agent-Cluster", "?1"))
-        if getattr(view, NO_STORE_ATTR, False):
+        if view.get(NO_STORE, False):
             headers.append(("Cache-Control", "no-store"))
         return headers

@@ -23,10 +23,14 @@ import typing as t
 from urllib.parse import quote
 
 from flask import Flask, Request, Response, current_app
+from werkzeug.routing import RequestRedirect
 
 from . import signals
+from .components import Stage
 from .config import BastionConfig
+from .context import RequestState
 from .errors import reject
+from .markers import View, mark
 from .proxy import is_loopback
 
 REASON_INVALID_HOST = "Host header is missing or not a valid host name"
@@ -66,10 +70,6 @@ def _redirect_host(request: Request) -> str:
     return host
 
 
-def _is_exempt(view: object) -> bool:
-    return getattr(getattr(view, "view_class", view), EXEMPT_ATTR, False) is True
-
-
 def _wsgi_bytes(value: str) -> bytes:
     try:
         return value.encode("latin-1")
@@ -90,26 +90,38 @@ def _raw_target(environ: dict[str, t.Any]) -> str:
     return f"{path}?{query}" if query else path
 
 
-#: View attribute set by :func:`https_exempt`.
-EXEMPT_ATTR = "_bastion_https_exempt"
-F = t.TypeVar("F", bound=t.Callable[..., t.Any])
+#: The view mark set by :func:`https_exempt`.
+EXEMPT = "https_exempt"
+V = t.TypeVar("V")
 
 
-def https_exempt(view: F) -> F:
-    """Serve ``view`` over plain HTTP too, for probes that cannot speak TLS (a load
-    balancer's health check on an internal port).
+def https_exempt(view: V) -> V:
+    """Serve ``view`` (a view function, a class-based view or a blueprint) over plain
+    HTTP too, for probes that cannot speak TLS (a load balancer's health check on an
+    internal port).
 
     .. danger:: Never on a view that reads or sets cookies or shows private data: over
        plain HTTP anyone on the path can read and change the exchange.
     """
-    setattr(view, EXEMPT_ATTR, True)
-    return view
+    return mark(view, EXEMPT, True)
+
+
+class HTTPSRedirect(RequestRedirect):
+    """The 308 redirect of a plain-HTTP request to HTTPS (method and body kept).
+
+    Raised like a refusal, so every component ends a request the same way; Flask returns
+    a ``RequestRedirect`` as the response without the error pages.
+    """
+
+    def get_response(self, environ: t.Any = None, scope: t.Any = None) -> Response:
+        return Response(status=self.code, headers={"Location": self.new_url})
 
 
 class HTTPS:
     """Component: HTTPS redirect, HSTS and session-cookie flags."""
 
     name = "https"
+    stage = Stage.TRANSPORT
 
     def __init__(self, config: BastionConfig) -> None:
         self.redirect = config.https.redirect
@@ -133,25 +145,28 @@ class HTTPS:
         if app.config.get("SESSION_COOKIE_SAMESITE") not in ("Lax", "Strict"):
             app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
 
-    def before_request(self, request: Request) -> Response | None:
-        """Redirect a plain-HTTP request to the same URL over HTTPS."""
+    def before_request(self, request: Request, state: RequestState) -> None:
+        """Redirect a plain-HTTP request to the same URL over HTTPS.
+
+        :raises HTTPSRedirect: for a plain-HTTP request that is not exempt.
+        """
         if not self.redirect or request.environ["wsgi.url_scheme"] == "https":
-            return None
+            return
         if (
             self.loopback_exempt
             and is_loopback(request.remote_addr)
             and _host_is_loopback(request.host)
         ):  # both: a remote client sending "Host: localhost" is still redirected
-            return None
+            return
         rule = request.url_rule
-        if rule is not None and _is_exempt(current_app.view_functions.get(rule.endpoint)):
-            return None
+        if rule is not None and View(current_app, rule.endpoint).get(EXEMPT, False):
+            return
         location = f"https://{_redirect_host(request)}{_raw_target(request.environ)}"
         app = current_app._get_current_object()  # type: ignore[attr-defined]
         signals.https_redirected.send(app, location=location)
-        return Response(status=308, headers={"Location": location})
+        raise HTTPSRedirect(location)
 
-    def view_headers(self, view: object, https: bool) -> list[tuple[str, str]]:
+    def view_headers(self, view: View, https: bool) -> list[tuple[str, str]]:
         """Strict-Transport-Security, on HTTPS responses only."""
         if https and self.hsts:
             return [("Strict-Transport-Security", self.hsts)]

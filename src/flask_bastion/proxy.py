@@ -27,7 +27,8 @@ import re
 import typing as t
 from collections.abc import Iterable
 
-from .config import IPNetwork, ProxyConfig
+from .components import Stage
+from .config import BastionConfig, IPNetwork, ProxyConfig
 from .config.parsers import ip_address
 
 if t.TYPE_CHECKING:
@@ -152,6 +153,25 @@ class ProxyMiddleware:
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         self.trust.resolve(environ)
         return self.wsgi_app(environ, start_response)
+
+
+class TrustedProxies:
+    """Component: installs :class:`ProxyMiddleware` outermost when proxy trust is on."""
+
+    name = "proxy"
+    stage = Stage.INPUT
+
+    def __init__(self, config: BastionConfig) -> None:
+        #: The trust decision.
+        self.trust = ProxyTrust(config.proxy)
+
+    def init_app(self, app: object) -> None:
+        """Nothing to register: the work happens in :meth:`wrap_wsgi`."""
+
+    def wrap_wsgi(self, wsgi_app: WSGIApplication) -> WSGIApplication:
+        """``wsgi_app`` behind :class:`ProxyMiddleware`, or unchanged when no proxy is
+        trusted (then no forwarded header is ever read, at no cost)."""
+        return ProxyMiddleware(wsgi_app, self.trust) if self.trust.enabled else wsgi_app
 
 
 def peer_is_trusted(environ: WSGIEnvironment) -> bool:

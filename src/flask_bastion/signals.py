@@ -17,9 +17,15 @@ request_rejected = _signals.signal("bastion.request-rejected")
 #: A plain-HTTP request was redirected to HTTPS. Keywords: ``location``.
 https_redirected = _signals.signal("bastion.https-redirected")
 
+#: :func:`~flask_bastion.sessions.rotate_session` is moving the session to a new ID (login,
+#: logout, privilege change); receivers drop what was bound to the old identity, such as
+#: the CSRF secret. Sent inside the request, before the rotation. No keywords.
+session_rotated = _signals.signal("bastion.session-rotated")
+
 #: An unhandled exception became a 500 page. Keywords: ``request_id``, ``exception``.
 server_error = _signals.signal("bastion.server-error")
 
 #: An unsafe request failed the cross-site request forgery check. Keywords: ``reason``
-#: (one of the ``REASON_*`` constants of :mod:`flask_bastion.csrf`).
+#: (one of the ``REASON_*`` constants of :mod:`flask_bastion.csrf`), ``status`` (403).
+#: Like every signal here, receivers should accept ``**extra``: keywords may be added.
 csrf_rejected = _signals.signal("bastion.csrf-rejected")

@@ -109,7 +109,7 @@ def sites(servers: tuple[Flask, int, int]) -> Iterator[Sites]:
             fetch_site = flask_request.headers.get("Sec-Fetch-Site")
             observed.posts.append((flask_request.path, fetch_site))
 
-    def on_rejection(sender: Flask, reason: str) -> None:
+    def on_rejection(sender: Flask, reason: str, **extra: t.Any) -> None:
         observed.rejections.append(reason)
 
     with (

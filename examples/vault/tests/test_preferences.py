@@ -100,7 +100,9 @@ def test_cross_site_post_is_403_and_not_stored(app: Flask, client: FlaskClient) 
     """A post from another site is rejected before the view: nothing is stored."""
     seen: list[str] = []
     form_token(client)
-    with signals.csrf_rejected.connected_to(lambda sender, reason: seen.append(reason), app):
+    with signals.csrf_rejected.connected_to(
+        lambda sender, reason, **extra: seen.append(reason), app
+    ):
         response = post(
             client,
             {"theme": "dark"},

@@ -21,9 +21,12 @@ from dataclasses import dataclass
 
 from flask import Flask, Request, current_app, session
 
+from .. import signals
+from ..components import Stage
 from ..config import BastionConfig
-from ..csrf import rotate_csrf_secret
+from ..context import RequestState
 from ..exceptions import ConfigurationError, SessionStoreUnavailable
+from ..refusal import refuse
 from . import checks as _checks  # noqa: F401  (registers the 03x deploy checks)
 from .interface import CLEAR_SITE_DATA, USER_KEY, BastionSessionInterface, ServerSession, hash_id
 from .store import MemoryStore, SessionRecord, SessionStore, StoreError
@@ -55,6 +58,7 @@ class Sessions:
     """Component: installs :class:`BastionSessionInterface` on the application."""
 
     name = "sessions"
+    stage = Stage.SESSION
 
     def __init__(self, config: BastionConfig) -> None:
         self.config = config
@@ -67,10 +71,10 @@ class Sessions:
         self.interface = BastionSessionInterface(make_store(app, self.config), self.config)
         app.session_interface = self.interface
 
-    def before_request(self, request: Request) -> None:
+    def before_request(self, request: Request, state: RequestState) -> None:
         """Refuse, with a 503, a request whose session could not be read."""
         if getattr(session, "unavailable", False):
-            raise SessionStoreUnavailable()
+            refuse(SessionStoreUnavailable())
 
 
 def make_store(app: Flask, config: BastionConfig) -> SessionStore:
@@ -117,11 +121,13 @@ def rotate_session() -> None:
 
     Call it on login, logout and any privilege change: an ID an attacker planted or
     observed before is worthless afterwards. The new cookie is set on this response.
-    The session's CSRF secret is replaced too (:func:`~flask_bastion.csrf.rotate_csrf_secret`),
-    so a form token issued before the change no longer verifies.
+    :data:`~flask_bastion.signals.session_rotated` is sent first, so whatever is bound to
+    the old identity goes with it: the CSRF secret is replaced
+    (:func:`~flask_bastion.csrf.rotate_csrf_secret`), so a form token issued before the
+    change no longer verifies.
     """
     current = _current()
-    rotate_csrf_secret()
+    signals.session_rotated.send(current_app._get_current_object())  # type: ignore[attr-defined]
     current.rotate = True
     current.modified = True
 
