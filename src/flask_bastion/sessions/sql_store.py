@@ -20,6 +20,7 @@ enforces itself (:class:`_Watchdog`).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -27,7 +28,6 @@ import threading
 import time
 import typing as t
 from collections.abc import Iterator
-from contextlib import contextmanager
 
 import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
@@ -87,7 +87,7 @@ class _Watchdog:
         self._entries: dict[int, _Entry] = {}
         self._thread: threading.Thread | None = None
 
-    @contextmanager
+    @contextlib.contextmanager
     def limit(self, fd: int, seconds: float) -> Iterator[_Entry]:
         """Watch the connection on socket ``fd`` for ``seconds``."""
         entry = _Entry(time.monotonic() + seconds, fd)
@@ -127,11 +127,8 @@ class _Watchdog:
 
 def _shut_down(fd: int) -> None:
     """Shut down the socket ``fd`` (every descriptor of it), leaving ``fd`` open."""
-    try:
-        with socket.socket(fileno=os.dup(fd)) as sock:
-            sock.shutdown(socket.SHUT_RDWR)
-    except OSError:
-        pass  # already closed by the peer
+    with contextlib.suppress(OSError), socket.socket(fileno=os.dup(fd)) as sock:
+        sock.shutdown(socket.SHUT_RDWR)  # fails only if the peer closed it already
 
 
 _WATCHDOGS: dict[int, _Watchdog] = {}
@@ -241,7 +238,7 @@ class SQLStore:
                     # Not retried, unlike a dropped connection: the server is not answering.
                     raise StoreError("session store: no answer within the deadline") from None
 
-    @contextmanager
+    @contextlib.contextmanager
     def _watch(self, connection: sa.Connection) -> Iterator[_Entry | None]:
         """Put ``connection`` under the watchdog while a statement runs on it."""
         fileno = getattr(connection.connection.dbapi_connection, "fileno", None)
