@@ -586,3 +586,22 @@ def test_failed_purge_does_not_fail_the_request(caplog: pytest.LogCaptureFixture
     assert cookie_of(client) is not None
     assert client.get("/read", base_url=HTTPS).get_json()["data"] == {"_user_id": "alice"}
     assert any(getattr(r, "event", "") == "session.purge_failed" for r in caplog.records)
+
+
+def test_watchdog_cuts_a_shorter_deadline_registered_later() -> None:
+    """A statement with a short deadline is cut on time even while the watchdog already
+    sleeps until a longer one (two stores with different timeouts in one process)."""
+    from flask_bastion.sessions.sql_store import _Watchdog
+
+    watchdog = _Watchdog()
+    long_pair, short_pair = socket.socketpair(), socket.socketpair()
+    try:
+        with watchdog.limit(long_pair[0].fileno(), 60) as patient:
+            long_pair[0].settimeout(0)  # the watcher is now asleep until 60 s from now
+            with watchdog.limit(short_pair[0].fileno(), 0.5) as hasty:
+                short_pair[0].settimeout(BOUND)
+                assert short_pair[0].recv(1) == b""  # shut down: blocks ~0.5 s, not 60
+            assert (hasty.cut, patient.cut) == (True, False)
+    finally:
+        for sock in (*long_pair, *short_pair):
+            sock.close()

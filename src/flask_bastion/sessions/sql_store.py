@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import socket
 import threading
@@ -84,8 +85,10 @@ class _Watchdog:
 
     def __init__(self) -> None:
         self._cond = threading.Condition()
-        self._entries: dict[int, _Entry] = {}
+        self._entries: set[_Entry] = set()
         self._thread: threading.Thread | None = None
+        #: When the watcher wakes next by itself (never, when nothing is watched).
+        self._wake_at = math.inf
 
     @contextlib.contextmanager
     def limit(self, fd: int, seconds: float) -> Iterator[_Entry]:
@@ -97,32 +100,32 @@ class _Watchdog:
                     target=self._watch, name="flask-bastion-sql-deadline", daemon=True
                 )
                 self._thread.start()
-            if not self._entries:
-                self._cond.notify()  # the watcher sleeps without a deadline when idle
-            self._entries[id(entry)] = entry
+            self._entries.add(entry)
+            if entry.deadline < self._wake_at:
+                self._cond.notify()
         try:
             yield entry
         finally:
             # Unregistered before the connection can be closed: the socket the
             # watchdog might shut down is always this statement's.
             with self._cond:
-                del self._entries[id(entry)]
+                self._entries.discard(entry)
 
     def _watch(self) -> None:
         with self._cond:
             while True:
                 now = time.monotonic()
-                wait: float | None = None
-                for entry in self._entries.values():
+                self._wake_at = math.inf
+                for entry in self._entries:
                     if entry.cut:
                         continue
                     if entry.deadline <= now:
                         entry.cut = True
                         _shut_down(entry.fd)
                     else:
-                        left = entry.deadline - now
-                        wait = left if wait is None else min(wait, left)
-                self._cond.wait(wait)
+                        self._wake_at = min(self._wake_at, entry.deadline)
+                idle = self._wake_at == math.inf
+                self._cond.wait(None if idle else self._wake_at - now)
 
 
 def _shut_down(fd: int) -> None:
@@ -136,7 +139,11 @@ _WATCHDOGS: dict[int, _Watchdog] = {}
 
 def _watchdog() -> _Watchdog:
     """This process's watchdog (a forked worker does not inherit the parent's thread)."""
-    return _WATCHDOGS.setdefault(os.getpid(), _Watchdog())
+    pid = os.getpid()
+    watchdog = _WATCHDOGS.get(pid)
+    if watchdog is None:
+        watchdog = _WATCHDOGS.setdefault(pid, _Watchdog())
+    return watchdog
 
 
 class SQLStore:
