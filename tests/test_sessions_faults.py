@@ -593,14 +593,27 @@ def test_watchdog_cuts_a_shorter_deadline_registered_later() -> None:
     sleeps until a longer one (two stores with different timeouts in one process)."""
     from flask_bastion.sessions.sql_store import _Watchdog
 
+    class Observed(threading.Condition):
+        """Tells the test when the watcher goes to sleep for longer than the test lasts."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.sleeping_long = threading.Event()
+
+        def wait(self, timeout: float | None = None) -> bool:
+            if timeout is not None and timeout > BOUND:
+                self.sleeping_long.set()
+            return super().wait(timeout)
+
     watchdog = _Watchdog()
+    watchdog._cond = observed = Observed()
     long_pair, short_pair = socket.socketpair(), socket.socketpair()
     try:
         with watchdog.limit(long_pair[0].fileno(), 60) as patient:
-            long_pair[0].settimeout(0)  # the watcher is now asleep until 60 s from now
+            assert observed.sleeping_long.wait(BOUND)
             with watchdog.limit(short_pair[0].fileno(), 0.5) as hasty:
                 short_pair[0].settimeout(BOUND)
-                assert short_pair[0].recv(1) == b""  # shut down: blocks ~0.5 s, not 60
+                assert short_pair[0].recv(1) == b""  # shut down after ~0.5 s, not 60
             assert (hasty.cut, patient.cut) == (True, False)
     finally:
         for sock in (*long_pair, *short_pair):
