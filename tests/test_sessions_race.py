@@ -36,13 +36,11 @@ from flask_bastion.sessions import (
 from flask_bastion.sessions.redis_store import RedisStore
 
 from .conftest import HTTPS, SECRET
-from .test_sessions import COOKIE, Clock, cookie_of, interface, login, session_app
+from .test_sessions import COOKIE, T0, Clock, cookie_of, interface, login, session_app
 from .test_sessions_faults import wait_for_output
 
 #: Seconds any wait in these tests may last before the test fails instead of hanging.
 WAIT = 30.0
-
-T0 = 1_800_000_000.0
 
 
 class Gate:
