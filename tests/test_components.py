@@ -29,6 +29,8 @@ from flask_bastion.context import RequestState, get_state, request_state
 from flask_bastion.exceptions import ConfigurationError, Rejection
 from flask_bastion.markers import View, marked_views
 from flask_bastion.refusal import refuse
+from flask_bastion.sessions import MemoryStore, StoreError
+from flask_bastion.sessions.interface import REASON_READ_FAILED, REASON_WRITE_FAILED
 
 from .conftest import HTTPS, SECRET, make_app
 
@@ -452,3 +454,63 @@ def test_request_path_uses_request_object() -> None:
 
     _app_with(Peek()).test_client().get("/", base_url=HTTPS)
     assert seen == [("/", True, True)]
+
+
+class _BrokenStore(MemoryStore):
+    """A memory store whose reads or writes fail, as an unreachable backend's do."""
+
+    def __init__(self, fail: str) -> None:
+        super().__init__()
+        self.fail = fail
+
+    def get(self, key: str) -> t.Any:
+        if self.fail == "read":
+            raise StoreError("session store: ConnectionError")
+        return super().get(key)
+
+    def create(self, record: t.Any) -> None:
+        if self.fail == "write":
+            raise StoreError("session store: ConnectionError")
+        super().create(record)
+
+
+@pytest.mark.parametrize(
+    ("fail", "reason"),
+    [("read", REASON_READ_FAILED), ("write", REASON_WRITE_FAILED)],
+    ids=["read", "write"],
+)
+def test_session_store_503_goes_through_the_refusal_path(
+    fail: str, reason: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Read and write failures of the session store both signal, log once and answer a
+    503 with Retry-After and Vary: Accept."""
+    app = make_app()
+
+    @app.post("/write")
+    def write() -> str:
+        from flask import session
+
+        session["x"] = 1
+        return "written"
+
+    app.session_interface.store = _BrokenStore(fail)  # type: ignore[attr-defined]
+    client = app.test_client()
+    seen: list[dict[str, t.Any]] = []
+
+    def on_unavailable(sender: Flask, **extra: t.Any) -> None:
+        seen.append(extra)
+
+    if fail == "read":
+        client.set_cookie("__Host-session", "A" * 43, domain="localhost")
+    with (
+        signals.store_unavailable.connected_to(on_unavailable, app),
+        caplog.at_level(logging.INFO, "flask_bastion.security"),
+    ):
+        response = client.post("/write", base_url=HTTPS, headers={"Sec-Fetch-Site": "same-origin"})
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == "5"
+    assert "Accept" in response.headers["Vary"]
+    assert "Set-Cookie" not in response.headers
+    assert seen == [{"reason": reason, "status": 503}]
+    events = [getattr(r, "event", None) for r in caplog.records]
+    assert events == ["session.store_unavailable"]

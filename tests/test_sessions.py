@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import time
 import typing as t
 
 import pytest
@@ -30,7 +31,9 @@ from flask_bastion.sessions.sql_store import SQLStore
 from .conftest import HTTPS, OPEN_APPS, BrowserClient, make_app
 
 COOKIE = "__Host-session"
-T0 = 1_800_000_000.0
+#: The tests' clock starts now: Redis expires keys by the real clock (EXPIREAT), so a
+#: fixed date would make every Redis session vanish at once after that date.
+T0 = float(int(time.time()))
 
 
 class Clock:

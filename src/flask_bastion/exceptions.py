@@ -92,9 +92,18 @@ class DebuggerRefused(Rejection, InternalServerError):
 
 
 class SessionStoreUnavailable(Rejection, ServiceUnavailable):
-    """The session store could not be reached; the request needed its session."""
+    """The session store could not be reached; the request needed its session. The
+    response carries ``Retry-After`` (:attr:`RETRY_AFTER` seconds), whether the store
+    failed on reading the session or on saving it."""
+
+    event = "session.store_unavailable"
+    signal = signals.store_unavailable
+    log_level = logging.ERROR
+    #: Seconds a client is asked to wait before retrying.
+    RETRY_AFTER = 5
 
     def __init__(
         self, reason: str = "The session store is unavailable; try again shortly."
     ) -> None:
         super().__init__(reason)
+        self.retry_after = self.RETRY_AFTER  # werkzeug's ServiceUnavailable sends it

@@ -22,6 +22,10 @@ https_redirected = _signals.signal("bastion.https-redirected")
 #: the CSRF secret. Sent inside the request, before the rotation. No keywords.
 session_rotated = _signals.signal("bastion.session-rotated")
 
+#: A shared store (the session store) could not be reached and the request was answered
+#: with 503. Keywords: ``reason``, ``status``.
+store_unavailable = _signals.signal("bastion.store-unavailable")
+
 #: An unhandled exception became a 500 page. Keywords: ``request_id``, ``exception``.
 server_error = _signals.signal("bastion.server-error")
 

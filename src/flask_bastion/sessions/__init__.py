@@ -28,7 +28,14 @@ from ..context import RequestState
 from ..exceptions import ConfigurationError, SessionStoreUnavailable
 from ..refusal import refuse
 from . import checks as _checks  # noqa: F401  (registers the 03x deploy checks)
-from .interface import CLEAR_SITE_DATA, USER_KEY, BastionSessionInterface, ServerSession, hash_id
+from .interface import (
+    CLEAR_SITE_DATA,
+    REASON_READ_FAILED,
+    USER_KEY,
+    BastionSessionInterface,
+    ServerSession,
+    hash_id,
+)
 from .store import MemoryStore, SessionRecord, SessionStore, StoreError
 
 __all__ = [
@@ -74,7 +81,7 @@ class Sessions:
     def before_request(self, request: Request, state: RequestState) -> None:
         """Refuse, with a 503, a request whose session could not be read."""
         if getattr(session, "unavailable", False):
-            refuse(SessionStoreUnavailable())
+            refuse(SessionStoreUnavailable(REASON_READ_FAILED))
 
 
 def make_store(app: Flask, config: BastionConfig) -> SessionStore:
@@ -99,7 +106,12 @@ def make_store(app: Flask, config: BastionConfig) -> SessionStore:
     if not url:
         os.makedirs(app.instance_path, exist_ok=True)
         url = f"sqlite:///{os.path.join(app.instance_path, 'bastion-sessions.sqlite3')}"
-    return SQLStore(url, table_name=settings.table_name)
+    return SQLStore(
+        url,
+        table_name=settings.table_name,
+        connect_timeout=settings.connect_timeout,
+        statement_timeout=settings.statement_timeout,
+    )
 
 
 def _interface() -> BastionSessionInterface:
@@ -138,6 +150,10 @@ def end_session() -> None:
     current = _current()
     current.clear()
     current.ended = True
+
+
+#: Listings a revocation makes at most; the second one normally finds nothing.
+_REVOKE_PASSES = 10
 
 
 @dataclass(frozen=True)
@@ -195,10 +211,19 @@ def revoke_all_sessions(user_id: object) -> int:
 
 
 def _revoke(user_id: object, keep: str | None) -> int:
+    # A rotation stores its new ID before it deletes the old one, and keeps the new one
+    # only if the old one was still there (see BastionSessionInterface._save). Listing
+    # again until nothing is left catches the one case that leaves: a rotation that ran
+    # entirely between this listing and this deletion.
     interface = _interface()
-    keys = [r.key for r in interface.store.for_user(str(user_id)) if r.key != keep]
-    interface.store.delete(*keys)
-    return len(keys)
+    revoked: set[str] = set()
+    for _ in range(_REVOKE_PASSES):
+        keys = [r.key for r in interface.store.for_user(str(user_id)) if r.key != keep]
+        if not keys:
+            break
+        interface.store.delete(*keys)
+        revoked.update(keys)
+    return len(revoked)
 
 
 def _current_key() -> str | None:

@@ -6,7 +6,10 @@ cookie. A cookie that is malformed or unknown never selects a session: the visit
 fresh one, so an attacker cannot plant an ID of their choosing, and
 :func:`~flask_bastion.sessions.rotate_session` moves the data to a new ID on login, so an
 ID planted before login is worthless after it. Idle and absolute timeouts end sessions on
-the server, whatever the browser keeps.
+the server, whatever the browser keeps. Revocation is final: a request that was already
+running when its session was revoked, ended or rotated away cannot bring the session back
+when it saves it (the stores write only over a record that still exists), nor carry it to
+a new ID by rotating it.
 
 Hot path: a visitor without a cookie costs nothing; a returning visitor costs one store
 read, and no write unless the data changed or ``touch_interval`` seconds passed since the
@@ -28,9 +31,14 @@ from flask.sessions import SessionInterface, SessionMixin
 from werkzeug.datastructures import CallbackDict
 
 from ..config import BastionConfig
+from ..exceptions import SessionStoreUnavailable
+from ..refusal import report
 from .store import SessionRecord, SessionStore, StoreError
 
 security_log = logging.getLogger("flask_bastion.security")
+
+REASON_READ_FAILED = "The session store could not be read; try again shortly."
+REASON_WRITE_FAILED = "The session store could not save the session; try again shortly."
 
 #: Session data key holding the user ID (the one Flask-Login uses too); indexed by stores.
 USER_KEY = "_user_id"
@@ -120,10 +128,7 @@ class BastionSessionInterface(SessionInterface):
             return self._stale()
         try:
             record = self.store.get(hash_id(session_id))
-        except StoreError:
-            security_log.error(
-                "session store unavailable on read", extra={"event": "session.store_unavailable"}
-            )
+        except StoreError:  # refused, signalled and logged by the Sessions component
             session = ServerSession()
             session.unavailable = True
             return session
@@ -143,10 +148,7 @@ class BastionSessionInterface(SessionInterface):
         try:
             self._save(session, response)
         except StoreError:
-            security_log.error(
-                "session store unavailable on write", extra={"event": "session.store_unavailable"}
-            )
-            _replace_with_unavailable(response)
+            _replace_with_unavailable(response, REASON_WRITE_FAILED)
 
     def _save(self, session: ServerSession, response: Response) -> None:
         now = self.clock()
@@ -160,24 +162,35 @@ class BastionSessionInterface(SessionInterface):
             return
         if record is None:
             if session:
-                self._create(session, response, now, created_at=now)
+                self._set_cookie(response, self._create(session, now, created_at=now))
             elif session.stale_cookie:
                 self._delete_cookie(response)
             return
         if session.rotate:
-            self.store.delete(record.key)
-            self._create(session, response, now, created_at=record.created_at)
+            # The new ID is stored before the old one is deleted, and kept only if the old
+            # one was still there: a rotation racing a revocation never carries the
+            # revoked session to a new ID (the revocation lists again until nothing is
+            # left, so it also finds a new ID stored before it deleted the old one).
+            new = self._create(session, now, created_at=record.created_at)
+            if not self.store.delete(record.key):
+                self.store.delete(hash_id(new))
+                self._delete_cookie(response)
+            else:
+                self._set_cookie(response, new)
             return
         if session.modified:
             self._fill(record, session, now)
-            self.store.update(record)
+            alive = self.store.update(record)
         elif now - record.last_seen >= self.touch_interval:
             self._fill(record, session, now, data=False)
-            self.store.touch(record)
+            alive = self.store.touch(record)
+        else:
+            return
+        if not alive:  # revoked, ended or rotated away while this request ran
+            self._delete_cookie(response)
 
-    def _create(
-        self, session: ServerSession, response: Response, now: float, created_at: float
-    ) -> None:
+    def _create(self, session: ServerSession, now: float, created_at: float) -> str:
+        """Store ``session`` under a new ID and return the ID; the caller sets the cookie."""
         session_id = secrets.token_urlsafe(32)
         record = SessionRecord(
             key=hash_id(session_id),
@@ -190,6 +203,17 @@ class BastionSessionInterface(SessionInterface):
         self._fill(record, session, now)
         self.store.create(record)
         session.record = record
+        if now >= self._next_purge:  # expired rows go without a cron job
+            self._next_purge = now + _PURGE_EVERY
+            try:
+                self.store.purge(now)
+            except StoreError:  # housekeeping: the session is stored, the next purge retries
+                security_log.warning(
+                    "session store purge failed", extra={"event": "session.purge_failed"}
+                )
+        return session_id
+
+    def _set_cookie(self, response: Response, session_id: str) -> None:
         response.set_cookie(
             self.cookie_name,
             session_id,
@@ -199,9 +223,6 @@ class BastionSessionInterface(SessionInterface):
             samesite="Lax",
         )
         response.vary.add("Cookie")
-        if now >= self._next_purge:  # expired rows go without a cron job
-            self._next_purge = now + _PURGE_EVERY
-            self.store.purge(now)
 
     def _fill(
         self, record: SessionRecord, session: ServerSession, now: float, data: bool = True
@@ -223,13 +244,19 @@ class BastionSessionInterface(SessionInterface):
         )
 
 
-def _replace_with_unavailable(response: Response) -> None:
+def _replace_with_unavailable(response: Response, reason: str) -> None:
+    """Turn the view's ``response`` into the 503 refusal, after the fact: the session
+    could not be saved, so the response must not claim success or set a cookie."""
     from ..errors import render_error
-    from ..exceptions import SessionStoreUnavailable
 
-    page = render_error(SessionStoreUnavailable())
+    error = SessionStoreUnavailable(reason)
+    report(error)
+    page = render_error(error)
     response.status_code = 503
     response.set_data(page.get_data())
     response.content_type = page.content_type
     response.headers.remove("Set-Cookie")
-    response.headers["Retry-After"] = "5"
+    response.vary.update(page.vary)
+    for name, value in error.get_headers():
+        if name.lower() != "content-type":
+            response.headers[name] = value

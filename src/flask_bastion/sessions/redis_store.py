@@ -2,7 +2,13 @@
 
 Redis expires each session key itself (``EXPIREAT`` at the record's ``expires_at``), so
 nothing needs purging; a user's index set is pruned of vanished keys when it is read. One
-round trip per operation: reads are a single ``GET``, writes a single pipeline.
+round trip per operation: reads are a single ``GET``, writes a single pipeline or script.
+
+Updates and touches are Lua scripts, which Redis runs atomically: they write only while
+the session key exists, so a request that read a session before it was revoked cannot
+bring it back when it finishes, nor add its key to the user's index again. A touch
+rewrites the record only if its data is still the data the request read, so a request that
+merely read the session never undoes a change another request made meanwhile.
 
 A returning visitor's read usually costs no round trip at all: each process keeps the
 sessions it read in a small cache that Redis itself keeps honest (server-assisted
@@ -31,6 +37,45 @@ if t.TYPE_CHECKING:
     import redis
 
 _FIELDS = ("user_id", "created_at", "last_seen", "expires_at", "ip", "user_agent")
+
+#: Adds the session key to its user's index and keeps the index alive as long as the
+#: longest-lived session in it (``EXPIREAT ... GT``, or ``NX`` when it had no expiry yet).
+_EXTEND_INDEX = """
+if KEYS[2] then
+  redis.call('SADD', KEYS[2], ARGV[3])
+  redis.call('EXPIREAT', KEYS[2], ARGV[2], 'GT')
+  redis.call('EXPIREAT', KEYS[2], ARGV[2], 'NX')
+end
+"""
+#: KEYS: the session, then its user's index if any; ARGV: the record, its expiry (Unix
+#: time), its store key. ``SET ... XX`` writes only over an existing key, so a session
+#: deleted meanwhile is neither recreated nor put back into the index.
+_UPDATE = (
+    """
+if not redis.call('SET', KEYS[1], ARGV[1], 'XX', 'EXAT', ARGV[2]) then
+  return 0
+end
+"""
+    + _EXTEND_INDEX
+    + "return 1"
+)
+#: As :data:`_UPDATE`, with ARGV[4] the tail of the record the request read, which holds
+#: its data (:meth:`RedisStore._blob`): the record is rewritten only if its data is still
+#: that, byte for byte, so a newer write by another request is kept.
+_TOUCH = (
+    """
+local stored = redis.call('GET', KEYS[1])
+if not stored then
+  return 0
+end
+if string.sub(stored, -string.len(ARGV[4])) ~= ARGV[4] then
+  return 1
+end
+redis.call('SET', KEYS[1], ARGV[1], 'EXAT', ARGV[2])
+"""
+    + _EXTEND_INDEX
+    + "return 1"
+)
 #: Pub/sub channel on which Redis announces changed keys to tracking clients (RESP2).
 INVALIDATE_CHANNEL = b"__redis__:invalidate"
 
@@ -195,6 +240,8 @@ class RedisStore:
         self._errors = (redis.RedisError, OSError)
         #: The invalidation-tracked cache, or ``None`` when ``cache_seconds`` is 0.
         self.tracker = InvalidationTracker(client, prefix, cache_seconds) if cache_seconds else None
+        self._update = client.register_script(_UPDATE)
+        self._touch = client.register_script(_TOUCH)
 
     def close(self) -> None:
         """Close the client's connections."""
@@ -239,19 +286,24 @@ class RedisStore:
         if self.tracker is not None:
             self.tracker.forget(*(self._key(k) for k in keys))
 
-    def create(self, record: SessionRecord) -> None:
-        blob = {name: getattr(record, name) for name in _FIELDS}
-        blob["data"] = record.raw or json.dumps(record.data)
-        blob["user_agent"] = record.user_agent[:256]
+    @staticmethod
+    def _blob(record: SessionRecord) -> tuple[str, str]:
+        """The record as stored, and its tail: the data, which is always written last."""
+        fields = {name: getattr(record, name) for name in _FIELDS}
+        fields["user_agent"] = record.user_agent[:256]
+        tail = ', "data": ' + json.dumps(record.raw or json.dumps(record.data)) + "}"
+        return json.dumps(fields)[:-1] + tail, tail
 
+    def create(self, record: SessionRecord) -> None:
         def write() -> None:
+            expires = math.ceil(record.expires_at)
             pipe = self.client.pipeline()
-            pipe.set(self._key(record.key), json.dumps(blob), exat=math.ceil(record.expires_at))
+            pipe.set(self._key(record.key), self._blob(record)[0], exat=expires)
             if record.user_id is not None:
                 index = self._user_key(record.user_id)
                 pipe.sadd(index, record.key)
-                pipe.expireat(index, math.ceil(record.expires_at), gt=True)
-                pipe.expireat(index, math.ceil(record.expires_at), nx=True)
+                pipe.expireat(index, expires, gt=True)
+                pipe.expireat(index, expires, nx=True)
             pipe.execute()
 
         try:
@@ -259,15 +311,30 @@ class RedisStore:
         finally:
             self._written(record.key)
 
-    update = create
-    touch = create
+    def _script(self, script: t.Any, record: SessionRecord) -> bool:
+        keys = [self._key(record.key)]
+        if record.user_id is not None:
+            keys.append(self._user_key(record.user_id))
+        blob, tail = self._blob(record)
+        args = [blob, math.ceil(record.expires_at), record.key, tail]
+        try:
+            return bool(self._call(lambda: script(keys=keys, args=args, client=self.client)))
+        finally:
+            self._written(record.key)
 
-    def delete(self, *keys: str) -> None:
-        if keys:
-            try:
-                self._call(lambda: self.client.delete(*(self._key(k) for k in keys)))
-            finally:
-                self._written(*keys)
+    def update(self, record: SessionRecord) -> bool:
+        return self._script(self._update, record)
+
+    def touch(self, record: SessionRecord) -> bool:
+        return self._script(self._touch, record)
+
+    def delete(self, *keys: str) -> int:
+        if not keys:
+            return 0
+        try:
+            return int(self._call(lambda: self.client.delete(*(self._key(k) for k in keys))))
+        finally:
+            self._written(*keys)
 
     def for_user(self, user_id: str) -> list[SessionRecord]:
         index = self._user_key(user_id)

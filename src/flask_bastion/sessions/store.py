@@ -5,6 +5,11 @@ session ID; the ID itself exists only in the browser's cookie, so a copy of the 
 (backup, SQL injection, a stolen Redis dump) yields no usable cookie. Stores raise
 :class:`StoreError` when their backend cannot be reached; the session interface turns that
 into a clean 503, never into a silent anonymous session.
+
+Revocation is final: :meth:`SessionStore.update` and :meth:`SessionStore.touch` change a
+record only while it still exists, atomically. A request that read a session before it was
+revoked, ended or rotated away therefore cannot write it back when it finishes; only
+:meth:`SessionStore.create` makes a record, and only for a new, random ID.
 """
 
 from __future__ import annotations
@@ -53,14 +58,18 @@ class SessionStore(t.Protocol):
     def create(self, record: SessionRecord) -> None:
         """Store a new record."""
 
-    def update(self, record: SessionRecord) -> None:
-        """Replace the data, user, last-seen time and expiry of an existing record."""
+    def update(self, record: SessionRecord) -> bool:
+        """Replace the data, user, last-seen time and expiry of the record under
+        ``record.key`` if it still exists; whether it did. Never creates a record: the
+        check and the write are one atomic step, so a session deleted meanwhile stays
+        deleted."""
 
-    def touch(self, record: SessionRecord) -> None:
-        """Record that the session was used (``last_seen``, ``expires_at``, ``ip``)."""
+    def touch(self, record: SessionRecord) -> bool:
+        """Record that the session was used (``last_seen``, ``expires_at``, ``ip``) if it
+        still exists; whether it did. Never creates a record and never writes the data."""
 
-    def delete(self, *keys: str) -> None:
-        """Forget these records; unknown keys are ignored."""
+    def delete(self, *keys: str) -> int:
+        """Forget these records; unknown keys are ignored. The number forgotten."""
 
     def for_user(self, user_id: str) -> list[SessionRecord]:
         """Every live record of ``user_id``."""
@@ -92,19 +101,25 @@ class MemoryStore:
         with self._lock:
             self._records[record.key] = replace(record, data=dict(record.data))
 
-    update = create
+    def update(self, record: SessionRecord) -> bool:
+        with self._lock:
+            if record.key not in self._records:  # deleted meanwhile: it stays deleted
+                return False
+            self._records[record.key] = replace(record, data=dict(record.data))
+            return True
 
-    def touch(self, record: SessionRecord) -> None:
+    def touch(self, record: SessionRecord) -> bool:
         with self._lock:
             stored = self._records.get(record.key)
-            if stored is not None:
-                stored.last_seen, stored.expires_at = record.last_seen, record.expires_at
-                stored.ip = record.ip
+            if stored is None:
+                return False
+            stored.last_seen, stored.expires_at = record.last_seen, record.expires_at
+            stored.ip = record.ip
+            return True
 
-    def delete(self, *keys: str) -> None:
+    def delete(self, *keys: str) -> int:
         with self._lock:
-            for key in keys:
-                self._records.pop(key, None)
+            return sum(self._records.pop(key, None) is not None for key in keys)
 
     def for_user(self, user_id: str) -> list[SessionRecord]:
         with self._lock:
