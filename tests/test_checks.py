@@ -13,7 +13,7 @@ from werkzeug.middleware.shared_data import SharedDataMiddleware
 
 from flask_bastion import Bastion, checks
 from flask_bastion.checks import CheckMessage, run_checks
-from flask_bastion.sessions import checks as session_checks
+from flask_bastion.checks import sessions as session_checks
 
 from .conftest import SECRET, make_app
 

@@ -24,7 +24,6 @@ from flask import Flask, Request, current_app, session
 from ..config import BastionConfig
 from ..csrf import rotate_csrf_secret
 from ..exceptions import ConfigurationError, SessionStoreUnavailable
-from . import checks as _checks  # noqa: F401  (registers the 03x deploy checks)
 from .interface import CLEAR_SITE_DATA, USER_KEY, BastionSessionInterface, ServerSession, hash_id
 from .store import MemoryStore, SessionRecord, SessionStore, StoreError
 

@@ -6,8 +6,8 @@ from collections.abc import Iterable
 
 from flask import Flask
 
-from ..checks import WARNING, CheckMessage, message, register
 from ..config import BastionConfig
+from .registry import WARNING, CheckMessage, message, register
 
 #: Timeouts above this (30 days) are reported as good as none.
 MAX_TIMEOUT = 30 * 86_400

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from flask import Flask
 
-from .config import BastionConfig, IPNetwork
+from ..config import BastionConfig, IPNetwork
 
 DEBUG, INFO, WARNING, ERROR, CRITICAL = 10, 20, 30, 40, 50
 LEVELS = {"DEBUG": DEBUG, "INFO": INFO, "WARNING": WARNING, "ERROR": ERROR, "CRITICAL": CRITICAL}
@@ -78,7 +78,7 @@ def run_checks(
     app: Flask, *, deploy: bool = False, include_silenced: bool = False
 ) -> list[CheckMessage]:
     """Run every registered check against ``app`` (initialised with Flask-Bastion)."""
-    from .extension import get_state
+    from ..extension import get_state
 
     config = get_state(app).config
     silenced = set(config.core.silenced_checks)
@@ -220,7 +220,7 @@ def check_debug(app: Flask, config: BastionConfig) -> Iterable[CheckMessage]:
 
 @register(deploy=True)
 def check_debugger_in_code(app: Flask, config: BastionConfig) -> Iterable[CheckMessage]:
-    from .codescan import starts_debugger
+    from ..codescan import starts_debugger
 
     return [W009] if starts_debugger(app.import_name) else []
 
