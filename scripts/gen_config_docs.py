@@ -2,7 +2,9 @@
 
 The configuration reference is generated so that it cannot drift from the code: every
 key, default, accepted value and danger note comes from the setting declarations in
-``flask_bastion.config``. ``tests/test_docs.py`` fails when the committed file is stale.
+``flask_bastion.config``, and each setting's "Related checks" from the settings that the
+check messages in ``flask_bastion.checks`` declare. ``tests/test_docs.py`` fails when the
+committed file is stale.
 
 ::
 
@@ -26,11 +28,23 @@ from flask_bastion.config import PREFIX, SECTIONS, SettingInfo, settings
 OUTPUT = Path(__file__).resolve().parent.parent / "docs" / "configuration.md"
 
 #: Heading of each section; the key is the ``<SECTION>`` part of ``BASTION_<SECTION>_*``.
-TITLES = {"": "Core", "https": "HTTPS", "csp": "CSP"}
+TITLES = {
+    "": "Core",
+    "proxy": "Proxy",
+    "https": "HTTPS",
+    "headers": "Headers",
+    "csp": "CSP",
+    "errors": "Errors",
+    "csrf": "CSRF",
+    "sessions": "Sessions",
+}
 
 #: What each parser in ``config/parsers.py`` accepts, by the parser's function name.
 ACCEPTS = {
-    "boolean": "`True` or `False` (or 1 and 0); from the environment `true` or `false`",
+    "boolean": (
+        "`True` or `False`, `1` or `0`, or a string in any case (as the environment gives "
+        "it): `'true'`, `'yes'`, `'on'`, `'1'` or `'false'`, `'no'`, `'off'`, `'0'`"
+    ),
     "non_negative_int": "an integer, 0 or more",
     "positive_int": "an integer, 1 or more",
     "string_tuple": "a list of strings, or one comma-separated string",
@@ -74,8 +88,8 @@ INTRO = """\
 
 Every Flask-Bastion setting, its default, what it accepts and what it protects. The
 defaults are the secure choice; a setting marked **Danger** weakens a protection when set
-as described, and most such settings are reported by `flask bastion check --deploy`
-(see [the check catalogue](checks.md)).
+as described. **Related checks** lists the findings of `flask bastion check --deploy`
+that concern a setting (see [the check catalogue](checks.md)).
 
 ## How settings are read
 
@@ -144,9 +158,9 @@ export FLASK_BASTION_SILENCED_CHECKS='["bastion.I063"]'
 
 `from_prefixed_env` parses each value as JSON when it is valid JSON (`true`, `60`,
 `null`, `["bastion.W013"]`, `{...}`) and keeps it as a string otherwise; Flask-Bastion
-then parses strings itself (comma-separated lists, digits as integers). Write booleans
-as `true` and `false`: `1` and `0` arrive as JSON integers, which are not booleans, and
-`init_app` rejects them. Write `null` for `None`.
+then parses strings itself (comma-separated lists, digits as integers, `yes`/`no` and
+`on`/`off` as booleans). Write booleans as `true` and `false`, or `1` and `0`: those
+arrive as JSON integers, which boolean settings accept too. Write `null` for `None`.
 
 **Flask settings Flask-Bastion sets.** `init_app` also writes these Flask keys, because
 Flask's own defaults are not safe:
@@ -198,8 +212,8 @@ def _danger(info: SettingInfo) -> str:
 
 
 def _related_checks(key: str) -> list[str]:
-    pattern = re.compile(rf"(?<![A-Z_]){re.escape(key)}(?![A-Z_])")
-    return [m.id for m in checks.catalogue() if pattern.search(f"{m.msg} {m.hint}")]
+    """The IDs of the check messages that declare ``key`` among their settings."""
+    return [m.id for m in checks.catalogue() if key in m.settings]
 
 
 def _anchor(text: str) -> str:
@@ -244,7 +258,12 @@ def render() -> str:
     parts = [INTRO]
     for section, cls in SECTIONS.items():
         infos = [info for info in settings() if info.section == section]
-        title = TITLES.get(section, section.capitalize())
+        try:
+            title = TITLES[section]
+        except KeyError:
+            raise SystemExit(
+                f"{Path(__file__).name}: give the section {section!r} a heading in TITLES"
+            ) from None
         pattern = f"{PREFIX}{section.upper()}_*" if section else f"{PREFIX}*"
         summary = (cls.__doc__ or "").strip().splitlines()[0].replace("``", "`")
         parts.append(f"## {title} (`{pattern}`)\n\n{summary}\n")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 import typing as t
 from collections.abc import Callable
 
@@ -12,8 +14,19 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.middleware.shared_data import SharedDataMiddleware
 
 from flask_bastion import Bastion, checks
-from flask_bastion.checks import CheckMessage, run_checks
-from flask_bastion.sessions import checks as session_checks
+from flask_bastion.checks import (
+    CheckMessage,
+    core,
+    csp,
+    csrf,
+    errors,
+    headers,
+    https,
+    proxy,
+    run_checks,
+    sessions,
+)
+from flask_bastion.config import settings
 
 from .conftest import SECRET, make_app
 
@@ -34,6 +47,24 @@ LETTER_LEVELS = {
     "E": checks.ERROR,
     "C": checks.CRITICAL,
 }
+#: Each check module and the block of ten its IDs are numbered in.
+MODULE_BLOCKS = [
+    pytest.param(core, "00", id="core"),
+    pytest.param(https, "01", id="https"),
+    pytest.param(csrf, "02", id="csrf"),
+    pytest.param(sessions, "03", id="sessions"),
+    pytest.param(headers, "04", id="headers"),
+    pytest.param(csp, "05", id="csp"),
+    pytest.param(proxy, "06", id="proxy"),
+    pytest.param(errors, "07", id="errors"),
+]
+#: Checks that concern no configuration key, and why.
+NO_SETTING = {
+    "bastion.W006": "autoescaping is chosen in code (select_jinja_autoescape, jinja_options)",
+}
+#: Settings with a danger note that no check reports, and why. Empty: every one is checked,
+#: as docs/checks.md promises; an entry here needs that page changed too.
+UNCHECKED_DANGER: dict[str, str] = {}
 
 
 def _debugger_script(app: Flask) -> None:
@@ -136,7 +167,7 @@ FIRES = [
     pytest.param("bastion.W013", {"bastion": {"https_hsts_max_age": 60}}, (), id="W013-minute"),
     pytest.param(
         "bastion.W013",
-        {"BASTION_HTTPS_HSTS_MAX_AGE": checks.MIN_HSTS_SECONDS - 1},
+        {"BASTION_HTTPS_HSTS_MAX_AGE": https.MIN_HSTS_SECONDS - 1},
         (),
         id="W013-one-second-short",
     ),
@@ -441,7 +472,7 @@ SILENT = [
     ),
     pytest.param(
         "bastion.W013",
-        {"bastion": {"https_hsts_max_age": checks.MIN_HSTS_SECONDS}},
+        {"bastion": {"https_hsts_max_age": https.MIN_HSTS_SECONDS}},
         id="W013-exactly-one-year",
     ),
     pytest.param(
@@ -819,15 +850,67 @@ def test_message_has_text_and_hint(message: CheckMessage) -> None:
 
 def test_module_constants_match_their_ids() -> None:
     """Each message constant is named after its ID (W004 -> bastion.W004), and together the
-    modules that define checks hold the whole catalogue."""
+    check modules hold the whole catalogue."""
     constants = {
         name: value
-        for module in (checks, session_checks)
+        for module in (p.values[0] for p in MODULE_BLOCKS)
         for name, value in vars(module).items()
         if isinstance(value, CheckMessage)
     }
     assert {f"bastion.{name}" for name in constants} == {m.id for m in constants.values()}
     assert set(constants.values()) == set(checks.catalogue())
+
+
+@pytest.mark.parametrize(("module", "block"), MODULE_BLOCKS)
+def test_module_ids_are_in_its_block(module: t.Any, block: str) -> None:
+    """A check module declares IDs of its own block of ten only (https.py: 01x)."""
+    numbers = {v.id[-3:] for v in vars(module).values() if isinstance(v, CheckMessage)}
+    assert numbers and {n[:2] for n in numbers} == {block}
+
+
+def test_protection_modules_do_not_import_the_checks() -> None:
+    """Importing the extension and every protection module leaves the checks unloaded, so
+    the request pipeline cannot depend on them (nor form an import cycle with them)."""
+    code = (
+        "import sys, flask_bastion, flask_bastion.csp, flask_bastion.csrf, "
+        "flask_bastion.debugger, flask_bastion.errors, flask_bastion.extension, "
+        "flask_bastion.headers, flask_bastion.https, flask_bastion.proxy, "
+        "flask_bastion.sessions; "
+        "print(sorted(m for m in sys.modules if m.startswith('flask_bastion.checks')))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert result.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("message", checks.catalogue(), ids=lambda m: m.id)
+def test_message_declares_its_settings(message: CheckMessage) -> None:
+    """Every check names the configuration keys it concerns, unless it concerns none."""
+    assert bool(message.settings) != (message.id in NO_SETTING)
+
+
+def test_every_dangerous_setting_is_checked() -> None:
+    """Each setting with a danger note is reported by some check (or listed, with a reason,
+    as unchecked), so weakening a protection never goes unnoticed by check --deploy."""
+    declared = {key for m in checks.catalogue() for key in m.settings}
+    dangerous = {info.key for info in settings() if info.danger}
+    assert dangerous - declared == set(UNCHECKED_DANGER)
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        pytest.param("BASTION_HTTPS_REDIRCT", id="bastion-typo"),
+        pytest.param("BASTION_HTTPS_REDIRECT ", id="bastion-trailing-space"),
+        pytest.param("SESSION_COOKIE_SECUR", id="flask-typo"),
+    ],
+)
+def test_message_rejects_unknown_setting(key: str) -> None:
+    """A check naming a key that is not a setting fails at import, and is not catalogued."""
+    with pytest.raises(ValueError, match=rf"bastion\.W999 names {key}"):
+        checks.message(checks.WARNING, "typo", "no", "bastion.W999", settings=(key,))
+    assert "bastion.W999" not in {m.id for m in checks.catalogue()}
 
 
 def test_catalogue_is_ordered_by_number() -> None:
@@ -846,11 +929,9 @@ def test_duplicate_id_leaves_original() -> None:
     """A rejected duplicate does not replace the catalogued message."""
     with pytest.raises(ValueError, match="already used"):
         checks.message(checks.ERROR, "replaced", "no", "bastion.W002")
-    assert next(m for m in checks.catalogue() if m.id == "bastion.W002") is checks.W002
+    assert next(m for m in checks.catalogue() if m.id == "bastion.W002") is core.W002
 
 
 def test_message_str_shows_id_level_and_hint() -> None:
     """str(message) is the line the CLI prints: ID, level name, message and hint."""
-    assert str(checks.E001) == (
-        f"bastion.E001: (ERROR) {checks.E001.msg}\n\tHINT: {checks.E001.hint}"
-    )
+    assert str(core.E001) == (f"bastion.E001: (ERROR) {core.E001.msg}\n\tHINT: {core.E001.hint}")

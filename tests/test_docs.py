@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import ast
 import importlib.util
 import re
 import typing as t
 from pathlib import Path
 
 import pytest
+from flask import Flask
 
 from flask_bastion import checks, extension
 from flask_bastion.checks import CheckMessage
+from flask_bastion.config import SECTIONS, SettingInfo, load_config, parsers, settings
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
@@ -77,6 +80,65 @@ def test_generator_writes_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     monkeypatch.setattr(gen, "OUTPUT", target)
     assert gen.main([]) == 0
     assert target.read_text(encoding="utf-8") == gen.render()
+
+
+def _setting_section(key: str) -> str:
+    """The part of docs/configuration.md documenting ``key``, up to the next heading."""
+    found = re.search(rf"^### `{key}`\n(.*?)(?=^#|\Z)", _text("configuration.md"), re.M | re.S)
+    assert found is not None, f"{key} is not documented"
+    return found.group(1)
+
+
+@pytest.mark.parametrize("info", settings(), ids=lambda i: i.key)
+def test_setting_links_the_checks_that_declare_it(info: SettingInfo) -> None:
+    """A setting's "Related checks" link exactly the checks declaring that setting, whatever
+    words their messages use (W034 speaks of the "session cookie name")."""
+    declared = [m.id for m in checks.catalogue() if info.key in m.settings]
+    found = re.findall(r"\[`(bastion\.[A-Z]\d{3})`\]\(checks\.md#", _setting_section(info.key))
+    assert found == declared
+
+
+def test_every_section_has_a_title() -> None:
+    """Each configuration section has a proper heading (CSRF, not Csrf)."""
+    assert set(gen.TITLES) == set(SECTIONS)
+    assert "## CSRF (`BASTION_CSRF_*`)" in _text("configuration.md")
+
+
+def test_untitled_section_stops_the_generator(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A new section without a heading in TITLES is an error, not a capitalised guess."""
+    monkeypatch.delitem(gen.TITLES, "csrf")
+    with pytest.raises(SystemExit, match="'csrf'"):
+        gen.render()
+
+
+def test_boolean_spellings_documented_are_the_accepted_ones() -> None:
+    """The reference lists every spelling the boolean parser accepts, and only those."""
+    tokens = re.findall(r"`([^`]+)`", gen.ACCEPTS["boolean"])
+    documented = [ast.literal_eval(token) for token in tokens]
+    assert all(isinstance(parsers.boolean(value), bool) for value in documented)
+    accepted = {True, False, *parsers._TRUE, *parsers._FALSE}
+    assert set(documented) == accepted
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        pytest.param("1", True, id="json-integer-1"),
+        pytest.param("0", False, id="json-integer-0"),
+        pytest.param("true", True, id="json-true"),
+        pytest.param("no", False, id="string-no"),
+        pytest.param("ON", True, id="string-on-upper-case"),
+    ],
+)
+def test_boolean_from_the_environment_as_documented(
+    raw: str, expected: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """FLASK_BASTION_CSP_REPORT_ONLY=1 (a JSON integer after from_prefixed_env) or =no is
+    read as the reference says, not rejected."""
+    monkeypatch.setenv("FLASK_BASTION_CSP_REPORT_ONLY", raw)
+    app = Flask(__name__)
+    app.config.from_prefixed_env()
+    assert load_config(app.config, {}).csp.report_only is expected
 
 
 @pytest.mark.parametrize("message", checks.catalogue(), ids=lambda m: m.id)

@@ -27,7 +27,6 @@ from ..config import BastionConfig
 from ..context import RequestState
 from ..exceptions import ConfigurationError, SessionStoreUnavailable
 from ..refusal import refuse
-from . import checks as _checks  # noqa: F401  (registers the 03x deploy checks)
 from .interface import (
     CLEAR_SITE_DATA,
     REASON_READ_FAILED,

@@ -1,4 +1,6 @@
-"""Deploy checks for sessions: the ``03x`` block of the check catalogue."""
+"""Session checks (``03x``): sessions that cannot be revoked or never time out, a store
+that loses them, and a cookie name that lets a subdomain plant or overwrite the cookie.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +8,8 @@ from collections.abc import Iterable
 
 from flask import Flask
 
-from ..checks import WARNING, CheckMessage, message, register
 from ..config import BastionConfig
+from .registry import WARNING, CheckMessage, message, register
 
 #: Timeouts above this (30 days) are reported as good as none.
 MAX_TIMEOUT = 30 * 86_400
@@ -18,6 +20,7 @@ W031 = message(
     "Memory sessions vanish on restart and are not shared between worker processes, so "
     "users are logged out at random. Use 'sql' or 'redis'.",
     "bastion.W031",
+    settings=("BASTION_SESSIONS_STORE",),
 )
 W032 = message(
     WARNING,
@@ -25,6 +28,7 @@ W032 = message(
     "A session left open on a shared computer stays usable. Keep "
     "BASTION_SESSIONS_IDLE_TIMEOUT at minutes to hours (default 30 minutes).",
     "bastion.W032",
+    settings=("BASTION_SESSIONS_IDLE_TIMEOUT",),
 )
 W033 = message(
     WARNING,
@@ -32,6 +36,7 @@ W033 = message(
     "A stolen session ID stays usable for as long as it is used. Keep "
     "BASTION_SESSIONS_ABSOLUTE_TIMEOUT at hours (default 12).",
     "bastion.W033",
+    settings=("BASTION_SESSIONS_ABSOLUTE_TIMEOUT",),
 )
 W034 = message(
     WARNING,
@@ -39,6 +44,7 @@ W034 = message(
     "The __Host- prefix makes browsers refuse the cookie unless it is Secure, has Path=/ "
     "and no Domain, so a subdomain cannot plant or overwrite it.",
     "bastion.W034",
+    settings=("BASTION_SESSIONS_COOKIE_NAME",),
 )
 W035 = message(
     WARNING,
@@ -46,6 +52,7 @@ W035 = message(
     "Flask's signed-cookie sessions cannot be listed, revoked or timed out on the server; "
     "a stolen cookie works until it expires.",
     "bastion.W035",
+    settings=("BASTION_SESSIONS_ENABLED",),
 )
 
 

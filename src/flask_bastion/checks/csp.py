@@ -1,0 +1,122 @@
+"""Content-Security-Policy checks (``05x``): a CSP that is off, only reports, or lets
+injected script run (inline script without a nonce, ``eval``, scripts from any host).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+
+from flask import Flask
+
+from ..config import BastionConfig
+from .registry import WARNING, CheckMessage, message, register
+
+W051 = message(
+    WARNING,
+    "Content-Security-Policy is off.",
+    "The CSP is the browser's last line against XSS; keep BASTION_CSP_ENABLED on.",
+    "bastion.W051",
+    settings=("BASTION_CSP_ENABLED",),
+)
+W052 = message(
+    WARNING,
+    "Content-Security-Policy is report-only: violations are reported, not blocked.",
+    "Report-only is for rolling a policy out; turn BASTION_CSP_REPORT_ONLY off once the "
+    "reports are clean.",
+    "bastion.W052",
+    settings=("BASTION_CSP_REPORT_ONLY",),
+)
+W053 = message(
+    WARNING,
+    "script-src (or script-src-elem, script-src-attr) allows 'unsafe-inline' without a nonce "
+    "or hash.",
+    "Inline script is exactly what an XSS injects; use nonces (csp_nonce()) instead.",
+    "bastion.W053",
+    settings=("BASTION_CSP_POLICY",),
+)
+W054 = message(
+    WARNING,
+    "script-src allows 'unsafe-eval'.",
+    "eval() turns injected strings into code; remove 'unsafe-eval'.",
+    "bastion.W054",
+    settings=("BASTION_CSP_POLICY",),
+)
+W055 = message(
+    WARNING,
+    "script-src allows scripts from any host (*, http:, https: or data:).",
+    "An injected <script src> can then load the attacker's script; use nonces with "
+    "'strict-dynamic' (the default policy) or list exact hosts.",
+    "bastion.W055",
+    settings=("BASTION_CSP_POLICY",),
+)
+W056 = message(
+    WARNING,
+    "The Content-Security-Policy has neither script-src nor default-src: scripts are not "
+    "restricted.",
+    "Keep the default policy's script-src (\"'nonce'\", \"'strict-dynamic'\") or add a "
+    "default-src.",
+    "bastion.W056",
+    settings=("BASTION_CSP_POLICY",),
+)
+
+#: Sources that admit a script from any server of a scheme, or from the page itself
+#: (``data:``), so that injected markup can load whatever script it likes.
+_ANY_HOST_SOURCES = frozenset({"http:", "https:", "data:"})
+#: How nonce and hash sources start; "'nonce'" is the placeholder for the response's nonce.
+_NONCE_OR_HASH = ("'nonce", "'sha256-", "'sha384-", "'sha512-")
+#: ``*`` as the host of a source: ``*``, ``https://*``, ``*:443``.
+_ANY_HOST_RE = re.compile(r"(?:[a-z][a-z0-9+.-]*://)?\*(?::[0-9*]+)?(?:/.*)?", re.I)
+
+
+def _script_sources(policy: Mapping[str, tuple[str, ...]], directive: str) -> tuple[str, ...]:
+    """The sources that govern ``directive``: ``script-src-elem`` and ``-attr`` fall back
+    to ``script-src``, which falls back to ``default-src`` (CSP Level 3)."""
+    for name in (directive, "script-src", "default-src"):
+        if name in policy:
+            return policy[name]
+    return ()
+
+
+def _has_nonce_or_hash(sources: tuple[str, ...]) -> bool:
+    return any(s.lower().startswith(_NONCE_OR_HASH) for s in sources)
+
+
+@register(deploy=True)
+def check_csp_enforced(app: Flask, config: BastionConfig) -> Iterable[CheckMessage]:
+    if not config.csp.enabled:
+        return [W051]
+    return [W052] if config.csp.report_only else []
+
+
+@register()
+def check_script_src(app: Flask, config: BastionConfig) -> Iterable[CheckMessage]:
+    policy = config.csp.policy
+    # A nonce or hash makes every browser since CSP Level 2 ignore 'unsafe-inline', so it
+    # is then only a fallback for older ones (web.dev/articles/strict-csp).
+    inline = any(
+        "'unsafe-inline'" in sources and not _has_nonce_or_hash(sources)
+        for sources in (_script_sources(policy, d) for d in ("script-src-elem", "script-src-attr"))
+    )
+    found = [W053] if inline else []
+    # eval() is governed by script-src alone (with default-src as its fallback).
+    return [*found, W054] if "'unsafe-eval'" in _script_sources(policy, "script-src") else found
+
+
+@register()
+def check_script_hosts(app: Flask, config: BastionConfig) -> Iterable[CheckMessage]:
+    for directive in ("script-src-elem", "script-src"):
+        sources = _script_sources(config.csp.policy, directive)
+        # With 'strict-dynamic' and a nonce or hash, CSP Level 3 browsers ignore host and
+        # scheme sources; those are the fallback for older browsers in the strict CSP.
+        if "'strict-dynamic'" in sources and _has_nonce_or_hash(sources):
+            continue
+        if any(s.lower() in _ANY_HOST_SOURCES or _ANY_HOST_RE.fullmatch(s) for s in sources):
+            return [W055]
+    return []
+
+
+@register()
+def check_script_restricted(app: Flask, config: BastionConfig) -> Iterable[CheckMessage]:
+    policy = config.csp.policy
+    return [] if "script-src" in policy or "default-src" in policy else [W056]
