@@ -112,6 +112,12 @@ class ContentSecurityPolicy:
     def view_policy(self, view: View, https: bool) -> list[str] | None:
         """The policy for ``view`` split around the nonce: join the parts with
         ``'nonce-<value>'`` to get the header value. ``None`` when CSP is off."""
+        policy = self.policy_for(view, https)
+        return None if policy is None else serialise(policy).split(NONCE)
+
+    def policy_for(self, view: View, https: bool) -> dict[str, tuple[str, ...]] | None:
+        """The directives of ``view``'s policy (its :func:`csp` changes applied), or
+        ``None`` when CSP is off."""
         if not self.config.enabled:
             return None
         policy = dict(self.config.policy)
@@ -129,4 +135,4 @@ class ContentSecurityPolicy:
             policy["report-uri"] = (self.config.report_uri,)
         if self.config.report_to:
             policy["report-to"] = (REPORT_GROUP,)
-        return serialise(policy).split(NONCE)
+        return policy
