@@ -68,7 +68,7 @@ def opens(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
     def recording_open(path: str, *args: t.Any, **kwargs: t.Any) -> t.Any:
         opened.append(path)
-        return open(path, *args, **kwargs)  # noqa: SIM115 (sri() closes it)
+        return open(path, *args, **kwargs)
 
     monkeypatch.setattr(sri_module, "open", recording_open, raising=False)
     return opened
