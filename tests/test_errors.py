@@ -205,7 +205,7 @@ def test_error_responses_carry_security_headers(
     response = client.get(path, base_url=HTTPS, **options)
     assert response.status_code == status
     assert response.headers["X-Content-Type-Options"] == "nosniff"
-    assert "default-src 'self'" in response.headers["Content-Security-Policy"]
+    assert "default-src 'none'" in response.headers["Content-Security-Policy"]
 
 
 def test_custom_error_template_is_used() -> None:
