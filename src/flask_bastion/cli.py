@@ -16,8 +16,8 @@ from flask.cli import AppGroup
 
 from .checks import LEVELS, run_checks
 from .config import settings, value_of
-from .errors import mask_urls
 from .extension import get_state
+from .logs import mask_urls
 
 bastion_cli = AppGroup("bastion", help="Flask-Bastion: security checks and configuration.")
 

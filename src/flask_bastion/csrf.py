@@ -54,8 +54,8 @@ from markupsafe import Markup, escape
 
 from . import signals
 from .config import BastionConfig, CsrfConfig
-from .errors import security_log
 from .exceptions import CSRFError
+from .logs import security_log
 
 REASON_CROSS_ORIGIN = "Sec-Fetch-Site: the request was sent from another origin."
 REASON_ORIGIN_MISMATCH = "Origin does not match this site's origin."

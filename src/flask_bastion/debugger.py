@@ -32,8 +32,8 @@ from flask.cli import run_command
 
 from . import signals
 from .config import BastionConfig
-from .errors import security_log
 from .exceptions import ConfigurationError, DebuggerRefused
+from .logs import security_log
 
 #: The environ key :class:`werkzeug.debug.DebuggedApplication` sets on every request it
 #: passes on (with ``evalex``, its default); present means the debugger wraps this app.

@@ -12,7 +12,7 @@ Hook order, for every request:
 2. Bastion's ``before_request`` runs before the application's own: it assigns the request
    ID, refuses every request while Werkzeug's debugger is on under the production
    profile (:mod:`~flask_bastion.debugger`), rejects malformed input
-   (:mod:`~flask_bastion.errors`), redirects plain HTTP
+   (:mod:`~flask_bastion.inputs`), redirects plain HTTP
    (:mod:`~flask_bastion.https`), answers 503 when the session store could not be read
    (:mod:`~flask_bastion.sessions`), then rejects cross-site forgeries
    (:mod:`~flask_bastion.csrf`). When it returns a response or raises, the view never
@@ -42,6 +42,7 @@ from .errors import SafeErrors
 from .exceptions import ConfigurationError
 from .headers import SecurityHeaders
 from .https import HTTPS
+from .inputs import InputLimits
 from .proxy import ProxyMiddleware, ProxyTrust
 from .sessions import Sessions
 
@@ -74,6 +75,7 @@ class BastionState:
         self.proxy = ProxyTrust(config.proxy)
         self.debugger = DebuggerGuard(config)
         self.errors = SafeErrors(config)
+        self.inputs = InputLimits(config)
         self.https = HTTPS(config)
         self.headers = SecurityHeaders(config)
         self.csp = ContentSecurityPolicy(config)
@@ -83,6 +85,7 @@ class BastionState:
         self.components = (
             self.debugger,
             self.errors,
+            self.inputs,
             self.https,
             self.headers,
             self.csp,
@@ -229,14 +232,14 @@ class ResponseLayer:
 
 
 def _install_hooks(app: Flask, state: BastionState) -> None:
-    debugger, errors, https = state.debugger, state.errors, state.https
-    sessions, csrf = state.sessions, state.csrf
+    debugger, errors, inputs = state.debugger, state.errors, state.inputs
+    https, sessions, csrf = state.https, state.sessions, state.csrf
 
     def bastion_before_request() -> Response | None:
         req = request._get_current_object()  # type: ignore[attr-defined]
         g._bastion = errors.start_request(req.environ)
         debugger.before_request(req)
-        errors.before_request(req)
+        inputs.before_request(req)
         redirect = https.before_request(req)
         if redirect is not None:
             return redirect

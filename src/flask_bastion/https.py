@@ -26,7 +26,7 @@ from flask import Flask, Request, Response, current_app
 
 from . import signals
 from .config import BastionConfig
-from .errors import reject
+from .inputs import reject
 from .proxy import is_loopback
 
 REASON_INVALID_HOST = "Host header is missing or not a valid host name"

@@ -16,7 +16,6 @@ last one. Data is serialised with Flask's tagged JSON, never pickle.
 from __future__ import annotations
 
 import hashlib
-import logging
 import re
 import secrets
 import time
@@ -28,9 +27,8 @@ from flask.sessions import SessionInterface, SessionMixin
 from werkzeug.datastructures import CallbackDict
 
 from ..config import BastionConfig
+from ..logs import security_log
 from .store import SessionRecord, SessionStore, StoreError
-
-security_log = logging.getLogger("flask_bastion.security")
 
 #: Session data key holding the user ID (the one Flask-Login uses too); indexed by stores.
 USER_KEY = "_user_id"
