@@ -3,11 +3,13 @@ bodies that cannot be read."""
 
 from __future__ import annotations
 
+import io
 import logging
 import typing as t
 
 import pytest
-from flask import Flask
+from flask import Flask, request
+from werkzeug.wsgi import LimitedStream
 
 from flask_bastion import inputs, signals
 from flask_bastion.config import InputsConfig
@@ -414,6 +416,235 @@ def test_well_formed_request_is_accepted(
     """Valid UTF-8 in path, query, form and body passes the checks untouched."""
     with received(signals.request_rejected, app) as calls:
         response = client.open(path, method=method, base_url=HTTPS, **options)
+    assert response.status_code == 200
+    assert response.get_json() == expected
+    assert calls == []
+
+
+# -- bodies that cannot be read --------------------------------------------------------
+
+
+class ServerParseError(Exception):
+    """What a WSGI server raises from ``wsgi.input`` for a broken body: its own type (such
+    as gunicorn's ``InvalidChunkSize``), neither an ``OSError`` nor a ``ValueError``."""
+
+
+class BrokenBody:
+    """``wsgi.input`` of a body whose framing breaks after ``good`` bytes; like gunicorn's,
+    it has only the methods WSGI requires."""
+
+    def __init__(self, good: bytes, error: Exception) -> None:
+        self.good = io.BytesIO(good)
+        self.error = error
+
+    def read(self, size: int | None = -1) -> bytes:
+        data = self.good.read(size)
+        if not data and size != 0:
+            raise self.error
+        return data
+
+    def readline(self, size: int | None = -1) -> bytes:
+        return self.read(size)
+
+
+#: The environ of a server that decodes the framing itself and hands the application the
+#: decoded body (gunicorn, werkzeug's server for a chunked body).
+TERMINATED = {"wsgi.input_terminated": True}
+CHUNKED = {**TERMINATED, "HTTP_TRANSFER_ENCODING": "chunked"}
+
+
+def body(
+    stream: t.Any, length: int | None, environ: dict[str, t.Any], content_type: str = ""
+) -> dict[str, t.Any]:
+    """Request options sending ``stream`` as the body with a Content-Length of ``length``
+    (``None``: an empty one, as a server passes a chunked body), set in the environ as a
+    server sets them (the test client would measure the stream and pick a boundary)."""
+    declared = "" if length is None else str(length)
+    overrides = {"wsgi.input": stream, "CONTENT_LENGTH": declared, **environ}
+    return {"environ_overrides": {**overrides, "CONTENT_TYPE": content_type}}
+
+
+UNREADABLE = inputs.REASON_BODY_UNREADABLE
+TRUNCATED = inputs.REASON_BODY_TRUNCATED
+PARSE_ERROR = ServerParseError("Invalid chunk size: b'zz'")
+
+#: (path, request options, expected status, Bastion's reason).
+BROKEN_BODIES = [
+    pytest.param(
+        "/form",
+        body(BrokenBody(b"a=", PARSE_ERROR), None, CHUNKED, **FORM),
+        400,
+        UNREADABLE,
+        id="form-chunked-server-error",
+    ),
+    pytest.param(
+        "/json",
+        body(BrokenBody(b"[1", PARSE_ERROR), None, CHUNKED, **JSON),
+        400,
+        UNREADABLE,
+        id="json-chunked-server-error",
+    ),
+    pytest.param(
+        "/upload",
+        body(BrokenBody(PART, PARSE_ERROR), None, CHUNKED, content_type=MULTIPART_X),
+        400,
+        UNREADABLE,
+        id="multipart-chunked-server-error",
+    ),
+    pytest.param(
+        "/form",
+        body(BrokenBody(b"a=", OSError("Invalid chunk header")), None, CHUNKED, **FORM),
+        400,
+        UNREADABLE,
+        id="form-chunked-os-error",
+    ),
+    pytest.param(
+        "/json",
+        body(BrokenBody(b"[1", OSError("Invalid chunk header")), None, CHUNKED, **JSON),
+        400,
+        UNREADABLE,
+        id="json-chunked-os-error",
+    ),
+    pytest.param(
+        "/form",
+        body(io.BytesIO(b"a=1"), 100, TERMINATED, **FORM),
+        400,
+        TRUNCATED,
+        id="form-short-terminated",
+    ),
+    pytest.param(
+        "/json",
+        body(io.BytesIO(b"[1]"), 100, TERMINATED, **JSON),
+        400,
+        TRUNCATED,
+        id="json-short-terminated",
+    ),
+    pytest.param(
+        "/upload",
+        body(io.BytesIO(PART + b"--x--\r\n"), 500, TERMINATED, content_type=MULTIPART_X),
+        400,
+        TRUNCATED,
+        id="multipart-short-terminated",
+    ),
+    pytest.param(
+        "/form", body(io.BytesIO(b"a=1"), 100, {}, **FORM), 400, TRUNCATED, id="form-short"
+    ),
+    pytest.param(
+        "/json", body(io.BytesIO(b"[1]"), 100, {}, **JSON), 400, TRUNCATED, id="json-short"
+    ),
+    pytest.param(
+        "/form",
+        body(io.BytesIO(b"a=" + b"x" * MAX_FORM_MEMORY), None, CHUNKED, **FORM),
+        413,
+        FORM_TOO_LARGE,
+        id="form-chunked-over-max-form-memory-size",
+    ),
+]
+
+
+@pytest.mark.parametrize(("path", "options", "status", "reason"), BROKEN_BODIES)
+def test_unreadable_body_is_rejected(
+    app: Flask,
+    client: t.Any,
+    caplog: pytest.LogCaptureFixture,
+    path: str,
+    options: dict[str, t.Any],
+    status: int,
+    reason: str,
+) -> None:
+    """A body that breaks or ends early, whoever reads it, is a clean Bastion rejection
+    with a signal and a log line, never a 500 and never a truncated body for the view."""
+    with received(signals.request_rejected, app) as calls:
+        response = client.post(path, base_url=HTTPS, **options)
+    assert response.status_code == status
+    assert reason in response.get_data(as_text=True)
+    assert calls == [{"reason": reason, "status": status}]
+    assert [w.reason for w in records_of(caplog, SECURITY_LOGGER)] == [reason]
+
+
+def test_body_read_whole_is_checked_without_max_content_length() -> None:
+    """With MAX_CONTENT_LENGTH reset to None, werkzeug reads the server's stream whole, in
+    one read; a body shorter than its Content-Length is still refused."""
+    app = make_error_app()
+    app.config["MAX_CONTENT_LENGTH"] = None
+    response = app.test_client().post(
+        "/json", base_url=HTTPS, **body(io.BytesIO(b"[1]"), 100, TERMINATED, **JSON)
+    )
+    assert response.status_code == 400
+    assert TRUNCATED in response.get_data(as_text=True)
+
+
+def test_werkzeug_answer_from_the_input_stream_stands(app: Flask, client: t.Any) -> None:
+    """An HTTP error raised by the stream itself (werkzeug's LimitedStream put there by a
+    middleware, here at 16 bytes) keeps its status: 413, not a 400."""
+    stream = LimitedStream(io.BytesIO(b"a=" + b"x" * 100), 16, is_max=True)
+    with received(signals.request_rejected, app) as calls:
+        response = client.post("/form", base_url=HTTPS, **body(stream, None, CHUNKED, **FORM))
+    assert response.status_code == 413
+    assert calls == []
+
+
+def lines_app() -> Flask:
+    """The test app plus views reading the body line by line."""
+    app = make_error_app()
+
+    @app.post("/lines")
+    def lines() -> dict[str, list[str]]:
+        return {"lines": [line.decode() for line in request.input_stream]}
+
+    @app.post("/readlines")
+    def readlines() -> dict[str, list[str]]:
+        return {"lines": [line.decode() for line in request.input_stream.readlines()]}
+
+    return app
+
+
+@pytest.mark.parametrize("path", ["/lines", "/readlines"])
+@pytest.mark.parametrize(
+    ("length", "status", "expected"),
+    [(8, 200, {"lines": ["a\n", "b\n", "c\n", "d\n"]}), (100, 400, None)],
+    ids=["complete", "short"],
+)
+def test_body_read_by_lines(path: str, length: int, status: int, expected: t.Any) -> None:
+    """Reading the body line by line gets every line, or a 400 when the body ends early."""
+    response = (
+        lines_app()
+        .test_client()
+        .post(path, base_url=HTTPS, **body(io.BytesIO(b"a\nb\nc\nd\n"), length, TERMINATED))
+    )
+    assert response.status_code == status
+    assert expected is None or response.get_json() == expected
+
+
+@pytest.mark.parametrize(
+    ("path", "data", "content_type", "expected"),
+    [
+        ("/form", b"a=%C3%A9&b=2", FORM, {"args": {}, "form": {"a": "é", "b": "2"}}),
+        ("/json", b'{"a": [1, 2]}', JSON, {"json": {"a": [1, 2]}}),
+        ("/upload", PART + b"--x--\r\n", {"content_type": MULTIPART_X}, {"name": "bob"}),
+    ],
+    ids=["form", "json", "multipart"],
+)
+@pytest.mark.parametrize(
+    "framing",
+    [CHUNKED, TERMINATED, {}],
+    ids=["chunked", "length-terminated", "length"],
+)
+def test_complete_body_is_accepted(
+    app: Flask,
+    client: t.Any,
+    path: str,
+    data: bytes,
+    content_type: dict[str, str],
+    expected: dict[str, t.Any],
+    framing: dict[str, t.Any],
+) -> None:
+    """A complete body, chunked or with a Content-Length, reaches the view whole."""
+    length = None if framing is CHUNKED else len(data)
+    with received(signals.request_rejected, app) as calls:
+        response = client.post(
+            path, base_url=HTTPS, **body(io.BytesIO(data), length, framing, **content_type)
+        )
     assert response.status_code == 200
     assert response.get_json() == expected
     assert calls == []

@@ -27,6 +27,7 @@ from urllib.parse import unquote_to_bytes
 
 from flask import Flask, Request, current_app
 from flask.json.provider import DefaultJSONProvider
+from werkzeug.exceptions import HTTPException
 
 from . import signals
 from .config import BastionConfig
@@ -40,6 +41,8 @@ REASON_QUERY_ENCODING = "query string is not valid percent-encoded UTF-8"
 REASON_FORM_ENCODING = "form body is not valid percent-encoded UTF-8"
 REASON_FORM_TOO_LARGE = "form body is larger than MAX_FORM_MEMORY_SIZE"
 REASON_CONTENT_LENGTH = "Content-Length is not a non-negative integer"
+REASON_BODY_UNREADABLE = "request body could not be read"
+REASON_BODY_TRUNCATED = "request body is shorter than its Content-Length"
 
 _BAD_ESCAPE = re.compile(rb"%(?![0-9A-Fa-f]{2})")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -92,6 +95,55 @@ def _valid_percent_utf8(raw: bytes) -> bool:
     return True
 
 
+class _GuardedInput:
+    """``wsgi.input`` that turns any failure to read the body into a 400 rejection.
+
+    WSGI servers report a malformed body with exceptions of their own, raised from
+    whatever reads it: gunicorn's ``InvalidChunkSize`` for a bad chunk size is neither
+    an ``OSError`` nor a ``ValueError``, so werkzeug lets it through and the view's
+    ``request.get_json()`` ends in a 500. And a server that decodes the framing itself
+    (``wsgi.input_terminated``, as gunicorn does) may end a body that is shorter than its
+    ``Content-Length`` as if it were complete, which would hand the view truncated data.
+    """
+
+    __slots__ = ("_left", "_stream")
+
+    def __init__(self, stream: t.IO[bytes], length: int | None) -> None:
+        self._stream = stream
+        #: Bytes the client still owes, by its ``Content-Length``; ``None`` when chunked.
+        self._left = length
+
+    def _read(self, method: t.Callable[..., bytes], size: int | None, whole: bool) -> bytes:
+        size = -1 if size is None else size
+        try:
+            # Without a size when none was given: PEP 3333 does not require servers to
+            # accept one for readline().
+            data = method(size) if size >= 0 else method()
+        except HTTPException:  # werkzeug's own answer (413, 400) stands
+            raise
+        except Exception:  # each server raises its own types; none may become a 500
+            reject(REASON_BODY_UNREADABLE)
+        if self._left is not None and size != 0:
+            # An empty read, or a read of everything that is shorter than what is owed,
+            # is the end of the body.
+            if self._left > len(data) and (not data or whole):
+                reject(REASON_BODY_TRUNCATED)
+            self._left -= len(data)
+        return data
+
+    def read(self, size: int | None = -1) -> bytes:
+        return self._read(self._stream.read, size, whole=size is None or size < 0)
+
+    def readline(self, size: int | None = -1) -> bytes:
+        return self._read(self._stream.readline, size, whole=False)
+
+    def readlines(self, hint: int = -1) -> list[bytes]:
+        return list(self)  # PEP 3333: the hint may be ignored
+
+    def __iter__(self) -> t.Iterator[bytes]:
+        return iter(self.readline, b"")
+
+
 class InputLimits:
     """Component: request-size limits and the rejection of malformed requests."""
 
@@ -115,7 +167,8 @@ class InputLimits:
         _install_json_guard(app)
 
     def before_request(self, request: Request) -> None:
-        """Reject requests whose headers, path, query or form cannot be decoded safely."""
+        """Reject requests whose headers, path, query or form cannot be decoded safely,
+        and guard the body so that reading it never fails with a 500."""
         environ = request.environ
         size = 0
         for key, value in environ.items():
@@ -142,6 +195,15 @@ class InputLimits:
                 reject(REASON_QUERY_ENCODING)
             if not _valid_percent_utf8(raw):
                 reject(REASON_QUERY_ENCODING)
+        if "HTTP_TRANSFER_ENCODING" in environ:
+            # Content-Length does not apply to a chunked body (RFC 9112 section 6.3).
+            self._guard_body(request, None)
+        elif length and length != "0":
+            self._guard_body(request, int(length))
+
+    def _guard_body(self, request: Request, length: int | None) -> None:
+        # Before anything reads the body: request.stream is made from it on first use.
+        request.environ["wsgi.input"] = _GuardedInput(request.environ["wsgi.input"], length)
         if (
             request.method in _UNSAFE_METHODS
             and request.mimetype == "application/x-www-form-urlencoded"
@@ -150,10 +212,14 @@ class InputLimits:
 
     @staticmethod
     def _check_form(request: Request) -> None:
-        # Read (and cache) the body so the form parser later reuses it; bounded by the
-        # same limit the form parser applies, so nothing larger is ever buffered.
+        # Read (and cache) the body so the form parser later reuses it. The declared
+        # length is refused before anything is read; a chunked body has none, and is
+        # read up to MAX_CONTENT_LENGTH, then held to the same limit.
         limit = request.max_form_memory_size
         if limit is not None and (request.content_length or 0) > limit:
             reject(REASON_FORM_TOO_LARGE, 413)
-        if not _valid_percent_utf8(request.get_data(cache=True)):
+        body = request.get_data(cache=True)
+        if limit is not None and len(body) > limit:
+            reject(REASON_FORM_TOO_LARGE, 413)
+        if not _valid_percent_utf8(body):
             reject(REASON_FORM_ENCODING)
