@@ -51,7 +51,9 @@ CHUNKED = b"Transfer-Encoding: chunked\r\n"
 def served_app() -> Flask:
     """The app gunicorn serves: the test app under the development profile (plain HTTP
     on loopback is not redirected), plus a JSON view and a view that logs a password."""
-    app = make_app(BASTION_PROFILE="development", BASTION_INPUTS_MAX_FORM_MEMORY_SIZE=1024)
+    app = make_app(
+        BASTION_PROFILE="development", BASTION_INPUTS_MAX_FORM_MEMORY_SIZE=MAX_FORM_MEMORY
+    )
 
     @app.post("/json")
     def parse_json() -> dict[str, t.Any]:
