@@ -35,6 +35,7 @@ TITLES = {
     "headers": "Headers",
     "csp": "CSP",
     "errors": "Errors",
+    "inputs": "Inputs",
     "csrf": "CSRF",
     "sessions": "Sessions",
 }
@@ -170,9 +171,9 @@ Flask's own defaults are not safe:
 | `SESSION_COOKIE_SECURE` | `True` (`False` under the development profile) | always |
 | `SESSION_COOKIE_HTTPONLY` | `True` | always |
 | `SESSION_COOKIE_SAMESITE` | `'Lax'` | unless already `'Lax'` or `'Strict'` |
-| `MAX_CONTENT_LENGTH` | `BASTION_ERRORS_MAX_CONTENT_LENGTH` | unless the application set it |
-| `MAX_FORM_MEMORY_SIZE` | `BASTION_ERRORS_MAX_FORM_MEMORY_SIZE` | unless the application set it |
-| `MAX_FORM_PARTS` | `BASTION_ERRORS_MAX_FORM_PARTS` | unless the application set it |
+| `MAX_CONTENT_LENGTH` | `BASTION_INPUTS_MAX_CONTENT_LENGTH` | unless the application set it |
+| `MAX_FORM_MEMORY_SIZE` | `BASTION_INPUTS_MAX_FORM_MEMORY_SIZE` | unless the application set it |
+| `MAX_FORM_PARTS` | `BASTION_INPUTS_MAX_FORM_PARTS` | unless the application set it |
 
 `flask bastion check --deploy` reports a later change that weakens them
 (`bastion.W014` to `bastion.W016`, `bastion.W072`).

@@ -83,7 +83,17 @@ def _app_with(*components: t.Any, **config: t.Any) -> Flask:
 def test_builtin_components_run_in_stage_order() -> None:
     """The built-ins are ordered by stage: input, transport, session, forgery, response."""
     names = get_state(make_app()).components.names
-    assert names == ["proxy", "errors", "debugger", "https", "sessions", "csrf", "headers", "csp"]
+    assert names == [
+        "proxy",
+        "errors",
+        "debugger",
+        "inputs",
+        "https",
+        "sessions",
+        "csrf",
+        "headers",
+        "csp",
+    ]
     stages = [c.stage for c in get_state(make_app()).components]
     assert stages == sorted(stages)
 

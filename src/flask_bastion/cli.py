@@ -24,7 +24,7 @@ from flask.cli import AppGroup
 from .checks import LEVELS, run_checks
 from .config import settings, value_of
 from .context import get_state
-from .errors import mask_urls
+from .logs import mask_urls
 
 if t.TYPE_CHECKING:
     from .extension import BastionState

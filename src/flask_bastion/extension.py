@@ -16,7 +16,7 @@ Hook order, for every request:
    components' ``before_request`` in stage order: the input stage takes the request ID
    from a trusted proxy, refuses every request while Werkzeug's debugger is on under the
    production profile (:mod:`~flask_bastion.debugger`) and rejects malformed input
-   (:mod:`~flask_bastion.errors`); the transport stage redirects plain HTTP
+   (:mod:`~flask_bastion.inputs`); the transport stage redirects plain HTTP
    (:mod:`~flask_bastion.https`); the session stage answers 503 when the session store
    could not be read (:mod:`~flask_bastion.sessions`); the forgery stage rejects
    cross-site forgeries (:mod:`~flask_bastion.csrf`). A component ends the request only
@@ -48,6 +48,7 @@ from .errors import SafeErrors
 from .exceptions import ConfigurationError
 from .headers import SecurityHeaders
 from .https import HTTPS
+from .inputs import InputLimits
 from .markers import View
 from .proxy import TrustedProxies
 from .sessions import Sessions
@@ -63,6 +64,7 @@ BUILTIN_COMPONENTS: tuple[Factory, ...] = (
     TrustedProxies,
     SafeErrors,
     DebuggerGuard,
+    InputLimits,
     HTTPS,
     Sessions,
     CSRFProtection,

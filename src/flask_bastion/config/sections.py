@@ -198,7 +198,7 @@ class CspConfig:
 
 @dataclass(frozen=True)
 class ErrorsConfig:
-    """Safe error pages, request IDs and request-size limits (``errors.py``)."""
+    """Safe error pages and request IDs (``errors.py``)."""
 
     enabled: bool = setting(
         True,
@@ -211,6 +211,12 @@ class ErrorsConfig:
         header_token,
         "Response header carrying the request ID; also read from a trusted proxy.",
     )
+
+
+@dataclass(frozen=True)
+class InputsConfig:
+    """Request-size limits and the rejection of malformed requests (``inputs.py``)."""
+
     max_content_length: int = setting(
         16 * 1024 * 1024,
         positive_int,

@@ -19,7 +19,6 @@ last one. Data is serialised with Flask's tagged JSON, never pickle.
 from __future__ import annotations
 
 import hashlib
-import logging
 import re
 import secrets
 import time
@@ -32,10 +31,9 @@ from werkzeug.datastructures import CallbackDict
 
 from ..config import BastionConfig
 from ..exceptions import SessionStoreUnavailable
+from ..logs import security_log
 from ..refusal import report
 from .store import SessionRecord, SessionStore, StoreError
-
-security_log = logging.getLogger("flask_bastion.security")
 
 REASON_READ_FAILED = "The session store could not be read; try again shortly."
 REASON_WRITE_FAILED = "The session store could not save the session; try again shortly."
