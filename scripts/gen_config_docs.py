@@ -38,6 +38,7 @@ TITLES = {
     "inputs": "Inputs",
     "csrf": "CSRF",
     "sessions": "Sessions",
+    "stores": "Stores",
 }
 
 #: What each parser in ``config/parsers.py`` accepts, by the parser's function name.

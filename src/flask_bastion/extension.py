@@ -52,6 +52,7 @@ from .inputs import InputLimits
 from .markers import View
 from .proxy import TrustedProxies
 from .sessions import Sessions
+from .stores import Stores
 
 if t.TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -88,12 +89,18 @@ class BastionState:
     """Everything Flask-Bastion keeps for one application, in ``app.extensions["bastion"]``."""
 
     def __init__(
-        self, extension: Bastion, config: BastionConfig, extra: Iterable[Component | Factory]
+        self,
+        app: Flask,
+        extension: Bastion,
+        config: BastionConfig,
+        extra: Iterable[Component | Factory],
     ) -> None:
         #: The :class:`Bastion` instance that initialised the application.
         self.extension = extension
         #: The validated configuration.
         self.config = config
+        #: The SQL databases and Redis clients every component shares.
+        self.stores = Stores(app, config)
         #: The components, in pipeline order.
         self.components = Registry(factory(config) for factory in BUILTIN_COMPONENTS)
         for item in extra:
@@ -175,10 +182,17 @@ class Bastion:
                 "init_app", "Flask-Bastion is already initialised on this app."
             )
         config = load_config(app.config, self.overrides)
-        state = BastionState(self, config, self._components)
-        for component in state.components:  # the debugger guard first: it may refuse the app
-            component.init_app(app)
+        state = BastionState(app, self, config, self._components)
+        # Registered first, so components reach the shared stores through get_state(app);
+        # withdrawn if one refuses the application (the debugger guard may).
         app.extensions[EXTENSION_KEY] = state
+        try:
+            for component in state.components:
+                component.init_app(app)
+        except BaseException:
+            del app.extensions[EXTENSION_KEY]
+            state.stores.close()
+            raise
         _install_hooks(app, state)
 
         from .cli import bastion_cli

@@ -37,6 +37,7 @@ from .sections import (
     InputsConfig,
     ProxyConfig,
     SessionsConfig,
+    StoresConfig,
 )
 
 __all__ = [
@@ -57,6 +58,7 @@ __all__ = [
     "ProxyConfig",
     "SessionsConfig",
     "SettingInfo",
+    "StoresConfig",
     "load_config",
     "setting",
     "settings",
@@ -77,6 +79,7 @@ SECTIONS: dict[str, type[t.Any]] = {
     "inputs": InputsConfig,
     "csrf": CsrfConfig,
     "sessions": SessionsConfig,
+    "stores": StoresConfig,
 }
 
 
@@ -132,6 +135,7 @@ class BastionConfig:
     inputs: InputsConfig
     csrf: CsrfConfig
     sessions: SessionsConfig
+    stores: StoresConfig
     #: key -> where its value came from: ``"keyword"``, ``"app.config"`` or ``"default"``.
     sources: Mapping[str, str]
 

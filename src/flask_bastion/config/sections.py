@@ -303,19 +303,6 @@ class SessionsConfig:
         "Seconds between last-seen updates of an unchanged session (one write per interval).",
     )
     table_name: str = setting("bastion_sessions", identifier, "Table of the sql store.")
-    connect_timeout: int = setting(
-        5,
-        positive_int,
-        "Seconds the sql store waits for a new PostgreSQL connection, handshake included "
-        "(libpq waits at least 2). Past it the request gets a 503 with Retry-After.",
-    )
-    statement_timeout: int = setting(
-        5,
-        positive_int,
-        "Seconds one statement of the sql store may take: PostgreSQL's statement_timeout, "
-        "SQLite's wait for a lock; a second later the client cuts a PostgreSQL connection "
-        "that sent nothing. Past it the request gets a 503 with Retry-After.",
-    )
     key_prefix: str = setting("bastion:session:", visible_ascii, "Key prefix of the redis store.")
     redis_cache: int = setting(
         5,
@@ -323,4 +310,29 @@ class SessionsConfig:
         "Seconds a session read from Redis may be reused by this process while Redis reports "
         "no change to it (client-side caching with server-pushed invalidation: a revocation "
         "anywhere applies at once). Bounds staleness if invalidations stop arriving. 0 disables.",
+    )
+
+
+@dataclass(frozen=True)
+class StoresConfig:
+    """The SQL databases and Redis servers every component shares (``stores/``)."""
+
+    connect_timeout: int = setting(
+        5,
+        positive_int,
+        "Seconds to wait for a new PostgreSQL connection, handshake included (libpq waits "
+        "at least 2). Past it the request gets a 503 with Retry-After.",
+    )
+    statement_timeout: int = setting(
+        5,
+        positive_int,
+        "Seconds one SQL statement may take: PostgreSQL's statement_timeout, SQLite's wait "
+        "for a lock; a second later the client cuts a PostgreSQL connection that sent "
+        "nothing. Past it the request gets a 503 with Retry-After.",
+    )
+    redis_timeout: int = setting(
+        2,
+        positive_int,
+        "Seconds to wait for a Redis connection and for each answer. Past it the request "
+        "gets a 503 with Retry-After.",
     )
