@@ -606,8 +606,8 @@ def exchange(port: int, raw: bytes) -> tuple[int, dict[str, str]]:
 )
 def test_redirect_never_leaves_the_trusted_host(redirect_server: int, raw: bytes) -> None:
     """Whatever the request line and Host headers say, a plain-HTTP request is refused
-    (4xx) or redirected to https://localhost/... (never to another authority); the
-    asterisk form (DEFECT) was redirected to https://localhost* before."""
+    (4xx) or redirected to https://localhost/... (never to another authority; the
+    asterisk form once made https://localhost*)."""
     status, headers = exchange(redirect_server, raw + b"Connection: close\r\n\r\n")
     assert status < 500
     if status in (301, 302, 303, 307, 308):
@@ -617,9 +617,9 @@ def test_redirect_never_leaves_the_trusted_host(redirect_server: int, raw: bytes
 
 
 def test_path_without_leading_slash_with_server_name_port_is_a_clean_4xx() -> None:
-    """DEFECT: a request target that is not an absolute path (``OPTIONS *``, or what a
-    server passes through) made the Location ``https://localhost:8443*``, which werkzeug
-    cannot encode: a 500. Bad input gets a 4xx."""
+    """A request target that is not an absolute path (``OPTIONS *``, or what a server
+    passes through) would make the Location ``https://localhost:8443*``, which werkzeug
+    cannot encode (a 500); it gets a 4xx."""
     app = make_app(SERVER_NAME="localhost:8443", TRUSTED_HOSTS=None)
     environ = EnvironBuilder(method="OPTIONS", base_url="http://localhost:8443").get_environ()
     environ["PATH_INFO"] = "*"
@@ -766,6 +766,34 @@ def test_scrubbing_stays_linear_on_hostile_lines(text: str) -> None:
     started = time.monotonic()
     scrub(text)
     assert time.monotonic() - started < 5.0
+
+
+REQUEST_SECRETS = ("TOPSECRET1", "TOPSECRET2", "dXNlcjpUT1BTRUNSRVQz", "TOPSECRET4", "TOPSECRET5")
+
+
+@pytest.mark.parametrize(
+    "part",
+    ["request", "headers", "cookies", "form", "args", "authorization", "environ", "values"],
+)
+@pytest.mark.parametrize("spelling", [repr, str], ids=["repr", "str"])
+def test_logged_request_objects_are_scrubbed(part: str, spelling: Callable[[object], str]) -> None:
+    """Logging a request, its headers, cookies, form or environ, as repr or str, leaves
+    no token, cookie, credential, API key or password in the line."""
+    app = make_app()
+    with app.test_request_context(
+        "/reset?token=TOPSECRET1&next=/x",
+        base_url=HTTPS,
+        method="POST",
+        headers={
+            "Cookie": "__Host-session=TOPSECRET2; theme=dark",
+            "Authorization": "Basic dXNlcjpUT1BTRUNSRVQz",  # user:TOPSECRET3
+            "X-Api-Key": "TOPSECRET4",
+        },
+        data={"password": "TOPSECRET5", "user": "alice"},
+    ):
+        target = request if part == "request" else getattr(request, part)
+        line = scrub(spelling(target))
+    assert [s for s in REQUEST_SECRETS if s in line] == []
 
 
 def failing_views() -> Flask:
@@ -1140,11 +1168,10 @@ def test_store_read_failure_asks_clients_to_retry(config: dict[str, t.Any], acce
     "again", [Request, WerkzeugRequest], ids=["flask-request", "werkzeug-request"]
 )
 def test_view_parsing_the_environ_again_keeps_its_header_plan(again: type[t.Any]) -> None:
-    """DEFECT: the response layer found the view through ``environ["werkzeug.request"]``,
-    which any Request built from the same environ during the view replaces (a library
-    parsing the request its own way): a Flask Request there has no URL rule, so the
-    view's marks were lost (no ``no-store`` on an account page); a werkzeug Request
-    has no ``url_rule`` at all, and the response failed."""
+    """A Request built from the same environ during the view (a library parsing the
+    request its own way) replaces ``environ["werkzeug.request"]``; the response layer
+    must still find the view: a Flask Request there has no URL rule (the view's
+    ``no-store`` would be lost), a werkzeug Request has no ``url_rule`` at all."""
     app = make_app()
 
     @app.get("/account")
@@ -1177,9 +1204,9 @@ class DenyAdmin:
 
 
 def test_component_class_is_a_factory() -> None:
-    """DEFECT: a component class passed like the built-ins (a factory taking the
-    configuration) was taken for a component itself, since the class has every
-    attribute the protocol asks for: its methods were then called unbound."""
+    """A component class passed like the built-ins (a factory taking the configuration)
+    is made into a component, not taken for one: as a class it has every attribute
+    the protocol asks for, and its methods would be called unbound."""
     app = Flask("component_factory")
     app.config.update(
         SECRET_KEY=SECRET, TRUSTED_HOSTS=["localhost"], BASTION_SESSIONS_STORE="memory"
@@ -1248,3 +1275,26 @@ def test_exempt_marks_do_not_leak_through_https_exempt_blueprints() -> None:
     client = app.test_client()
     assert client.get("/health/ping", base_url="http://localhost").status_code == 200
     assert client.get("/admin", base_url="http://localhost").status_code == 308
+
+
+@pytest.mark.parametrize("source", ["*.com", "https://*.com", "*.org:443"])
+def test_w055_fires_for_a_wildcard_over_a_whole_top_level_domain(source: str) -> None:
+    """DEFECT: ``*.com`` in script-src admits a script from any host anyone can register
+    under .com, as good as ``*``, yet bastion.W055 stays silent."""
+    app = make_app(BASTION_CSP_POLICY={"script-src": ["'self'", source]})
+    assert "bastion.W055" in {m.id for m in run_checks(app)}
+
+
+def test_checks_see_a_view_that_allows_inline_script() -> None:
+    """DEFECT: ``@csp(script_src=[..., "'unsafe-inline'"])`` undoes the CSP for one view,
+    but the CSP checks read only the configuration: ``check --deploy`` passes."""
+    from flask_bastion import csp
+
+    app = make_app()
+
+    @app.get("/legacy")
+    @csp(script_src=["'self'", "'unsafe-inline'"])
+    def legacy() -> str:
+        return "legacy"
+
+    assert "bastion.W053" in {m.id for m in run_checks(app, deploy=True)}
