@@ -9,7 +9,8 @@ therefore refuses it at every point where it can be switched on:
 * ``init_app`` raises :class:`~flask_bastion.exceptions.ConfigurationError` when ``DEBUG``
   is already on (``FLASK_DEBUG=1``, ``flask --debug run``, ``app.config["DEBUG"]``);
 * ``app.run(debug=True)``, ``app.run(use_debugger=True)`` and ``FLASK_DEBUG=1`` at
-  ``app.run()`` raise the same error before a server starts;
+  ``app.run()`` (in the environment or a ``.flaskenv`` file, spelt any way Flask reads
+  as on, ``off`` included) raise the same error before a server starts;
 * every request is refused with a 500 while ``DEBUG`` is on (set after ``init_app``) or
   while a :class:`werkzeug.debug.DebuggedApplication` wraps the application (``flask run
   --debugger``, a hand-made wrapper), so no view runs and no exception can reach the
@@ -28,7 +29,9 @@ import typing as t
 
 import click
 from flask import Flask, Request, current_app
+from flask import cli as flask_cli
 from flask.cli import run_command
+from flask.helpers import get_debug_flag, get_load_dotenv
 
 from .components import Stage
 from .config import BastionConfig
@@ -77,15 +80,20 @@ def refuse_debug_config(app: Flask) -> None:
 
 
 def _env_debug() -> bool:
-    return os.environ.get("FLASK_DEBUG", "").strip().lower() not in _FALSE_WORDS
+    """Whether ``FLASK_DEBUG`` may switch debug on: by our reading (``"off"`` is off)
+    or by Flask's, which is on for anything but exactly ``0``, ``false`` or ``no``, so
+    that ``"off"`` and ``" 0"`` are on."""
+    value = os.environ.get("FLASK_DEBUG", "")
+    return value.strip().lower() not in _FALSE_WORDS or get_debug_flag()
 
 
 def guard_run(app: Flask) -> None:
     """Make ``app.run`` refuse to start the debugger (production profile only).
 
     ``app.run`` decides ``debug`` and ``use_debugger`` itself, after ``init_app``, from its
-    arguments and ``FLASK_DEBUG``; the wrapper reaches the same decision first and raises
-    before any socket is opened.
+    arguments, the ``.env`` and ``.flaskenv`` files and ``FLASK_DEBUG``; the wrapper loads
+    the same files, reaches the same decision first and raises before any socket is
+    opened. Whatever ``run`` decides after that, it is told not to start the debugger.
     """
     run = app.run
 
@@ -93,6 +101,11 @@ def guard_run(app: Flask) -> None:
     def guarded_run(*args: t.Any, **kwargs: t.Any) -> None:
         debug = kwargs.get("debug", args[2] if len(args) > 2 else None)
         if debug is None:
+            load = kwargs.get("load_dotenv", args[3] if len(args) > 3 else True)
+            if get_load_dotenv(load):
+                # What run() does first (through the module, as run() calls it); it never
+                # overrides a variable that is already set.
+                flask_cli.load_dotenv()
             debug = app.debug or _env_debug()
         if debug or kwargs.get("use_debugger") or kwargs.get("use_evalex") is True:
             raise ConfigurationError(
@@ -100,7 +113,7 @@ def guard_run(app: Flask) -> None:
                 f"app.run() would start the debugger under the production profile; "
                 f"{_DEBUG_MESSAGE}",
             )
-        run(*args, **kwargs)
+        run(*args, **{**kwargs, "use_debugger": False})
 
     app.run = guarded_run  # type: ignore[method-assign]
 

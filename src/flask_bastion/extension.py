@@ -36,7 +36,7 @@ from __future__ import annotations
 import typing as t
 from collections.abc import Iterable
 
-from flask import Flask, g, has_app_context, request
+from flask import Flask, g, has_app_context, has_request_context, request
 
 from .components import Component, Factory, Registry
 from .config import BastionConfig, load_config
@@ -104,9 +104,13 @@ class BastionState:
         #: The components, in pipeline order.
         self.components = Registry(factory(config) for factory in BUILTIN_COMPONENTS)
         for item in extra:
-            # A component, or a factory of one; add() refuses anything else.
-            made = item(config) if callable(item) and not isinstance(item, Component) else item
-            self.components.add(made)
+            # A component, or a factory of one (a component class, like the built-ins, is
+            # a factory: as a class it has every attribute the protocol asks for); add()
+            # refuses anything else.
+            if isinstance(item, type) or (callable(item) and not isinstance(item, Component)):
+                self.components.add(t.cast(Factory, item)(config))
+            else:
+                self.components.add(item)
         self._header_sources = self.components.header_sources()
         self.policy_source = self.components.policy_source()
         self._plans: dict[tuple[str | None, bool], _Plan] = {}
@@ -243,8 +247,9 @@ class ResponseLayer:
         from a 304 (RFC 9111 section 4.3.4), and a fresh nonce there would no longer match
         the nonces in the cached page, whose scripts the browser would then block.
         """
-        req = environ.get("werkzeug.request")
-        rule = req.url_rule if req is not None else None
+        # Flask's request of this context, not environ["werkzeug.request"]: any Request a
+        # view or a library builds from the same environ replaces that one.
+        rule = request.url_rule if has_request_context() else None
         plan = self.plan_for(
             self.app,
             rule.endpoint if rule is not None else None,

@@ -10,7 +10,8 @@ by :mod:`flask_bastion.proxy`, never by a raw ``X-Forwarded-Proto``.
 The redirect's host is the request's host when ``TRUSTED_HOSTS`` checked it (an unlisted
 host gets 400, not a redirect), else ``SERVER_NAME`` (Flask 3.1 serves requests for any
 host whatever ``SERVER_NAME`` says), else the unchecked request host, a configuration
-that ``bastion.W008`` reports.
+that ``bastion.W008`` reports. A request target that is not an absolute path
+(``OPTIONS *``) gets 400: appended to the host, it would change the host.
 
 In the development profile, requests from a loopback peer to a loopback host are not
 redirected and the
@@ -34,6 +35,7 @@ from .markers import View, mark
 from .proxy import is_loopback
 
 REASON_INVALID_HOST = "Host header is missing or not a valid host name"
+REASON_INVALID_TARGET = "request target is not an absolute path"
 
 #: Hosts treated as loopback by the development profile (besides loopback IP literals).
 _LOOPBACK_NAMES = frozenset({"localhost", "localhost."})
@@ -78,12 +80,19 @@ def _wsgi_bytes(value: str) -> bytes:
 
 
 def _raw_target(environ: dict[str, t.Any]) -> str:
+    """The path and query of the redirect.
+
+    :raises MalformedRequest: (400, :data:`REASON_INVALID_TARGET`) when the path does not
+        start with ``/``: appended to the host it would change the host.
+    """
     # Rebuild path and query from the environ rather than request.url, which normalises
     # the query (%2F -> /) and would break signed or byte-compared URLs.
     # (PEP 3333 hands both over as bytes decoded as latin-1.)
-    path = quote(
-        _wsgi_bytes(environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")), _PATH_SAFE
-    )
+    raw_path = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
+    if raw_path and not raw_path.startswith("/"):
+        # "OPTIONS *" (or whatever a server passes on) would make "https://host*".
+        reject(REASON_INVALID_TARGET)
+    path = quote(_wsgi_bytes(raw_path), _PATH_SAFE)
     query = environ.get("QUERY_STRING", "")
     if not query.isascii():
         query = quote(_wsgi_bytes(query), safe=_QUERY_SAFE)
