@@ -38,8 +38,9 @@ from flask_bastion.components import Stage
 from flask_bastion.config import load_config
 from flask_bastion.config.parsers import Invalid, non_negative_int
 from flask_bastion.context import RequestState
-from flask_bastion.errors import LogFilter, PublicText, scrub
+from flask_bastion.errors import PublicText
 from flask_bastion.exceptions import ConfigurationError
+from flask_bastion.logs import LogFilter, scrub
 from flask_bastion.proxy import ProxyTrust
 from flask_bastion.sessions import (
     SessionStore,
