@@ -35,8 +35,10 @@ TITLES = {
     "headers": "Headers",
     "csp": "CSP",
     "errors": "Errors",
+    "inputs": "Inputs",
     "csrf": "CSRF",
     "sessions": "Sessions",
+    "stores": "Stores",
 }
 
 #: What each parser in ``config/parsers.py`` accepts, by the parser's function name.
@@ -177,9 +179,9 @@ With server-side sessions off, the same rules apply to Flask's own cookie sessio
 | `SESSION_COOKIE_SECURE` | `True` (development profile: as the app set it) | sessions off |
 | `SESSION_COOKIE_HTTPONLY` | `True` | sessions off |
 | `SESSION_COOKIE_SAMESITE` | `'Lax'`, or `'Strict'` when the application chose it | sessions off |
-| `MAX_CONTENT_LENGTH` | `BASTION_ERRORS_MAX_CONTENT_LENGTH` | unless the application set it |
-| `MAX_FORM_MEMORY_SIZE` | `BASTION_ERRORS_MAX_FORM_MEMORY_SIZE` | unless the application set it |
-| `MAX_FORM_PARTS` | `BASTION_ERRORS_MAX_FORM_PARTS` | unless the application set it |
+| `MAX_CONTENT_LENGTH` | `BASTION_INPUTS_MAX_CONTENT_LENGTH` | unless the application set it |
+| `MAX_FORM_MEMORY_SIZE` | `BASTION_INPUTS_MAX_FORM_MEMORY_SIZE` | unless the application set it |
+| `MAX_FORM_PARTS` | `BASTION_INPUTS_MAX_FORM_PARTS` | unless the application set it |
 
 `flask bastion check --deploy` asks the session interface for the cookie it sends and
 reports one that is not `Secure`, `HttpOnly` or `SameSite` Lax or Strict

@@ -79,10 +79,14 @@ OPEN_APPS: list[Flask] = []
 def _close_session_stores() -> Iterator[None]:
     yield
     while OPEN_APPS:
-        store = getattr(OPEN_APPS.pop().session_interface, "store", None)
+        app = OPEN_APPS.pop()
+        store = getattr(app.session_interface, "store", None)
         close = getattr(getattr(store, "inner", store), "close", None)
         if close is not None:
             close()
+        state = app.extensions.get("bastion")
+        if state is not None:
+            state.stores.close()
 
 
 @pytest.fixture

@@ -14,7 +14,8 @@ from flask.sessions import SecureCookieSessionInterface
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.middleware.shared_data import SharedDataMiddleware
 
-from flask_bastion import Bastion, checks
+from flask_bastion import Bastion, checks, csrf_exempt, https_exempt, security_headers
+from flask_bastion import csp as view_csp
 from flask_bastion.checks import (
     CheckMessage,
     core,
@@ -70,6 +71,53 @@ UNCHECKED_DANGER: dict[str, str] = {}
 
 def _debugger_script(app: Flask) -> None:
     app.import_name = "tests.debug_script"
+
+
+def _view(app: Flask, *decorators: Callable[[t.Any], t.Any], name: str = "weak") -> None:
+    """Add a POST view ``name`` under the given decorators."""
+
+    def view() -> str:
+        return name
+
+    for decorate in reversed(decorators):
+        view = decorate(view)
+    app.add_url_rule(f"/{name}", name, view, methods=["POST"])
+
+
+def _https_exempt_view(app: Flask) -> None:
+    _view(app, https_exempt)
+
+
+def _csrf_exempt_view(app: Flask) -> None:
+    _view(app, csrf_exempt)
+
+
+def _framed_view(app: Flask) -> None:
+    _view(app, security_headers(frame_options="SAMEORIGIN"))
+
+
+def _no_coop_view(app: Flask) -> None:
+    _view(app, security_headers(cross_origin_opener_policy=None))
+
+
+def _camera_view(app: Flask) -> None:
+    _view(app, security_headers(permissions_policy={"camera": ["self"]}))
+
+
+def _stricter_headers_view(app: Flask) -> None:
+    _view(app, security_headers(referrer_policy="no-referrer", frame_options="DENY"))
+
+
+def _wider_csp_view(app: Flask) -> None:
+    _view(app, view_csp(img_src=["'self'", "https://tiles.example.org"]))
+
+
+def _csp_directive_dropped_view(app: Flask) -> None:
+    _view(app, view_csp(frame_ancestors=None))
+
+
+def _stricter_csp_view(app: Flask) -> None:
+    _view(app, view_csp(img_src=["'none'"], form_action=["'none'"]))
 
 
 def _autoescape_off(app: Flask) -> None:
@@ -160,6 +208,15 @@ FIRES = [
     ),
     pytest.param("bastion.W006", {"patch": _autoescape_off}, (), id="W006-autoescape-off"),
     pytest.param("bastion.W009", {"patch": _debugger_script}, (), id="W009-run-debug-in-main"),
+    pytest.param("bastion.W017", {"patch": _https_exempt_view}, (), id="W017-https-exempt-view"),
+    pytest.param("bastion.W024", {"patch": _csrf_exempt_view}, (), id="W024-csrf-exempt-view"),
+    pytest.param("bastion.W043", {"patch": _framed_view}, (), id="W043-framing-allowed"),
+    pytest.param("bastion.W043", {"patch": _no_coop_view}, (), id="W043-coop-omitted"),
+    pytest.param("bastion.W043", {"patch": _camera_view}, (), id="W043-camera-allowed"),
+    pytest.param("bastion.W057", {"patch": _wider_csp_view}, (), id="W057-extra-img-source"),
+    pytest.param(
+        "bastion.W057", {"patch": _csp_directive_dropped_view}, (), id="W057-directive-dropped"
+    ),
     pytest.param(
         "bastion.W007",
         {"bastion": {"profile": "development"}},
@@ -494,6 +551,20 @@ SILENT = [
     pytest.param("bastion.W005", {"bastion": {"profile": "development"}}, id="W005-no-debug"),
     pytest.param("bastion.W006", {}, id="W006-autoescape-default"),
     pytest.param("bastion.W009", {}, id="W009-no-debugger-in-code"),
+    pytest.param(
+        "bastion.W017",
+        {"patch": _https_exempt_view, "bastion": {"https_redirect": False}},
+        id="W017-redirect-off-reported-by-W011",
+    ),
+    pytest.param("bastion.W017", {"patch": _csrf_exempt_view}, id="W017-other-marker"),
+    pytest.param(
+        "bastion.W024",
+        {"patch": _csrf_exempt_view, "bastion": {"csrf_enabled": False}},
+        id="W024-csrf-off-reported-by-W021",
+    ),
+    pytest.param("bastion.W024", {"patch": _https_exempt_view}, id="W024-other-marker"),
+    pytest.param("bastion.W043", {"patch": _stricter_headers_view}, id="W043-stricter-headers"),
+    pytest.param("bastion.W057", {"patch": _stricter_csp_view}, id="W057-stricter-csp"),
     pytest.param("bastion.W007", {"bastion": {"profile": "production"}}, id="W007-production"),
     pytest.param("bastion.W008", {"TRUSTED_HOSTS": ["www.example.org"]}, id="W008-trusted-hosts"),
     pytest.param(
@@ -733,6 +804,10 @@ DEPLOY_ONLY = {
     "bastion.W007",
     "bastion.W008",
     "bastion.W009",
+    "bastion.W017",
+    "bastion.W024",
+    "bastion.W043",
+    "bastion.W057",
     "bastion.W011",
     "bastion.W012",
     "bastion.W013",
@@ -984,3 +1059,41 @@ def test_duplicate_id_leaves_original() -> None:
 def test_message_str_shows_id_level_and_hint() -> None:
     """str(message) is the line the CLI prints: ID, level name, message and hint."""
     assert str(core.E001) == (f"bastion.E001: (ERROR) {core.E001.msg}\n\tHINT: {core.E001.hint}")
+
+
+def test_weakened_views_are_named_by_endpoint() -> None:
+    """An app with a CSRF-exempt, an HTTPS-exempt and a CSP-loosening view gets one
+    finding per view, each naming its endpoint; one can be silenced by endpoint."""
+    app = build()
+    _view(app, csrf_exempt, name="webhook")
+    _view(app, https_exempt, name="health")
+    _view(app, view_csp(script_src=["'self'", "https://cdn.example"]), name="widget")
+    found = {(m.id, m.obj) for m in run_checks(app, deploy=True)}
+    assert found >= {
+        ("bastion.W024", "webhook"),
+        ("bastion.W017", "health"),
+        ("bastion.W057", "widget"),
+    }
+    result = app.test_cli_runner().invoke(args=["bastion", "check", "--deploy"])
+    assert "bastion.W024: (WARNING) webhook: A view accepts cross-site requests" in result.output
+    assert result.exit_code == 1
+    reviewed = build(BASTION_SILENCED_CHECKS=["bastion.W024:webhook"])
+    _view(reviewed, csrf_exempt, name="webhook")
+    _view(reviewed, csrf_exempt, name="other")
+    found = {(m.id, m.obj) for m in run_checks(reviewed, deploy=True)}
+    assert ("bastion.W024", "webhook") not in found
+    assert ("bastion.W024", "other") in found
+
+
+def test_weakened_blueprint_views_are_each_reported() -> None:
+    """A marker on a blueprint is reported for every view the blueprint registered."""
+    from flask import Blueprint
+
+    app = build()
+    hooks = Blueprint("hooks", __name__)
+    hooks.add_url_rule("/a", "a", lambda: "a", methods=["POST"])
+    hooks.add_url_rule("/b", "b", lambda: "b", methods=["POST"])
+    csrf_exempt(hooks)
+    app.register_blueprint(hooks, url_prefix="/hooks")
+    found = {m.obj for m in run_checks(app, deploy=True) if m.id == "bastion.W024"}
+    assert found == {"hooks.a", "hooks.b"}

@@ -3,18 +3,36 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
+import sys
 import typing as t
+from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from flask import Flask
 
+from flask_bastion.__main__ import main as module_main
 from flask_bastion.checks import run_checks
+from flask_bastion.cli import bastion_cli
 from flask_bastion.config import settings
 
 from .conftest import make_app
 
 CHECK_DEPLOY = ["bastion", "check", "--deploy"]
+KEY_LINE = re.compile(r"[0-9a-f]{64}\n")
+#: An app.py as a deployment's looks before it has a key: it cannot even be imported.
+APP_NEEDING_A_KEY = """
+import os
+from flask import Flask
+from flask_bastion import Bastion
+
+app = Flask(__name__)
+app.config["SECRET_KEY"] = os.environ["SECRET_KEY"]
+Bastion(app)
+"""
 SECRET_IDS = {"bastion.E001", "bastion.W002", "bastion.W003", "bastion.W004"}
 
 
@@ -155,7 +173,53 @@ def test_generate_secret_is_64_hex() -> None:
     """generate-secret prints 256 bits as 64 lower-case hex characters."""
     result = invoke(make_app(default_store=True), "bastion", "generate-secret")
     assert result.exit_code == 0
-    assert re.fullmatch(r"[0-9a-f]{64}\n", result.output)
+    assert KEY_LINE.fullmatch(result.output)
+
+
+def run_without_app(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run ``python args`` in ``cwd`` with no FLASK_APP and no SECRET_KEY set."""
+    env = {k: v for k, v in os.environ.items() if k not in ("FLASK_APP", "SECRET_KEY")}
+    return subprocess.run(
+        [sys.executable, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=60
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("app_py", [None, APP_NEEDING_A_KEY], ids=["no-app", "app-needs-the-key"])
+@pytest.mark.parametrize(
+    "command",
+    [["-m", "flask", "bastion", "generate-secret"], ["-m", "flask_bastion", "generate-secret"]],
+    ids=["flask-bastion", "python-m-flask-bastion"],
+)
+def test_generate_secret_needs_no_application(
+    tmp_path: Path, app_py: str | None, command: list[str]
+) -> None:
+    """generate-secret prints a key with FLASK_APP unset, even next to an app.py that
+    cannot load until it has that key."""
+    if app_py is not None:
+        (tmp_path / "app.py").write_text(app_py)
+    result = run_without_app(tmp_path, *command)
+    assert (result.returncode, result.stderr) == (0, "")
+    assert KEY_LINE.fullmatch(result.stdout)
+
+
+def test_module_entry_point_prints_a_key() -> None:
+    """python -m flask_bastion's command group runs generate-secret in process."""
+    result = CliRunner().invoke(module_main, ["generate-secret"])
+    assert result.exit_code == 0
+    assert KEY_LINE.fullmatch(result.output)
+
+
+@pytest.mark.parametrize("command", [["check"], ["config"]], ids=["check", "config"])
+def test_commands_on_an_app_without_bastion_fail_cleanly(command: list[str]) -> None:
+    """check and config, offered by the entry point for any app, exit 1 with a message
+    instead of a traceback when the app does not use Flask-Bastion."""
+    app = Flask(__name__)
+    app.cli.add_command(bastion_cli)
+    result = app.test_cli_runner().invoke(args=["bastion", *command])
+    assert result.exit_code == 1
+    assert "Flask-Bastion is not initialised on this application." in result.output
+    assert "Call Bastion(app)" in result.output
 
 
 def test_generate_secret_differs_each_run(runner: t.Any) -> None:

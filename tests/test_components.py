@@ -83,7 +83,17 @@ def _app_with(*components: t.Any, **config: t.Any) -> Flask:
 def test_builtin_components_run_in_stage_order() -> None:
     """The built-ins are ordered by stage: input, transport, session, forgery, response."""
     names = get_state(make_app()).components.names
-    assert names == ["proxy", "errors", "debugger", "https", "sessions", "csrf", "headers", "csp"]
+    assert names == [
+        "proxy",
+        "errors",
+        "debugger",
+        "inputs",
+        "https",
+        "sessions",
+        "csrf",
+        "headers",
+        "csp",
+    ]
     stages = [c.stage for c in get_state(make_app()).components]
     assert stages == sorted(stages)
 
@@ -514,3 +524,21 @@ def test_session_store_503_goes_through_the_refusal_path(
     assert seen == [{"reason": reason, "status": 503}]
     events = [getattr(r, "event", None) for r in caplog.records]
     assert events == ["session.store_unavailable"]
+
+
+def test_architecture_example_runs_as_documented() -> None:
+    """The component example in docs/architecture.md works: writes are refused with its
+    reason, reads pass."""
+    text = (Path(__file__).parent.parent / "docs" / "architecture.md").read_text()
+    code = text.split("```python\n", 1)[1].split("```", 1)[0]
+    app = Flask("maintenance")
+    app.config.update(SECRET_KEY=SECRET, TRUSTED_HOSTS=["localhost"])
+    app.config["BASTION_SESSIONS_STORE"] = "memory"
+    app.add_url_rule("/", "index", lambda: "ok", methods=["GET", "POST"])
+    namespace: dict[str, t.Any] = {"app": app}
+    exec(compile(code, "architecture.md", "exec"), namespace)  # noqa: S102  (our own docs)
+    client = app.test_client()
+    assert client.get("/", base_url=HTTPS).status_code == 200
+    refused = client.post("/", base_url=HTTPS, headers={"Sec-Fetch-Site": "same-origin"})
+    assert refused.status_code == 403
+    assert "Writes are paused for maintenance." in refused.get_data(as_text=True)

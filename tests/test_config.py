@@ -75,7 +75,7 @@ def test_non_bastion_keys_are_ignored() -> None:
         ("BASTION_HEADERS_REFERRER_POLICY", "never", "strict-origin-when-cross-origin"),
         ("BASTION_CSP_POLICY", ["default-src"], "mapping"),
         ("BASTION_CSP_POLICY", {"script src": ["'self'"]}, "directive"),
-        ("BASTION_ERRORS_MAX_CONTENT_LENGTH", 0, "positive integer"),
+        ("BASTION_INPUTS_MAX_CONTENT_LENGTH", 0, "positive integer"),
         ("BASTION_ERRORS_REQUEST_ID_HEADER", "X Request\nID", "header name"),
         ("BASTION_SILENCED_CHECKS", 5, "list of strings"),
     ],

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import ast
 import importlib.util
+import os
 import re
+import secrets
+import subprocess
+import sys
 import typing as t
 from pathlib import Path
 
@@ -21,6 +25,7 @@ PAGES = sorted(DOCS.glob("*.md"))
 LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
 HEADING = re.compile(r"^#{1,6} +(.+?) *$", re.MULTILINE)
 FENCED = re.compile(r"^```.*?^```$", re.MULTILINE | re.DOTALL)
+PYTHON_BLOCK = re.compile(r"^```python\n(.*?)^```$", re.MULTILINE | re.DOTALL)
 
 
 def _load_generator() -> t.Any:
@@ -197,3 +202,31 @@ def test_local_links_resolve(page: Path) -> None:
         if not target.is_file() or (anchor and anchor not in _anchors(target)):
             broken.append(link)
     assert broken == []
+
+
+def _readme_example() -> str:
+    """The Python code block of the README's "Use it" section."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("## Use it") :]
+    match = PYTHON_BLOCK.search(section[: section.index("\n## ", 1)])
+    assert match is not None
+    return match.group(1)
+
+
+@pytest.mark.slow
+def test_readme_example_passes_the_deploy_check(tmp_path: Path) -> None:
+    """The README's example, run as app.py with a generated key, passes
+    `flask bastion check --deploy` with no finding at any level."""
+    (tmp_path / "app.py").write_text(_readme_example(), encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("FLASK_", "BASTION_"))}
+    env["SECRET_KEY"] = secrets.token_hex(32)
+    result = subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "app", "bastion", "check", "--deploy"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.stdout == "System check identified no issues (0 silenced).\n", result.stderr
+    assert result.returncode == 0

@@ -710,7 +710,7 @@ def test_sql_store_falls_back_to_instance_folder(tmp_path: t.Any) -> None:
     OPEN_APPS.append(app)
     store = interface(app).store
     assert isinstance(store, SQLStore)
-    assert str(store.engine.url) == f"sqlite:///{tmp_path}/instance/bastion-sessions.sqlite3"
+    assert str(store.engine.url) == f"sqlite:///{tmp_path}/instance/bastion.sqlite3"
 
 
 def test_redis_store_requires_url() -> None:

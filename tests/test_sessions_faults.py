@@ -385,12 +385,12 @@ def with_cookie(app: t.Any, value: str | None = None) -> t.Any:
 
 def test_silent_database_gives_prompt_503(silent: Silent) -> None:
     """A database host that accepts the connection but never answers the handshake costs
-    a request BASTION_SESSIONS_CONNECT_TIMEOUT seconds and a 503 with Retry-After, not a
+    a request BASTION_STORES_CONNECT_TIMEOUT seconds and a 503 with Retry-After, not a
     hang until the server's worker timeout."""
     app = session_app(
         BASTION_SESSIONS_STORE="sql",
         BASTION_SESSIONS_URL=f"postgresql+psycopg://postgres@127.0.0.1:{silent.port}/none",
-        BASTION_SESSIONS_CONNECT_TIMEOUT=2,
+        BASTION_STORES_CONNECT_TIMEOUT=2,
     )
     client = with_cookie(app)
     response, _ = timed(
@@ -417,14 +417,14 @@ def test_database_that_stops_answering_gives_prompt_503(
     stalling_pg: tuple[str, StallingProxy],
 ) -> None:
     """PostgreSQL that stops answering on a pooled connection (no error, no reset) costs
-    a request BASTION_SESSIONS_STATEMENT_TIMEOUT seconds plus one, and a 503 with
+    a request BASTION_STORES_STATEMENT_TIMEOUT seconds plus one, and a 503 with
     Retry-After; once it answers again, sessions work as before."""
     url, proxy = stalling_pg
     app = session_app(
         BASTION_SESSIONS_STORE="sql",
         BASTION_SESSIONS_URL=url,
-        BASTION_SESSIONS_STATEMENT_TIMEOUT=1,
-        BASTION_SESSIONS_CONNECT_TIMEOUT=2,
+        BASTION_STORES_STATEMENT_TIMEOUT=1,
+        BASTION_STORES_CONNECT_TIMEOUT=2,
     )
     client = login(app)
     assert client.get("/read", base_url=HTTPS).get_json()["data"] == {"_user_id": "alice"}
@@ -460,7 +460,7 @@ def test_application_engine_is_cut_off_too(stalling_pg: tuple[str, StallingProxy
 
 
 def test_slow_statement_gives_503(pg_url: str) -> None:
-    """A statement that outlasts BASTION_SESSIONS_STATEMENT_TIMEOUT (here: waiting for a
+    """A statement that outlasts BASTION_STORES_STATEMENT_TIMEOUT (here: waiting for a
     table another transaction has locked) is cancelled by PostgreSQL: a 503 with
     Retry-After, and the next request works once the lock is gone."""
     import sqlalchemy as sa
@@ -468,7 +468,7 @@ def test_slow_statement_gives_503(pg_url: str) -> None:
     app = session_app(
         BASTION_SESSIONS_STORE="sql",
         BASTION_SESSIONS_URL=pg_url,
-        BASTION_SESSIONS_STATEMENT_TIMEOUT=1,
+        BASTION_STORES_STATEMENT_TIMEOUT=1,
     )
     client = login(app)
     locker = sa.create_engine(pg_url)
@@ -486,7 +486,7 @@ def test_slow_statement_gives_503(pg_url: str) -> None:
 
 
 def test_locked_sqlite_gives_503_after_statement_timeout(tmp_path: t.Any) -> None:
-    """SQLite waits BASTION_SESSIONS_STATEMENT_TIMEOUT seconds for a lock held by another
+    """SQLite waits BASTION_STORES_STATEMENT_TIMEOUT seconds for a lock held by another
     connection (not sqlite3's default of five), then the request gets a 503."""
     import sqlite3
 
@@ -494,7 +494,7 @@ def test_locked_sqlite_gives_503_after_statement_timeout(tmp_path: t.Any) -> Non
     app = session_app(
         BASTION_SESSIONS_STORE="sql",
         BASTION_SESSIONS_URL=f"sqlite:///{path}",
-        BASTION_SESSIONS_STATEMENT_TIMEOUT=1,
+        BASTION_STORES_STATEMENT_TIMEOUT=1,
     )
     client = login(app)
     locker = sqlite3.connect(path, isolation_level=None)
@@ -548,13 +548,13 @@ def test_timeout_connection_arguments(url: str, expected: dict[str, t.Any]) -> N
     """Timeouts become the driver's connection arguments; the URL's own values win."""
     import sqlalchemy as sa
 
-    from flask_bastion.sessions.sql_store import _timeouts
+    from flask_bastion.stores.sql import _timeouts
 
     assert _timeouts(sa.make_url(url), connect_timeout=3, statement_timeout=4) == expected
 
 
 @pytest.mark.parametrize(
-    "key", ["BASTION_SESSIONS_CONNECT_TIMEOUT", "BASTION_SESSIONS_STATEMENT_TIMEOUT"]
+    "key", ["BASTION_STORES_CONNECT_TIMEOUT", "BASTION_STORES_STATEMENT_TIMEOUT"]
 )
 @pytest.mark.parametrize("value", [0, -1, "soon"], ids=["zero", "negative", "text"])
 def test_timeouts_must_be_positive(key: str, value: object) -> None:
@@ -591,7 +591,7 @@ def test_failed_purge_does_not_fail_the_request(caplog: pytest.LogCaptureFixture
 def test_watchdog_cuts_a_shorter_deadline_registered_later() -> None:
     """A statement with a short deadline is cut on time even while the watchdog already
     sleeps until a longer one (two stores with different timeouts in one process)."""
-    from flask_bastion.sessions.sql_store import _Watchdog
+    from flask_bastion.stores.sql import _Watchdog
 
     class Observed(threading.Condition):
         """Tells the test when the watcher goes to sleep for longer than the test lasts."""

@@ -24,6 +24,7 @@ from .exceptions import (
 from .extension import Bastion, BastionState, get_state
 from .headers import no_store, security_headers
 from .https import https_exempt
+from .sri import sri
 
 __all__ = [
     "Bastion",
@@ -43,5 +44,6 @@ __all__ = [
     "no_store",
     "rotate_csrf_secret",
     "security_headers",
+    "sri",
     "validate_csrf",
 ]

@@ -2,6 +2,12 @@
 
 ``flask bastion check --deploy`` belongs in CI: it exits non-zero when a finding reaches
 ``--fail-level`` (WARNING by default), so an unsafe configuration never ships unnoticed.
+
+The group is registered twice: on each application by ``init_app``, and for the ``flask``
+command itself through the ``flask.commands`` entry point, so that ``flask bastion
+generate-secret`` runs where no application can be loaded yet, typically because it
+needs the very ``SECRET_KEY`` the command makes. ``python -m flask_bastion
+generate-secret`` does the same without Flask's command line.
 """
 
 from __future__ import annotations
@@ -9,6 +15,7 @@ from __future__ import annotations
 import json
 import secrets
 import sys
+import typing as t
 
 import click
 from flask import current_app
@@ -17,9 +24,21 @@ from flask.cli import AppGroup
 from .checks import LEVELS, run_checks
 from .config import settings, value_of
 from .context import get_state
-from .errors import mask_urls
+from .logs import mask_urls
+
+if t.TYPE_CHECKING:
+    from .extension import BastionState
 
 bastion_cli = AppGroup("bastion", help="Flask-Bastion: security checks and configuration.")
+
+
+def _state() -> BastionState:
+    """The current application's state; a usage error, not a traceback, when the entry
+    point offers these commands for an application without Flask-Bastion."""
+    try:
+        return get_state(current_app)
+    except RuntimeError as exc:
+        raise click.ClickException(f"{exc} Call Bastion(app) or bastion.init_app(app).") from None
 
 
 @bastion_cli.command("check")
@@ -33,6 +52,7 @@ bastion_cli = AppGroup("bastion", help="Flask-Bastion: security checks and confi
 )
 def check_command(deploy: bool, fail_level: str) -> None:
     """Check the application's security configuration."""
+    _state()
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     found = run_checks(app, deploy=deploy)
     muted = len(run_checks(app, deploy=deploy, include_silenced=True)) - len(found)
@@ -53,7 +73,7 @@ def config_command(as_json: bool) -> None:
     """Show every BASTION_* setting, its effective value and where it came from.
 
     Passwords and secret parameters in URLs are masked (``redis://:***@cache/0``)."""
-    config = get_state(current_app).config
+    config = _state().config
     rows = []
     for info in settings():
         value = value_of(config, info.key)
@@ -77,7 +97,7 @@ def config_command(as_json: bool) -> None:
         click.echo(f"{row['key']} = {json.dumps(row['value'])}  ({row['source']}){note}")
 
 
-@bastion_cli.command("generate-secret")
+@bastion_cli.command("generate-secret", with_appcontext=False)
 def generate_secret_command() -> None:
-    """Print a new random SECRET_KEY (256 bits, hex)."""
+    """Print a new random SECRET_KEY (256 bits, hex). Needs no application."""
     click.echo(secrets.token_hex(32))

@@ -3,14 +3,21 @@
 A CSP is the browser-side backstop for cross-site scripting: even when an attacker gets
 markup into a page, the browser runs only scripts that carry this response's nonce (a
 fresh 128-bit value per response, unguessable and never reused), and with
-``'strict-dynamic'`` the scripts those load. ``object-src 'none'`` removes plugins,
-``base-uri 'none'`` stops ``<base>`` hijacking of relative script URLs,
-``frame-ancestors 'none'`` stops clickjacking and ``form-action 'self'`` stops injected
-forms posting credentials elsewhere. See web.dev/articles/strict-csp.
+``'strict-dynamic'`` the scripts those load. The default policy starts from
+``default-src 'none'`` and allows each kind of resource a typical application loads
+(styles, images, fonts, ``fetch``, media, the web app manifest) from its own origin only,
+so whatever it does not name (frames, for one) is refused. ``object-src 'none'`` keeps
+plugins out even when an application loosens ``default-src``, ``base-uri 'none'`` stops
+``<base>`` hijacking of relative script URLs, ``frame-ancestors 'none'`` stops
+clickjacking and ``form-action 'self'`` stops injected forms posting credentials
+elsewhere. See web.dev/articles/strict-csp and docs/csp.md, which explains each
+directive.
 
-Templates get the nonce from the ``csp_nonce()`` Jinja global::
+Templates get the nonce from the ``csp_nonce()`` Jinja global, and the Subresource
+Integrity digest of a static file from ``sri()`` (:mod:`~flask_bastion.sri`)::
 
-    <script nonce="{{ csp_nonce() }}" src="{{ url_for('static', filename='app.js') }}"></script>
+    <script src="{{ url_for('static', filename='app.js') }}" integrity="{{ sri('app.js') }}"
+            nonce="{{ csp_nonce() }}"></script>
 
 The policy is serialised once per view and only the nonce is filled in per response.
 :func:`csp` changes it for one view; ``BASTION_CSP_REPORT_ONLY`` rolls a policy out
@@ -30,6 +37,7 @@ from .config.parsers import Invalid, csp_policy
 from .context import request_state
 from .exceptions import ConfigurationError
 from .markers import View, mark
+from .sri import sri
 
 V = t.TypeVar("V")
 
@@ -86,12 +94,12 @@ def csp(policy: Mapping[str, t.Any] | None = None, /, **directives: t.Any) -> Ca
 
 
 def serialise(policy: Mapping[str, tuple[str, ...]]) -> str:
-    """``default-src 'self'; script-src ...`` from a directive -> sources mapping."""
+    """``default-src 'none'; script-src ...`` from a directive -> sources mapping."""
     return "; ".join(" ".join((name, *sources)) for name, sources in policy.items())
 
 
 class ContentSecurityPolicy:
-    """Component: the CSP header and the ``csp_nonce()`` template global."""
+    """Component: the CSP header and the ``csp_nonce()`` and ``sri()`` template globals."""
 
     name = "csp"
     stage = Stage.RESPONSE
@@ -102,6 +110,7 @@ class ContentSecurityPolicy:
 
     def init_app(self, app: Flask) -> None:
         app.jinja_env.globals["csp_nonce"] = csp_nonce
+        app.jinja_env.globals["sri"] = sri
 
     def view_headers(self, view: View, https: bool) -> list[tuple[str, str]]:
         """``Reporting-Endpoints`` when a Reporting API endpoint is configured."""
@@ -112,6 +121,12 @@ class ContentSecurityPolicy:
     def view_policy(self, view: View, https: bool) -> list[str] | None:
         """The policy for ``view`` split around the nonce: join the parts with
         ``'nonce-<value>'`` to get the header value. ``None`` when CSP is off."""
+        policy = self.policy_for(view, https)
+        return None if policy is None else serialise(policy).split(NONCE)
+
+    def policy_for(self, view: View, https: bool) -> dict[str, tuple[str, ...]] | None:
+        """The directives of ``view``'s policy (its :func:`csp` changes applied), or
+        ``None`` when CSP is off."""
         if not self.config.enabled:
             return None
         policy = dict(self.config.policy)
@@ -129,4 +144,4 @@ class ContentSecurityPolicy:
             policy["report-uri"] = (self.config.report_uri,)
         if self.config.report_to:
             policy["report-to"] = (REPORT_GROUP,)
-        return serialise(policy).split(NONCE)
+        return policy

@@ -70,7 +70,7 @@ class MalformedRequest(Rejection, BadRequest):
 
 
 class HeadersTooLarge(Rejection, RequestHeaderFieldsTooLarge):
-    """The request's headers add up to more than ``BASTION_ERRORS_MAX_HEADER_BYTES``."""
+    """The request's headers add up to more than ``BASTION_INPUTS_MAX_HEADER_BYTES``."""
 
 
 class BodyTooLarge(Rejection, RequestEntityTooLarge):

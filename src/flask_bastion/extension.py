@@ -16,7 +16,7 @@ Hook order, for every request:
    components' ``before_request`` in stage order: the input stage takes the request ID
    from a trusted proxy, refuses every request while Werkzeug's debugger is on under the
    production profile (:mod:`~flask_bastion.debugger`) and rejects malformed input
-   (:mod:`~flask_bastion.errors`); the transport stage redirects plain HTTP
+   (:mod:`~flask_bastion.inputs`); the transport stage redirects plain HTTP
    (:mod:`~flask_bastion.https`); the session stage answers 503 when the session store
    could not be read (:mod:`~flask_bastion.sessions`); the forgery stage rejects
    cross-site forgeries (:mod:`~flask_bastion.csrf`). A component ends the request only
@@ -48,9 +48,11 @@ from .errors import SafeErrors
 from .exceptions import ConfigurationError
 from .headers import SecurityHeaders
 from .https import HTTPS
+from .inputs import InputLimits
 from .markers import View
 from .proxy import TrustedProxies
 from .sessions import Sessions
+from .stores import Stores
 
 if t.TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -63,6 +65,7 @@ BUILTIN_COMPONENTS: tuple[Factory, ...] = (
     TrustedProxies,
     SafeErrors,
     DebuggerGuard,
+    InputLimits,
     HTTPS,
     Sessions,
     CSRFProtection,
@@ -86,12 +89,18 @@ class BastionState:
     """Everything Flask-Bastion keeps for one application, in ``app.extensions["bastion"]``."""
 
     def __init__(
-        self, extension: Bastion, config: BastionConfig, extra: Iterable[Component | Factory]
+        self,
+        app: Flask,
+        extension: Bastion,
+        config: BastionConfig,
+        extra: Iterable[Component | Factory],
     ) -> None:
         #: The :class:`Bastion` instance that initialised the application.
         self.extension = extension
         #: The validated configuration.
         self.config = config
+        #: The SQL databases and Redis clients every component shares.
+        self.stores = Stores(app, config)
         #: The components, in pipeline order.
         self.components = Registry(factory(config) for factory in BUILTIN_COMPONENTS)
         for item in extra:
@@ -173,10 +182,17 @@ class Bastion:
                 "init_app", "Flask-Bastion is already initialised on this app."
             )
         config = load_config(app.config, self.overrides)
-        state = BastionState(self, config, self._components)
-        for component in state.components:  # the debugger guard first: it may refuse the app
-            component.init_app(app)
+        state = BastionState(app, self, config, self._components)
+        # Registered first, so components reach the shared stores through get_state(app);
+        # withdrawn if one refuses the application (the debugger guard may).
         app.extensions[EXTENSION_KEY] = state
+        try:
+            for component in state.components:
+                component.init_app(app)
+        except BaseException:
+            del app.extensions[EXTENSION_KEY]
+            state.stores.close()
+            raise
         _install_hooks(app, state)
 
         from .cli import bastion_cli

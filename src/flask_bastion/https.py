@@ -30,7 +30,7 @@ from . import signals
 from .components import Stage
 from .config import BastionConfig
 from .context import RequestState
-from .errors import reject
+from .inputs import reject
 from .markers import View, mark
 from .proxy import is_loopback
 

@@ -12,15 +12,12 @@ can forget one of them.
 
 from __future__ import annotations
 
-import logging
 import typing as t
 
 from flask import current_app
 
 from .exceptions import Rejection
-
-#: Logger for security events (rejections); fed to the audit sinks.
-security_log = logging.getLogger("flask_bastion.security")
+from .logs import security_log
 
 
 def report(rejection: Rejection) -> None:

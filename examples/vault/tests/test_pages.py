@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import re
 from html.parser import HTMLParser
+from pathlib import Path
 
 import pytest
+from flask import Flask
 from flask.testing import FlaskClient
 
 
@@ -50,6 +54,25 @@ def test_scripts_and_stylesheets_carry_the_csp_nonce(client: FlaskClient) -> Non
     ]
     assert len(nonced) == 2
     assert [attrs.get("nonce") for attrs in nonced] == [match.group(1)] * 2
+
+
+def test_scripts_and_stylesheets_carry_their_integrity_digest(app: Flask) -> None:
+    """The script and the stylesheet carry the SHA-384 digest of the static file."""
+    html = app.test_client().get("/", base_url="https://localhost").get_data(as_text=True)
+    assert app.static_folder is not None
+    found = {}
+    for tag, attrs in _tags(html):
+        if tag == "script" or (tag == "link" and attrs.get("rel") == "stylesheet"):
+            url = attrs.get("src") or attrs.get("href") or ""
+            found[url.rsplit("/", 1)[-1]] = attrs.get("integrity")
+    expected = {
+        name: "sha384-"
+        + base64.b64encode(
+            hashlib.sha384((Path(app.static_folder) / name).read_bytes()).digest()
+        ).decode()
+        for name in ("vault.js", "vault.css")
+    }
+    assert found == expected
 
 
 def test_no_inline_script_style_or_handlers(client: FlaskClient) -> None:

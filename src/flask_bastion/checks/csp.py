@@ -10,6 +10,9 @@ from collections.abc import Iterable, Mapping
 from flask import Flask
 
 from ..config import BastionConfig
+from ..context import get_state
+from ..csp import OVERRIDES
+from ..markers import View, marked_views
 from .registry import WARNING, CheckMessage, message, register
 
 W051 = message(
@@ -120,3 +123,46 @@ def check_script_hosts(app: Flask, config: BastionConfig) -> Iterable[CheckMessa
 def check_script_restricted(app: Flask, config: BastionConfig) -> Iterable[CheckMessage]:
     policy = config.csp.policy
     return [] if "script-src" in policy or "default-src" in policy else [W056]
+
+
+W057 = message(
+    WARNING,
+    "A view loosens the Content-Security-Policy (@csp).",
+    "The view allows sources the application's policy does not, or drops a directive. "
+    "Keep the change to the one source the view needs; silence one reviewed view with "
+    "'bastion.W057:<endpoint>' in BASTION_SILENCED_CHECKS.",
+    "bastion.W057",
+    settings=("BASTION_CSP_POLICY",),
+)
+
+
+def loosened_directives(
+    base: Mapping[str, tuple[str, ...]], view: Mapping[str, tuple[str, ...]]
+) -> list[str]:
+    """The directives in which ``view``'s policy allows more than ``base``: dropped
+    directives, and directives with a source that ``base`` (or, for a fetch directive it
+    lacks, its ``default-src``) does not allow."""
+    found = [name for name in base if name not in view]
+    for name, sources in view.items():
+        allowed = base.get(name)
+        if allowed is None and name.endswith("-src"):
+            allowed = base.get("default-src")
+        if sources == ("'none'",):  # allows nothing: never looser
+            continue
+        if allowed is not None and not set(sources) <= set(allowed):
+            found.append(name)
+    return found
+
+
+@register(deploy=True)
+def check_loosened_csp_views(app: Flask, config: BastionConfig) -> Iterable[CheckMessage]:
+    component = get_state(app).component("csp")
+    base = component.policy_for(View(app, None), True)
+    if base is None:  # W051 reports the whole application
+        return []
+    return [
+        W057.about(str(view.endpoint))
+        for view in marked_views(app)
+        if view.get(OVERRIDES) is not None
+        and loosened_directives(base, component.policy_for(view, True))
+    ]

@@ -9,6 +9,8 @@ from collections.abc import Iterable
 from flask import Flask
 
 from ..config import BastionConfig
+from ..csrf import EXEMPT
+from ..markers import marked_views
 from .registry import WARNING, CheckMessage, message, register
 
 W021 = message(
@@ -51,3 +53,21 @@ def check_csrf_wildcard(app: Flask, config: BastionConfig) -> Iterable[CheckMess
 def check_csrf_plain_http(app: Flask, config: BastionConfig) -> Iterable[CheckMessage]:
     plain = any(origin.startswith("http://") for origin in config.csrf.trusted_origins)
     return [W023] if plain else []
+
+
+W024 = message(
+    WARNING,
+    "A view accepts cross-site requests (@csrf_exempt).",
+    "Any site can make a signed-in user's browser send that view forged requests. Keep "
+    "@csrf_exempt for views that authenticate every request themselves (a signed webhook); "
+    "silence one reviewed view with 'bastion.W024:<endpoint>' in BASTION_SILENCED_CHECKS.",
+    "bastion.W024",
+    settings=("BASTION_CSRF_ENABLED", "BASTION_SILENCED_CHECKS"),
+)
+
+
+@register(deploy=True)
+def check_csrf_exempt_views(app: Flask, config: BastionConfig) -> Iterable[CheckMessage]:
+    if not config.csrf.enabled:  # W021 reports the whole application
+        return []
+    return [W024.about(str(view.endpoint)) for view in marked_views(app) if view.get(EXEMPT)]

@@ -23,7 +23,7 @@ W072 = message(
     "MAX_CONTENT_LENGTH is not set: request bodies are unbounded.",
     "Do not reset MAX_CONTENT_LENGTH to None; raise it for the views that need more.",
     "bastion.W072",
-    settings=("MAX_CONTENT_LENGTH", "BASTION_ERRORS_MAX_CONTENT_LENGTH"),
+    settings=("MAX_CONTENT_LENGTH", "BASTION_INPUTS_MAX_CONTENT_LENGTH"),
 )
 
 

@@ -12,6 +12,8 @@ from collections.abc import Iterable
 from flask import Flask
 
 from ..config import BastionConfig
+from ..https import EXEMPT
+from ..markers import marked_views
 from .registry import WARNING, CheckMessage, message, register
 
 #: HSTS max-age below this (one year) is reported; it is what preload lists require.
@@ -89,3 +91,23 @@ def check_session_cookie(app: Flask, config: BastionConfig) -> Iterable[CheckMes
     if not isinstance(samesite, str) or samesite.title() not in ("Lax", "Strict"):
         found.append(W016)
     return found
+
+
+# -- views that weaken the policy ----------------------------------------------------------
+
+W017 = message(
+    WARNING,
+    "A view is served over plain HTTP (@https_exempt).",
+    "Anyone on the network path can read and change that view's requests and responses. "
+    "Keep @https_exempt for probes that cannot speak TLS; silence one reviewed view with "
+    "'bastion.W017:<endpoint>' in BASTION_SILENCED_CHECKS.",
+    "bastion.W017",
+    settings=("BASTION_HTTPS_REDIRECT", "BASTION_SILENCED_CHECKS"),
+)
+
+
+@register(deploy=True)
+def check_https_exempt_views(app: Flask, config: BastionConfig) -> Iterable[CheckMessage]:
+    if not config.https.redirect:  # W011 reports the whole application
+        return []
+    return [W017.about(str(view.endpoint)) for view in marked_views(app) if view.get(EXEMPT)]

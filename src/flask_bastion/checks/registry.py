@@ -10,7 +10,7 @@ protection module depends on the checks.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from flask import Flask
 
@@ -39,13 +39,21 @@ class CheckMessage:
     id: str
     #: Configuration keys (``BASTION_*`` or Flask's) the finding is about.
     settings: tuple[str, ...] = ()
+    #: What the finding is about when it is not the whole application: a view's
+    #: endpoint. Silence one object with ``"bastion.W024:endpoint"``.
+    obj: str = ""
+
+    def about(self, obj: str) -> CheckMessage:
+        """This message, about ``obj`` (a view's endpoint)."""
+        return replace(self, obj=obj)
 
     @property
     def level_name(self) -> str:
         return _LEVEL_NAMES.get(self.level, str(self.level))
 
     def __str__(self) -> str:
-        return f"{self.id}: ({self.level_name}) {self.msg}\n\tHINT: {self.hint}"
+        about = f"{self.obj}: " if self.obj else ""
+        return f"{self.id}: ({self.level_name}) {about}{self.msg}\n\tHINT: {self.hint}"
 
 
 Check = Callable[[Flask, BastionConfig], Iterable[CheckMessage]]
@@ -92,7 +100,7 @@ def run_checks(
     messages = [m for check, d in _registry if deploy or not d for m in check(app, config)]
     if include_silenced:
         return messages
-    return [m for m in messages if m.id not in silenced]
+    return [m for m in messages if m.id not in silenced and f"{m.id}:{m.obj}" not in silenced]
 
 
 def catalogue() -> list[CheckMessage]:

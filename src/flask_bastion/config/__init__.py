@@ -21,6 +21,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from ..exceptions import ConfigurationError
+from ..logs import scrub
 from .parsers import Invalid, IPNetwork, setting
 from .sections import (
     DEFAULT_CSP,
@@ -33,8 +34,10 @@ from .sections import (
     ErrorsConfig,
     HeadersConfig,
     HttpsConfig,
+    InputsConfig,
     ProxyConfig,
     SessionsConfig,
+    StoresConfig,
 )
 
 __all__ = [
@@ -51,9 +54,11 @@ __all__ = [
     "HeadersConfig",
     "HttpsConfig",
     "IPNetwork",
+    "InputsConfig",
     "ProxyConfig",
     "SessionsConfig",
     "SettingInfo",
+    "StoresConfig",
     "load_config",
     "setting",
     "settings",
@@ -71,8 +76,10 @@ SECTIONS: dict[str, type[t.Any]] = {
     "headers": HeadersConfig,
     "csp": CspConfig,
     "errors": ErrorsConfig,
+    "inputs": InputsConfig,
     "csrf": CsrfConfig,
     "sessions": SessionsConfig,
+    "stores": StoresConfig,
 }
 
 
@@ -125,8 +132,10 @@ class BastionConfig:
     headers: HeadersConfig
     csp: CspConfig
     errors: ErrorsConfig
+    inputs: InputsConfig
     csrf: CsrfConfig
     sessions: SessionsConfig
+    stores: StoresConfig
     #: key -> where its value came from: ``"keyword"``, ``"app.config"`` or ``"default"``.
     sources: Mapping[str, str]
 
@@ -171,10 +180,7 @@ def load_config(app_config: Mapping[str, t.Any], overrides: Mapping[str, t.Any])
             values[info.section][info.name] = info.parse(raw)
         except Invalid as exc:
             # The message echoes the value, and lands in tracebacks and deploy logs: a
-            # misplaced URL must not bring its password along. (errors imports config,
-            # hence the import here.)
-            from ..errors import scrub
-
+            # misplaced URL must not bring its password along.
             raise ConfigurationError(key, scrub(f"{exc}; got {raw!r}.")) from None
         sources[key] = source
 

@@ -30,15 +30,22 @@ DEVELOPMENT = "development"
 
 
 #: The default Content-Security-Policy: nonce-based and ``strict-dynamic``, per the
-#: "strict CSP" recommendation (web.dev/strict-csp, OWASP CSP cheat sheet).
+#: "strict CSP" recommendation (web.dev/strict-csp, OWASP CSP cheat sheet), on a
+#: ``default-src 'none'`` base so that every kind of resource the policy does not name
+#: is refused. Each directive and why it is there: docs/csp.md.
 DEFAULT_CSP: dict[str, tuple[str, ...]] = {
-    "default-src": ("'self'",),
+    "default-src": ("'none'",),
     "script-src": ("'nonce'", "'strict-dynamic'"),
     "style-src": ("'self'", "'nonce'"),
+    "img-src": ("'self'", "data:"),
+    "font-src": ("'self'",),
+    "connect-src": ("'self'",),
+    "media-src": ("'self'",),
+    "manifest-src": ("'self'",),
     "object-src": ("'none'",),
     "base-uri": ("'none'",),
-    "frame-ancestors": ("'none'",),
     "form-action": ("'self'",),
+    "frame-ancestors": ("'none'",),
 }
 
 #: Powerful features denied to every origin unless the application opts in. Features the
@@ -191,7 +198,7 @@ class CspConfig:
 
 @dataclass(frozen=True)
 class ErrorsConfig:
-    """Safe error pages, request IDs and request-size limits (``errors.py``)."""
+    """Safe error pages and request IDs (``errors.py``)."""
 
     enabled: bool = setting(
         True,
@@ -204,6 +211,12 @@ class ErrorsConfig:
         header_token,
         "Response header carrying the request ID; also read from a trusted proxy.",
     )
+
+
+@dataclass(frozen=True)
+class InputsConfig:
+    """Request-size limits and the rejection of malformed requests (``inputs.py``)."""
+
     max_content_length: int = setting(
         16 * 1024 * 1024,
         positive_int,
@@ -292,19 +305,6 @@ class SessionsConfig:
         "Seconds between last-seen updates of an unchanged session (one write per interval).",
     )
     table_name: str = setting("bastion_sessions", identifier, "Table of the sql store.")
-    connect_timeout: int = setting(
-        5,
-        positive_int,
-        "Seconds the sql store waits for a new PostgreSQL connection, handshake included "
-        "(libpq waits at least 2). Past it the request gets a 503 with Retry-After.",
-    )
-    statement_timeout: int = setting(
-        5,
-        positive_int,
-        "Seconds one statement of the sql store may take: PostgreSQL's statement_timeout, "
-        "SQLite's wait for a lock; a second later the client cuts a PostgreSQL connection "
-        "that sent nothing. Past it the request gets a 503 with Retry-After.",
-    )
     key_prefix: str = setting("bastion:session:", visible_ascii, "Key prefix of the redis store.")
     redis_cache: int = setting(
         5,
@@ -312,4 +312,29 @@ class SessionsConfig:
         "Seconds a session read from Redis may be reused by this process while Redis reports "
         "no change to it (client-side caching with server-pushed invalidation: a revocation "
         "anywhere applies at once). Bounds staleness if invalidations stop arriving. 0 disables.",
+    )
+
+
+@dataclass(frozen=True)
+class StoresConfig:
+    """The SQL databases and Redis servers every component shares (``stores/``)."""
+
+    connect_timeout: int = setting(
+        5,
+        positive_int,
+        "Seconds to wait for a new PostgreSQL connection, handshake included (libpq waits "
+        "at least 2). Past it the request gets a 503 with Retry-After.",
+    )
+    statement_timeout: int = setting(
+        5,
+        positive_int,
+        "Seconds one SQL statement may take: PostgreSQL's statement_timeout, SQLite's wait "
+        "for a lock; a second later the client cuts a PostgreSQL connection that sent "
+        "nothing. Past it the request gets a 503 with Retry-After.",
+    )
+    redis_timeout: int = setting(
+        2,
+        positive_int,
+        "Seconds to wait for a Redis connection and for each answer. Past it the request "
+        "gets a 503 with Retry-After.",
     )

@@ -16,7 +16,6 @@ deactivation, admin action). See :mod:`.interface` for the threat model.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
 from flask import Flask, Request, current_app, session
@@ -24,8 +23,8 @@ from flask import Flask, Request, current_app, session
 from .. import signals
 from ..components import Stage
 from ..config import BastionConfig
-from ..context import RequestState
-from ..exceptions import ConfigurationError, SessionStoreUnavailable
+from ..context import RequestState, get_state
+from ..exceptions import SessionStoreUnavailable
 from ..refusal import refuse
 from .interface import (
     CLEAR_SITE_DATA,
@@ -129,29 +128,15 @@ def make_store(app: Flask, config: BastionConfig) -> SessionStore:
     settings = config.sessions
     if settings.store == "memory":
         return MemoryStore()
+    stores = get_state(app).stores
     if settings.store == "redis":
-        url = settings.url or app.config.get("REDIS_URL")
-        if not url:
-            raise ConfigurationError(
-                "BASTION_SESSIONS_URL", "the redis store needs a redis:// URL (or REDIS_URL)."
-            )
         from .redis_store import RedisStore
 
-        return RedisStore(url, prefix=settings.key_prefix or "", cache_seconds=settings.redis_cache)
+        client = stores.redis(settings.url, key="BASTION_SESSIONS_URL")
+        return RedisStore(client, prefix=settings.key_prefix, cache_seconds=settings.redis_cache)
     from .sql_store import SQLStore
 
-    url = (
-        settings.url or app.config.get("DATABASE_URL") or app.config.get("SQLALCHEMY_DATABASE_URI")
-    )
-    if not url:
-        os.makedirs(app.instance_path, exist_ok=True)
-        url = f"sqlite:///{os.path.join(app.instance_path, 'bastion-sessions.sqlite3')}"
-    return SQLStore(
-        url,
-        table_name=settings.table_name,
-        connect_timeout=settings.connect_timeout,
-        statement_timeout=settings.statement_timeout,
-    )
+    return SQLStore(stores.sql(settings.url, name="session store"), table_name=settings.table_name)
 
 
 def _interface() -> BastionSessionInterface:

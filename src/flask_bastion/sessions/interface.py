@@ -30,7 +30,6 @@ last one. Data is serialised with Flask's tagged JSON, never pickle.
 from __future__ import annotations
 
 import hashlib
-import logging
 import re
 import secrets
 import time
@@ -45,10 +44,9 @@ from werkzeug.datastructures import CallbackDict
 from ..config import BastionConfig
 from ..config.parsers import Invalid, identifier
 from ..exceptions import ConfigurationError, SessionStoreUnavailable
+from ..logs import security_log
 from ..refusal import report
 from .store import SessionRecord, SessionStore, StoreError
-
-security_log = logging.getLogger("flask_bastion.security")
 
 REASON_READ_FAILED = "The session store could not be read; try again shortly."
 REASON_WRITE_FAILED = "The session store could not save the session; try again shortly."

@@ -31,7 +31,8 @@ import time
 import typing as t
 from collections import OrderedDict
 
-from .store import SessionRecord, StoreError
+from ..stores import redis_call
+from .store import SessionRecord
 
 if t.TYPE_CHECKING:
     import redis
@@ -237,7 +238,6 @@ class RedisStore:
             client = redis.Redis.from_url(client, socket_timeout=2, socket_connect_timeout=2)
         self.client = client
         self.prefix = prefix
-        self._errors = (redis.RedisError, OSError)
         #: The invalidation-tracked cache, or ``None`` when ``cache_seconds`` is 0.
         self.tracker = InvalidationTracker(client, prefix, cache_seconds) if cache_seconds else None
         self._update = client.register_script(_UPDATE)
@@ -256,10 +256,7 @@ class RedisStore:
         return f"{self.prefix}user:{user_id}"
 
     def _call(self, fn: t.Callable[[], t.Any]) -> t.Any:
-        try:
-            return fn()
-        except self._errors as exc:
-            raise StoreError(f"session store: {type(exc).__name__}") from None
+        return redis_call(fn, "session store")
 
     @staticmethod
     def _decode(key: str, blob: bytes | str | None) -> SessionRecord | None:

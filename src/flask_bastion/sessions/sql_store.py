@@ -1,155 +1,32 @@
 """The SQL session store: SQLAlchemy Core, one table, SQLite or PostgreSQL alike.
 
 Every statement is built with SQLAlchemy's expression language (bound parameters, no
-string-built SQL). The table is created on first use. Expired rows are deleted by
-:meth:`SQLStore.purge`, which the session interface calls every few minutes from
-ordinary requests, so no cron job is needed.
+string-built SQL) and runs through :class:`~flask_bastion.stores.sql.SQLDatabase`, which
+bounds every wait and turns failures into :class:`~flask_bastion.stores.StoreError`. The
+table is created on first use. Expired rows are deleted by :meth:`SQLStore.purge`, which
+the session interface calls every few minutes from ordinary requests, so no cron job is
+needed.
 
 Updates are ``UPDATE ... WHERE key = ?``: a row deleted by a revocation, a logout or a
 rotation is never written back by a request that read it before.
-
-No operation waits for the database for ever. A database that does not answer makes the
-request fail with :class:`~.store.StoreError` (a 503) within bounded time, instead of
-holding a worker until the server's own timeout kills it: connecting is bounded by
-``connect_timeout`` (PostgreSQL's ``connect_timeout``, which covers the TCP connect and
-the startup handshake), a statement by ``statement_timeout`` (PostgreSQL's
-``statement_timeout``, SQLite's lock wait) and, for a server that stops answering on an
-established connection, where no server-side timeout can help, by a deadline the client
-enforces itself (:class:`_Watchdog`).
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
-import math
-import os
-import socket
-import threading
-import time
 import typing as t
-from collections.abc import Iterator
 
 import sqlalchemy as sa
-from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
-from .store import SessionRecord, StoreError
-
-#: Seconds the client waits beyond ``statement_timeout`` before it cuts a connection
-#: itself: the server's own cancellation, which keeps the connection usable, comes first.
-_GRACE = 1.0
-#: PostgreSQL drivers that take libpq's ``connect_timeout`` and ``options``.
-_LIBPQ_DRIVERS = ("psycopg", "psycopg2")
-
-
-def _timeouts(url: sa.URL, connect_timeout: int, statement_timeout: int) -> dict[str, t.Any]:
-    """Connection arguments that bound connecting and each statement; the URL's own
-    query parameters win over them."""
-    if url.get_backend_name() == "sqlite":
-        return {} if "timeout" in url.query else {"timeout": float(statement_timeout)}
-    if url.get_backend_name() != "postgresql" or url.get_driver_name() not in _LIBPQ_DRIVERS:
-        return {}
-    args: dict[str, t.Any] = {}
-    if "connect_timeout" not in url.query:
-        args["connect_timeout"] = connect_timeout
-    # connect_args replace the URL's options: keep them, after ours so that they win.
-    given = url.query.get("options", ())
-    options = [f"-c statement_timeout={statement_timeout * 1000}"]
-    options += [given] if isinstance(given, str) else list(given)
-    args["options"] = " ".join(options)
-    return args
-
-
-class _Entry:
-    """A statement under watch."""
-
-    __slots__ = ("cut", "deadline", "fd")
-
-    def __init__(self, deadline: float, fd: int) -> None:
-        self.deadline = deadline
-        self.fd = fd
-        #: Set when the watchdog cut the connection.
-        self.cut = False
-
-
-class _Watchdog:
-    """Cuts the connection of a statement that outlives its deadline.
-
-    A server that stops answering on an established connection (paused or frozen, its
-    disk hung, a network fault that leaves the socket open) never sends the error of its
-    own ``statement_timeout``: the client would wait in ``recv`` for ever. One thread
-    per process sleeps until the earliest deadline and shuts down the socket of every
-    statement past it; the blocked call then fails at once and SQLAlchemy discards the
-    connection. A statement costs one lock round trip to register and unregister.
-    """
-
-    def __init__(self) -> None:
-        self._cond = threading.Condition()
-        self._entries: set[_Entry] = set()
-        self._thread: threading.Thread | None = None
-        #: When the watcher wakes next by itself (never, when nothing is watched).
-        self._wake_at = math.inf
-
-    @contextlib.contextmanager
-    def limit(self, fd: int, seconds: float) -> Iterator[_Entry]:
-        """Watch the connection on socket ``fd`` for ``seconds``."""
-        entry = _Entry(time.monotonic() + seconds, fd)
-        with self._cond:
-            if self._thread is None:
-                self._thread = threading.Thread(
-                    target=self._watch, name="flask-bastion-sql-deadline", daemon=True
-                )
-                self._thread.start()
-            self._entries.add(entry)
-            if entry.deadline < self._wake_at:
-                self._cond.notify()
-        try:
-            yield entry
-        finally:
-            # Unregistered before the connection can be closed: the socket the
-            # watchdog might shut down is always this statement's.
-            with self._cond:
-                self._entries.discard(entry)
-
-    def _watch(self) -> None:
-        with self._cond:
-            while True:
-                now = time.monotonic()
-                self._wake_at = math.inf
-                for entry in self._entries:
-                    if entry.cut:
-                        continue
-                    if entry.deadline <= now:
-                        entry.cut = True
-                        _shut_down(entry.fd)
-                    else:
-                        self._wake_at = min(self._wake_at, entry.deadline)
-                idle = self._wake_at == math.inf
-                self._cond.wait(None if idle else self._wake_at - now)
-
-
-def _shut_down(fd: int) -> None:
-    """Shut down the socket ``fd`` (every descriptor of it), leaving ``fd`` open."""
-    with contextlib.suppress(OSError), socket.socket(fileno=os.dup(fd)) as sock:
-        sock.shutdown(socket.SHUT_RDWR)  # fails only if the peer closed it already
-
-
-_WATCHDOGS: dict[int, _Watchdog] = {}
-
-
-def _watchdog() -> _Watchdog:
-    """This process's watchdog (a forked worker does not inherit the parent's thread)."""
-    pid = os.getpid()
-    watchdog = _WATCHDOGS.get(pid)
-    if watchdog is None:
-        watchdog = _WATCHDOGS.setdefault(pid, _Watchdog())
-    return watchdog
+from ..stores.sql import SQLDatabase
+from .store import SessionRecord
 
 
 class SQLStore:
     """Sessions in a SQL table (default ``bastion_sessions``).
 
-    :param engine: a SQLAlchemy engine, or a database URL to create one from.
+    :param engine: a :class:`~flask_bastion.stores.sql.SQLDatabase` (shared), a SQLAlchemy
+        engine, or a database URL to create one from.
     :param table_name: the table to use; created on first use if missing.
     :param connect_timeout: seconds to wait for a new PostgreSQL connection, handshake
         included (libpq waits at least 2).
@@ -164,28 +41,22 @@ class SQLStore:
 
     def __init__(
         self,
-        engine: sa.Engine | str,
+        engine: SQLDatabase | sa.Engine | str,
         table_name: str = "bastion_sessions",
         *,
         connect_timeout: int = 5,
         statement_timeout: int = 5,
     ) -> None:
-        if isinstance(engine, str):
-            url = sa.make_url(engine)
-            # Every operation is one statement, atomic by itself: in autocommit mode it
-            # costs no BEGIN and COMMIT round trips around it.
-            engine = sa.create_engine(
-                url,
-                isolation_level="AUTOCOMMIT",
-                connect_args=_timeouts(url, connect_timeout, statement_timeout),
+        if not isinstance(engine, SQLDatabase):
+            engine = SQLDatabase(
+                engine,
+                connect_timeout=connect_timeout,
+                statement_timeout=statement_timeout,
+                name="session store",
             )
-            self._connect: t.Callable[[], t.ContextManager[sa.Connection]] = engine.connect
-        else:  # the application's engine, with its own isolation level
-            self._connect = engine.begin
-        #: Seconds after which the client cuts a PostgreSQL connection that sent nothing.
-        self.deadline = statement_timeout + _GRACE
-        self._watched = engine.dialect.name == "postgresql"
-        self.engine = engine
+        #: The database, shared with the other components that use the same URL.
+        self.database = engine
+        self.engine = engine.engine
         metadata = sa.MetaData()
         self.table = sa.Table(
             table_name,
@@ -200,60 +71,18 @@ class SQLStore:
             sa.Column("user_agent", sa.String(256), nullable=False, default=""),
         )
         self._metadata = metadata
-        self._ready = False
         # Built once: the hot path only binds the key.
         self._select = sa.select(self.table).where(self.table.c.key == sa.bindparam("key"))
 
     def close(self) -> None:
-        """Close the engine's pooled connections."""
-        self.engine.dispose()
+        """Close the database's pooled connections."""
+        self.database.close()
 
     def _run(
         self, statement: t.Any, parameters: dict[str, t.Any] | None = None
     ) -> sa.CursorResult[t.Any]:
-        """Run ``statement`` in its own transaction.
-
-        Pooled connections are not pinged before use (that would be a second round trip
-        on every request). A connection the database dropped, after a restart or failover,
-        fails its first statement; SQLAlchemy then discards the pool and the statement is
-        retried once on a fresh connection, so only a database that stays down is an error.
-        """
-        try:
-            try:
-                return self._execute(statement, parameters)
-            except DBAPIError as exc:
-                if not exc.connection_invalidated:
-                    raise
-                return self._execute(statement, parameters)
-        except SQLAlchemyError as exc:  # the message may hold the URL: never pass it on
-            raise StoreError(f"session store: {type(exc).__name__}") from None
-
-    def _execute(
-        self, statement: t.Any, parameters: dict[str, t.Any] | None
-    ) -> sa.CursorResult[t.Any]:
-        with self._connect() as connection:
-            entry: _Entry | None = None
-            try:
-                with self._watch(connection) as entry:
-                    if not self._ready:
-                        self._metadata.create_all(connection, checkfirst=True)
-                        self._ready = True
-                    return connection.execute(statement, parameters)
-            finally:
-                if entry is not None and entry.cut:  # final once unwatched
-                    connection.invalidate()  # its socket is shut down: never reuse it
-                    # Not retried, unlike a dropped connection: the server is not answering.
-                    raise StoreError("session store: no answer within the deadline") from None
-
-    @contextlib.contextmanager
-    def _watch(self, connection: sa.Connection) -> Iterator[_Entry | None]:
-        """Put ``connection`` under the watchdog while a statement runs on it."""
-        fileno = getattr(connection.connection.dbapi_connection, "fileno", None)
-        if not self._watched or fileno is None:
-            yield None
-            return
-        with _watchdog().limit(fileno(), self.deadline) as entry:
-            yield entry
+        """Run ``statement``; the table is created by the first one."""
+        return self.database.run(statement, parameters, tables=self._metadata)
 
     def _row(self, record: SessionRecord) -> dict[str, t.Any]:
         return {

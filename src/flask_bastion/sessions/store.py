@@ -18,11 +18,9 @@ import threading
 import typing as t
 from dataclasses import dataclass, field, replace
 
-from ..exceptions import BastionError
+from ..stores import StoreError
 
-
-class StoreError(BastionError):
-    """The store's backend could not be reached or failed. Carries no session data."""
+__all__ = ["MemoryStore", "SessionRecord", "SessionStore", "StoreError"]
 
 
 @dataclass

@@ -1,0 +1,20 @@
+"""``python -m flask_bastion generate-secret``: the commands that need no application.
+
+A new deployment needs a ``SECRET_KEY`` before its application can start, so the command
+that makes one must not depend on loading the application, nor on Flask's command line
+finding it.
+"""
+
+from __future__ import annotations
+
+import click
+
+from .cli import generate_secret_command
+
+main = click.Group(
+    help="Flask-Bastion commands that need no application.",
+    commands=[generate_secret_command],
+)
+
+if __name__ == "__main__":
+    main()
