@@ -129,7 +129,8 @@ three things:
 
 1. requests from a loopback peer to a loopback host (`localhost`, `*.localhost`,
    `127.0.0.0/8`, `::1`) are not redirected to HTTPS;
-2. `SESSION_COOKIE_SECURE` is set to `False`, so the session cookie is sent over HTTP;
+2. the session cookie is not `Secure` (and drops its `__Host-` prefix, which requires
+   `Secure`), so it is sent over HTTP;
 3. `DEBUG` is allowed. Under the production profile, `init_app` raises
    `ConfigurationError` when `DEBUG` is on, because the debugger runs arbitrary code for
    anyone who reaches it.
@@ -164,20 +165,28 @@ then parses strings itself (comma-separated lists, digits as integers, `yes`/`no
 `on`/`off` as booleans). Write booleans as `true` and `false`, or `1` and `0`: those
 arrive as JSON integers, which boolean settings accept too. Write `null` for `None`.
 
-**Flask settings Flask-Bastion sets.** `init_app` also writes these Flask keys, because
-Flask's own defaults are not safe:
+**Flask's session cookie settings.** The server-side session interface owns the session
+cookie and reads Flask's `SESSION_COOKIE_*` settings once, in `init_app`
+([sessions](sessions.md#the-cookie)): `SESSION_COOKIE_SAMESITE` may be `'Lax'` (the
+default) or `'Strict'`, and any other value, `'None'` included, raises
+`ConfigurationError`, as does `SESSION_COOKIE_HTTPONLY = False`; `SESSION_COOKIE_NAME`
+names the cookie after the `__Host-` prefix unless `BASTION_SESSIONS_COOKIE_NAME` is set.
+With server-side sessions off, the same rules apply to Flask's own cookie session, and
+`init_app` writes its flags:
 
 | Flask key | Value | When |
 |---|---|---|
-| `SESSION_COOKIE_SECURE` | `True` (`False` under the development profile) | always |
-| `SESSION_COOKIE_HTTPONLY` | `True` | always |
-| `SESSION_COOKIE_SAMESITE` | `'Lax'` | unless already `'Lax'` or `'Strict'` |
+| `SESSION_COOKIE_SECURE` | `True` (development profile: as the app set it) | sessions off |
+| `SESSION_COOKIE_HTTPONLY` | `True` | sessions off |
+| `SESSION_COOKIE_SAMESITE` | `'Lax'`, or `'Strict'` when the application chose it | sessions off |
 | `MAX_CONTENT_LENGTH` | `BASTION_INPUTS_MAX_CONTENT_LENGTH` | unless the application set it |
 | `MAX_FORM_MEMORY_SIZE` | `BASTION_INPUTS_MAX_FORM_MEMORY_SIZE` | unless the application set it |
 | `MAX_FORM_PARTS` | `BASTION_INPUTS_MAX_FORM_PARTS` | unless the application set it |
 
-`flask bastion check --deploy` reports a later change that weakens them
-(`bastion.W014` to `bastion.W016`, `bastion.W072`).
+`flask bastion check --deploy` asks the session interface for the cookie it sends and
+reports one that is not `Secure`, `HttpOnly` or `SameSite` Lax or Strict
+(`bastion.W014` to `bastion.W016`), and a later change that lifts the body limit
+(`bastion.W072`).
 """
 
 

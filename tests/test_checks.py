@@ -10,6 +10,7 @@ from collections.abc import Callable
 
 import pytest
 from flask import Flask
+from flask.sessions import SecureCookieSessionInterface
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.middleware.shared_data import SharedDataMiddleware
 
@@ -132,6 +133,23 @@ def _proxy_fix_under_bastion(app: Flask) -> None:
     bastion_middleware.wsgi_app = ProxyFix(bastion_middleware.wsgi_app)
 
 
+#: Setup keeping Flask's own cookie session (server-side sessions off).
+FLASK_SESSION: dict[str, t.Any] = {"bastion": {"sessions_enabled": False}}
+
+
+def _lax_none_interface(app: Flask) -> None:
+    """Replace the session interface with one that sends SameSite=None."""
+
+    class Interface(SecureCookieSessionInterface):
+        def get_cookie_secure(self, app: Flask) -> bool:
+            return True
+
+        def get_cookie_samesite(self, app: Flask) -> str:
+            return "None"
+
+    app.session_interface = Interface()
+
+
 def _other_middleware(app: Flask) -> None:
     app.wsgi_app = SharedDataMiddleware(app.wsgi_app, {})  # type: ignore[method-assign]
 
@@ -228,17 +246,34 @@ FIRES = [
         (),
         id="W013-one-second-short",
     ),
+    # Flask's own cookie session reads app.config at each response: changed after
+    # init_app, the cookie it sends changes too.
     pytest.param(
-        "bastion.W014", {"after": {"SESSION_COOKIE_SECURE": False}}, (), id="W014-not-secure"
+        "bastion.W014",
+        {**FLASK_SESSION, "after": {"SESSION_COOKIE_SECURE": False}},
+        ("bastion.W035",),
+        id="W014-not-secure",
     ),
     pytest.param(
-        "bastion.W015", {"after": {"SESSION_COOKIE_HTTPONLY": False}}, (), id="W015-not-httponly"
+        "bastion.W015",
+        {**FLASK_SESSION, "after": {"SESSION_COOKIE_HTTPONLY": False}},
+        ("bastion.W035",),
+        id="W015-not-httponly",
     ),
     pytest.param(
-        "bastion.W016", {"after": {"SESSION_COOKIE_SAMESITE": "None"}}, (), id="W016-samesite-none"
+        "bastion.W016",
+        {**FLASK_SESSION, "after": {"SESSION_COOKIE_SAMESITE": "None"}},
+        ("bastion.W035",),
+        id="W016-samesite-none",
     ),
     pytest.param(
-        "bastion.W016", {"after": {"SESSION_COOKIE_SAMESITE": None}}, (), id="W016-samesite-unset"
+        "bastion.W016",
+        {**FLASK_SESSION, "after": {"SESSION_COOKIE_SAMESITE": None}},
+        ("bastion.W035",),
+        id="W016-samesite-unset",
+    ),
+    pytest.param(
+        "bastion.W016", {"patch": _lax_none_interface}, (), id="W016-interface-sends-none"
     ),
     pytest.param("bastion.W021", {"bastion": {"csrf_enabled": False}}, (), id="W021-csrf-off"),
     pytest.param(
@@ -550,11 +585,24 @@ SILENT = [
         "bastion.W013", {"bastion": {"https_hsts_max_age": 0}}, id="W013-off-is-W012-only"
     ),
     pytest.param("bastion.W014", {"SESSION_COOKIE_SECURE": False}, id="W014-bastion-sets-secure"),
+    # Server-side sessions send the cookie settled at init_app: a later change to
+    # app.config changes nothing that is sent, so nothing is reported.
     pytest.param(
-        "bastion.W015", {"SESSION_COOKIE_HTTPONLY": False}, id="W015-bastion-sets-httponly"
+        "bastion.W014", {"after": {"SESSION_COOKIE_SECURE": False}}, id="W014-interface-owns-it"
+    ),
+    pytest.param(
+        "bastion.W014",
+        {**FLASK_SESSION, "SESSION_COOKIE_SECURE": False},
+        id="W014-bastion-sets-flask-secure",
+    ),
+    pytest.param(
+        "bastion.W015", {"after": {"SESSION_COOKIE_HTTPONLY": False}}, id="W015-interface-owns-it"
     ),
     pytest.param("bastion.W016", {"SESSION_COOKIE_SAMESITE": "Strict"}, id="W016-strict"),
-    pytest.param("bastion.W016", {"SESSION_COOKIE_SAMESITE": "None"}, id="W016-bastion-sets-lax"),
+    pytest.param(
+        "bastion.W016", {"after": {"SESSION_COOKIE_SAMESITE": "None"}}, id="W016-interface-owns-it"
+    ),
+    pytest.param("bastion.W016", {**FLASK_SESSION}, id="W016-bastion-sets-flask-lax"),
     pytest.param("bastion.W021", {"bastion": {"csrf_enabled": True}}, id="W021-csrf-on"),
     pytest.param(
         "bastion.W022",
@@ -876,7 +924,8 @@ def test_silenced_check_is_not_reported(setup: dict[str, t.Any]) -> None:
 def test_silencing_one_id_keeps_the_others() -> None:
     """Silencing is per ID: other findings of the same check still appear."""
     app = build(
-        BASTION_SILENCED_CHECKS=["bastion.W014"],
+        BASTION_SILENCED_CHECKS=["bastion.W014", "bastion.W035"],
+        bastion={"sessions_enabled": False},
         after={"SESSION_COOKIE_SECURE": False, "SESSION_COOKIE_HTTPONLY": False},
     )
     assert ids(app) == {"bastion.W015"}

@@ -25,6 +25,7 @@ from flask_bastion import (
     validate_csrf,
 )
 from flask_bastion.csrf import (
+    ANONYMOUS_COOKIE,
     REASON_CROSS_ORIGIN,
     REASON_NO_SECRET,
     REASON_NULL_ORIGIN,
@@ -33,7 +34,7 @@ from flask_bastion.csrf import (
     REASON_TOKEN_MISSING,
     SESSION_KEY,
 )
-from flask_bastion.sessions import rotate_session
+from flask_bastion.sessions import PRIVATE, rotate_session
 
 from .conftest import HTTPS, SECRET, make_app
 
@@ -120,8 +121,13 @@ def send(
 
 
 def token_for(client: FlaskClient) -> str:
-    """A token from the client's session (creating the session)."""
+    """A token for the client: bound to its session if it has one, else to its anonymous
+    cookie (set by this response when the client had none)."""
     return t.cast(str, client.get("/token", base_url=HTTPS).get_json()["token"])
+
+
+def _b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
 
 
 def reason_of(response: TestResponse) -> str | None:
@@ -582,15 +588,17 @@ def test_session_rotation_at_login_rotates_the_csrf_secret(site: Site) -> None:
     """rotate_session(), which login calls, also replaces the CSRF secret: a token read
     from the session before login does not verify after it."""
     client = site.client()
-    old = token_for(client)
     client.get("/login", base_url=HTTPS)
+    old = token_for(client)
     secret_before = client.get("/secret", base_url=HTTPS).get_json()["secret"]
+    assert secret_before is not None
     client.get("/rotate-session", base_url=HTTPS)
     assert client.get("/secret", base_url=HTTPS).get_json()["secret"] is None
     assert reason_of(json_send(client, data={"csrf_token": old})) == REASON_NO_SECRET
     new = token_for(client)
     assert client.get("/secret", base_url=HTTPS).get_json()["secret"] != secret_before
     assert reason_of(json_send(client, data={"csrf_token": new})) is None
+    assert reason_of(json_send(client, data={"csrf_token": old})) == REASON_TOKEN_INVALID
 
 
 def test_tokens_are_masked_differently(site: Site) -> None:
@@ -616,8 +624,9 @@ def test_token_is_urlsafe_base64_of_64_bytes(site: Site) -> None:
 
 
 def test_secret_stored_in_session_as_base64url(site: Site) -> None:
-    """The session holds 32 random bytes, base64url, under _csrf_secret."""
+    """A session holds 32 random bytes, base64url, under _csrf_secret."""
     client = site.client()
+    client.get("/login", base_url=HTTPS)
     token_for(client)
     stored = client.get("/secret", base_url=HTTPS).get_json()["secret"]
     assert len(base64.urlsafe_b64decode(stored + "=")) == 32
@@ -626,6 +635,7 @@ def test_secret_stored_in_session_as_base64url(site: Site) -> None:
 def test_token_does_not_contain_the_secret(site: Site) -> None:
     """Neither half of the token is the stored secret."""
     client = site.client()
+    client.get("/login", base_url=HTTPS)
     token = base64.urlsafe_b64decode(token_for(client) + "==")
     stored = client.get("/secret", base_url=HTTPS).get_json()["secret"]
     secret = base64.urlsafe_b64decode(stored + "=")
@@ -638,10 +648,227 @@ def test_anonymous_page_stores_no_secret(site: Site) -> None:
     assert response.headers.getlist("Set-Cookie") == []
 
 
-def test_rendering_a_token_creates_the_session(site: Site) -> None:
-    """csrf_token() creates the secret, and with it the session cookie."""
+def test_rendering_a_token_for_a_session_stores_its_secret(site: Site) -> None:
+    """For a visitor with a session, csrf_token() keeps the secret in the session."""
+    client = site.client()
+    client.get("/login", base_url=HTTPS)
+    assert client.get("/secret", base_url=HTTPS).get_json()["secret"] is None
+    response = client.get("/token", base_url=HTTPS)
+    assert client.get("/secret", base_url=HTTPS).get_json()["secret"] is not None
+    assert [c for c in response.headers.getlist("Set-Cookie") if ANONYMOUS_COOKIE in c] == []
+
+
+# -- anonymous visitors: a token without a session --------------------------------------------
+
+
+def store_size(app: Flask) -> int:
+    """Sessions in the app's memory store."""
+    return len(app.session_interface.store._records)  # type: ignore[attr-defined]
+
+
+def anonymous_cookie(response: TestResponse) -> str:
+    """The one Set-Cookie header of ``response``, which must be the anonymous cookie."""
+    (header,) = response.headers.getlist("Set-Cookie")
+    assert header.startswith(f"{ANONYMOUS_COOKIE}="), header
+    return header
+
+
+def test_anonymous_token_creates_no_session(site: Site) -> None:
+    """Rendering tokens for visitors without a session stores nothing, however many."""
+    for _ in range(5):
+        response = site.client().get("/token", base_url=HTTPS)
+        anonymous_cookie(response)
+    assert store_size(site.app) == 0
+
+
+def test_anonymous_cookie_is_hardened(site: Site) -> None:
+    """The anonymous cookie is __Host-csrf: Secure, HttpOnly, SameSite=Lax, Path=/, no
+    Domain and no expiry."""
+    header = anonymous_cookie(site.client().get("/token", base_url=HTTPS))
+    value, *attributes = header.split("; ")
+    assert len(value.removeprefix(f"{ANONYMOUS_COOKIE}=")) == 43  # 256 bits, base64url
+    assert {"Secure", "HttpOnly", "SameSite=Lax", "Path=/"} == set(attributes)
+
+
+def test_anonymous_cookie_in_development_profile() -> None:
+    """The development profile drops the prefix and Secure (plain HTTP on loopback)."""
+    target = build(BASTION_PROFILE="development", TRUSTED_HOSTS=None)
+    client = target.client()
+    response = client.get("/token", base_url="http://localhost")
+    (header,) = response.headers.getlist("Set-Cookie")
+    assert header.startswith("csrf=")
+    assert "Secure" not in header
+    assert {"HttpOnly", "SameSite=Lax", "Path=/"} <= set(header.split("; "))
+    token = response.get_json()["token"]
+    assert send(client, data={"csrf_token": token}, base_url="http://localhost").status_code == 200
+
+
+def test_old_browser_with_only_the_anonymous_cookie_passes(site: Site) -> None:
+    """A browser sending neither Sec-Fetch-Site nor Origin posts the form's token with
+    only the anonymous cookie: it passes, and still no session exists."""
+    client = site.client()
+    token = token_for(client)
+    assert [c.key for c in client._cookies.values()] == [ANONYMOUS_COOKIE]
+    assert send(client, data={"csrf_token": token}).status_code == 200
+    assert site.calls == ["POST"]
+    assert store_size(site.app) == 0
+
+
+def test_anonymous_cookie_is_kept_and_reused(site: Site) -> None:
+    """A visitor who has the cookie gets no new one, and every token they got verifies."""
+    client = site.client()
+    first = token_for(client)
+    response = client.get("/token", base_url=HTTPS)
+    assert response.headers.getlist("Set-Cookie") == []
+    second = response.get_json()["token"]
+    assert [send(client, data={"csrf_token": tok}).status_code for tok in (first, second)] == [
+        200,
+        200,
+    ]
+
+
+def test_anonymous_token_without_its_cookie_has_no_secret(site: Site) -> None:
+    """A token whose cookie the request does not carry cannot verify."""
+    token = token_for(site.client())
+    response = json_send(site.client(), {"Authorization": "Basic dTpw"}, data={"csrf_token": token})
+    assert reason_of(response) == REASON_NO_SECRET
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        pytest.param("A" * 42, id="short"),
+        pytest.param("A" * 44, id="long"),
+        pytest.param("é" * 43, id="non-ascii"),
+        pytest.param("B" * 43, id="non-canonical"),
+    ],
+)
+def test_malformed_anonymous_cookie_is_replaced(site: Site, value: str) -> None:
+    """A cookie value that is not 32 bytes of canonical base64url is never used: the
+    visitor gets a fresh cookie, and tokens bound to it verify."""
+    client = site.client()
+    client.set_cookie(ANONYMOUS_COOKIE, value, domain="localhost")
+    response = client.get("/token", base_url=HTTPS)
+    assert anonymous_cookie(response).split(";")[0] != f"{ANONYMOUS_COOKIE}={value}"
+    assert send(client, data={"csrf_token": response.get_json()["token"]}).status_code == 200
+
+
+def test_planted_cookie_with_a_token_made_from_it_is_rejected(site: Site) -> None:
+    """An attacker who can set the cookie cannot make a matching token from its value:
+    the token is bound through an HMAC under a key only the server has."""
+    chosen = bytes(range(32))
+    victim = site.client()
+    victim.set_cookie(ANONYMOUS_COOKIE, _b64(chosen), domain="localhost")
+    mask = bytes(32)
+    forged = _b64(mask + chosen)  # plain double-submit: the cookie value is the secret
+    assert reason_of(json_send(victim, data={"csrf_token": forged})) == REASON_TOKEN_INVALID
+    assert site.calls == []
+
+
+def test_anonymous_token_is_bound_to_the_secret_key() -> None:
+    """The same cookie and token do not verify on an app with another SECRET_KEY."""
+    first, second = build(), build(SECRET_KEY="b" * 16 + SECRET[16:])
+    client = first.client()
+    token = token_for(client)
+    cookie = client.get_cookie(ANONYMOUS_COOKIE)
+    assert cookie is not None
+    other = second.client()
+    other.set_cookie(ANONYMOUS_COOKIE, cookie.value, domain="localhost")
+    assert reason_of(json_send(other, data={"csrf_token": token})) == REASON_TOKEN_INVALID
+
+
+def test_anonymous_token_survives_secret_key_rotation() -> None:
+    """With the old key in SECRET_KEY_FALLBACKS, tokens issued under it still verify."""
+    old_key = "c" * 16 + SECRET[16:]
+    first, second = build(SECRET_KEY=old_key), build(SECRET_KEY_FALLBACKS=[old_key])
+    client = first.client()
+    token = token_for(client)
+    cookie = client.get_cookie(ANONYMOUS_COOKIE)
+    assert cookie is not None
+    other = second.client()
+    other.set_cookie(ANONYMOUS_COOKIE, cookie.value, domain="localhost")
+    assert send(other, data={"csrf_token": token}).status_code == 200
+
+
+def test_anonymous_token_needs_a_secret_key() -> None:
+    """Without SECRET_KEY, a token for a visitor without a session is refused loudly."""
+    app = Flask(__name__)
+    with app.test_request_context(), pytest.raises(RuntimeError, match="SECRET_KEY"):
+        csrf_token()
+
+
+def test_anonymous_token_does_not_verify_once_the_visitor_has_a_session(site: Site) -> None:
+    """Login CSRF: a token bound to the anonymous cookie (which an attacker may have
+    planted with a token of their own) is worthless once the visitor has a session."""
+    client = site.client()
+    anonymous = token_for(client)
+    client.get("/login", base_url=HTTPS)
+    assert reason_of(json_send(client, data={"csrf_token": anonymous})) == REASON_NO_SECRET
+    session_token = token_for(client)
+    assert reason_of(json_send(client, data={"csrf_token": anonymous})) == REASON_TOKEN_INVALID
+    assert send(client, data={"csrf_token": session_token}).status_code == 200
+
+
+def test_login_rotation_clears_the_anonymous_cookie(site: Site) -> None:
+    """rotate_session() at login clears the anonymous cookie on its response."""
+    client = site.client()
+    token_for(client)
+    response = client.get("/rotate-session", base_url=HTTPS)
+    cleared = [c for c in response.headers.getlist("Set-Cookie") if c.startswith(ANONYMOUS_COOKIE)]
+    assert len(cleared) == 1
+    assert cleared[0].startswith(f"{ANONYMOUS_COOKIE}=;")
+    assert "Expires=Thu, 01 Jan 1970" in cleared[0]
+    assert client.get_cookie(ANONYMOUS_COOKIE) is None
+
+
+def test_rotation_replaces_an_anonymous_cookie_issued_in_the_same_request(site: Site) -> None:
+    """A token issued after rotate_csrf_secret() in one request is bound to a new cookie,
+    and a token issued before it in that request no longer verifies."""
+
+    @site.app.get("/token-rotate-token")
+    def token_rotate_token() -> dict[str, str]:
+        before = csrf_token()
+        rotate_csrf_secret()
+        return {"before": before, "after": csrf_token()}
+
+    client = site.client()
+    token_for(client)
+    old = client.get_cookie(ANONYMOUS_COOKIE)
+    tokens = client.get("/token-rotate-token", base_url=HTTPS).get_json()
+    new = client.get_cookie(ANONYMOUS_COOKIE)
+    assert old is not None and new is not None and new.value != old.value
+    assert send(client, data={"csrf_token": tokens["after"]}).status_code == 200
+    assert reason_of(json_send(client, data={"csrf_token": tokens["before"]})) == (
+        REASON_TOKEN_INVALID
+    )
+
+
+def test_token_response_is_private(site: Site) -> None:
+    """A response carrying a token is private, no-store and varies on Cookie."""
     response = site.client().get("/token", base_url=HTTPS)
-    assert response.headers.getlist("Set-Cookie") != []
+    assert response.headers["Cache-Control"] == PRIVATE
+    assert "Cookie" in response.vary
+
+
+def test_token_response_is_private_with_flask_sessions() -> None:
+    """So it is with Flask's own cookie session, where the token needs no session."""
+    target = build(BASTION_SESSIONS_ENABLED=False)
+    response = target.client().get("/token", base_url=HTTPS)
+    assert response.headers["Cache-Control"] == PRIVATE
+    assert "Cookie" in response.vary
+    anonymous_cookie(response)
+
+
+def test_view_cache_control_wins_over_token_privacy(site: Site) -> None:
+    """A view that sets its own Cache-Control keeps it."""
+
+    @site.app.get("/token-cached")
+    def token_cached() -> tuple[str, dict[str, str]]:
+        return csrf_token(), {"Cache-Control": "no-cache"}
+
+    response = site.client().get("/token-cached", base_url=HTTPS)
+    assert response.headers.getlist("Cache-Control") == ["no-cache"]
+    assert "Cookie" in response.vary
 
 
 def test_corrupt_stored_secret_is_replaced() -> None:

@@ -1,9 +1,9 @@
-"""HTTPS: 308 redirects, HSTS only over HTTPS, session cookie flags, development profile."""
+"""HTTPS: 308 redirects, HSTS only over HTTPS, development profile. (The session cookie's
+flags belong to the sessions component: tests/test_sessions.py.)"""
 
 from __future__ import annotations
 
 import pytest
-from flask import session
 from werkzeug.test import TestResponse
 
 from flask_bastion import signals
@@ -96,27 +96,6 @@ def test_view_set_hsts_wins() -> None:
     ) == ["max-age=5"]
 
 
-def test_session_cookie_flags() -> None:
-    """Flask's session cookie is Secure, HttpOnly and SameSite=Lax in production."""
-    app = make_app()
-
-    @app.get("/login")
-    def login() -> str:
-        session["user"] = "u"
-        return "ok"
-
-    cookie = app.test_client().get("/login", base_url=HTTPS).headers["Set-Cookie"]
-    assert "Secure" in cookie
-    assert "HttpOnly" in cookie
-    assert "SameSite=Lax" in cookie
-
-
-def test_strict_samesite_is_kept() -> None:
-    """An application's stricter SameSite=Strict choice is kept."""
-    app = make_app(SESSION_COOKIE_SAMESITE="Strict")
-    assert app.config["SESSION_COOKIE_SAMESITE"] == "Strict"
-
-
 @pytest.mark.parametrize(
     "host",
     ["localhost", "127.0.0.1:8000", "[::1]:5000", "app.localhost", "127.1.2.3"],
@@ -133,13 +112,6 @@ def test_development_profile_still_redirects_other_hosts() -> None:
     """The development profile relaxes loopback only."""
     app = make_app(BASTION_PROFILE="development", TRUSTED_HOSTS=None)
     assert app.test_client().get("/", base_url="http://vault.example.org").status_code == 308
-
-
-def test_development_profile_drops_secure_cookie_flag() -> None:
-    """The development profile lets the session cookie travel over http://127.0.0.1."""
-    app = make_app(BASTION_PROFILE="development")
-    assert app.config["SESSION_COOKIE_SECURE"] is False
-    assert app.config["SESSION_COOKIE_HTTPONLY"] is True
 
 
 def test_production_profile_redirects_loopback() -> None:

@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 import time
 import typing as t
 
 import pytest
 import sqlalchemy as sa
-from flask import Flask, session
+from flask import Flask, render_template_string, session
+from flask.testing import FlaskClient
 
-from flask_bastion import get_state
+from flask_bastion import ConfigurationError, get_state, no_store
+from flask_bastion.csrf import REASON_TOKEN_INVALID
 from flask_bastion.sessions import (
     CLEAR_SITE_DATA,
+    PRIVATE,
     BastionSessionInterface,
     MemoryStore,
     SessionStore,
@@ -96,7 +100,16 @@ def session_app(**config: t.Any) -> Flask:
     def revoke_others() -> dict[str, int]:
         return {"revoked": revoke_other_sessions(session["_user_id"])}
 
+    @app.route("/form-page", methods=["GET", "HEAD"])
+    def form_page() -> str:
+        return render_template_string(FORM_PAGE)
+
     return app
+
+
+#: A page with a form, as any site's contact or login page.
+FORM_PAGE = '<form method="post" action="/form">{{ csrf_field() }}<input name="q"></form>'
+TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
 def interface(app: Flask) -> BastionSessionInterface:
@@ -336,6 +349,330 @@ def test_forged_cookies_get_a_clean_new_session(store_config: dict[str, t.Any], 
     response = client.post("/write/a/1", base_url=HTTPS)
     assert response.status_code == 200
     assert cookie_of(client) not in (value, None)
+
+
+# -- anonymous visitors never fill the store ---------------------------------------------------
+
+
+def stored_rows(app: Flask) -> int:
+    """Sessions the app's store holds, counted in the store itself."""
+    store = interface(app).store
+    if isinstance(store, MemoryStore):
+        return len(store._records)
+    if isinstance(store, RedisStore):
+        return len(list(store.client.scan_iter(match=store.prefix + "*")))
+    assert isinstance(store, SQLStore)
+    if not sa.inspect(store.engine).has_table(store.table.name):
+        return 0
+    with store.engine.connect() as connection:
+        return int(connection.execute(sa.select(sa.func.count()).select_from(store.table)).scalar())
+
+
+def old_browser(app: Flask) -> FlaskClient:
+    """A client that sends neither Sec-Fetch-Site nor Origin, as browsers before 2020."""
+    return FlaskClient(app, app.response_class, use_cookies=True)
+
+
+def test_anonymous_forms_store_nothing(store_config: dict[str, t.Any]) -> None:
+    """Cookieless GETs and HEADs of a page with a form write no session: any client
+    could otherwise fill the store. The form's token still works for a browser that
+    needs it, and a forged one still fails."""
+    app = session_app(**store_config)
+    cookies = []
+    for method in ["GET", "HEAD"] * 5:
+        response = app.test_client().open("/form-page", method=method, base_url=HTTPS)
+        assert response.status_code == 200
+        cookies += [h.split("=")[0] for h in response.headers.getlist("Set-Cookie")]
+    assert stored_rows(app) == 0
+    assert cookies == ["__Host-csrf"] * 10
+    browser = old_browser(app)
+    html = browser.get("/form-page", base_url=HTTPS).get_data(as_text=True)
+    match = TOKEN.search(html)
+    assert match is not None
+    response = browser.post("/form", data={"csrf_token": match.group(1)}, base_url=HTTPS)
+    assert response.status_code == 200
+    forger = old_browser(app)
+    forger.get("/form-page", base_url=HTTPS)
+    forged = browser.post(
+        "/form",
+        data={"csrf_token": match.group(1)[:-2] + "AA"},
+        headers={"Accept": "application/json"},
+        base_url=HTTPS,
+    )
+    assert forged.status_code == 403
+    assert forged.get_json(force=True)["detail"] == REASON_TOKEN_INVALID
+    stolen = forger.post(
+        "/form",
+        data={"csrf_token": match.group(1)},
+        headers={"Accept": "application/json"},
+        base_url=HTTPS,
+    )
+    assert stolen.get_json(force=True)["detail"] == REASON_TOKEN_INVALID
+    assert stored_rows(app) == 0
+
+
+def test_a_session_is_created_by_a_write(store_config: dict[str, t.Any]) -> None:
+    """The first write to the session creates it, with the anonymous token accepted."""
+    app = session_app(**store_config)
+    browser = old_browser(app)
+    match = TOKEN.search(browser.get("/form-page", base_url=HTTPS).get_data(as_text=True))
+    assert match is not None
+    response = browser.post("/write/a/b", data={"csrf_token": match.group(1)}, base_url=HTTPS)
+    assert response.status_code == 200
+    assert stored_rows(app) == 1
+
+
+# -- the cookie --------------------------------------------------------------------------------
+
+
+def cookie_header(app: Flask, base_url: str = HTTPS) -> str:
+    """The session's Set-Cookie header when a visitor first writes to it."""
+    response = app.test_client().post("/write/a/b", base_url=base_url)
+    (header,) = response.headers.getlist("Set-Cookie")
+    return header
+
+
+def attributes(header: str) -> set[str]:
+    return set(header.split("; ")[1:])
+
+
+@pytest.mark.parametrize("value", ["Strict", "strict"])
+def test_samesite_strict_is_sent(value: str) -> None:
+    """SESSION_COOKIE_SAMESITE = 'Strict' makes the cookie SameSite=Strict, when it is
+    set and when logout expires it."""
+    app = session_app(SESSION_COOKIE_SAMESITE=value)
+    assert "SameSite=Strict" in attributes(cookie_header(app))
+    client = login(app)
+    (cleared,) = client.post("/logout", base_url=HTTPS).headers.getlist("Set-Cookie")
+    assert "SameSite=Strict" in attributes(cleared)
+
+
+@pytest.mark.parametrize("value", ["None", "none", "", "Lax; Secure", False, 1])
+@pytest.mark.parametrize("enabled", [True, False], ids=["server-side", "flask-session"])
+def test_samesite_other_than_lax_or_strict_is_refused(value: object, enabled: bool) -> None:
+    """Any SameSite but Lax or Strict is a configuration error, never silently replaced."""
+    with pytest.raises(ConfigurationError) as caught:
+        make_app(SESSION_COOKIE_SAMESITE=value, BASTION_SESSIONS_ENABLED=enabled)
+    assert caught.value.key == "SESSION_COOKIE_SAMESITE"
+
+
+@pytest.mark.parametrize("enabled", [True, False], ids=["server-side", "flask-session"])
+def test_httponly_off_is_refused(enabled: bool) -> None:
+    """SESSION_COOKIE_HTTPONLY = False is refused: no script needs the session cookie."""
+    with pytest.raises(ConfigurationError) as caught:
+        make_app(SESSION_COOKIE_HTTPONLY=False, BASTION_SESSIONS_ENABLED=enabled)
+    assert caught.value.key == "SESSION_COOKIE_HTTPONLY"
+
+
+@pytest.mark.parametrize(
+    ("config", "name"),
+    [
+        pytest.param({}, "__Host-session", id="default"),
+        pytest.param({"SESSION_COOKIE_NAME": "vault"}, "__Host-vault", id="flask-name"),
+        pytest.param({"SESSION_COOKIE_NAME": "__Host-v"}, "__Host-v", id="flask-name-prefixed"),
+        pytest.param(
+            {"SESSION_COOKIE_NAME": "vault", "BASTION_SESSIONS_COOKIE_NAME": "__Host-sid"},
+            "__Host-sid",
+            id="bastion-name-wins",
+        ),
+        pytest.param({"BASTION_SESSIONS_COOKIE_NAME": "sid"}, "sid", id="bastion-plain-name"),
+    ],
+)
+def test_cookie_name(config: dict[str, str], name: str) -> None:
+    """BASTION_SESSIONS_COOKIE_NAME when set, else __Host- and Flask's SESSION_COOKIE_NAME."""
+    app = session_app(**config)
+    assert cookie_header(app).startswith(f"{name}=")
+    assert interface(app).get_cookie_name(app) == name
+
+
+def test_cookie_name_in_development_drops_the_prefix() -> None:
+    """The development profile drops __Host- from the derived name too."""
+    app = session_app(SESSION_COOKIE_NAME="vault", BASTION_PROFILE="development")
+    assert cookie_header(app, "http://localhost").startswith("vault=")
+
+
+def test_development_profile_keeps_the_prefix_when_secure_is_asked() -> None:
+    """SESSION_COOKIE_SECURE = True under the development profile keeps Secure, and
+    with it the prefix."""
+    app = session_app(SESSION_COOKIE_SECURE=True, BASTION_PROFILE="development")
+    header = cookie_header(app)
+    assert header.startswith("__Host-session=")
+    assert "Secure" in attributes(header)
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        pytest.param({"SESSION_COOKIE_NAME": "my session"}, id="space"),
+        pytest.param({"SESSION_COOKIE_NAME": "a;b"}, id="semicolon"),
+    ],
+)
+def test_invalid_flask_cookie_name_is_refused(config: dict[str, str]) -> None:
+    """A SESSION_COOKIE_NAME that is not a cookie-name token is refused at init_app."""
+    with pytest.raises(ConfigurationError) as caught:
+        make_app(**config)
+    assert caught.value.key == "SESSION_COOKIE_NAME"
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [("SESSION_COOKIE_DOMAIN", "example.org"), ("SESSION_COOKIE_PATH", "/app")],
+)
+def test_host_prefix_refuses_domain_and_path(key: str, value: str) -> None:
+    """Browsers drop a __Host- cookie with a Domain or a Path other than /: refused."""
+    with pytest.raises(ConfigurationError) as caught:
+        make_app(**{key: value})
+    assert caught.value.key == key
+
+
+def test_plain_cookie_name_takes_domain_and_path() -> None:
+    """A cookie named without the prefix takes Flask's Domain and Path settings."""
+    app = session_app(
+        BASTION_SESSIONS_COOKIE_NAME="sid",
+        SESSION_COOKIE_DOMAIN="localhost.localdomain",
+        SESSION_COOKIE_PATH="/app",
+    )
+    assert {"Domain=localhost.localdomain", "Path=/app"} <= attributes(cookie_header(app))
+
+
+@pytest.mark.parametrize(
+    ("config", "base_url"),
+    [
+        pytest.param({}, HTTPS, id="default"),
+        pytest.param({"SESSION_COOKIE_SAMESITE": "Strict"}, HTTPS, id="strict"),
+        pytest.param({"BASTION_PROFILE": "development"}, "http://localhost", id="development"),
+        pytest.param({"SESSION_COOKIE_PARTITIONED": True}, HTTPS, id="partitioned"),
+        pytest.param(
+            {"BASTION_SESSIONS_COOKIE_NAME": "sid", "SESSION_COOKIE_DOMAIN": "localhost"},
+            HTTPS,
+            id="plain-with-domain",
+        ),
+    ],
+)
+def test_cookie_hooks_answer_with_the_cookie_sent(config: dict[str, t.Any], base_url: str) -> None:
+    """Flask's get_cookie_* hooks describe exactly the cookie the interface sends, even
+    when app.config is changed afterwards."""
+    app = session_app(**config)
+    app.config.update(
+        SESSION_COOKIE_SAMESITE="None",
+        SESSION_COOKIE_SECURE=False,
+        SESSION_COOKIE_HTTPONLY=False,
+        SESSION_COOKIE_NAME="other",
+        SESSION_COOKIE_DOMAIN="evil.example",
+    )
+    header = cookie_header(app, base_url)
+    hooks = interface(app)
+    expected = {f"Path={hooks.get_cookie_path(app)}", f"SameSite={hooks.get_cookie_samesite(app)}"}
+    if hooks.get_cookie_secure(app):
+        expected.add("Secure")
+    if hooks.get_cookie_httponly(app):
+        expected.add("HttpOnly")
+    if hooks.get_cookie_partitioned(app):
+        expected.add("Partitioned")
+    if hooks.get_cookie_domain(app):
+        expected.add(f"Domain={hooks.get_cookie_domain(app)}")
+    assert header.startswith(f"{hooks.get_cookie_name(app)}=")
+    assert attributes(header) == expected
+
+
+@pytest.mark.parametrize(
+    ("config", "flags"),
+    [
+        pytest.param({}, {"Secure", "HttpOnly", "SameSite=Lax"}, id="production"),
+        pytest.param(
+            {"SESSION_COOKIE_SAMESITE": "Strict"},
+            {"Secure", "HttpOnly", "SameSite=Strict"},
+            id="strict",
+        ),
+        pytest.param(
+            {"BASTION_PROFILE": "development"}, {"HttpOnly", "SameSite=Lax"}, id="development"
+        ),
+    ],
+)
+def test_flask_session_cookie_flags(config: dict[str, t.Any], flags: set[str]) -> None:
+    """With server-side sessions off, Flask's own session cookie gets the same flags
+    (Flask keeps its name, Domain and Path)."""
+    app = session_app(BASTION_SESSIONS_ENABLED=False, **config)
+    header = cookie_header(app, HTTPS)
+    assert header.startswith("session=")
+    assert attributes(header) & {"Secure", "HttpOnly", "SameSite=Lax", "SameSite=Strict"} == flags
+
+
+# -- caching -----------------------------------------------------------------------------------
+
+
+def assert_private(response: t.Any) -> None:
+    assert response.headers.getlist("Cache-Control") == [PRIVATE]
+    assert "cookie" in {v.lower() for v in response.vary}
+
+
+def assert_shared(response: t.Any) -> None:
+    assert "Cache-Control" not in response.headers
+    assert "cookie" not in {v.lower() for v in response.vary}
+
+
+@pytest.mark.parametrize("enabled", [True, False], ids=["server-side", "flask-session"])
+def test_response_that_read_the_session_is_private(enabled: bool) -> None:
+    """A page that read the session, even an empty one, depends on who asked: it must
+    not be stored by a shared cache or served to another visitor."""
+    app = session_app(BASTION_SESSIONS_ENABLED=enabled)
+    client = app.test_client()
+    assert_private(client.get("/read", base_url=HTTPS))
+    client.post("/write/a/b", base_url=HTTPS)
+    assert_private(client.get("/read", base_url=HTTPS))
+
+
+@pytest.mark.parametrize("enabled", [True, False], ids=["server-side", "flask-session"])
+def test_response_that_set_the_session_is_private(enabled: bool) -> None:
+    """A response that writes the session (and sets its cookie) is private."""
+    app = session_app(BASTION_SESSIONS_ENABLED=enabled)
+    assert_private(app.test_client().post("/write/a/b", base_url=HTTPS))
+
+
+def test_login_and_logout_responses_are_private() -> None:
+    """Rotation and logout set or expire the cookie: private responses."""
+    app = session_app()
+    client = app.test_client()
+    assert_private(client.post("/login/alice", base_url=HTTPS))
+    assert_private(client.post("/logout", base_url=HTTPS))
+
+
+@pytest.mark.parametrize("enabled", [True, False], ids=["server-side", "flask-session"])
+def test_response_that_did_not_touch_the_session_stays_cacheable(enabled: bool) -> None:
+    """A page that never looked at the session is the same for everyone, with or without
+    a session cookie: nothing is added."""
+    app = session_app(BASTION_SESSIONS_ENABLED=enabled)
+    client = app.test_client()
+    assert_shared(client.get("/api/ping", base_url=HTTPS))
+    client.post("/write/a/b", base_url=HTTPS)
+    assert_shared(client.get("/api/ping", base_url=HTTPS))
+
+
+def test_view_cache_control_wins() -> None:
+    """A view that sets its own Cache-Control keeps it; Vary: Cookie is still added."""
+    app = session_app()
+
+    @app.get("/cached")
+    def cached() -> tuple[str, dict[str, str]]:
+        return str(session.get("a")), {"Cache-Control": "private, max-age=60"}
+
+    response = app.test_client().get("/cached", base_url=HTTPS)
+    assert response.headers.getlist("Cache-Control") == ["private, max-age=60"]
+    assert "Cookie" in response.vary
+
+
+def test_no_store_view_that_reads_the_session_is_not_stored() -> None:
+    """A @no_store view that reads the session sends one Cache-Control, with no-store."""
+    app = session_app()
+
+    @app.get("/account")
+    @no_store
+    def account() -> str:
+        return str(session.get("a"))
+
+    response = app.test_client().get("/account", base_url=HTTPS)
+    (value,) = response.headers.getlist("Cache-Control")
+    assert "no-store" in value
 
 
 # -- store specifics ---------------------------------------------------------------------------

@@ -37,27 +37,34 @@ label (``https://*.example.org`` matches ``https://a.example.org``, not
 
 Tokens are masked per response (BREACH): each call to :func:`csrf_token` returns
 ``base64url(mask || mask XOR secret)`` with a fresh 32-byte mask, so the secret never
-appears twice in compressed HTTPS responses. See ``docs/csrf.md`` for the threat model.
+appears twice in compressed HTTPS responses. A visitor with a session has a secret kept
+in it; a visitor without one gets no session at all (any client could fill the store by
+loading forms): their secret is an HMAC, under a key derived from ``SECRET_KEY`` for this
+purpose only, of a random value in the ``__Host-csrf`` cookie, and nothing is stored on
+the server. A response carrying a token is ``Cache-Control: private, no-store`` unless the
+view set its own, and varies on ``Cookie``. See ``docs/csrf.md`` for the threat model.
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import hmac
 import re
 import secrets
 import typing as t
 
-from flask import Flask, Request, current_app, session
+from flask import Flask, Request, Response, after_this_request, current_app, request, session
 from markupsafe import Markup, escape
 
 from . import signals
 from .components import Stage
 from .config import BastionConfig, CsrfConfig
-from .context import EXTENSION_KEY, RequestState
+from .context import EXTENSION_KEY, RequestState, request_state
 from .exceptions import CSRFError
 from .markers import View, mark
 from .refusal import refuse
+from .sessions.interface import HOST_PREFIX, mark_private
 
 REASON_CROSS_ORIGIN = "Sec-Fetch-Site: the request was sent from another origin."
 REASON_ORIGIN_MISMATCH = "Origin does not match this site's origin."
@@ -73,6 +80,14 @@ SESSION_KEY = "_csrf_secret"
 EXEMPT = "csrf_exempt"
 #: Bytes of the per-session secret and of each mask.
 SECRET_BYTES = 32
+#: Cookie holding the random value an anonymous visitor's tokens are bound to. The
+#: development profile drops the prefix, which needs ``Secure``, as for the session.
+ANONYMOUS_COOKIE = "__Host-csrf"
+#: Bytes of the anonymous cookie's random value.
+ANONYMOUS_BYTES = 32
+#: Purpose label of the key, derived from ``SECRET_KEY``, that binds anonymous tokens to
+#: the cookie: the application's key is never used directly, and this key for nothing else.
+ANONYMOUS_KEY_LABEL = b"flask-bastion csrf anonymous token v1"
 
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _PASSING_SITES = frozenset({"same-origin", "none"})
@@ -110,41 +125,161 @@ def _stored_secret() -> bytes | None:
     return _decode(stored, SECRET_BYTES) if isinstance(stored, str) else None
 
 
-def csrf_token() -> str:
-    """A token for the current session, masked afresh on every call.
+class _Response:
+    """What this request's response must carry because of CSRF tokens (request state)."""
 
-    Creates the session's secret (32 bytes from :mod:`secrets`) on first use and stores
-    it in :data:`flask.session`, so calling it gives the visitor a session: render it
-    only in pages that hold a form or script that changes state. Every token returned
-    for a session verifies until :func:`rotate_csrf_secret` is called. Available in
-    templates as ``csrf_token()``; works without the extension.
+    __slots__ = ("anonymous", "forget", "token")
+
+    def __init__(self) -> None:
+        #: A new anonymous cookie value to set.
+        self.anonymous: bytes | None = None
+        #: The anonymous cookie the request carried no longer counts (rotation).
+        self.forget = False
+        #: A token was issued: the response is private.
+        self.token = False
+
+
+def _response_state() -> _Response:
+    """This request's :class:`_Response`, hooking :func:`_finish` on first use."""
+    state = request_state()
+    found = state.get(_Response)
+    if found is None:
+        found = _Response()
+        state.put(found)
+        # A Flask hook rather than a pipeline callback: the functions work without the
+        # extension too, and the response object handles cookie and Vary headers.
+        after_this_request(_finish)
+    return found
+
+
+def _anonymous_cookie() -> tuple[str, bool]:
+    """The anonymous cookie's name and ``Secure`` flag for the current application."""
+    state = current_app.extensions.get(EXTENSION_KEY)
+    if state is not None and state.config.development:
+        return ANONYMOUS_COOKIE.removeprefix(HOST_PREFIX), False
+    return ANONYMOUS_COOKIE, True
+
+
+def _anonymous_value() -> bytes | None:
+    """The random value of the visitor's anonymous cookie: the one this response sets,
+    else the request's (unless it was rotated away), or ``None``."""
+    current = request_state().get(_Response)
+    if current is not None and current.anonymous is not None:
+        return current.anonymous
+    if current is not None and current.forget:
+        return None
+    sent = request.cookies.get(_anonymous_cookie()[0])
+    return _decode(sent, ANONYMOUS_BYTES) if sent else None
+
+
+def _anonymous_keys() -> list[bytes]:
+    """The keys binding anonymous tokens: from ``SECRET_KEY``, then from each of
+    ``SECRET_KEY_FALLBACKS`` (so tokens survive a key rotation); empty without a key."""
+    app = current_app
+    fallbacks = app.config.get("SECRET_KEY_FALLBACKS") or ()
+    return [
+        hmac.new(
+            key.encode() if isinstance(key, str) else key, ANONYMOUS_KEY_LABEL, "sha256"
+        ).digest()
+        for key in (app.secret_key, *fallbacks)
+        if key
+    ]
+
+
+def _bind(key: bytes, value: bytes) -> bytes:
+    """The anonymous secret of cookie ``value`` under ``key``."""
+    return hmac.new(key, value, hashlib.sha256).digest()
+
+
+def _finish(response: Response) -> Response:
+    """Set or clear the anonymous cookie and make a response holding a token private."""
+    current = request_state().get(_Response)
+    if current is None:
+        return response
+    name, secure = _anonymous_cookie()
+    if current.anonymous is not None:
+        response.set_cookie(
+            name,
+            _encode(current.anonymous),
+            path="/",
+            secure=secure,
+            httponly=True,
+            samesite="Lax",
+        )
+    elif current.forget and name in request.cookies:
+        response.delete_cookie(name, path="/", secure=secure, httponly=True, samesite="Lax")
+    elif not current.token:
+        return response
+    mark_private(response)
+    return response
+
+
+def csrf_token() -> str:
+    """A token for the current visitor, masked afresh on every call.
+
+    A visitor with a session (one that holds data: signed in, or written to by the
+    application) gets a token bound to the session's secret, 32 bytes from
+    :mod:`secrets` created on first use and kept in :data:`flask.session`. A visitor
+    without one gets no session: the token is bound to a random value in the
+    ``__Host-csrf`` cookie, set on this response when the request had none, through an
+    HMAC under a key derived from ``SECRET_KEY``. Every token returned verifies until the
+    session's secret is rotated (:func:`rotate_csrf_secret`) or the cookie changes. The
+    response is made ``Cache-Control: private, no-store`` (unless the view set its own
+    ``Cache-Control``) and ``Vary: Cookie``. Available in templates as ``csrf_token()``;
+    works without the extension.
+
+    :raises RuntimeError: for a visitor without a session when the application has no
+        ``SECRET_KEY``.
 
     .. versionadded:: 0.1
     """
+    _response_state().token = True
     secret = _stored_secret()
     if secret is None:
-        secret = secrets.token_bytes(SECRET_BYTES)
-        session[SESSION_KEY] = _encode(secret)
+        if session:
+            secret = secrets.token_bytes(SECRET_BYTES)
+            session[SESSION_KEY] = _encode(secret)
+        else:
+            keys = _anonymous_keys()
+            if not keys:
+                raise RuntimeError("csrf_token() needs SECRET_KEY for visitors without a session.")
+            value = _anonymous_value()
+            if value is None:  # a new cookie, set on this response
+                value = _response_state().anonymous = secrets.token_bytes(ANONYMOUS_BYTES)
+            secret = _bind(keys[0], value)
     mask = secrets.token_bytes(SECRET_BYTES)
     return _encode(mask + _xor(mask, secret))
 
 
+def _expected_secrets() -> list[bytes]:
+    """The secrets a token may be bound to: the session's when the visitor has a session
+    (an anonymous token never verifies then, so one planted before login is worthless
+    after it), else the anonymous cookie's, under each key."""
+    if session:
+        secret = _stored_secret()
+        return [] if secret is None else [secret]
+    value = _anonymous_value()
+    return [] if value is None else [_bind(key, value) for key in _anonymous_keys()]
+
+
 def _token_problem(token: str | None) -> str | None:
-    """The reason ``token`` does not verify against the session's secret, or ``None``."""
+    """The reason ``token`` does not verify, or ``None``."""
     if not token:
         return REASON_TOKEN_MISSING
-    secret = _stored_secret()
-    if secret is None:
+    expected = _expected_secrets()
+    if not expected:
         return REASON_NO_SECRET
     raw = _decode(token, 2 * SECRET_BYTES)
     if raw is None:
         return REASON_TOKEN_INVALID
     unmasked = _xor(raw[:SECRET_BYTES], raw[SECRET_BYTES:])
-    return None if hmac.compare_digest(unmasked, secret) else REASON_TOKEN_INVALID
+    matches = [hmac.compare_digest(unmasked, secret) for secret in expected]
+    return None if any(matches) else REASON_TOKEN_INVALID
 
 
 def validate_csrf(token: str) -> None:
-    """Check ``token`` against the current session's secret.
+    """Check ``token`` against the current visitor's secret (the session's, or the
+    anonymous cookie's for a visitor without a session).
 
     For views that must check a token themselves (an exempt view, a WebSocket
     handshake). A failure is a rejection like any other: it emits
@@ -162,15 +297,21 @@ def validate_csrf(token: str) -> None:
 
 
 def rotate_csrf_secret() -> None:
-    """Forget the session's secret, so every token issued so far stops verifying.
+    """Forget the session's secret and the anonymous cookie, so every token issued so far
+    stops verifying.
 
-    Call it when the session changes hands or privilege, at login and logout (the
-    accounts views do), so a token an attacker planted or read before login is
-    worthless after it. The next :func:`csrf_token` creates a new secret.
+    Call it when the session changes hands or privilege, at login and logout
+    (:func:`~flask_bastion.sessions.rotate_session` does), so a token an attacker planted
+    or read before login is worthless after it. The response clears the anonymous
+    cookie, or replaces it if a token is issued afterwards; the next :func:`csrf_token`
+    for a visitor with a session creates a new secret.
 
     .. versionadded:: 0.1
     """
     session.pop(SESSION_KEY, None)
+    current = _response_state()
+    current.anonymous = None
+    current.forget = True
 
 
 def _config() -> CsrfConfig:

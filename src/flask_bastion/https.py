@@ -1,4 +1,4 @@
-"""HTTPS enforcement: redirect plain HTTP, send HSTS over HTTPS, harden the session cookie.
+"""HTTPS enforcement: redirect plain HTTP, send HSTS over HTTPS.
 
 Defends against network attackers who read or rewrite plain-HTTP traffic (credential and
 cookie theft, SSL stripping). A plain-HTTP request is redirected with 308, which keeps the
@@ -14,8 +14,9 @@ that ``bastion.W008`` reports. A request target that is not an absolute path
 (``OPTIONS *``) gets 400: appended to the host, it would change the host.
 
 In the development profile, requests from a loopback peer to a loopback host are not
-redirected and the
-session cookie drops its Secure flag, so ``http://127.0.0.1`` works; nothing else changes.
+redirected, so ``http://127.0.0.1`` works; nothing else changes here. (The session cookie,
+Secure except in that profile, belongs to :mod:`flask_bastion.sessions`, which sets its
+flags whether sessions are server-side or Flask's own.)
 """
 
 from __future__ import annotations
@@ -127,7 +128,7 @@ class HTTPSRedirect(RequestRedirect):
 
 
 class HTTPS:
-    """Component: HTTPS redirect, HSTS and session-cookie flags."""
+    """Component: HTTPS redirect and HSTS."""
 
     name = "https"
     stage = Stage.TRANSPORT
@@ -135,7 +136,6 @@ class HTTPS:
     def __init__(self, config: BastionConfig) -> None:
         self.redirect = config.https.redirect
         self.loopback_exempt = config.development
-        self.secure_cookies = not config.development
         parts = []
         if config.https.hsts_max_age:
             parts.append(f"max-age={config.https.hsts_max_age}")
@@ -147,12 +147,7 @@ class HTTPS:
         self.hsts = "; ".join(parts) or None
 
     def init_app(self, app: Flask) -> None:
-        # Flask's own (client-side) session cookie. SameSite=Lax keeps top-level
-        # navigation working while blocking the cookie on cross-site subrequests.
-        app.config["SESSION_COOKIE_SECURE"] = self.secure_cookies
-        app.config["SESSION_COOKIE_HTTPONLY"] = True
-        if app.config.get("SESSION_COOKIE_SAMESITE") not in ("Lax", "Strict"):
-            app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
+        """Nothing to register: the redirect and HSTS run in the composed hooks."""
 
     def before_request(self, request: Request, state: RequestState) -> None:
         """Redirect a plain-HTTP request to the same URL over HTTPS.

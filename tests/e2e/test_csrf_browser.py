@@ -1,11 +1,12 @@
 """CSRF in a real browser: another site's form and fetch are rejected, Vault's own form works.
 
 Vault runs on ``http://localhost:PORT`` and the attacker's pages on
-``http://127.0.0.1:OTHER``, a different site. The victim's browser first opens Vault, so
-it holds a Vault session, then visits the attacker. What reached the server is counted
+``http://127.0.0.1:OTHER``, a different site. The victim's browser first opens Vault's
+form, so it holds Vault's anonymous CSRF cookie (a form gives no session: the token is
+bound to that cookie), then visits the attacker. What reached the server is counted
 with Flask's ``request_started`` and Flask-Bastion's ``csrf_rejected`` signals.
 
-Chromium also keeps the ``SameSite=Lax`` session cookie off these cross-site posts, so an
+Chromium also keeps the ``SameSite=Lax`` cookies off these cross-site posts, so an
 unchanged theme alone would not prove much; the proof is on the server side: the forged
 request arrived, said ``Sec-Fetch-Site: cross-site``, and was rejected before the view.
 """
@@ -126,7 +127,7 @@ def sites(servers: tuple[Flask, int, int]) -> Iterator[Sites]:
 
 @pytest.fixture
 def victim(context: BrowserContext, sites: Sites) -> Page:
-    """A browser tab that has opened Vault's preferences, so it holds a Vault session."""
+    """A browser tab that has opened Vault's preferences, so it holds Vault's cookie."""
     page = context.new_page()
     page.goto(f"{sites.vault}/preferences")
     return page
@@ -138,9 +139,24 @@ def theme_of(page: Page, sites: Sites) -> str | None:
     return page.get_attribute("body", "class")
 
 
-def test_vault_page_sets_a_session_cookie(context: BrowserContext, victim: Page) -> None:
-    """The victim's browser holds a Vault session cookie before the attack."""
-    assert [c["domain"] for c in context.cookies()] == ["localhost"]
+def test_vault_form_sets_only_the_anonymous_csrf_cookie(
+    context: BrowserContext, victim: Page
+) -> None:
+    """Before the attack the victim's browser holds Vault's anonymous CSRF cookie, and no
+    session: viewing a form stores nothing on the server."""
+    cookies = context.cookies()
+    assert [(c["name"], c["domain"], c["httpOnly"], c["sameSite"]) for c in cookies] == [
+        ("csrf", "localhost", True, "Lax")
+    ]
+
+
+def test_same_origin_save_creates_the_session(victim: Page, sites: Sites) -> None:
+    """Saving the form writes the session, so the browser then holds its cookie too."""
+    victim.check("input[name=theme][value=dark]")
+    victim.click("button[type=submit]")
+    victim.wait_for_url(f"{sites.vault}/preferences?saved=1")
+    names = sorted(c["name"] for c in victim.context.cookies())
+    assert names == ["csrf", "session"]
 
 
 def test_cross_site_form_post_is_rejected(victim: Page, sites: Sites) -> None:

@@ -8,6 +8,7 @@ import re
 from html.parser import HTMLParser
 from pathlib import Path
 
+import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
@@ -98,3 +99,20 @@ def test_plain_http_redirected_to_https(client: FlaskClient) -> None:
     response = client.get("/?q=1")
     assert response.status_code == 308
     assert response.headers["Location"] == "https://localhost/?q=1"
+
+
+@pytest.mark.parametrize("path", ["/", "/preferences"])
+def test_per_visitor_pages_are_not_cached(client: FlaskClient, path: str) -> None:
+    """Pages that show the visitor's theme or carry a CSRF token vary on the cookie and
+    are kept by no cache, so a shared cache never serves one visitor's page to another."""
+    response = client.get(path, base_url="https://localhost")
+    assert response.headers.getlist("Cache-Control") == ["private, no-store"]
+    assert "cookie" in {value.lower() for value in response.vary}
+
+
+def test_static_files_stay_cacheable(client: FlaskClient) -> None:
+    """A static file reads no session: nothing marks it private."""
+    response = client.get("/static/vault.css", base_url="https://localhost")
+    assert "no-store" not in response.headers.get("Cache-Control", "")
+    assert "cookie" not in {value.lower() for value in response.vary}
+    response.close()

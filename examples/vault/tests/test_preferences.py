@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
+import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
@@ -143,3 +144,34 @@ def test_preferences_page_has_no_inline_style(client: FlaskClient) -> None:
     """The theme is a class, never an inline style the CSP would block."""
     html = client.get("/preferences", base_url=HTTPS).get_data(as_text=True)
     assert re.search(r"<style|\sstyle=", html) is None
+
+
+def session_rows(app: Flask) -> int:
+    """Sessions in Vault's session store (the SQL store on Vault's database)."""
+    store = app.session_interface.store  # type: ignore[attr-defined]
+    if not sa.inspect(store.engine).has_table(store.table.name):
+        return 0
+    with store.engine.connect() as connection:
+        return int(connection.execute(sa.select(sa.func.count()).select_from(store.table)).scalar())
+
+
+def test_anonymous_form_views_store_no_session(app: Flask) -> None:
+    """Five cookieless visits of the form create no session row: the token needs none."""
+    for _ in range(5):
+        response = app.test_client().get("/preferences", base_url=HTTPS)
+        assert TOKEN.search(response.get_data(as_text=True)) is not None
+    assert session_rows(app) == 0
+
+
+def test_old_browser_saves_with_the_anonymous_token(app: Flask) -> None:
+    """A browser without Fetch Metadata saves with the form's token and the anonymous
+    cookie alone; the save creates the session, and a forged token changes nothing."""
+    browser = FlaskClient(app, app.response_class, use_cookies=True)
+    token = form_token(browser)
+    forged = post(browser, {"theme": "dark", "csrf_token": "A" * 86})
+    assert forged.status_code == 403
+    assert session_rows(app) == 0
+    response = post(browser, {"theme": "dark", "csrf_token": token})
+    assert response.status_code == 303
+    assert session_rows(app) == 1
+    assert body_class(browser) == "theme-dark"

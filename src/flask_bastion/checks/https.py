@@ -42,21 +42,22 @@ W013 = message(
 )
 W014 = message(
     WARNING,
-    "SESSION_COOKIE_SECURE is off.",
-    "The session cookie would be sent over plain HTTP. Do not override the value Bastion sets.",
+    "The session cookie is not Secure.",
+    "The session cookie would be sent over plain HTTP. Do not turn off "
+    "SESSION_COOKIE_SECURE or replace Flask-Bastion's session interface.",
     "bastion.W014",
     settings=("SESSION_COOKIE_SECURE",),
 )
 W015 = message(
     WARNING,
-    "SESSION_COOKIE_HTTPONLY is off.",
+    "The session cookie is not HttpOnly.",
     "Any script on the page, including an injected one, can read the session cookie.",
     "bastion.W015",
     settings=("SESSION_COOKIE_HTTPONLY",),
 )
 W016 = message(
     WARNING,
-    "SESSION_COOKIE_SAMESITE is not 'Lax' or 'Strict'.",
+    "The session cookie is not SameSite 'Lax' or 'Strict'.",
     "SameSite=Lax keeps the session cookie off cross-site subrequests (a CSRF defence in depth).",
     "bastion.W016",
     settings=("SESSION_COOKIE_SAMESITE",),
@@ -77,12 +78,17 @@ def check_hsts(app: Flask, config: BastionConfig) -> Iterable[CheckMessage]:
 
 @register(deploy=True)
 def check_session_cookie(app: Flask, config: BastionConfig) -> Iterable[CheckMessage]:
+    # The cookie actually sent: the session interface answers Flask's cookie hooks
+    # (Flask-Bastion's from the cookie it settled at init_app, Flask's own from app.config
+    # as it is now), whatever app.config says.
+    interface = app.session_interface
     found = []
-    if not app.config.get("SESSION_COOKIE_SECURE"):
+    if not interface.get_cookie_secure(app):
         found.append(W014)
-    if not app.config.get("SESSION_COOKIE_HTTPONLY"):
+    if not interface.get_cookie_httponly(app):
         found.append(W015)
-    if app.config.get("SESSION_COOKIE_SAMESITE") not in ("Lax", "Strict"):
+    samesite = interface.get_cookie_samesite(app)
+    if not isinstance(samesite, str) or samesite.title() not in ("Lax", "Strict"):
         found.append(W016)
     return found
 

@@ -282,8 +282,10 @@ class SessionsConfig:
     cookie_name: str = setting(
         "__Host-session",
         identifier,
-        "Session cookie name. The __Host- prefix pins it to this host, path / and HTTPS; "
-        "the development profile drops the prefix (it needs Secure).",
+        "Session cookie name. When unset, the name is __Host- followed by Flask's "
+        "SESSION_COOKIE_NAME (so __Host-session by default). The __Host- prefix pins it to "
+        "this host, path / and HTTPS; the development profile drops the prefix (it needs "
+        "Secure).",
     )
     idle_timeout: int = setting(
         1800,

@@ -28,20 +28,28 @@ from ..exceptions import SessionStoreUnavailable
 from ..refusal import refuse
 from .interface import (
     CLEAR_SITE_DATA,
+    PRIVATE,
     REASON_READ_FAILED,
+    UNAVAILABLE,
     USER_KEY,
     BastionSessionInterface,
     ServerSession,
+    SessionCookie,
+    cookie_flags,
     hash_id,
+    mark_private,
+    session_cookie,
 )
 from .store import MemoryStore, SessionRecord, SessionStore, StoreError
 
 __all__ = [
     "CLEAR_SITE_DATA",
+    "PRIVATE",
     "USER_KEY",
     "BastionSessionInterface",
     "MemoryStore",
     "ServerSession",
+    "SessionCookie",
     "SessionInfo",
     "SessionRecord",
     "SessionStore",
@@ -52,15 +60,19 @@ __all__ = [
     "hash_id",
     "list_sessions",
     "make_store",
+    "mark_private",
     "revoke_all_sessions",
     "revoke_other_sessions",
     "revoke_session",
     "rotate_session",
+    "session_cookie",
 ]
 
 
 class Sessions:
-    """Component: installs :class:`BastionSessionInterface` on the application."""
+    """Component: installs :class:`BastionSessionInterface` on the application, the one
+    owner of the session cookie; with server-side sessions off, hardens the flags of
+    Flask's own cookie session instead."""
 
     name = "sessions"
     stage = Stage.SESSION
@@ -71,15 +83,44 @@ class Sessions:
         self.interface: BastionSessionInterface | None = None
 
     def init_app(self, app: Flask) -> None:
+        """Install the interface, or, with sessions off, set Flask's ``SESSION_COOKIE_SECURE``,
+        ``_HTTPONLY`` and ``_SAMESITE`` as :func:`cookie_flags` decides (Flask keeps the
+        name, ``Domain`` and ``Path`` of its own cookie).
+
+        :raises ConfigurationError: for a session cookie setting that cannot be honoured.
+        """
         if not self.config.sessions.enabled:
+            secure, samesite = cookie_flags(app, self.config.development)
+            app.config["SESSION_COOKIE_SECURE"] = secure
+            app.config["SESSION_COOKIE_HTTPONLY"] = True
+            app.config["SESSION_COOKIE_SAMESITE"] = samesite
             return
-        self.interface = BastionSessionInterface(make_store(app, self.config), self.config)
+        cookie = session_cookie(app, self.config)
+        self.interface = BastionSessionInterface(make_store(app, self.config), self.config, cookie)
         app.session_interface = self.interface
 
     def before_request(self, request: Request, state: RequestState) -> None:
-        """Refuse, with a 503, a request whose session could not be read."""
-        if getattr(session, "unavailable", False):
+        """Refuse, with a 503, a request whose session could not be read. With Flask's own
+        session, make a response that read or set it private once it is known."""
+        if self.interface is None:
+            state.on_response(_private_if_cookie_dependent)
+        elif request.environ.get(UNAVAILABLE):
             refuse(SessionStoreUnavailable(REASON_READ_FAILED))
+
+
+def _private_if_cookie_dependent(status: str, headers: list[tuple[str, str]]) -> None:
+    """Add ``Cache-Control:`` :data:`PRIVATE` to a response that varies on ``Cookie``
+    (Flask's session interface says so when the session was read or set) and has no
+    ``Cache-Control`` of its own."""
+    varies = False
+    for name, value in headers:
+        lower = name.lower()
+        if lower == "cache-control":
+            return
+        if lower == "vary" and "cookie" in (v.strip().lower() for v in value.split(",")):
+            varies = True
+    if varies:
+        headers.append(("Cache-Control", PRIVATE))
 
 
 def make_store(app: Flask, config: BastionConfig) -> SessionStore:

@@ -11,6 +11,17 @@ running when its session was revoked, ended or rotated away cannot bring the ses
 when it saves it (the stores write only over a record that still exists), nor carry it to
 a new ID by rotating it.
 
+The interface is the one owner of the session cookie: its name, ``Domain``, ``Path``,
+``Secure``, ``HttpOnly``, ``SameSite`` and ``Partitioned`` come from one
+:class:`SessionCookie`, settled and checked once at ``init_app`` from
+``BASTION_SESSIONS_COOKIE_NAME`` and Flask's ``SESSION_COOKIE_*`` settings, and Flask's
+``get_cookie_*`` hooks answer from it, so whoever asks (a deploy check, another
+extension) learns the cookie that is actually sent.
+
+A response that read or set the session depends on who asked: it carries ``Vary: Cookie``
+and, unless the view chose its own ``Cache-Control``, ``Cache-Control: private,
+no-store``, so no shared cache hands one visitor's page to another.
+
 Hot path: a visitor without a cookie costs nothing; a returning visitor costs one store
 read, and no write unless the data changed or ``touch_interval`` seconds passed since the
 last one. Data is serialised with Flask's tagged JSON, never pickle.
@@ -23,6 +34,7 @@ import re
 import secrets
 import time
 import typing as t
+from dataclasses import dataclass
 
 from flask import Flask, Request, Response
 from flask.json.tag import TaggedJSONSerializer
@@ -30,7 +42,8 @@ from flask.sessions import SessionInterface, SessionMixin
 from werkzeug.datastructures import CallbackDict
 
 from ..config import BastionConfig
-from ..exceptions import SessionStoreUnavailable
+from ..config.parsers import Invalid, identifier
+from ..exceptions import ConfigurationError, SessionStoreUnavailable
 from ..logs import security_log
 from ..refusal import report
 from .store import SessionRecord, SessionStore, StoreError
@@ -42,6 +55,18 @@ REASON_WRITE_FAILED = "The session store could not save the session; try again s
 USER_KEY = "_user_id"
 #: Value of the Clear-Site-Data header sent when a session ends (logout).
 CLEAR_SITE_DATA = '"cache", "cookies", "storage"'
+#: ``Cache-Control`` of a response that read or set the session, or carries a CSRF token,
+#: unless the view set its own: neither a shared cache nor the browser's keeps it.
+PRIVATE = "private, no-store"
+#: Cookie-name prefix that browsers accept only with ``Secure``, ``Path=/`` and no
+#: ``Domain``: no subdomain and no plain-HTTP page can set or overwrite such a cookie.
+HOST_PREFIX = "__Host-"
+#: ``SESSION_COOKIE_SAMESITE`` values a session cookie may have.
+SAMESITE = ("Lax", "Strict")
+#: Key in the WSGI environ set when the store could not be read for this request. The
+#: Sessions component reads it there: touching ``flask.session`` would mark every
+#: response as having read the session.
+UNAVAILABLE = "flask_bastion.session_unavailable"
 
 _SID = re.compile(r"[A-Za-z0-9_-]{43}")
 _PURGE_EVERY = 300.0
@@ -50,6 +75,105 @@ _PURGE_EVERY = 300.0
 def hash_id(session_id: str) -> str:
     """The store key of ``session_id``: its SHA-256, hex."""
     return hashlib.sha256(session_id.encode("ascii")).hexdigest()
+
+
+def mark_private(response: Response) -> None:
+    """Mark ``response`` as depending on the visitor's cookies: ``Vary: Cookie``, and
+    ``Cache-Control:`` :data:`PRIVATE` unless the view already set a ``Cache-Control``."""
+    response.vary.add("Cookie")
+    if "Cache-Control" not in response.headers:
+        response.headers["Cache-Control"] = PRIVATE
+
+
+@dataclass(frozen=True)
+class SessionCookie:
+    """The session cookie's name and attributes."""
+
+    name: str
+    domain: str | None
+    path: str
+    secure: bool
+    samesite: str
+    partitioned: bool
+    #: Always: no script ever needs the session cookie.
+    httponly: bool = True
+
+
+def cookie_flags(app: Flask, development: bool) -> tuple[bool, str]:
+    """The session cookie's ``Secure`` and ``SameSite`` for ``app``, from Flask's settings.
+
+    ``Secure`` always, except under the development profile unless
+    ``SESSION_COOKIE_SECURE`` asks for it. ``SameSite`` is ``SESSION_COOKIE_SAMESITE``:
+    ``Lax`` when unset (Flask's default, ``None``), ``Strict`` when asked.
+
+    :raises ConfigurationError: for ``SESSION_COOKIE_SAMESITE`` other than Lax or Strict
+        (the string ``"None"`` would send the cookie with every cross-site request,
+        forged ones included; refused rather than silently replaced), and for
+        ``SESSION_COOKIE_HTTPONLY`` off (no script ever needs the session cookie).
+    """
+    if not app.config.get("SESSION_COOKIE_HTTPONLY", True):
+        raise ConfigurationError(
+            "SESSION_COOKIE_HTTPONLY", "the session cookie is always HttpOnly; remove the setting."
+        )
+    value = app.config.get("SESSION_COOKIE_SAMESITE")
+    if value is None:
+        samesite = "Lax"
+    elif isinstance(value, str) and value.title() in SAMESITE:
+        samesite = value.title()
+    else:
+        raise ConfigurationError(
+            "SESSION_COOKIE_SAMESITE",
+            f"the session cookie must be SameSite 'Lax' (the default) or 'Strict'; got {value!r}.",
+        )
+    return not development or bool(app.config.get("SESSION_COOKIE_SECURE")), samesite
+
+
+def session_cookie(app: Flask, config: BastionConfig) -> SessionCookie:
+    """The session cookie of ``app``, from its settings (see ``docs/sessions.md``).
+
+    The name is ``BASTION_SESSIONS_COOKIE_NAME`` when that is set, otherwise ``__Host-``
+    followed by Flask's ``SESSION_COOKIE_NAME`` (``__Host-session`` by default; a name
+    that already starts with ``__Host-`` is kept). The cookie is ``Secure`` unless the
+    development profile is active, which then also drops the ``__Host-`` prefix (a
+    prefixed cookie must be ``Secure``), unless the app asked for ``Secure`` itself. A
+    ``__Host-`` cookie has ``Path=/`` and no ``Domain``; other names take
+    ``SESSION_COOKIE_DOMAIN`` and ``SESSION_COOKIE_PATH`` as Flask would.
+
+    :raises ConfigurationError: naming the key, for a setting the cookie cannot honour:
+        those of :func:`cookie_flags`, an invalid ``SESSION_COOKIE_NAME``, or a ``Domain``
+        or a ``Path`` other than ``/`` for a ``__Host-`` cookie (browsers refuse it).
+    """
+    secure, samesite = cookie_flags(app, config.development)
+    if config.sources.get("BASTION_SESSIONS_COOKIE_NAME", "default") != "default":
+        name = config.sessions.cookie_name
+    else:
+        try:
+            flask_name = identifier(app.config.get("SESSION_COOKIE_NAME") or "session")
+        except Invalid as exc:
+            raise ConfigurationError("SESSION_COOKIE_NAME", f"{exc}.") from None
+        name = flask_name if flask_name.startswith(HOST_PREFIX) else HOST_PREFIX + flask_name
+    domain = app.config.get("SESSION_COOKIE_DOMAIN") or None
+    path = app.config.get("SESSION_COOKIE_PATH") or None
+    if name.startswith(HOST_PREFIX):
+        for key, value, allowed in (
+            ("SESSION_COOKIE_DOMAIN", domain, None),
+            ("SESSION_COOKIE_PATH", path, "/"),
+        ):
+            if value not in (None, allowed):
+                raise ConfigurationError(
+                    key,
+                    f"browsers refuse a {HOST_PREFIX} cookie with a Domain or a Path other "
+                    f"than /; remove the setting, or name the cookie without the prefix in "
+                    f"BASTION_SESSIONS_COOKIE_NAME (bastion.W034). Got {value!r}.",
+                )
+        path = "/"
+    else:
+        path = path or app.config.get("APPLICATION_ROOT") or "/"
+    partitioned = bool(app.config.get("SESSION_COOKIE_PARTITIONED", False))
+    secure = secure or partitioned  # a partitioned cookie must be Secure (werkzeug adds it)
+    if not secure:
+        name = name.removeprefix(HOST_PREFIX)
+    return SessionCookie(name, domain, path, secure, samesite, partitioned)
 
 
 class ServerSession(CallbackDict[str, t.Any], SessionMixin):
@@ -66,6 +190,9 @@ class ServerSession(CallbackDict[str, t.Any], SessionMixin):
         #: The stored record, ``None`` for a session not stored yet.
         self.record = record
         self.modified = False
+        #: Whether the request read or changed the session, so that its response depends
+        #: on the cookie. Flask 3.1.3 also sets it whenever ``flask.session`` is touched.
+        self.accessed = False
         #: Set by :func:`~flask_bastion.sessions.rotate_session`.
         self.rotate = False
         #: Set by :func:`~flask_bastion.sessions.end_session` (logout).
@@ -79,21 +206,45 @@ class ServerSession(CallbackDict[str, t.Any], SessionMixin):
     def new(self) -> bool:  # type: ignore[override]
         return self.record is None
 
+    # Reads mark the session accessed, as Flask's cookie session does before Flask 3.1.3.
+
+    def __getitem__(self, key: str) -> t.Any:
+        self.accessed = True
+        return super().__getitem__(key)
+
+    def get(self, key: str, default: t.Any = None) -> t.Any:
+        self.accessed = True
+        return super().get(key, default)
+
+    def setdefault(self, key: str, default: t.Any = None) -> t.Any:
+        self.accessed = True
+        return super().setdefault(key, default)
+
+    def __contains__(self, key: object) -> bool:
+        self.accessed = True
+        return super().__contains__(key)
+
 
 class BastionSessionInterface(SessionInterface):
     """Server-side sessions in ``store`` with Flask-Bastion's cookie and timeout policy."""
 
     serializer = TaggedJSONSerializer()
 
-    def __init__(self, store: SessionStore, config: BastionConfig) -> None:
+    def __init__(
+        self, store: SessionStore, config: BastionConfig, cookie: SessionCookie | None = None
+    ) -> None:
         self.store = store
         sessions = config.sessions
-        name = sessions.cookie_name
-        if config.development and name.startswith("__Host-"):
-            name = name.removeprefix("__Host-")  # the prefix requires Secure, i.e. HTTPS
+        if cookie is None:  # Flask's defaults: BASTION_SESSIONS_COOKIE_NAME, Lax
+            secure = not config.development
+            name = sessions.cookie_name
+            cookie = SessionCookie(
+                name if secure else name.removeprefix(HOST_PREFIX), None, "/", secure, "Lax", False
+            )
+        #: The session cookie, as :func:`session_cookie` settled it.
+        self.cookie = cookie
         #: The session cookie's name.
-        self.cookie_name = name
-        self.secure = not config.development
+        self.cookie_name = cookie.name
         self.idle = sessions.idle_timeout
         self.absolute = sessions.absolute_timeout
         self.touch_interval = sessions.touch_interval
@@ -117,6 +268,29 @@ class BastionSessionInterface(SessionInterface):
         return min(ends) if ends else now + 10 * 365 * 86_400
 
     # -- Flask's SessionInterface ----------------------------------------------------------
+    # The cookie hooks answer with the cookie this interface sends, whatever app.config
+    # says now: it was read and checked once, at init_app.
+
+    def get_cookie_name(self, app: Flask) -> str:
+        return self.cookie.name
+
+    def get_cookie_domain(self, app: Flask) -> str | None:
+        return self.cookie.domain
+
+    def get_cookie_path(self, app: Flask) -> str:
+        return self.cookie.path
+
+    def get_cookie_httponly(self, app: Flask) -> bool:
+        return self.cookie.httponly
+
+    def get_cookie_secure(self, app: Flask) -> bool:
+        return self.cookie.secure
+
+    def get_cookie_samesite(self, app: Flask) -> str:
+        return self.cookie.samesite
+
+    def get_cookie_partitioned(self, app: Flask) -> bool:
+        return self.cookie.partitioned
 
     def open_session(self, app: Flask, request: Request) -> ServerSession:
         session_id = request.cookies.get(self.cookie_name)
@@ -129,6 +303,7 @@ class BastionSessionInterface(SessionInterface):
         except StoreError:  # refused, signalled and logged by the Sessions component
             session = ServerSession()
             session.unavailable = True
+            request.environ[UNAVAILABLE] = True
             return session
         if record is None or self.expired(record, self.clock()):
             return self._stale()
@@ -143,6 +318,8 @@ class BastionSessionInterface(SessionInterface):
     def save_session(self, app: Flask, session: SessionMixin, response: Response) -> None:
         if not isinstance(session, ServerSession) or session.unavailable:
             return
+        if session.accessed:  # before saving, which reads the data to store it
+            mark_private(response)
         try:
             self._save(session, response)
         except StoreError:
@@ -212,15 +389,18 @@ class BastionSessionInterface(SessionInterface):
         return session_id
 
     def _set_cookie(self, response: Response, session_id: str) -> None:
+        cookie = self.cookie
         response.set_cookie(
-            self.cookie_name,
+            cookie.name,
             session_id,
-            path="/",
-            secure=self.secure,
-            httponly=True,
-            samesite="Lax",
+            domain=cookie.domain,
+            path=cookie.path,
+            secure=cookie.secure,
+            httponly=cookie.httponly,
+            samesite=cookie.samesite,
+            partitioned=cookie.partitioned,
         )
-        response.vary.add("Cookie")
+        mark_private(response)
 
     def _fill(
         self, record: SessionRecord, session: ServerSession, now: float, data: bool = True
@@ -237,9 +417,17 @@ class BastionSessionInterface(SessionInterface):
             record.user_agent = request.user_agent.string[:256]
 
     def _delete_cookie(self, response: Response) -> None:
+        cookie = self.cookie
         response.delete_cookie(
-            self.cookie_name, path="/", secure=self.secure, httponly=True, samesite="Lax"
+            cookie.name,
+            domain=cookie.domain,
+            path=cookie.path,
+            secure=cookie.secure,
+            httponly=cookie.httponly,
+            samesite=cookie.samesite,
+            partitioned=cookie.partitioned,
         )
+        mark_private(response)
 
 
 def _replace_with_unavailable(response: Response, reason: str) -> None:
@@ -254,6 +442,7 @@ def _replace_with_unavailable(response: Response, reason: str) -> None:
     response.set_data(page.get_data())
     response.content_type = page.content_type
     response.headers.remove("Set-Cookie")
+    response.headers["Cache-Control"] = PRIVATE  # whatever the view meant for its own page
     response.vary.update(page.vary)
     for name, value in error.get_headers():
         if name.lower() != "content-type":
