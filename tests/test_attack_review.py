@@ -856,11 +856,11 @@ def test_5xx_page_never_shows_the_application_text(name: str, accept: str) -> No
 
 def test_statement_timeout_postgresql_cannot_take_is_refused() -> None:
     """DEFECT: PostgreSQL's statement_timeout holds at most 2147483647 ms; a larger
-    BASTION_SESSIONS_STATEMENT_TIMEOUT is accepted at init_app, then every new
+    BASTION_STORES_STATEMENT_TIMEOUT is accepted at init_app, then every new
     connection is refused by the server, so every session write answers 503."""
     with pytest.raises(ConfigurationError) as info:
-        make_app(BASTION_SESSIONS_STATEMENT_TIMEOUT=3_000_000)
-    assert info.value.key == "BASTION_SESSIONS_STATEMENT_TIMEOUT"
+        make_app(BASTION_STORES_STATEMENT_TIMEOUT=3_000_000)
+    assert info.value.key == "BASTION_STORES_STATEMENT_TIMEOUT"
 
 
 @pytest.mark.parametrize(
@@ -1044,14 +1044,14 @@ def dripping_pg(pg_url: str) -> Iterator[tuple[str, DripProxy]]:
 @pytest.mark.slow
 def test_handshake_answered_byte_by_byte_is_bounded(dripping_pg: tuple[str, DripProxy]) -> None:
     """A database whose handshake trickles in never waits long for any one byte, but
-    the connection is still given up after BASTION_SESSIONS_CONNECT_TIMEOUT in total."""
+    the connection is still given up after BASTION_STORES_CONNECT_TIMEOUT in total."""
     url, proxy = dripping_pg
     proxy.dripping.set()
     app = session_app(
         BASTION_SESSIONS_STORE="sql",
         BASTION_SESSIONS_URL=url,
-        BASTION_SESSIONS_CONNECT_TIMEOUT=2,
-        BASTION_SESSIONS_STATEMENT_TIMEOUT=1,
+        BASTION_STORES_CONNECT_TIMEOUT=2,
+        BASTION_STORES_STATEMENT_TIMEOUT=1,
     )
     client = app.test_client()
     client.set_cookie(COOKIE, "A" * 43, domain="localhost")
@@ -1072,8 +1072,8 @@ def test_result_answered_byte_by_byte_is_bounded(dripping_pg: tuple[str, DripPro
     app = session_app(
         BASTION_SESSIONS_STORE="sql",
         BASTION_SESSIONS_URL=url,
-        BASTION_SESSIONS_CONNECT_TIMEOUT=2,
-        BASTION_SESSIONS_STATEMENT_TIMEOUT=1,
+        BASTION_STORES_CONNECT_TIMEOUT=2,
+        BASTION_STORES_STATEMENT_TIMEOUT=1,
     )
     client = login(app)
     proxy.dripping.set()
