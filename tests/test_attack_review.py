@@ -76,7 +76,7 @@ def rotating_app(**config: t.Any) -> Flask:
 
 
 class RotateBeforeDelete:
-    """A store whose every ``delete`` from the revoking thread first lets the thief's
+    """A store whose every deletion from the revoking thread first lets the thief's
     rotation run to its end: the scheduling an attacker hopes for, every time."""
 
     def __init__(self, inner: SessionStore, rotate: Callable[[], None]) -> None:
@@ -88,11 +88,18 @@ class RotateBeforeDelete:
     def __getattr__(self, name: str) -> t.Any:
         return getattr(self.inner, name)
 
-    def delete(self, *keys: str) -> int:
+    def _race(self) -> None:
         if threading.get_ident() == self.thread:
             self.rotations += 1
             self.rotate()
+
+    def delete(self, *keys: str) -> int:
+        self._race()
         return t.cast(int, self.inner.delete(*keys))
+
+    def delete_user(self, user_id: str, **options: t.Any) -> int:
+        self._race()
+        return t.cast(int, self.inner.delete_user(user_id, **options))
 
 
 def thief_rotator(app: Flask, thief: t.Any) -> Callable[[], None]:

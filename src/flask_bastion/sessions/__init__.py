@@ -177,15 +177,12 @@ def end_session() -> None:
     current.ended = True
 
 
-#: Listings a revocation makes at most; the second one normally finds nothing.
-_REVOKE_PASSES = 10
-
-
 @dataclass(frozen=True)
 class SessionInfo:
     """One of a user's sessions, as a "your devices" page shows it."""
 
-    #: Opaque identifier for :func:`revoke_session` (the store key, not the cookie).
+    #: Opaque identifier of the device for :func:`revoke_session`: the same before and
+    #: after the session rotates (never the cookie).
     key: str
     created_at: float
     last_seen: float
@@ -204,57 +201,50 @@ def list_sessions(user_id: object) -> list[SessionInfo]:
     """The live sessions of ``user_id``, most recently used first."""
     interface = _interface()
     now = interface.clock()
-    mine = _current_key()
+    mine = _current_record()
     records = [r for r in interface.store.for_user(str(user_id)) if not interface.expired(r, now)]
     records.sort(key=lambda r: r.last_seen, reverse=True)
     return [
-        SessionInfo(r.key, r.created_at, r.last_seen, r.ip, r.user_agent, r.key == mine)
+        SessionInfo(_device(r), r.created_at, r.last_seen, r.ip, r.user_agent, r.key == _key(mine))
         for r in records
     ]
 
 
+# Revocation is final. Each one is a single atomic delete by user (and device): a
+# rotation stores its new ID before it deletes the old one and keeps the new one only if
+# the old one was still there (BastionSessionInterface._save), and keeps the device, so
+# whichever runs first, no ID of a revoked session survives.
+
+
 def revoke_session(user_id: object, key: str) -> bool:
-    """Revoke one session of ``user_id`` by its :attr:`SessionInfo.key`; ``False`` when
-    it is not one of theirs (a user can never revoke someone else's session)."""
-    interface = _interface()
-    if not any(r.key == key for r in interface.store.for_user(str(user_id))):
-        return False
-    interface.store.delete(key)
-    return True
+    """Revoke one device of ``user_id`` by its :attr:`SessionInfo.key`, whatever ID its
+    session has rotated to meanwhile; ``False`` when it is not one of theirs (a user can
+    never revoke someone else's session)."""
+    return _interface().store.delete_user(str(user_id), device=key) > 0
 
 
 def revoke_other_sessions(user_id: object) -> int:
     """Revoke every session of ``user_id`` except the current one; how many."""
-    mine = _current_key()
-    return _revoke(user_id, keep=mine)
+    return _interface().store.delete_user(str(user_id), keep=_key(_current_record()))
 
 
 def revoke_all_sessions(user_id: object) -> int:
     """Revoke every session of ``user_id`` (password change, deactivation, admin
     action), including the current request's; how many."""
-    return _revoke(user_id, keep=None)
+    return _interface().store.delete_user(str(user_id))
 
 
-def _revoke(user_id: object, keep: str | None) -> int:
-    # A rotation stores its new ID before it deletes the old one, and keeps the new one
-    # only if the old one was still there (see BastionSessionInterface._save). Listing
-    # again until nothing is left catches the one case that leaves: a rotation that ran
-    # entirely between this listing and this deletion.
-    interface = _interface()
-    revoked: set[str] = set()
-    for _ in range(_REVOKE_PASSES):
-        keys = [r.key for r in interface.store.for_user(str(user_id)) if r.key != keep]
-        if not keys:
-            break
-        interface.store.delete(*keys)
-        revoked.update(keys)
-    return len(revoked)
-
-
-def _current_key() -> str | None:
+def _current_record() -> SessionRecord | None:
     current = session._get_current_object()  # type: ignore[attr-defined]
-    record = getattr(current, "record", None)
+    return getattr(current, "record", None)
+
+
+def _key(record: SessionRecord | None) -> str | None:
     return record.key if record is not None else None
+
+
+def _device(record: SessionRecord) -> str:
+    return record.device or record.key
 
 
 _BROWSERS = (

@@ -344,9 +344,12 @@ class BastionSessionInterface(SessionInterface):
         if session.rotate:
             # The new ID is stored before the old one is deleted, and kept only if the old
             # one was still there: a rotation racing a revocation never carries the
-            # revoked session to a new ID (the revocation lists again until nothing is
-            # left, so it also finds a new ID stored before it deleted the old one).
-            new = self._create(session, now, created_at=record.created_at)
+            # revoked session to a new ID. Revocations delete atomically by user (and
+            # device, which the new record keeps), so they also take a new ID stored
+            # before they ran.
+            new = self._create(
+                session, now, created_at=record.created_at, device=record.device or record.key
+            )
             if not self.store.delete(record.key):
                 self.store.delete(hash_id(new))
                 self._delete_cookie(response)
@@ -364,11 +367,16 @@ class BastionSessionInterface(SessionInterface):
         if not alive:  # revoked, ended or rotated away while this request ran
             self._delete_cookie(response)
 
-    def _create(self, session: ServerSession, now: float, created_at: float) -> str:
-        """Store ``session`` under a new ID and return the ID; the caller sets the cookie."""
+    def _create(
+        self, session: ServerSession, now: float, created_at: float, device: str = ""
+    ) -> str:
+        """Store ``session`` under a new ID and return the ID; the caller sets the cookie.
+        ``device`` is the browser's (a rotation keeps it); a new browser's is its key."""
         session_id = secrets.token_urlsafe(32)
+        key = hash_id(session_id)
         record = SessionRecord(
-            key=hash_id(session_id),
+            key=key,
+            device=device or key,
             data={},
             user_id=None,
             created_at=created_at,

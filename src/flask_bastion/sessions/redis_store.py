@@ -37,7 +37,7 @@ from .store import SessionRecord
 if t.TYPE_CHECKING:
     import redis
 
-_FIELDS = ("user_id", "created_at", "last_seen", "expires_at", "ip", "user_agent")
+_FIELDS = ("user_id", "created_at", "last_seen", "expires_at", "ip", "user_agent", "device")
 
 #: Adds the session key to its user's index and keeps the index alive as long as the
 #: longest-lived session in it (``EXPIREAT ... GT``, or ``NX`` when it had no expiry yet).
@@ -77,6 +77,31 @@ redis.call('SET', KEYS[1], ARGV[1], 'EXAT', ARGV[2])
     + _EXTEND_INDEX
     + "return 1"
 )
+#: KEYS: the user's index; ARGV: the key prefix, the user ID, the key to keep (or ""), the
+#: device to limit to (or ""). Deletes, in one atomic step, every indexed session that
+#: still belongs to the user; returns the store keys deleted. The session keys are built
+#: inside the script, so it needs a single Redis server (not a cluster).
+_DELETE_USER = """
+local deleted = {}
+for _, member in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  if member ~= ARGV[3] then
+    local name = ARGV[1] .. member
+    local stored = redis.call('GET', name)
+    if not stored then
+      redis.call('SREM', KEYS[1], member)
+    else
+      local ok, record = pcall(cjson.decode, stored)
+      if ok and record['user_id'] == ARGV[2]
+          and (ARGV[4] == '' or record['device'] == ARGV[4]) then
+        redis.call('DEL', name)
+        redis.call('SREM', KEYS[1], member)
+        deleted[#deleted + 1] = member
+      end
+    end
+  end
+end
+return deleted
+"""
 #: Pub/sub channel on which Redis announces changed keys to tracking clients (RESP2).
 INVALIDATE_CHANNEL = b"__redis__:invalidate"
 
@@ -242,6 +267,7 @@ class RedisStore:
         self.tracker = InvalidationTracker(client, prefix, cache_seconds) if cache_seconds else None
         self._update = client.register_script(_UPDATE)
         self._touch = client.register_script(_TOUCH)
+        self._delete_user = client.register_script(_DELETE_USER)
 
     def close(self) -> None:
         """Close the client's connections."""
@@ -332,6 +358,16 @@ class RedisStore:
             return int(self._call(lambda: self.client.delete(*(self._key(k) for k in keys))))
         finally:
             self._written(*keys)
+
+    def delete_user(
+        self, user_id: str, *, keep: str | None = None, device: str | None = None
+    ) -> int:
+        keys = [self._user_key(user_id)]
+        args = [self.prefix, user_id, keep or "", device or ""]
+        deleted = self._call(lambda: self._delete_user(keys=keys, args=args, client=self.client))
+        names = [m.decode() if isinstance(m, bytes) else m for m in deleted]
+        self._written(*names)
+        return len(names)
 
     def for_user(self, user_id: str) -> list[SessionRecord]:
         index = self._user_key(user_id)

@@ -69,6 +69,7 @@ class SQLStore:
             sa.Column("expires_at", sa.Float, nullable=False, index=True),
             sa.Column("ip", sa.String(45)),
             sa.Column("user_agent", sa.String(256), nullable=False, default=""),
+            sa.Column("device", sa.String(64), nullable=False, default="", index=True),
         )
         self._metadata = metadata
         # Built once: the hot path only binds the key.
@@ -92,6 +93,7 @@ class SQLStore:
             "expires_at": record.expires_at,
             "ip": record.ip,
             "user_agent": record.user_agent[:256],
+            "device": record.device,
         }
 
     def get(self, key: str) -> SessionRecord | None:
@@ -107,6 +109,7 @@ class SQLStore:
             expires_at=row.expires_at,
             ip=row.ip,
             user_agent=row.user_agent,
+            device=row.device,
             raw=row.data,
         )
 
@@ -127,6 +130,16 @@ class SQLStore:
         if not keys:
             return 0
         return self._run(sa.delete(self.table).where(self.table.c.key.in_(keys))).rowcount
+
+    def delete_user(
+        self, user_id: str, *, keep: str | None = None, device: str | None = None
+    ) -> int:
+        statement = sa.delete(self.table).where(self.table.c.user_id == user_id)
+        if keep is not None:
+            statement = statement.where(self.table.c.key != keep)
+        if device is not None:
+            statement = statement.where(self.table.c.device == device)
+        return self._run(statement).rowcount  # one statement: atomic
 
     def for_user(self, user_id: str) -> list[SessionRecord]:
         query = sa.select(self.table.c.key).where(self.table.c.user_id == user_id)

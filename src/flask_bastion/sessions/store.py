@@ -41,6 +41,9 @@ class SessionRecord:
     #: Client address (as the proxy-trust model sees it) and User-Agent of the last write.
     ip: str | None = None
     user_agent: str = ""
+    #: The browser the session lives in: the key of its first record, kept by every
+    #: rotation, so "this device" names the same session before and after one.
+    device: str = ""
     #: Serialised ``data`` as the store holds it; stores fill it, others ignore it.
     raw: str = field(default="", repr=False, compare=False)
 
@@ -68,6 +71,16 @@ class SessionStore(t.Protocol):
 
     def delete(self, *keys: str) -> int:
         """Forget these records; unknown keys are ignored. The number forgotten."""
+
+    def delete_user(
+        self, user_id: str, *, keep: str | None = None, device: str | None = None
+    ) -> int:
+        """Forget every record of ``user_id`` (only those of ``device``, when given)
+        except the one under ``keep``, in one atomic step; the number forgotten.
+
+        Atomic because a revocation must be final: a rotation running meanwhile either
+        finished before (its new record is forgotten here) or finds its old record gone
+        (and drops its new one), never in between."""
 
     def for_user(self, user_id: str) -> list[SessionRecord]:
         """Every live record of ``user_id``."""
@@ -118,6 +131,19 @@ class MemoryStore:
     def delete(self, *keys: str) -> int:
         with self._lock:
             return sum(self._records.pop(key, None) is not None for key in keys)
+
+    def delete_user(
+        self, user_id: str, *, keep: str | None = None, device: str | None = None
+    ) -> int:
+        with self._lock:
+            doomed = [
+                key
+                for key, r in self._records.items()
+                if r.user_id == user_id and key != keep and device in (None, r.device)
+            ]
+            for key in doomed:
+                del self._records[key]
+            return len(doomed)
 
     def for_user(self, user_id: str) -> list[SessionRecord]:
         with self._lock:
