@@ -13,8 +13,11 @@ therefore refuses it at every point where it can be switched on:
   as on, ``off`` included) raise the same error before a server starts;
 * every request is refused with a 500 while ``DEBUG`` is on (set after ``init_app``) or
   while a :class:`werkzeug.debug.DebuggedApplication` wraps the application (``flask run
-  --debugger``, a hand-made wrapper), so no view runs and no exception can reach the
-  debugger's traceback page;
+  --debugger``, a hand-made wrapper), so no view runs;
+* a ``DebuggedApplication`` around the application, however it was installed, answers
+  every request itself with a plain 500: neither its console nor its traceback page is
+  served (it answers those without calling Flask, so this is done by wrapping its entry
+  point once per process; a debugger around any other application is not affected);
 * ``flask bastion check`` reports ``DEBUG``, a ``DebuggedApplication`` in the WSGI chain
   and application code that starts the debugger (``bastion.W005``, ``bastion.W009``).
 
@@ -26,6 +29,7 @@ from __future__ import annotations
 import functools
 import os
 import typing as t
+from collections.abc import Iterable
 
 import click
 from flask import Flask, Request, current_app
@@ -33,11 +37,16 @@ from flask import cli as flask_cli
 from flask.cli import run_command
 from flask.helpers import get_debug_flag, get_load_dotenv
 
+from . import signals
 from .components import Stage
 from .config import BastionConfig
-from .context import RequestState
+from .context import EXTENSION_KEY, RequestState
 from .exceptions import ConfigurationError, DebuggerRefused
+from .logs import security_log
 from .refusal import refuse
+
+if t.TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIEnvironment
 
 #: The environ key :class:`werkzeug.debug.DebuggedApplication` sets on every request it
 #: passes on (with ``evalex``, its default); present means the debugger wraps this app.
@@ -118,6 +127,76 @@ def guard_run(app: Flask) -> None:
     app.run = guarded_run  # type: ignore[method-assign]
 
 
+#: The body of the 500 a debugger wrapper gets instead of the production application:
+#: it runs outside Flask, so it carries nothing of the application's.
+_REFUSED_PAGE = (
+    b"<!doctype html><html lang=en><meta charset=utf-8><title>500 Internal Server Error"
+    b"</title><h1>Internal Server Error</h1><p>The server is misconfigured.</p>"
+)
+
+
+def _production_app(layer: object) -> Flask | None:
+    """The Flask application under the production profile that ``layer`` (a WSGI
+    callable, possibly wrapped in middleware) leads to, if any."""
+    for _ in range(16):  # a bounded walk down the middleware chain
+        if isinstance(layer, Flask):
+            state = layer.extensions.get(EXTENSION_KEY)
+            return layer if state is not None and not state.config.development else None
+        layer = (
+            getattr(layer, "wsgi_app", None)
+            or getattr(layer, "app", None)
+            or getattr(layer, "__self__", None)  # a bound app.wsgi_app
+        )
+        if layer is None:
+            return None
+    return None
+
+
+def guard_debugged_application() -> None:
+    """Make Werkzeug's :class:`~werkzeug.debug.DebuggedApplication` refuse to serve an
+    application under the production profile, once per process.
+
+    The debugger answers its console (``/console``) and its resources itself, without
+    calling the application, and renders the traceback of any exception that leaves it
+    (with ``evalex`` off too, and with ``TESTING`` or ``PROPAGATE_EXCEPTIONS`` on), so no
+    check inside Flask can stop it. Wrapping its entry point is the one place that can.
+    A debugger around any other application (or one under the development profile) is
+    not affected.
+    """
+    from werkzeug.debug import DebuggedApplication
+
+    original = DebuggedApplication.__call__
+    if getattr(original, "_bastion_guarded", False):
+        return
+
+    @functools.wraps(original)
+    def guarded_call(
+        self: DebuggedApplication, environ: WSGIEnvironment, start_response: StartResponse
+    ) -> Iterable[bytes]:
+        app = _production_app(self.app)
+        if app is None:
+            return original(self, environ, start_response)
+        signals.request_rejected.send(app, reason=REASON_DEBUGGER_WRAPS, status=500)
+        security_log.critical(
+            "%s: %s",
+            DebuggerRefused.event,
+            REASON_DEBUGGER_WRAPS,
+            extra={"event": DebuggerRefused.event, "reason": REASON_DEBUGGER_WRAPS},
+        )
+        start_response(
+            "500 INTERNAL SERVER ERROR",
+            [
+                ("Content-Type", "text/html; charset=utf-8"),
+                ("Content-Length", str(len(_REFUSED_PAGE))),
+                ("Cache-Control", "no-store"),
+            ],
+        )
+        return [_REFUSED_PAGE]
+
+    guarded_call._bastion_guarded = True  # type: ignore[attr-defined]
+    DebuggedApplication.__call__ = guarded_call  # type: ignore[method-assign]
+
+
 class DebuggerGuard:
     """Component: refuses every request while the debugger could reach it."""
 
@@ -132,6 +211,7 @@ class DebuggerGuard:
         if self.enabled:
             refuse_debug_config(app)
             guard_run(app)
+            guard_debugged_application()
 
     def before_request(self, request: Request, state: RequestState) -> None:
         """Refuse the request when ``DEBUG`` is on or the debugger wraps the app.
