@@ -5,7 +5,7 @@ injected script run (inline script without a nonce, ``eval``, scripts from any h
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 
 from flask import Flask
 
@@ -68,8 +68,13 @@ W056 = message(
 _ANY_HOST_SOURCES = frozenset({"http:", "https:", "data:"})
 #: How nonce and hash sources start; "'nonce'" is the placeholder for the response's nonce.
 _NONCE_OR_HASH = ("'nonce", "'sha256-", "'sha384-", "'sha512-")
-#: ``*`` as the host of a source: ``*``, ``https://*``, ``*:443``.
-_ANY_HOST_RE = re.compile(r"(?:[a-z][a-z0-9+.-]*://)?\*(?::[0-9*]+)?(?:/.*)?", re.I)
+#: ``*`` as the host of a source (``*``, ``https://*``, ``*:443``), or a wildcard over a
+#: whole top-level domain (``*.com``), where anyone can register a host. (A wildcard over
+#: a two-label public suffix such as ``*.co.uk`` is as open; telling those apart needs the
+#: Public Suffix List, which the check does not ship.)
+_ANY_HOST_RE = re.compile(
+    r"(?:[a-z][a-z0-9+.-]*://)?\*(?:\.[a-z0-9-]+\.?)?(?::[0-9*]+)?(?:/.*)?", re.I
+)
 
 
 def _script_sources(policy: Mapping[str, tuple[str, ...]], directive: str) -> tuple[str, ...]:
@@ -92,37 +97,81 @@ def check_csp_enforced(app: Flask, config: BastionConfig) -> Iterable[CheckMessa
     return [W052] if config.csp.report_only else []
 
 
-@register()
-def check_script_src(app: Flask, config: BastionConfig) -> Iterable[CheckMessage]:
-    policy = config.csp.policy
+Policy = Mapping[str, tuple[str, ...]]
+
+
+def _policies(app: Flask, config: BastionConfig) -> Iterator[tuple[str, Policy]]:
+    """The application's policy (``""``), then the policy of each view that changes it
+    with :func:`~flask_bastion.csp.csp`, by endpoint: a view can undo the CSP too."""
+    yield "", config.csp.policy
+    if not config.csp.enabled:
+        return
+    component = get_state(app).component("csp")
+    for view in marked_views(app):
+        if view.get(OVERRIDES) is not None:
+            yield str(view.endpoint), component.policy_for(view, True)
+
+
+def _each_policy(
+    app: Flask, config: BastionConfig, message: CheckMessage, unsafe: Callable[[Policy], bool]
+) -> list[CheckMessage]:
+    """``message`` for the application's policy if ``unsafe``; otherwise ``message`` about
+    each view whose own policy is."""
+    found = []
+    for endpoint, policy in _policies(app, config):
+        if unsafe(policy):
+            if not endpoint:
+                return [message]  # every view inherits it: one finding says it all
+            found.append(message.about(endpoint))
+    return found
+
+
+def _inline_script(policy: Policy) -> bool:
     # A nonce or hash makes every browser since CSP Level 2 ignore 'unsafe-inline', so it
     # is then only a fallback for older ones (web.dev/articles/strict-csp).
-    inline = any(
+    return any(
         "'unsafe-inline'" in sources and not _has_nonce_or_hash(sources)
         for sources in (_script_sources(policy, d) for d in ("script-src-elem", "script-src-attr"))
     )
-    found = [W053] if inline else []
+
+
+def _eval(policy: Policy) -> bool:
     # eval() is governed by script-src alone (with default-src as its fallback).
-    return [*found, W054] if "'unsafe-eval'" in _script_sources(policy, "script-src") else found
+    return "'unsafe-eval'" in _script_sources(policy, "script-src")
 
 
-@register()
-def check_script_hosts(app: Flask, config: BastionConfig) -> Iterable[CheckMessage]:
+def _any_host(policy: Policy) -> bool:
     for directive in ("script-src-elem", "script-src"):
-        sources = _script_sources(config.csp.policy, directive)
+        sources = _script_sources(policy, directive)
         # With 'strict-dynamic' and a nonce or hash, CSP Level 3 browsers ignore host and
         # scheme sources; those are the fallback for older browsers in the strict CSP.
         if "'strict-dynamic'" in sources and _has_nonce_or_hash(sources):
             continue
         if any(s.lower() in _ANY_HOST_SOURCES or _ANY_HOST_RE.fullmatch(s) for s in sources):
-            return [W055]
-    return []
+            return True
+    return False
+
+
+def _unrestricted(policy: Policy) -> bool:
+    return "script-src" not in policy and "default-src" not in policy
+
+
+@register()
+def check_script_src(app: Flask, config: BastionConfig) -> Iterable[CheckMessage]:
+    return [
+        *_each_policy(app, config, W053, _inline_script),
+        *_each_policy(app, config, W054, _eval),
+    ]
+
+
+@register()
+def check_script_hosts(app: Flask, config: BastionConfig) -> Iterable[CheckMessage]:
+    return _each_policy(app, config, W055, _any_host)
 
 
 @register()
 def check_script_restricted(app: Flask, config: BastionConfig) -> Iterable[CheckMessage]:
-    policy = config.csp.policy
-    return [] if "script-src" in policy or "default-src" in policy else [W056]
+    return _each_policy(app, config, W056, _unrestricted)
 
 
 W057 = message(
