@@ -61,10 +61,10 @@ from . import signals
 from .components import Stage
 from .config import BastionConfig, CsrfConfig
 from .context import EXTENSION_KEY, RequestState, request_state
+from .cookies import HOST_PREFIX, mark_private
 from .exceptions import CSRFError
 from .markers import View, mark
 from .refusal import refuse
-from .sessions.interface import HOST_PREFIX, mark_private
 
 REASON_CROSS_ORIGIN = "Sec-Fetch-Site: the request was sent from another origin."
 REASON_ORIGIN_MISMATCH = "Origin does not match this site's origin."

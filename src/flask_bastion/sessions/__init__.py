@@ -24,11 +24,11 @@ from .. import signals
 from ..components import Stage
 from ..config import BastionConfig
 from ..context import RequestState, get_state
+from ..cookies import PRIVATE, mark_private
 from ..exceptions import SessionStoreUnavailable
 from ..refusal import refuse
 from .interface import (
     CLEAR_SITE_DATA,
-    PRIVATE,
     REASON_READ_FAILED,
     UNAVAILABLE,
     USER_KEY,
@@ -37,7 +37,6 @@ from .interface import (
     SessionCookie,
     cookie_flags,
     hash_id,
-    mark_private,
     session_cookie,
 )
 from .store import MemoryStore, SessionRecord, SessionStore, StoreError

@@ -43,6 +43,7 @@ from werkzeug.datastructures import CallbackDict
 
 from ..config import BastionConfig
 from ..config.parsers import Invalid, identifier
+from ..cookies import HOST_PREFIX, PRIVATE, mark_private
 from ..exceptions import ConfigurationError, SessionStoreUnavailable
 from ..logs import security_log
 from ..refusal import report
@@ -55,12 +56,6 @@ REASON_WRITE_FAILED = "The session store could not save the session; try again s
 USER_KEY = "_user_id"
 #: Value of the Clear-Site-Data header sent when a session ends (logout).
 CLEAR_SITE_DATA = '"cache", "cookies", "storage"'
-#: ``Cache-Control`` of a response that read or set the session, or carries a CSRF token,
-#: unless the view set its own: neither a shared cache nor the browser's keeps it.
-PRIVATE = "private, no-store"
-#: Cookie-name prefix that browsers accept only with ``Secure``, ``Path=/`` and no
-#: ``Domain``: no subdomain and no plain-HTTP page can set or overwrite such a cookie.
-HOST_PREFIX = "__Host-"
 #: ``SESSION_COOKIE_SAMESITE`` values a session cookie may have.
 SAMESITE = ("Lax", "Strict")
 #: Key in the WSGI environ set when the store could not be read for this request. The
@@ -75,14 +70,6 @@ _PURGE_EVERY = 300.0
 def hash_id(session_id: str) -> str:
     """The store key of ``session_id``: its SHA-256, hex."""
     return hashlib.sha256(session_id.encode("ascii")).hexdigest()
-
-
-def mark_private(response: Response) -> None:
-    """Mark ``response`` as depending on the visitor's cookies: ``Vary: Cookie``, and
-    ``Cache-Control:`` :data:`PRIVATE` unless the view already set a ``Cache-Control``."""
-    response.vary.add("Cookie")
-    if "Cache-Control" not in response.headers:
-        response.headers["Cache-Control"] = PRIVATE
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,7 @@ import threading
 import time
 import typing as t
 from collections import OrderedDict
+from dataclasses import replace
 
 from ..stores import redis_call
 from .store import SessionRecord
@@ -133,7 +134,7 @@ class InvalidationTracker:
         self.clock: t.Callable[[], float] = time.monotonic
         #: Bumped on every invalidation: a read that saw another value does not cache.
         self.generation = 0
-        self._entries: OrderedDict[str, tuple[float, bytes]] = OrderedDict()
+        self._entries: OrderedDict[str, tuple[float, t.Any]] = OrderedDict()
         self._lock = threading.RLock()
         self._listener: t.Any = None
         #: Redis's ID of the listening connection (``CLIENT LIST``), once connected.
@@ -210,7 +211,7 @@ class InvalidationTracker:
 
     # -- the cache -------------------------------------------------------------------------
 
-    def lookup(self, key: str) -> bytes | None:
+    def lookup(self, key: str) -> t.Any:
         """The cached value of ``key``, or ``None``. Call :meth:`sync` first."""
         with self._lock:
             entry = self._entries.get(key)
@@ -222,7 +223,7 @@ class InvalidationTracker:
             self._entries.move_to_end(key)
             return entry[1]
 
-    def remember(self, key: str, value: bytes, generation: int) -> None:
+    def remember(self, key: str, value: object, generation: int) -> None:
         """Cache ``value``, read from Redis after :attr:`generation` was ``generation``."""
         with self._lock:
             if generation != self.generation or self._listener is None:
@@ -296,14 +297,15 @@ class RedisStore:
         tracker = self.tracker
         if tracker is None or not tracker.sync():
             return self._decode(key, self._call(lambda: self.client.get(name)))
-        cached = tracker.lookup(name)
+        cached: SessionRecord | None = tracker.lookup(name)
         if cached is not None:
-            return self._decode(key, cached)
+            # Decoded once, copied per request: the interface changes its record's fields.
+            return replace(cached)
         generation = tracker.generation
-        blob = self._call(lambda: self.client.get(name))
-        if blob is not None:
-            tracker.remember(name, blob, generation)
-        return self._decode(key, blob)
+        record = self._decode(key, self._call(lambda: self.client.get(name)))
+        if record is not None:
+            tracker.remember(name, replace(record), generation)
+        return record
 
     def _written(self, *keys: str) -> None:
         if self.tracker is not None:
