@@ -88,10 +88,11 @@ class RequestState:
     def on_response(self, callback: ResponseCallback) -> None:
         """Call ``callback(status, headers)`` when this request's response starts, after
         the per-view headers were added; it may append headers (a header the response
-        already has should be left alone)."""
+        already has should be left alone). A callback registered again runs once."""
         if self._callbacks is None:
-            self._callbacks = []
-        self._callbacks.append(callback)
+            self._callbacks = [callback]
+        elif callback not in self._callbacks:  # registered once, however often asked
+            self._callbacks.append(callback)
 
     def run_callbacks(self, status: str, headers: list[tuple[str, str]]) -> None:
         """Run the callbacks registered with :meth:`on_response`, in order."""

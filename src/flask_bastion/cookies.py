@@ -4,12 +4,14 @@ response that depends on the visitor's cookies as private.
 A page built from a session or carrying a CSRF token is one visitor's: a shared cache
 (a CDN, a corporate proxy) that stored it would hand it, token and all, to the next
 visitor. Such a response says ``Vary: Cookie`` and ``Cache-Control: private, no-store``,
-unless the view chose its own ``Cache-Control``.
+unless the view (or an ``after_request`` hook) chose its own ``Cache-Control``.
 """
 
 from __future__ import annotations
 
 from flask import Response
+
+from .context import request_state
 
 #: ``Cache-Control`` of a response that depends on the visitor's cookies.
 PRIVATE = "private, no-store"
@@ -19,17 +21,35 @@ HOST_PREFIX = "__Host-"
 
 
 def mark_private(response: Response) -> None:
-    """Mark ``response`` as depending on the visitor's cookies: ``Vary: Cookie``, and
-    ``Cache-Control:`` :data:`PRIVATE` unless the view already set a ``Cache-Control``.
+    """Mark this request's response as depending on the visitor's cookies:
+    ``Vary: Cookie``, and ``Cache-Control:`` :data:`PRIVATE` unless the final response
+    has its own ``Cache-Control``.
 
-    Works on the header values directly: this runs on every response of a returning
-    visitor, and werkzeug's parsed ``response.vary`` costs several times more.
+    The headers are added as the response starts (:meth:`RequestState.on_response
+    <flask_bastion.context.RequestState.on_response>`), on the final header list, which
+    is cheaper than werkzeug's parsed ``response.vary`` on every returning visitor's
+    response and sees what every ``after_request`` hook did. ``response`` is the
+    response being built, for callers that hold it.
     """
-    headers = response.headers
-    vary = headers.get("Vary")
-    if vary is None:
-        headers["Vary"] = "Cookie"
-    elif "cookie" not in (value.strip().lower() for value in vary.split(",")):
-        headers["Vary"] = f"{vary}, Cookie"
-    if "Cache-Control" not in headers:
-        headers["Cache-Control"] = PRIVATE
+    request_state().on_response(private_headers)
+
+
+def private_headers(status: str, headers: list[tuple[str, str]]) -> None:
+    """Add ``Vary: Cookie`` and, when there is no ``Cache-Control``, :data:`PRIVATE` to a
+    WSGI header list (a response callback)."""
+    vary_at = -1
+    cached = False
+    for index, (name, _value) in enumerate(headers):
+        lower = name.lower()
+        if lower == "cache-control":
+            cached = True
+        elif lower == "vary":
+            vary_at = index
+    if vary_at < 0:
+        headers.append(("Vary", "Cookie"))
+    else:
+        name, value = headers[vary_at]
+        if "cookie" not in (part.strip().lower() for part in value.split(",")):
+            headers[vary_at] = (name, f"{value}, Cookie")
+    if not cached:
+        headers.append(("Cache-Control", PRIVATE))
