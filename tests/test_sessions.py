@@ -776,3 +776,49 @@ def test_memory_store_is_isolated_per_app() -> None:
     other = second.test_client()
     other.set_cookie(COOKIE, cookie, domain="localhost")
     assert other.get("/read", base_url=HTTPS).get_json() == {"data": {}}
+
+
+def test_decoded_data_is_never_shared_between_requests() -> None:
+    """Data decoded once and reused is a copy each time: changing what one request got
+    (the dict, or a nested list, which is never reused) changes nothing for the next."""
+    sessions = interface(make_app())
+    flat = '{"flat":"a","n":1}'
+    first = sessions.load(flat)
+    first["flat"] = "changed"
+    assert sessions.load(flat) == {"flat": "a", "n": 1}
+    assert sessions.load(flat) is not sessions.load(flat)
+    nested = '{"nested":["x"]}'
+    sessions.load(nested)["nested"].append("y")
+    assert sessions.load(nested) == {"nested": ["x"]}
+    assert nested not in sessions._parsed
+
+
+def test_reused_data_reaches_the_view() -> None:
+    """A returning visitor whose data is reused from the table sees it unchanged."""
+    app = make_app()
+
+    @app.post("/put")
+    def put() -> str:
+        session["flat"] = "a"
+        return "ok"
+
+    @app.get("/show")
+    def show() -> dict[str, t.Any]:
+        return dict(session)
+
+    client = app.test_client()
+    client.post("/put", base_url=HTTPS, headers={"Sec-Fetch-Site": "same-origin"})
+    for _ in range(3):
+        assert client.get("/show", base_url=HTTPS).get_json() == {"flat": "a"}
+
+
+def test_decoded_data_table_is_bounded() -> None:
+    """The table of decoded data never grows past its bound."""
+    from flask_bastion.sessions import interface as module
+
+    app = make_app()
+    sessions = app.session_interface
+    assert isinstance(sessions, BastionSessionInterface)
+    for i in range(module._PARSED_MAX + 10):
+        assert sessions.load(f'{{"n": {i}}}') == {"n": i}
+    assert len(sessions._parsed) <= module._PARSED_MAX

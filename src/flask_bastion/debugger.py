@@ -32,7 +32,7 @@ import typing as t
 from collections.abc import Iterable
 
 import click
-from flask import Flask, Request, current_app
+from flask import Flask, Request
 from flask import cli as flask_cli
 from flask.cli import run_command
 from flask.helpers import get_debug_flag, get_load_dotenv
@@ -206,8 +206,10 @@ class DebuggerGuard:
     def __init__(self, config: BastionConfig) -> None:
         #: Off under the development profile, where the debugger is allowed.
         self.enabled = not config.development
+        self._config: t.Mapping[str, t.Any] = {}
 
     def init_app(self, app: Flask) -> None:
+        self._config = app.config
         if self.enabled:
             refuse_debug_config(app)
             guard_run(app)
@@ -221,8 +223,7 @@ class DebuggerGuard:
         """
         if not self.enabled:
             return
-        app = current_app._get_current_object()  # type: ignore[attr-defined]
-        if app.debug:
+        if self._config["DEBUG"]:  # app.debug, read from the config it is kept in
             reason = REASON_DEBUG_ON
         elif DEBUGGER_ENVIRON_KEY in request.environ:
             reason = REASON_DEBUGGER_WRAPS

@@ -65,6 +65,11 @@ UNAVAILABLE = "flask_bastion.session_unavailable"
 
 _SID = re.compile(r"[A-Za-z0-9_-]{43}")
 _PURGE_EVERY = 300.0
+#: Decoded session data kept by serialised text (see BastionSessionInterface.load).
+_PARSED_MAX = 4096
+#: Value types a decoded session may hold to be reused: immutable, so a copy of the dict
+#: is as good as a fresh decoding.
+_SCALARS = (str, int, float, bool, type(None))
 
 
 def hash_id(session_id: str) -> str:
@@ -238,6 +243,7 @@ class BastionSessionInterface(SessionInterface):
         #: The clock: tests replace it to move time without sleeping.
         self.clock: t.Callable[[], float] = time.time
         self._next_purge = 0.0
+        self._parsed: dict[str, dict[str, t.Any]] = {}
 
     # -- policy ----------------------------------------------------------------------------
 
@@ -294,7 +300,26 @@ class BastionSessionInterface(SessionInterface):
             return session
         if record is None or self.expired(record, self.clock()):
             return self._stale()
-        return ServerSession(self.serializer.loads(record.raw), record)
+        return ServerSession(self.load(record.raw), record)
+
+    def load(self, raw: str) -> dict[str, t.Any]:
+        """The session data serialised as ``raw``, decoded.
+
+        A returning visitor's data is usually the same text request after request; data
+        made only of strings, numbers, booleans and ``None`` is decoded once and copied
+        afterwards (a shallow copy of immutable values is a fresh decoding). The table is
+        keyed by the text itself, so it can never return another session's data, and is
+        emptied when full.
+        """
+        found = self._parsed.get(raw)
+        if found is not None:
+            return dict(found)
+        data: dict[str, t.Any] = self.serializer.loads(raw)
+        if all(type(value) in _SCALARS for value in data.values()):
+            if len(self._parsed) >= _PARSED_MAX:
+                self._parsed.clear()
+            self._parsed[raw] = dict(data)
+        return data
 
     @staticmethod
     def _stale() -> ServerSession:
@@ -383,18 +408,20 @@ class BastionSessionInterface(SessionInterface):
                 )
         return session_id
 
-    def _set_cookie(self, response: Response, session_id: str) -> None:
+    def _cookie_options(self) -> dict[str, t.Any]:
+        """The attributes the session cookie is set and deleted with."""
         cookie = self.cookie
-        response.set_cookie(
-            cookie.name,
-            session_id,
-            domain=cookie.domain,
-            path=cookie.path,
-            secure=cookie.secure,
-            httponly=cookie.httponly,
-            samesite=cookie.samesite,
-            partitioned=cookie.partitioned,
-        )
+        return {
+            "domain": cookie.domain,
+            "path": cookie.path,
+            "secure": cookie.secure,
+            "httponly": cookie.httponly,
+            "samesite": cookie.samesite,
+            "partitioned": cookie.partitioned,
+        }
+
+    def _set_cookie(self, response: Response, session_id: str) -> None:
+        response.set_cookie(self.cookie.name, session_id, **self._cookie_options())
         mark_private(response)
 
     def _fill(
@@ -412,16 +439,7 @@ class BastionSessionInterface(SessionInterface):
             record.user_agent = request.user_agent.string[:256]
 
     def _delete_cookie(self, response: Response) -> None:
-        cookie = self.cookie
-        response.delete_cookie(
-            cookie.name,
-            domain=cookie.domain,
-            path=cookie.path,
-            secure=cookie.secure,
-            httponly=cookie.httponly,
-            samesite=cookie.samesite,
-            partitioned=cookie.partitioned,
-        )
+        response.delete_cookie(self.cookie.name, **self._cookie_options())
         mark_private(response)
 
 
