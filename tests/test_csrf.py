@@ -958,7 +958,7 @@ def test_csrf_field_uses_configured_name() -> None:
 
 def test_csrf_field_escapes_value(site: Site, monkeypatch: pytest.MonkeyPatch) -> None:
     """The value is HTML-escaped, whatever the token contains."""
-    monkeypatch.setattr(csrf, "csrf_token", lambda: '"><script>x</script>')
+    monkeypatch.setattr(csrf.tokens, "csrf_token", lambda: '"><script>x</script>')
     html = _render(site.app, "{{ csrf_field() }}")
     assert "<script>" not in html
     assert 'value="&#34;&gt;&lt;script&gt;x&lt;/script&gt;"' in html

@@ -237,7 +237,7 @@ class InputsConfig:
 
 @dataclass(frozen=True)
 class CsrfConfig:
-    """Cross-site request forgery protection (``csrf.py``)."""
+    """Cross-site request forgery protection (``csrf/``)."""
 
     enabled: bool = setting(
         True,

@@ -27,6 +27,7 @@ from ..context import RequestState, get_state
 from ..cookies import PRIVATE, mark_private
 from ..exceptions import SessionStoreUnavailable
 from ..refusal import refuse
+from .cookie import SessionCookie, cookie_flags, session_cookie
 from .interface import (
     CLEAR_SITE_DATA,
     REASON_READ_FAILED,
@@ -34,10 +35,7 @@ from .interface import (
     USER_KEY,
     BastionSessionInterface,
     ServerSession,
-    SessionCookie,
-    cookie_flags,
     hash_id,
-    session_cookie,
 )
 from .store import MemoryStore, SessionRecord, SessionStore, StoreError
 

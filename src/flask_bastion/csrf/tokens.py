@@ -1,39 +1,5 @@
-"""Cross-site request forgery protection: Fetch Metadata and ``Origin`` first, a
-synchronizer token as the fallback.
-
-Defends against another site making a user's browser send a state-changing request to
-this application with the user's cookies attached (a forged form post, a ``fetch`` in
-``no-cors`` mode, login CSRF). Same-origin requests and requests that carry no ambient
-authority pass; the view never runs for a rejected one.
-
-The check is the algorithm of Go 1.25's ``net/http.CrossOriginProtection``, which needs
-no token because every browser released since 2023 says where a request comes from:
-
-1. ``GET``, ``HEAD`` and ``OPTIONS`` are safe methods and always pass (they must not
-   change state; that is the application's side of the contract).
-2. ``Sec-Fetch-Site: same-origin`` or ``none`` (typed URL, bookmark) passes; any other
-   value (``cross-site``, ``same-site``) is rejected unless the ``Origin`` is a trusted
-   origin. Browsers set this header themselves; page script cannot forge it.
-3. Without ``Sec-Fetch-Site`` (browsers before 2023), the ``Origin`` header must equal
-   the request's own origin, ``scheme://host[:port]`` as :mod:`flask_bastion.proxy`
-   settled it, default ports removed; ``Origin: null`` (sandboxed frames, some
-   redirects) is rejected. A trusted origin passes too.
-4. With neither header the request did not come from a browser form or ``fetch`` of
-   the last decade, or a privacy tool stripped them. Go lets it through; Flask-Bastion
-   lets it through only when it carries no ambient credential (no authority to abuse)
-   and otherwise requires a synchronizer token from the session, sent in the form field
-   ``csrf_token`` or the ``X-CSRF-Token`` header. Ambient credentials are the ones a
-   browser attaches by itself: **any** cookie (the session's, a remember-me cookie, or
-   one the application sets without Flask-Bastion knowing it authenticates) and an
-   ``Authorization`` header with the ``Basic``, ``Digest``, ``Negotiate`` or ``NTLM``
-   scheme.
-
-Requests authenticated by an ``Authorization`` header that browsers never attach on
-their own (a bearer token) and carrying no ambient credential are not subject to the
-check: a forged request could only carry the attacker's own credentials. Trusted origins
-(``BASTION_CSRF_TRUSTED_ORIGINS``) match exactly, or with ``*`` as the whole leftmost
-label (``https://*.example.org`` matches ``https://a.example.org``, not
-``https://a.b.example.org`` or ``https://example.org``).
+"""CSRF tokens: the synchronizer token fallback, for a visitor with a session and for
+an anonymous one.
 
 Tokens are masked per response (BREACH): each call to :func:`csrf_token` returns
 ``base64url(mask || mask XOR secret)`` with a fresh 32-byte mask, so the secret never
@@ -42,7 +8,7 @@ in it; a visitor without one gets no session at all (any client could fill the s
 loading forms): their secret is an HMAC, under a key derived from ``SECRET_KEY`` for this
 purpose only, of a random value in the ``__Host-csrf`` cookie, and nothing is stored on
 the server. A response carrying a token is ``Cache-Control: private, no-store`` unless the
-view set its own, and varies on ``Cookie``. See ``docs/csrf.md`` for the threat model.
+view set its own, and varies on ``Cookie``. These functions work without the extension.
 """
 
 from __future__ import annotations
@@ -54,21 +20,16 @@ import re
 import secrets
 import typing as t
 
-from flask import Flask, Request, Response, after_this_request, current_app, request, session
+from flask import Flask, Response, after_this_request, current_app, request, session
 from markupsafe import Markup, escape
 
-from . import signals
-from .components import Stage
-from .config import BastionConfig, CsrfConfig
-from .context import EXTENSION_KEY, RequestState, request_state
-from .cookies import HOST_PREFIX, mark_private
-from .exceptions import CSRFError
-from .markers import View, mark
-from .refusal import refuse
+from .. import signals
+from ..config import CsrfConfig
+from ..context import EXTENSION_KEY, request_state
+from ..cookies import HOST_PREFIX, mark_private
+from ..exceptions import CSRFError
+from ..refusal import refuse
 
-REASON_CROSS_ORIGIN = "Sec-Fetch-Site: the request was sent from another origin."
-REASON_ORIGIN_MISMATCH = "Origin does not match this site's origin."
-REASON_NULL_ORIGIN = "Origin is null (a sandboxed or opaque context)."
 # Messages, not secrets (bandit reads "TOKEN" in a name as a password).
 REASON_TOKEN_MISSING = "CSRF token missing."  # noqa: S105
 REASON_TOKEN_INVALID = "CSRF token invalid."  # noqa: S105
@@ -76,8 +37,6 @@ REASON_NO_SECRET = "CSRF token cannot be checked: the session has no CSRF secret
 
 #: Key of the per-session secret in :data:`flask.session` (base64url, 32 bytes).
 SESSION_KEY = "_csrf_secret"
-#: The view mark set by :func:`csrf_exempt` (see :mod:`flask_bastion.markers`).
-EXEMPT = "csrf_exempt"
 #: Bytes of the per-session secret and of each mask.
 SECRET_BYTES = 32
 #: Cookie holding the random value an anonymous visitor's tokens are bound to. The
@@ -89,16 +48,8 @@ ANONYMOUS_BYTES = 32
 #: the cookie: the application's key is never used directly, and this key for nothing else.
 ANONYMOUS_KEY_LABEL = b"flask-bastion csrf anonymous token v1"
 
-_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-_PASSING_SITES = frozenset({"same-origin", "none"})
-# Authorization schemes a browser attaches by itself once the user has logged in to a
-# challenge (RFC 7617, 7616, 4559): ambient authority, like a cookie.
-_AMBIENT_SCHEMES = frozenset({"basic", "digest", "negotiate", "ntlm"})
-_DEFAULT_PORTS = {"http": ":80", "https": ":443"}
 _BASE64URL = re.compile(r"[A-Za-z0-9_-]+")
 _DEFAULTS = CsrfConfig()
-
-V = t.TypeVar("V")
 
 
 def _encode(raw: bytes) -> str:
@@ -332,33 +283,6 @@ def csrf_meta() -> Markup:
     return Markup(f'<meta name="csrf-token" content="{escape(csrf_token())}">')  # noqa: S704
 
 
-def csrf_exempt(target: V) -> V:
-    """Exempt a view function, a class-based view or a whole blueprint from the check.
-
-    Works above or below ``@app.route``, on a :class:`~flask.views.View` subclass, and
-    as ``csrf_exempt(blueprint)``, which covers the routes the blueprint and the
-    blueprints nested in it register, under every name it is registered with, and no
-    other route, whatever its endpoint is called.
-
-    :raises AssertionError: for a blueprint that is already registered, like every
-        blueprint setup method.
-
-    .. danger:: An exempt view accepts forged requests. Use it only for endpoints that
-       authenticate every request themselves (a webhook verifying a signature), never
-       for views that rely on a cookie or on HTTP authentication.
-    """
-    return mark(target, EXEMPT, True)
-
-
-def normalise_origin(origin: str) -> str:
-    """``origin`` in lower case without the scheme's default port (``:443`` for https)."""
-    origin = origin.lower()
-    port = _DEFAULT_PORTS.get(origin.partition("://")[0])
-    if port is not None and origin.endswith(port):
-        return origin[: -len(port)]
-    return origin
-
-
 def reject(reason: str) -> t.NoReturn:
     """Refuse the request through :func:`~flask_bastion.refusal.refuse`: it sends
     :data:`~flask_bastion.signals.csrf_rejected` and writes the security log line.
@@ -374,85 +298,3 @@ def _on_session_rotated(sender: Flask, **extra: t.Any) -> None:
 
 # The session registry announces rotation; the CSRF secret belongs to the old identity.
 signals.session_rotated.connect(_on_session_rotated)
-
-
-class CSRFProtection:
-    """Component: rejects cross-origin unsafe requests before the view runs."""
-
-    name = "csrf"
-    stage = Stage.FORGERY
-
-    def __init__(self, config: BastionConfig) -> None:
-        csrf = config.csrf
-        self.enabled = csrf.enabled
-        self.token_header = csrf.token_header
-        self.field_name = csrf.field_name
-        origins = [normalise_origin(origin) for origin in csrf.trusted_origins]
-        #: Trusted origins compared as strings.
-        self.trusted = frozenset(origin for origin in origins if "*" not in origin)
-        #: Trusted origins with ``*`` as the leftmost label; a ``*`` anywhere else never
-        #: matches a real origin.
-        self.trusted_patterns = tuple(
-            re.compile(
-                re.escape(origin[: origin.index("://*.") + 3])
-                + r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
-                + re.escape(origin[origin.index("://*.") + 4 :])
-            )
-            for origin in origins
-            if "://*." in origin
-        )
-
-    def init_app(self, app: Flask) -> None:
-        """Register the template globals ``csrf_token``, ``csrf_field`` and ``csrf_meta``."""
-        app.jinja_env.globals.update(
-            csrf_token=csrf_token, csrf_field=csrf_field, csrf_meta=csrf_meta
-        )
-
-    def before_request(self, request: Request, state: RequestState) -> None:
-        """Reject a forged unsafe request.
-
-        :raises CSRFError: with one of the ``REASON_*`` constants, unless the view or its
-            blueprint is exempt.
-        """
-        if request.method in _SAFE_METHODS:
-            return
-        if not self.enabled:
-            return
-        reason = self.forgery_reason(request)
-        if reason is not None and not View(current_app, request.endpoint).get(EXEMPT, False):
-            reject(reason)
-
-    def is_trusted(self, origin: str) -> bool:
-        """Whether ``origin`` is one of ``BASTION_CSRF_TRUSTED_ORIGINS``."""
-        origin = normalise_origin(origin)
-        return origin in self.trusted or any(p.fullmatch(origin) for p in self.trusted_patterns)
-
-    def forgery_reason(self, request: Request) -> str | None:
-        """Why the unsafe ``request`` may be forged, or ``None`` when it passes."""
-        environ = request.environ
-        authorization = environ.get("HTTP_AUTHORIZATION", "").split(None, 1)
-        # Any cookie counts, not only the session's: a remember-me cookie, or one the
-        # application reads itself, authenticates a forged request just as well, and
-        # Flask-Bastion cannot know which of the application's cookies do.
-        ambient = bool(environ.get("HTTP_COOKIE")) or (
-            bool(authorization) and authorization[0].lower() in _AMBIENT_SCHEMES
-        )
-        if authorization and not ambient:
-            return None
-        site = environ.get("HTTP_SEC_FETCH_SITE")
-        origin = environ.get("HTTP_ORIGIN")
-        if site:
-            if site in _PASSING_SITES or (origin and self.is_trusted(origin)):
-                return None
-            return REASON_CROSS_ORIGIN
-        if origin:
-            if origin == "null":
-                return REASON_NULL_ORIGIN
-            own = normalise_origin(f"{request.scheme}://{request.host}")
-            if normalise_origin(origin) == own or self.is_trusted(origin):
-                return None
-            return REASON_ORIGIN_MISMATCH
-        if not ambient:
-            return None
-        token = request.headers.get(self.token_header) or request.form.get(self.field_name)
-        return _token_problem(token)
