@@ -13,18 +13,11 @@ its own 4xx. They are here too, so a change in gunicorn that lets one through sh
 
 from __future__ import annotations
 
-import importlib.util
-import os
 import re
 import socket
-import subprocess
-import sys
-import threading
-import time
 import typing as t
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 from flask import Flask, request
@@ -32,10 +25,11 @@ from flask import Flask, request
 from flask_bastion import inputs
 
 from .conftest import make_app
+from .servers import Gunicorn as Server
+from .servers import gunicorn
 
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).resolve().parent.parent
 #: Seconds gunicorn may take to listen and to answer; generous for a loaded machine.
 TIMEOUT = 30.0
 REQUEST_ID = re.compile(r"[0-9a-f]{24}")
@@ -67,45 +61,11 @@ def served_app() -> Flask:
     return app
 
 
-class Output:
-    """gunicorn's standard error, read by a thread so the pipe never fills."""
-
-    def __init__(self, stream: t.IO[bytes]) -> None:
-        self.lines: list[str] = []
-        self.changed = threading.Condition()
-        self.thread = threading.Thread(target=self._read, args=(stream,), daemon=True)
-        self.thread.start()
-
-    def _read(self, stream: t.IO[bytes]) -> None:
-        for line in stream:
-            with self.changed:
-                self.lines.append(line.decode("utf-8", "replace"))
-                self.changed.notify_all()
-
-    def wait_for(self, text: str) -> str:
-        """The first line holding ``text``, waiting for it up to :data:`TIMEOUT`."""
-        with self.changed:
-            self.changed.wait_for(lambda: any(text in line for line in self.lines), TIMEOUT)
-            return next((line for line in self.lines if text in line), "")
-
-
-@dataclass
-class Server:
-    port: int
-    output: Output
-
-
 @dataclass
 class Answer:
     status: int
     headers: dict[str, str]
     body: str
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def send(server: Server, raw: bytes, *, end: bool = False) -> Answer:
@@ -127,54 +87,8 @@ def send(server: Server, raw: bytes, *, end: bool = False) -> Answer:
 @pytest.fixture(scope="module")
 def server() -> Iterator[Server]:
     """One gunicorn serving :func:`served_app` for the module, stopped afterwards."""
-    if importlib.util.find_spec("gunicorn") is None:  # the bench extra
-        if os.environ.get("BASTION_REQUIRE_SERVICES") == "1":
-            pytest.fail("gunicorn is not installed", pytrace=False)
-        pytest.skip("gunicorn is not installed")
-    port = _free_port()
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            "1",
-            "--graceful-timeout",
-            "5",
-            f"{__name__}:served_app()",
-        ],
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    assert process.stderr is not None
-    output = Output(process.stderr)
-    try:
-        deadline = time.monotonic() + TIMEOUT
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    pytest.fail("gunicorn did not listen in time", pytrace=False)
-            try:  # the poll interval, cut short if gunicorn exits
-                process.wait(timeout=0.05)
-            except subprocess.TimeoutExpired:
-                continue
-            pytest.fail(f"gunicorn exited: {''.join(output.lines)}", pytrace=False)
-        yield Server(port, output)
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
-        output.thread.join(timeout=10)
-        process.stderr.close()
+    with gunicorn(f"{__name__}:served_app()") as running:
+        yield running
 
 
 def post(path: str, kind: bytes, body: bytes, length: int | None = None) -> bytes:

@@ -36,8 +36,8 @@ from flask_bastion.sessions import (
 from flask_bastion.sessions.redis_store import RedisStore
 
 from .conftest import HTTPS, SECRET
+from .servers import gunicorn as start_gunicorn
 from .test_sessions import COOKIE, T0, Clock, cookie_of, interface, login, session_app
-from .test_sessions_faults import wait_for_output
 
 #: Seconds any wait in these tests may last before the test fails instead of hanging.
 WAIT = 30.0
@@ -494,9 +494,6 @@ def gunicorn(tmp_path: t.Any, shared_store_config: dict[str, t.Any]) -> Iterator
     store_config = shared_store_config
     (tmp_path / "raceapp.py").write_text(GUNICORN_APP)
     signal = _listener()
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = int(probe.getsockname()[1])
     config = {
         "SECRET_KEY": SECRET,
         "TRUSTED_HOSTS": ["localhost"],
@@ -508,32 +505,10 @@ def gunicorn(tmp_path: t.Any, shared_store_config: dict[str, t.Any]) -> Iterator
         "RACE_CONFIG": json.dumps(config),
         "RACE_SIGNAL_PORT": str(signal.getsockname()[1]),
     }
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            "2",
-            "--chdir",
-            str(tmp_path),
-            "raceapp:app",
-        ],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
     try:
-        if not wait_for_output(process, b"Booting worker", timeout=WAIT):
-            pytest.fail("gunicorn did not start", pytrace=False)
-        yield Server(port, signal)
+        with start_gunicorn("raceapp:app", workers=2, chdir=tmp_path, env=env) as running:
+            yield Server(running.port, signal)
     finally:
-        process.terminate()
-        process.wait(timeout=WAIT)
-        assert process.stdout is not None
-        process.stdout.close()
         signal.close()
 
 
