@@ -49,6 +49,12 @@ ACCEPTS = {
     ),
     "non_negative_int": "an integer, 0 or more",
     "positive_int": "an integer, 1 or more",
+    "timeout_seconds": "a whole number of seconds, from 1 to 2147483 (PostgreSQL's limit)",
+    "response_header_name": (
+        "an HTTP header name of letters, digits and `-`, not one that already means "
+        "something in every response (`Connection`, `Content-Length`, `Set-Cookie`, "
+        "the security headers...)"
+    ),
     "string_tuple": "a list of strings, or one comma-separated string",
     "networks": (
         "a list of IP networks in CIDR notation (`10.0.0.0/8`, `fd00::/8`; a bare address "

@@ -604,7 +604,7 @@ def test_logged_traceback_is_scrubbed(caplog: pytest.LogCaptureFixture) -> None:
     """The traceback of an unhandled exception has the URL's password masked."""
     app = environ_app()
     response = app.test_client().get("/db", base_url=HTTPS)
-    (record,) = [r for r in records_of(caplog, app.logger.name) if r.exc_info]
+    (record,) = [r for r in records_of(caplog, app.logger.name) if r.exc_text]
     assert record.request_id == response.headers["X-Request-ID"]
     assert "postgresql://app:***@db.internal/prod" in caplog.text
     assert "s3cret" not in caplog.text

@@ -48,9 +48,18 @@ _FLAGS = re.ASCII | re.IGNORECASE
 #: as a base64url blob costs one pass, not one pass per hyphen.
 _SENSITIVE_KEY = (
     r"(?<![\w-])(?>[\w-]*?(?:password|passwd|passphrase|pwd|secret|token|api[_-]?key"
-    r"|signature|session(?:[_-]?id)?)[\w-]*+)"
+    r"|private[_-]?key|access[_-]?key|credentials?|signature|session(?:[_-]?id)?)[\w-]*+)"
 )
-_SENSITIVE_KEY_WORDS = ("pass", "pwd", "secret", "token", "key", "signature", "session")
+_SENSITIVE_KEY_WORDS = (
+    "pass",
+    "pwd",
+    "secret",
+    "token",
+    "key",
+    "credential",
+    "signature",
+    "session",
+)
 #: Request headers whose whole value is secret, in header (``Proxy-Authorization``) and
 #: WSGI environ (``HTTP_PROXY_AUTHORIZATION``) spelling, also after an escaped line
 #: break (``\r\nCookie:`` in a repr'd raw request).
@@ -99,7 +108,16 @@ _DIGEST_PARAM = r'[\w-]+\s*=\s*(?:"(?:[^"\\\r\n]|\\.)*"|[^\s,]+)'
 _DIGEST = re.compile(rf"\b(digest)\s+{_DIGEST_PARAM}(?:\s*,\s*{_DIGEST_PARAM})*", _FLAGS)
 _URL = re.compile(r"(?<![a-z0-9+.-])[a-z][a-z0-9+.-]*+://[^\s'\"<>]+", _FLAGS)
 # userinfo ends at the last "@" before the path: a raw "@" in a password is common.
-_URL_PASSWORD = re.compile(r"^([^:]+://[^:/?#@]*):[^/?#]*@")
+# As SQLAlchemy parses it, a password runs to the next "@" and may hold "/", "#" or "?"
+# (a URL whose port is followed by a path holding "@" is masked a little too much).
+_URL_PASSWORD = re.compile(r"^([^:]+://[^:/?#@]*):.*@")
+#: A PEM private key block, base64 lines with real or escaped line breaks, up to its END
+#: line (or the end of the text, when it was cut).
+_PEM_KEY = re.compile(
+    r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----[A-Za-z0-9+/=\s\\]*+"
+    r"(?:-----END [A-Z0-9 ]*PRIVATE KEY-----)?",
+    _FLAGS,
+)
 _URL_SENSITIVE_PARAM = re.compile(rf"([?&;]{_SENSITIVE_KEY}=)[^&#;]*", _FLAGS)
 
 
@@ -131,6 +149,7 @@ def _redact_value(match: re.Match[str]) -> str:
 #: log lines hold none, so scrubbing them costs a few substring searches.
 _RULES: tuple[tuple[tuple[str, ...], t.Callable[[str], str]], ...] = (
     (("://",), mask_urls),
+    (("private key",), functools.partial(_PEM_KEY.sub, _REDACTED)),
     (_SENSITIVE_HEADER_WORDS, functools.partial(_HEADER_PAIR.sub, _redact_value)),
     (_CREDENTIAL_WORDS, functools.partial(_CREDENTIAL.sub, rf"\1 {_REDACTED}")),
     (("digest",), functools.partial(_DIGEST.sub, rf"\1 {_REDACTED}")),
@@ -142,8 +161,9 @@ def scrub(text: str) -> str:
     """``text`` with secrets redacted: URL passwords and secret URL parameters; the values
     of ``Authorization``, ``Proxy-Authorization``, ``Cookie``, ``Set-Cookie``,
     ``X-API-Key`` and ``X-CSRF-Token``, also in WSGI environ spelling (``HTTP_COOKIE``);
-    ``Bearer``, ``Basic``, ``Negotiate``, ``NTLM`` and ``Digest`` credentials; and the
-    values of keys naming a password, secret, token, API key, signature or session."""
+    ``Bearer``, ``Basic``, ``Negotiate``, ``NTLM`` and ``Digest`` credentials; PEM
+    private key blocks; and the values of keys naming a password, secret, token, API,
+    private or access key, credential, signature or session."""
     lowered = text.lower()
     for words, rule in _RULES:
         if any(word in lowered for word in words):
@@ -151,8 +171,45 @@ def scrub(text: str) -> str:
     return text
 
 
+#: The attributes every LogRecord has, and the ones Flask-Bastion adds itself: anything
+#: else came in ``extra=`` and is scrubbed, since structured handlers write it out.
+_RECORD_FIELDS = frozenset(
+    {*vars(logging.LogRecord("", 0, "", 0, "", None, None)), "message", "asctime"}
+    | {"request_id", "event", "reason", "status", "_bastion_scrubbed"}
+)
+_SECRET_NAME = re.compile(rf"{_SENSITIVE_KEY}|{_SENSITIVE_HEADER}", _FLAGS)
+#: How deep, and how many items, an ``extra`` value is scrubbed; anything beyond is
+#: replaced whole, so a huge or cyclic structure costs bounded work.
+_EXTRA_DEPTH = 6
+_EXTRA_ITEMS = 1000
+
+
+def scrub_value(value: object, depth: int = 0) -> object:
+    """``value`` (an ``extra`` field) with secrets redacted: strings are scrubbed, items
+    under a secret-looking key are replaced, mappings and sequences are copied with their
+    items scrubbed (the caller's objects are never changed)."""
+    if isinstance(value, str):
+        return scrub(value)
+    if isinstance(value, dict | list | tuple | set | frozenset):
+        if depth >= _EXTRA_DEPTH or len(value) > _EXTRA_ITEMS:
+            return _REDACTED
+        if isinstance(value, dict):
+            return {
+                key: _REDACTED
+                if isinstance(key, str) and _SECRET_NAME.fullmatch(key)
+                else scrub_value(item, depth + 1)
+                for key, item in value.items()
+            }
+        return [scrub_value(item, depth + 1) for item in value]
+    return value
+
+
 class LogFilter(logging.Filter):
-    """Adds ``record.request_id`` and redacts secrets from the message and traceback.
+    """Adds ``record.request_id`` and redacts secrets from the message, the traceback,
+    the stack and every ``extra=`` field (which structured handlers write out one by
+    one). The traceback is kept as scrubbed text (``record.exc_text``, which every
+    formatter prints) and ``record.exc_info`` is dropped, so that no formatter can format
+    it again from the live exception.
 
     Installed on each application's logger, on the ``flask_bastion.security`` logger and
     on :data:`default_handler`; add it to any other handler (JSON, syslog) with
@@ -170,6 +227,14 @@ class LogFilter(logging.Filter):
                 record.exc_text = logging.Formatter().formatException(record.exc_info)
             if record.exc_text:
                 record.exc_text = scrub(record.exc_text)
+            record.exc_info = None
+            if record.stack_info:
+                record.stack_info = scrub(record.stack_info)
+            for name, value in list(vars(record).items()):
+                if name in _RECORD_FIELDS:
+                    continue
+                secret = _SECRET_NAME.fullmatch(name) is not None
+                setattr(record, name, _REDACTED if secret else scrub_value(value))
             record._bastion_scrubbed = True
         return True
 

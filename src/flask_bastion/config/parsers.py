@@ -61,6 +61,19 @@ def positive_int(value: object) -> int:
     return number
 
 
+#: The longest timeout, in seconds, that every store accepts: PostgreSQL's
+#: ``statement_timeout`` holds at most 2147483647 milliseconds.
+MAX_TIMEOUT_SECONDS = 2_147_483
+
+
+def timeout_seconds(value: object) -> int:
+    """A timeout in whole seconds, from 1 to :data:`MAX_TIMEOUT_SECONDS`."""
+    number = positive_int(value)
+    if number > MAX_TIMEOUT_SECONDS:
+        raise Invalid(f"expected seconds from 1 to {MAX_TIMEOUT_SECONDS}")
+    return number
+
+
 def string_tuple(value: object) -> tuple[str, ...]:
     if isinstance(value, str):
         return tuple(part.strip() for part in value.split(",") if part.strip())
@@ -121,6 +134,35 @@ def header_token(value: object) -> str:
     if isinstance(value, str) and _HEADER_NAME_RE.fullmatch(value):
         return value
     raise Invalid("expected a header name such as 'X-Request-ID'")
+
+
+#: Response headers a setting may not name: hop-by-hop and framing headers (a WSGI
+#: server refuses them or the message breaks), headers that change state or location,
+#: and the security headers Flask-Bastion sends itself.
+RESERVED_RESPONSE_HEADERS = frozenset(
+    {
+        "connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding",
+        "upgrade", "content-length", "content-type", "content-encoding", "content-range",
+        "host", "location", "set-cookie", "set-cookie2", "clear-site-data", "vary",
+        "cache-control", "www-authenticate", "proxy-authenticate", "retry-after",
+        "content-security-policy", "content-security-policy-report-only",
+        "strict-transport-security", "x-frame-options", "x-content-type-options",
+        "referrer-policy", "permissions-policy", "cross-origin-opener-policy",
+        "cross-origin-resource-policy", "cross-origin-embedder-policy",
+        "origin-agent-cluster", "reporting-endpoints", "x-permitted-cross-domain-policies",
+    }
+)  # fmt: skip
+
+
+def response_header_name(value: object) -> str:
+    """A header name Flask-Bastion may add to every response under its own meaning."""
+    name = header_token(value)
+    if name.lower() in RESERVED_RESPONSE_HEADERS:
+        raise Invalid(
+            f"{name!r} already means something in every response; use a header of its own "
+            "such as 'X-Request-ID'"
+        )
+    return name
 
 
 def origins(value: object) -> tuple[str, ...]:

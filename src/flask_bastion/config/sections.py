@@ -19,8 +19,10 @@ from .parsers import (
     origins,
     positive_int,
     report_url,
+    response_header_name,
     setting,
     string_tuple,
+    timeout_seconds,
     visible_ascii,
 )
 
@@ -208,7 +210,7 @@ class ErrorsConfig:
     )
     request_id_header: str = setting(
         "X-Request-ID",
-        header_token,
+        response_header_name,
         "Response header carrying the request ID; also read from a trusted proxy.",
     )
 
@@ -321,20 +323,20 @@ class StoresConfig:
 
     connect_timeout: int = setting(
         5,
-        positive_int,
+        timeout_seconds,
         "Seconds to wait for a new PostgreSQL connection, handshake included (libpq waits "
         "at least 2). Past it the request gets a 503 with Retry-After.",
     )
     statement_timeout: int = setting(
         5,
-        positive_int,
+        timeout_seconds,
         "Seconds one SQL statement may take: PostgreSQL's statement_timeout, SQLite's wait "
         "for a lock; a second later the client cuts a PostgreSQL connection that sent "
         "nothing. Past it the request gets a 503 with Retry-After.",
     )
     redis_timeout: int = setting(
         2,
-        positive_int,
+        timeout_seconds,
         "Seconds to wait for a Redis connection and for each answer. Past it the request "
         "gets a 503 with Retry-After.",
     )
