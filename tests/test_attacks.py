@@ -2,8 +2,9 @@
 them: forged and malformed input, alternative spellings, races, odd configuration.
 
 Each test performs one attack and asserts that it fails (a refusal, a masked secret, a
-session that stays dead). The ones that held when they were written guard against
-regressions; the others name the defect in their docstring.
+session that stays dead). Most held when they were written and guard against
+regressions; the others found a defect, which their docstring describes as it was before
+the fix.
 """
 
 from __future__ import annotations
@@ -17,8 +18,6 @@ import os
 import re
 import selectors
 import socket
-import subprocess
-import sys
 import textwrap
 import threading
 import time
@@ -51,8 +50,9 @@ from flask_bastion.sessions import (
 )
 
 from .conftest import HTTPS, SECRET, make_app
+from .servers import gunicorn
 from .test_sessions import COOKIE, cookie_of, interface, login, session_app
-from .test_sessions_faults import BOUND, StallingProxy, timed, wait_for_output
+from .test_sessions_faults import BOUND, StallingProxy, timed
 
 #: Seconds any wait in these tests may last before the test fails instead of hanging.
 WAIT = 30.0
@@ -116,7 +116,7 @@ def thief_rotator(app: Flask, thief: t.Any) -> Callable[[], None]:
 
 
 def test_rotation_storm_cannot_outlast_revoke_all() -> None:
-    """DEFECT: a thief who can rotate the stolen session (any view calling
+    """a thief who can rotate the stolen session (any view calling
     rotate_session) and does so between each listing and deletion of
     revoke_all_sessions keeps a live session after it returns: the revocation gives up
     after a fixed number of passes and the thief's latest ID survives."""
@@ -134,7 +134,7 @@ def test_rotation_storm_cannot_outlast_revoke_all() -> None:
 
 
 def test_single_revocation_racing_a_rotation_is_final() -> None:
-    """DEFECT: revoke_session (one device, from "your devices") checks the key, then
+    """revoke_session (one device, from "your devices") checks the key, then
     deletes it once; a rotation that runs in between moves the stolen session to a new
     ID, the delete finds nothing, and revoke_session still reports success."""
     app = rotating_app()
@@ -264,7 +264,7 @@ def test_app_run_refuses_debug_from_a_dotenv_file(
 
 
 def test_console_of_a_debugger_installed_after_bastion_is_not_served() -> None:
-    """DEFECT: ``app.wsgi_app = DebuggedApplication(app.wsgi_app, evalex=True)`` after
+    """``app.wsgi_app = DebuggedApplication(app.wsgi_app, evalex=True)`` after
     Bastion(app): werkzeug serves /console itself, without calling the application, so
     the request-time guard never runs; with ``pin_security=False`` it runs any Python
     sent to it (here: reads the process ID). bastion.W005 and bastion.W009 report such a
@@ -299,7 +299,7 @@ def test_console_of_a_debugger_installed_after_bastion_is_not_served() -> None:
     ids=["testing", "propagate-exceptions"],
 )
 def test_debugger_without_evalex_never_shows_a_traceback(config: dict[str, t.Any]) -> None:
-    """DEFECT: DebuggedApplication(app, evalex=False) sets no environ key for the guard to
+    """DebuggedApplication(app, evalex=False) sets no environ key for the guard to
     see; with TESTING or PROPAGATE_EXCEPTIONS on (DEBUG off), a view's exception
     propagates out of Flask and the wrapper renders its traceback page: source lines and
     the exception text."""
@@ -317,7 +317,7 @@ def test_debugger_without_evalex_never_shows_a_traceback(config: dict[str, t.Any
 
 @pytest.mark.parametrize("where", ["url_value_preprocessor", "after_request"])
 def test_debug_on_after_init_shows_no_traceback_from_hooks(where: str) -> None:
-    """DEFECT: with DEBUG switched on after init_app every request is refused before the
+    """with DEBUG switched on after init_app every request is refused before the
     view, but an exception raised before Bastion's before_request (a URL value
     preprocessor, the session's open) or after it (an after_request hook) still
     propagates, since DEBUG makes Flask propagate exceptions, and the debugger renders it
@@ -529,35 +529,9 @@ def redirect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
     """One gunicorn worker on a free loopback port, TRUSTED_HOSTS = ["localhost"]."""
     folder = tmp_path_factory.mktemp("redirect")
     (folder / "redirectapp.py").write_text(REDIRECT_APP)
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = int(probe.getsockname()[1])
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            "1",
-            "--chdir",
-            str(folder),
-            "redirectapp:app",
-        ],
-        env={**os.environ, "REDIRECT_SECRET": SECRET},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        if not wait_for_output(process, b"Booting worker", timeout=WAIT):
-            pytest.fail("gunicorn did not start", pytrace=False)
-        yield port
-    finally:
-        process.terminate()
-        process.wait(timeout=WAIT)
-        assert process.stdout is not None
-        process.stdout.close()
+    env = {**os.environ, "REDIRECT_SECRET": SECRET}
+    with gunicorn("redirectapp:app", chdir=folder, env=env) as running:
+        yield running.port
 
 
 def exchange(port: int, raw: bytes) -> tuple[int, dict[str, str]]:
@@ -667,7 +641,7 @@ def json_log() -> Iterator[tuple[logging.Logger, io.StringIO]]:
     handler = logging.StreamHandler(stream)
     handler.setFormatter(JsonFormatter())
     handler.addFilter(LogFilter())
-    logger = logging.getLogger("attack_review.json")
+    logger = logging.getLogger("attacks.json")
     logger.addHandler(handler)
     logger.propagate = False
     try:
@@ -689,7 +663,7 @@ def json_log() -> Iterator[tuple[logging.Logger, io.StringIO]]:
 def test_structured_log_extras_are_scrubbed(
     json_log: tuple[logging.Logger, io.StringIO], extra: dict[str, t.Any]
 ) -> None:
-    """DEFECT: LogFilter scrubs the message and the traceback, but the ``extra`` fields
+    """LogFilter scrubs the message and the traceback, but the ``extra`` fields
     of a record, which JSON handlers write out field by field, keep their secrets."""
     logger, stream = json_log
     logger.warning("login failed", extra=extra)
@@ -699,7 +673,7 @@ def test_structured_log_extras_are_scrubbed(
 def test_traceback_formatted_again_from_exc_info_is_scrubbed(
     json_log: tuple[logging.Logger, io.StringIO],
 ) -> None:
-    """DEFECT: LogFilter scrubs ``record.exc_text`` but leaves ``record.exc_info``, from
+    """LogFilter scrubs ``record.exc_text`` but leaves ``record.exc_info``, from
     which JSON formatters format the traceback again, secrets and all."""
     logger, stream = json_log
     try:
@@ -712,7 +686,7 @@ def test_traceback_formatted_again_from_exc_info_is_scrubbed(
 
 
 def test_private_key_material_is_scrubbed() -> None:
-    """DEFECT: a service-account JSON (Google Cloud's shape) or a PEM block in a log line
+    """a service-account JSON (Google Cloud's shape) or a PEM block in a log line
     keeps its private key: neither ``private_key`` nor ``-----BEGIN PRIVATE KEY-----``
     is recognised."""
     key = "MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7"
@@ -727,7 +701,7 @@ def test_private_key_material_is_scrubbed() -> None:
 
 @pytest.mark.parametrize("password", ["pa/ss", "pa#ss", "pa?ss"], ids=["slash", "hash", "query"])
 def test_url_password_with_reserved_characters_is_masked(password: str) -> None:
-    """DEFECT: SQLAlchemy accepts a raw ``/``, ``#`` or ``?`` in a URL's password
+    """SQLAlchemy accepts a raw ``/``, ``#`` or ``?`` in a URL's password
     (``[^@]*``), but the URL masking stops the password at them and leaves it whole, in
     log lines and in ``flask bastion config``."""
     import sqlalchemy as sa
@@ -862,7 +836,7 @@ def test_5xx_page_never_shows_the_application_text(name: str, accept: str) -> No
 
 
 def test_statement_timeout_postgresql_cannot_take_is_refused() -> None:
-    """DEFECT: PostgreSQL's statement_timeout holds at most 2147483647 ms; a larger
+    """PostgreSQL's statement_timeout holds at most 2147483647 ms; a larger
     BASTION_STORES_STATEMENT_TIMEOUT is accepted at init_app, then every new
     connection is refused by the server, so every session write answers 503."""
     with pytest.raises(ConfigurationError) as info:
@@ -874,7 +848,7 @@ def test_statement_timeout_postgresql_cannot_take_is_refused() -> None:
     "name", ["Connection", "Transfer-Encoding", "Content-Length", "Set-Cookie"]
 )
 def test_request_id_header_cannot_be_a_framing_header(name: str) -> None:
-    """DEFECT: BASTION_ERRORS_REQUEST_ID_HEADER takes any header name and the request ID
+    """BASTION_ERRORS_REQUEST_ID_HEADER takes any header name and the request ID
     is added to every response under it: ``Connection`` is hop-by-hop (WSGI servers
     refuse the response), ``Transfer-Encoding`` and ``Content-Length`` break the
     framing, ``Set-Cookie`` sets a cookie on every response."""
@@ -1287,14 +1261,14 @@ def test_exempt_marks_do_not_leak_through_https_exempt_blueprints() -> None:
 
 @pytest.mark.parametrize("source", ["*.com", "https://*.com", "*.org:443"])
 def test_w055_fires_for_a_wildcard_over_a_whole_top_level_domain(source: str) -> None:
-    """DEFECT: ``*.com`` in script-src admits a script from any host anyone can register
+    """``*.com`` in script-src admits a script from any host anyone can register
     under .com, as good as ``*``, yet bastion.W055 stays silent."""
     app = make_app(BASTION_CSP_POLICY={"script-src": ["'self'", source]})
     assert "bastion.W055" in {m.id for m in run_checks(app)}
 
 
 def test_checks_see_a_view_that_allows_inline_script() -> None:
-    """DEFECT: ``@csp(script_src=[..., "'unsafe-inline'"])`` undoes the CSP for one view,
+    """``@csp(script_src=[..., "'unsafe-inline'"])`` undoes the CSP for one view,
     but the CSP checks read only the configuration: ``check --deploy`` passes."""
     from flask_bastion import csp
 
