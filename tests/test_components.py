@@ -542,3 +542,26 @@ def test_architecture_example_runs_as_documented() -> None:
     refused = client.post("/", base_url=HTTPS, headers={"Sec-Fetch-Site": "same-origin"})
     assert refused.status_code == 403
     assert "Writes are paused for maintenance." in refused.get_data(as_text=True)
+
+
+def test_untrusted_host_goes_through_the_refusal_path(caplog: pytest.LogCaptureFixture) -> None:
+    """Flask's 400 for a Host outside TRUSTED_HOSTS is a refusal like Bastion's own: safe
+    page with its reason, Vary: Accept, the request_rejected signal and a log line."""
+    from flask_bastion.errors import REASON_UNTRUSTED_HOST
+
+    app = make_app()
+    seen: list[dict[str, t.Any]] = []
+
+    def on_rejected(sender: Flask, **extra: t.Any) -> None:
+        seen.append(extra)
+
+    with (
+        signals.request_rejected.connected_to(on_rejected, app),
+        caplog.at_level(logging.INFO, "flask_bastion.security"),
+    ):
+        response = app.test_client().get("/", base_url="https://evil.example")
+    assert response.status_code == 400
+    assert REASON_UNTRUSTED_HOST in response.get_data(as_text=True)
+    assert "Accept" in response.headers["Vary"]
+    assert seen == [{"reason": REASON_UNTRUSTED_HOST, "status": 400}]
+    assert [getattr(r, "event", None) for r in caplog.records] == ["request.rejected"]

@@ -21,17 +21,21 @@ import re
 
 from flask import Blueprint, Flask, Request, Response, current_app, render_template, request
 from markupsafe import escape
-from werkzeug.exceptions import HTTPException, default_exceptions
+from werkzeug.exceptions import HTTPException, SecurityError, default_exceptions
 
 from . import logs, signals
 from .components import Stage
 from .config import BastionConfig
 from .context import RequestState, request_state
-from .exceptions import Rejection
+from .exceptions import Rejection, UntrustedHost
 from .proxy import peer_is_trusted
+from .refusal import report
 
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{8,128}")
 _JSON_TYPES = ("application/json", "application/problem+json")
+
+#: Reason of the 400 for a ``Host`` that is not one of ``TRUSTED_HOSTS``.
+REASON_UNTRUSTED_HOST = "The Host header is not one of the names this site answers to."
 
 
 #: Templates (``bastion/error.html``) are served through a route-less blueprint so the
@@ -76,6 +80,10 @@ class SafeErrors:
             return error
         if error.response is not None:  # abort(response): the application chose the body
             return error.response  # type: ignore[return-value]
+        if isinstance(error, SecurityError) and not isinstance(error, Rejection):
+            # Flask refused a Host outside TRUSTED_HOSTS: a refusal like Bastion's own.
+            error = UntrustedHost(REASON_UNTRUSTED_HOST)
+            report(error)
         original = getattr(error, "original_exception", None)
         if original is not None:
             signals.server_error.send(

@@ -16,6 +16,7 @@ from werkzeug.exceptions import (
     InternalServerError,
     RequestEntityTooLarge,
     RequestHeaderFieldsTooLarge,
+    SecurityError,
     ServiceUnavailable,
 )
 
@@ -75,6 +76,10 @@ class HeadersTooLarge(Rejection, RequestHeaderFieldsTooLarge):
 
 class BodyTooLarge(Rejection, RequestEntityTooLarge):
     """The request body is larger than the limit for its kind."""
+
+
+class UntrustedHost(Rejection, SecurityError):
+    """The request's ``Host`` is not one of ``TRUSTED_HOSTS`` (Flask refused it)."""
 
 
 class CSRFError(Rejection, Forbidden):
