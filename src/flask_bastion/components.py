@@ -8,7 +8,8 @@ Every protection is a component: an object with a ``name``, a :class:`Stage` and
     runs before the view, in stage order; it returns ``None`` to let the request go on
     and refuses it by raising (a :class:`~flask_bastion.exceptions.Rejection` through
     :func:`~flask_bastion.refusal.refuse`, or an HTTPS redirect). Nothing else ends a
-    request early.
+    request early: a hook that returns a value (a response meant as a refusal) fails
+    the request with a 500 rather than letting the view run.
 ``view_headers(view, https)``
     the static headers of a view's responses, computed once per view and scheme.
 ``view_policy(view, https)``

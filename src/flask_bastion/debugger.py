@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import functools
 import os
+import types
 import typing as t
 from collections.abc import Iterable
 
@@ -135,20 +136,48 @@ _REFUSED_PAGE = (
 )
 
 
+#: How many WSGI callables the walk from a debugger's wrapped application looks at.
+_WALK_LIMIT = 64
+
+
+def _next_layers(layer: object) -> list[object]:
+    """The WSGI callables ``layer`` may pass a request to: the usual middleware
+    attributes, a ``DispatcherMiddleware``'s mounts, a ``functools.partial``'s function,
+    and, for a plain function, what its closure and the globals it names hold (a
+    ``def app(environ, start_response): return prod(environ, start_response)``)."""
+    found: list[object] = [
+        getattr(layer, name, None) for name in ("wsgi_app", "app", "__self__", "__wrapped__")
+    ]
+    found.append(getattr(layer, "func", None) if isinstance(layer, functools.partial) else None)
+    mounts = getattr(layer, "mounts", None)
+    if isinstance(mounts, dict):
+        found.extend(mounts.values())
+    if isinstance(layer, types.FunctionType):
+        found.extend(cell.cell_contents for cell in layer.__closure__ or ())
+        found.extend(layer.__globals__.get(name) for name in layer.__code__.co_names)
+    return [item for item in found if item is not None and callable(item)]
+
+
 def _production_app(layer: object) -> Flask | None:
     """The Flask application under the production profile that ``layer`` (a WSGI
-    callable, possibly wrapped in middleware) leads to, if any."""
-    for _ in range(16):  # a bounded walk down the middleware chain
-        if isinstance(layer, Flask):
-            state = layer.extensions.get(EXTENSION_KEY)
-            return layer if state is not None and not state.config.development else None
-        layer = (
-            getattr(layer, "wsgi_app", None)
-            or getattr(layer, "app", None)
-            or getattr(layer, "__self__", None)  # a bound app.wsgi_app
-        )
-        if layer is None:
-            return None
+    callable, possibly wrapped in middleware, a dispatcher or a function) leads to, if
+    any. A bounded breadth-first walk: whatever path leads to a production application,
+    the debugger in front of it must not serve its console."""
+    queue: list[object] = [layer]
+    seen: set[int] = set()
+    while queue and len(seen) < _WALK_LIMIT:
+        current = queue.pop(0)
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, Flask):
+            state = current.extensions.get(EXTENSION_KEY)
+            if state is not None and not state.config.development:
+                return current
+        try:
+            queue.extend(_next_layers(current))
+        except Exception:  # noqa: S112 - an odd object (a proxy outside a context) ends this branch
+            continue
     return None
 
 

@@ -279,7 +279,14 @@ def _install_hooks(app: Flask, state: BastionState) -> None:
         req = request._get_current_object()  # type: ignore[attr-defined]
         g._bastion = current = RequestState()
         for hook in hooks:
-            hook(req, current)
+            if hook(req, current) is not None:
+                # A component ends a request only by raising. One that returns a
+                # response (Flask's own hooks may) meant to refuse the request: letting
+                # the view run would turn its refusal into a silent pass, so fail closed.
+                raise TypeError(
+                    f"{hook!r} returned a value; a component's before_request refuses a "
+                    "request by raising (flask_bastion.refusal.refuse), never by returning."
+                )
 
     # Bastion's before hook runs first, whatever the application registered before
     # init_app; the response layer runs after every Flask hook, on the final response.
