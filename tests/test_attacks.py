@@ -1380,7 +1380,7 @@ def test_streamed_template_with_a_token_is_private() -> None:
     """``flask.stream_template`` renders after the headers are sent: a token issued
     while streaming came without ``Cache-Control: private, no-store`` and ``Vary:
     Cookie`` (and without the anonymous cookie it is bound to), so a shared cache could
-    hand one visitor's token, bound to their cookie, to anyone. KNOWN FAILING."""
+    hand one visitor's token, bound to their cookie, to anyone."""
     from flask import stream_template_string
 
     app = make_app()
@@ -1588,7 +1588,7 @@ def test_revoking_a_former_user_of_the_browser_spares_the_new_one(device_app: Fl
 def test_revoking_an_empty_device_id_revokes_nothing(device_app: Flask) -> None:
     """``revoke_session(user, "")`` (a form without the field): the memory and SQL stores
     revoke nothing, the Redis store read the empty device as "no filter" and revoked every
-    session of the user. KNOWN FAILING on Redis."""
+    session of the user."""
     first = login(device_app, "alice")
     second = login(device_app, "alice")
     response = first.post("/revoke-device", base_url=HTTPS, data={"device": ""})
@@ -1599,7 +1599,7 @@ def test_revoking_an_empty_device_id_revokes_nothing(device_app: Flask) -> None:
 def test_cookie_session_flags_set_after_init_are_not_sent() -> None:
     """With server-side sessions off, Flask's cookie session reads ``SESSION_COOKIE_*``
     at every response: settings changed after init_app (a factory that loads more config
-    afterwards) sent the cookie without Secure, HttpOnly or SameSite. KNOWN FAILING."""
+    afterwards) sent the cookie without Secure, HttpOnly or SameSite."""
     from flask import session
 
     app = make_app(BASTION_SESSIONS_ENABLED=False)

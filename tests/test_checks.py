@@ -69,6 +69,14 @@ NO_SETTING = {
 UNCHECKED_DANGER: dict[str, str] = {}
 
 
+def _plain_flask_sessions(app: Flask) -> None:
+    """The application replaced Bastion's session interface with Flask's own, which reads
+    the cookie flags from the configuration on every response."""
+    from flask.sessions import SecureCookieSessionInterface
+
+    app.session_interface = SecureCookieSessionInterface()
+
+
 def _debugger_script(app: Flask) -> None:
     app.import_name = "tests.debug_script"
 
@@ -250,25 +258,41 @@ FIRES = [
     # init_app, the cookie it sends changes too.
     pytest.param(
         "bastion.W014",
-        {**FLASK_SESSION, "after": {"SESSION_COOKIE_SECURE": False}},
+        {
+            **FLASK_SESSION,
+            "after": {"SESSION_COOKIE_SECURE": False},
+            "patch": _plain_flask_sessions,
+        },
         ("bastion.W035",),
         id="W014-not-secure",
     ),
     pytest.param(
         "bastion.W015",
-        {**FLASK_SESSION, "after": {"SESSION_COOKIE_HTTPONLY": False}},
+        {
+            **FLASK_SESSION,
+            "after": {"SESSION_COOKIE_HTTPONLY": False},
+            "patch": _plain_flask_sessions,
+        },
         ("bastion.W035",),
         id="W015-not-httponly",
     ),
     pytest.param(
         "bastion.W016",
-        {**FLASK_SESSION, "after": {"SESSION_COOKIE_SAMESITE": "None"}},
+        {
+            **FLASK_SESSION,
+            "after": {"SESSION_COOKIE_SAMESITE": "None"},
+            "patch": _plain_flask_sessions,
+        },
         ("bastion.W035",),
         id="W016-samesite-none",
     ),
     pytest.param(
         "bastion.W016",
-        {**FLASK_SESSION, "after": {"SESSION_COOKIE_SAMESITE": None}},
+        {
+            **FLASK_SESSION,
+            "after": {"SESSION_COOKIE_SAMESITE": None},
+            "patch": _plain_flask_sessions,
+        },
         ("bastion.W035",),
         id="W016-samesite-unset",
     ),
@@ -927,6 +951,7 @@ def test_silencing_one_id_keeps_the_others() -> None:
         BASTION_SILENCED_CHECKS=["bastion.W014", "bastion.W035"],
         bastion={"sessions_enabled": False},
         after={"SESSION_COOKIE_SECURE": False, "SESSION_COOKIE_HTTPONLY": False},
+        patch=_plain_flask_sessions,
     )
     assert ids(app) == {"bastion.W015"}
 

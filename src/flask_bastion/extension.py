@@ -41,6 +41,7 @@ from flask import Flask, g, has_app_context, has_request_context, request
 from .components import Component, Factory, Registry
 from .config import BastionConfig, load_config
 from .context import EXTENSION_KEY, RequestState, get_state, request_state
+from .cookies import private_headers
 from .csp import ContentSecurityPolicy
 from .csrf import CSRFProtection
 from .debugger import DebuggerGuard
@@ -269,6 +270,11 @@ class ResponseLayer:
             headers.append((self.policy_header, f"'nonce-{state.nonce}'".join(plan.policy)))
         if self.rid_lower not in present:
             headers.append((self.rid_header, state.request_id))
+        if "content-length" not in present and not status.startswith(("204", "304")):
+            # A streamed body is written after these headers: a CSRF token or session data
+            # rendered into it could not make the response private any more, so it is
+            # private from the start (unless the view chose its own Cache-Control).
+            state.on_response(private_headers)
         state.run_callbacks(status, headers)
 
 

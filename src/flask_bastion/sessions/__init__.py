@@ -19,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from flask import Flask, Request, current_app, session
+from flask.sessions import SecureCookieSessionInterface
 
 from .. import signals
 from ..components import Stage
@@ -91,6 +92,9 @@ class Sessions:
             app.config["SESSION_COOKIE_SECURE"] = secure
             app.config["SESSION_COOKIE_HTTPONLY"] = True
             app.config["SESSION_COOKIE_SAMESITE"] = samesite
+            # Settled now, whatever the configuration says later: a factory that loads
+            # more settings after init_app cannot turn the flags off again.
+            app.session_interface = HardenedCookieSessions(secure, samesite)
             return
         cookie = session_cookie(app, self.config)
         self.interface = BastionSessionInterface(make_store(app, self.config), self.config, cookie)
@@ -103,6 +107,24 @@ class Sessions:
             state.on_response(_private_if_cookie_dependent)
         elif request.environ.get(UNAVAILABLE):
             refuse(SessionStoreUnavailable(REASON_READ_FAILED))
+
+
+class HardenedCookieSessions(SecureCookieSessionInterface):
+    """Flask's signed-cookie sessions, with ``Secure``, ``HttpOnly`` and ``SameSite``
+    settled at ``init_app`` (used when server-side sessions are off)."""
+
+    def __init__(self, secure: bool, samesite: str) -> None:
+        self.secure = secure
+        self.samesite = samesite
+
+    def get_cookie_secure(self, app: Flask) -> bool:
+        return self.secure
+
+    def get_cookie_httponly(self, app: Flask) -> bool:
+        return True
+
+    def get_cookie_samesite(self, app: Flask) -> str:
+        return self.samesite
 
 
 def _private_if_cookie_dependent(status: str, headers: list[tuple[str, str]]) -> None:
@@ -216,7 +238,9 @@ def list_sessions(user_id: object) -> list[SessionInfo]:
 def revoke_session(user_id: object, key: str) -> bool:
     """Revoke one device of ``user_id`` by its :attr:`SessionInfo.key`, whatever ID its
     session has rotated to meanwhile; ``False`` when it is not one of theirs (a user can
-    never revoke someone else's session)."""
+    never revoke someone else's session) or ``key`` is empty."""
+    if not key:  # never "no device filter": that would revoke every device
+        return False
     return _interface().store.delete_user(str(user_id), device=key) > 0
 
 
