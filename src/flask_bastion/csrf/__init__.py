@@ -35,14 +35,9 @@ check: a forged request could only carry the attacker's own credentials. Trusted
 label (``https://*.example.org`` matches ``https://a.example.org``, not
 ``https://a.b.example.org`` or ``https://example.org``).
 
-Tokens are masked per response (BREACH): each call to :func:`csrf_token` returns
-``base64url(mask || mask XOR secret)`` with a fresh 32-byte mask, so the secret never
-appears twice in compressed HTTPS responses. A visitor with a session has a secret kept
-in it; a visitor without one gets no session at all (any client could fill the store by
-loading forms): their secret is an HMAC, under a key derived from ``SECRET_KEY`` for this
-purpose only, of a random value in the ``__Host-csrf`` cookie, and nothing is stored on
-the server. A response carrying a token is ``Cache-Control: private, no-store`` unless the
-view set its own, and varies on ``Cookie``. See ``docs/csrf.md`` for the threat model.
+The synchronizer tokens (masked per response, and bound to a cookie for a visitor
+without a session) are in :mod:`flask_bastion.csrf.tokens`. See ``docs/csrf.md`` for the
+threat model.
 """
 
 from __future__ import annotations
