@@ -565,3 +565,30 @@ def test_untrusted_host_goes_through_the_refusal_path(caplog: pytest.LogCaptureF
     assert "Accept" in response.headers["Vary"]
     assert seen == [{"reason": REASON_UNTRUSTED_HOST, "status": 400}]
     assert [getattr(r, "event", None) for r in caplog.records] == ["request.rejected"]
+
+
+def test_failing_response_callback_keeps_the_response(caplog: pytest.LogCaptureFixture) -> None:
+    """A response callback that raises is logged; the response still goes out with its
+    security headers and the other callbacks' headers, never as the server's bare 500."""
+
+    def broken(status: str, headers: list[tuple[str, str]]) -> None:
+        raise RuntimeError("callback bug")
+
+    @dataclass
+    class Broken:
+        name: str = "broken"
+        stage: Stage = Stage.LIMIT
+
+        def init_app(self, app: Flask) -> None:
+            pass
+
+        def before_request(self, request: Request, state: RequestState) -> None:
+            state.on_response(broken)
+            state.on_response(lambda status, headers: headers.append(("RateLimit", "ok")))
+
+    with caplog.at_level(logging.ERROR, "flask_bastion"):
+        response = _app_with(Broken()).test_client().get("/", base_url=HTTPS)
+    assert response.status_code == 200
+    assert response.headers["X-Frame-Options"] == "DENY"
+    assert response.headers["RateLimit"] == "ok"
+    assert any("callback bug" in (r.exc_text or "") for r in caplog.records)

@@ -8,6 +8,7 @@ reach the state without an import cycle.
 from __future__ import annotations
 
 import base64
+import logging
 import secrets
 import typing as t
 
@@ -15,6 +16,8 @@ from flask import Flask, g
 
 if t.TYPE_CHECKING:
     from .extension import BastionState
+
+_log = logging.getLogger("flask_bastion")
 
 #: Key of the per-application state in ``app.extensions``.
 EXTENSION_KEY = "bastion"
@@ -95,10 +98,18 @@ class RequestState:
             self._callbacks.append(callback)
 
     def run_callbacks(self, status: str, headers: list[tuple[str, str]]) -> None:
-        """Run the callbacks registered with :meth:`on_response`, in order."""
+        """Run the callbacks registered with :meth:`on_response`, in order.
+
+        The response is already on its way, so a callback that fails cannot turn it into
+        an error page any more: its failure is logged (with the request ID, scrubbed)
+        and the other callbacks still run, rather than the server sending its bare 500
+        without the security headers already added."""
         if self._callbacks is not None:
             for callback in self._callbacks:
-                callback(status, headers)
+                try:
+                    callback(status, headers)
+                except Exception:
+                    _log.exception("response callback %r failed", callback)
 
 
 def new_request_id() -> str:

@@ -242,6 +242,7 @@ class LogFilter(logging.Filter):
 # The security logger is Flask-Bastion's own: its records are scrubbed and tagged
 # wherever they are sent.
 security_log.addFilter(LogFilter())
+logging.getLogger("flask_bastion").addFilter(LogFilter())  # the pipeline's own errors
 
 #: Writes to :data:`flask.logging.wsgi_errors_stream`, as Flask's default handler does,
 #: with :data:`LOG_FORMAT` and a :class:`LogFilter`. It takes the place of Flask's default
