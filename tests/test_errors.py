@@ -281,7 +281,7 @@ def test_unhandled_exception_traceback_is_logged_with_request_id(
 ) -> None:
     """The traceback goes to the app logger, tagged with the response's request ID."""
     response = client.get("/boom", base_url=HTTPS)
-    (record,) = [r for r in records_of(caplog, app.logger.name) if r.exc_info]
+    (record,) = [r for r in records_of(caplog, app.logger.name) if r.exc_text]
     assert record.levelno == logging.ERROR
     assert record.request_id == response.headers["X-Request-ID"]
     assert "Traceback" in caplog.text
