@@ -856,11 +856,11 @@ def test_5xx_page_never_shows_the_application_text(name: str, accept: str) -> No
 
 def test_statement_timeout_postgresql_cannot_take_is_refused() -> None:
     """DEFECT: PostgreSQL's statement_timeout holds at most 2147483647 ms; a larger
-    BASTION_SESSIONS_STATEMENT_TIMEOUT is accepted at init_app, then every new
+    BASTION_STORES_STATEMENT_TIMEOUT is accepted at init_app, then every new
     connection is refused by the server, so every session write answers 503."""
     with pytest.raises(ConfigurationError) as info:
-        make_app(BASTION_SESSIONS_STATEMENT_TIMEOUT=3_000_000)
-    assert info.value.key == "BASTION_SESSIONS_STATEMENT_TIMEOUT"
+        make_app(BASTION_STORES_STATEMENT_TIMEOUT=3_000_000)
+    assert info.value.key == "BASTION_STORES_STATEMENT_TIMEOUT"
 
 
 @pytest.mark.parametrize(

@@ -61,6 +61,26 @@ def positive_int(value: object) -> int:
     return number
 
 
+def int_range(low: int, high: int) -> Callable[[object], int]:
+    """A parser of integers from ``low`` (0 or more) to ``high``, both included: for
+    values that code further on stores in a fixed-size integer, or that make no sense
+    past a bound."""
+    message = f"expected an integer from {low} to {high}"
+
+    def parse(value: object) -> int:
+        try:
+            number = non_negative_int(value)
+        except Invalid:
+            raise Invalid(message) from None
+        if not low <= number <= high:
+            raise Invalid(message)
+        return number
+
+    parse.__name__ = parse.__qualname__ = "int_range"
+    parse.bounds = (low, high)  # type: ignore[attr-defined]
+    return parse
+
+
 def string_tuple(value: object) -> tuple[str, ...]:
     if isinstance(value, str):
         return tuple(part.strip() for part in value.split(",") if part.strip())
@@ -121,6 +141,48 @@ def header_token(value: object) -> str:
     if isinstance(value, str) and _HEADER_NAME_RE.fullmatch(value):
         return value
     raise Invalid("expected a header name such as 'X-Request-ID'")
+
+
+#: Response headers that a value of the application's choosing must never be sent as.
+#: Hop-by-hop and framing headers make servers and proxies refuse or misread the
+#: response (RFC 9110 section 7.6.1, RFC 9112 section 6); the others redirect, set
+#: cookies, clear the browser's data, prompt for credentials, change caching or
+#: retries, or, as a second copy of a security header Flask-Bastion sends, change what
+#: it means (browsers ignore two ``X-Frame-Options`` that disagree).
+RESERVED_RESPONSE_HEADERS = frozenset(
+    {
+        # hop-by-hop
+        "connection", "keep-alive", "proxy-connection", "te", "trailer",
+        "transfer-encoding", "upgrade",
+        # framing and representation
+        "content-length", "content-type", "content-encoding", "content-range",
+        "content-disposition", "content-location", "host",
+        # state, navigation and authentication
+        "set-cookie", "location", "refresh", "clear-site-data", "www-authenticate",
+        "proxy-authenticate",
+        # caching and retries
+        "cache-control", "expires", "pragma", "vary", "age", "etag", "last-modified",
+        "retry-after",
+        # the security headers Flask-Bastion sends
+        "content-security-policy", "content-security-policy-report-only",
+        "strict-transport-security", "x-frame-options", "x-content-type-options",
+        "x-permitted-cross-domain-policies", "referrer-policy", "permissions-policy",
+        "cross-origin-opener-policy", "cross-origin-resource-policy",
+        "cross-origin-embedder-policy", "origin-agent-cluster", "reporting-endpoints",
+    }
+)  # fmt: skip
+
+
+def response_header(value: object) -> str:
+    """A header name of Flask-Bastion's own to add to every response: not one of
+    :data:`RESERVED_RESPONSE_HEADERS`, in any case."""
+    name = header_token(value)
+    if name.lower() in RESERVED_RESPONSE_HEADERS:
+        raise Invalid(
+            f"{name!r} is a header with its own meaning in HTTP or one Flask-Bastion sends; "
+            "expected a name of its own such as 'X-Request-ID'"
+        )
+    return name
 
 
 def origins(value: object) -> tuple[str, ...]:
