@@ -4,6 +4,7 @@ line, and nothing changed for other applications in the process."""
 from __future__ import annotations
 
 import base64
+import datetime
 import io
 import json
 import logging
@@ -763,6 +764,16 @@ def werkzeug_request(url: str) -> t.Any:
     return EnvironBuilder(url).get_request()
 
 
+class Connection:
+    """An object whose repr is clean and whose str, as ``%(name)s`` writes it, is not."""
+
+    def __repr__(self) -> str:
+        return "<Connection>"
+
+    def __str__(self) -> str:
+        return "postgresql://app:S3cr3tV4lue@db/prod"
+
+
 def unprintable() -> object:
     class Unprintable:
         def __repr__(self) -> str:
@@ -781,6 +792,7 @@ def unprintable() -> object:
         ({"body": b'{"token": "S3cr3tV4lue"}'}, "S3cr3tV4lue"),
         ({"request": werkzeug_request("/reset?token=S3cr3tV4lue")}, "S3cr3tV4lue"),
         ({"error": ConnectionError("postgresql://app:S3cr3tV4lue@db/x")}, "S3cr3tV4lue"),
+        ({"connection": Connection()}, "S3cr3tV4lue"),
         ({"deep": nested(20, {"password": "S3cr3tV4lue"})}, "S3cr3tV4lue"),
         ({"rows": [{"n": n} for n in range(2_000)] + [{"token": "S3cr3tV4lue"}]}, "S3cr3tV4lue"),
         ({"multi": MultiDict([("user", "bob"), ("password", "S3cr3tV4lue")])}, "S3cr3tV4lue"),
@@ -793,6 +805,7 @@ def unprintable() -> object:
         "bytes",
         "object-repr",
         "exception",
+        "object-str",
         "past-the-depth",
         "past-the-budget",
         "dict-subclass",
@@ -830,6 +843,7 @@ def test_extra_fields_without_secrets_are_passed_on_as_they_are() -> None:
     """Fields without a secret stay the caller's very objects; None and booleans under a
     secret's name stay too, as they cannot be one."""
     form = {"user": "bob", "tags": ["a", ("b", 1)], "at": 1.5}
+    when = datetime.datetime(2025, 5, 1, tzinfo=datetime.UTC)
     record = logging.getLogger("x").makeRecord(
         "x",
         logging.INFO,
@@ -838,10 +852,11 @@ def test_extra_fields_without_secrets_are_passed_on_as_they_are() -> None:
         "m",
         None,
         None,
-        extra={"form": form, "token_expired": True, "password": None, "count": 3},
+        extra={"form": form, "when": when, "token_expired": True, "password": None, "count": 3},
     )
     logs.LogFilter().filter(record)
     assert record.form is form
+    assert record.when is when
     assert (record.token_expired, record.password, record.count) == (True, None, 3)
 
 
