@@ -49,12 +49,7 @@ ACCEPTS = {
     ),
     "non_negative_int": "an integer, 0 or more",
     "positive_int": "an integer, 1 or more",
-    "timeout_seconds": "a whole number of seconds, from 1 to 2147483 (PostgreSQL's limit)",
-    "response_header_name": (
-        "an HTTP header name of letters, digits and `-`, not one that already means "
-        "something in every response (`Connection`, `Content-Length`, `Set-Cookie`, "
-        "the security headers...)"
-    ),
+    "int_range": "an integer from {0} to {1}",
     "string_tuple": "a list of strings, or one comma-separated string",
     "networks": (
         "a list of IP networks in CIDR notation (`10.0.0.0/8`, `fd00::/8`; a bare address "
@@ -63,6 +58,13 @@ ACCEPTS = {
     ),
     "optional_str": "a string, or `None` (an empty string also means `None`)",
     "header_token": "an HTTP header name: letters, digits and `-`",
+    "response_header": (
+        "an HTTP header name: letters, digits and `-`; in any case, not a hop-by-hop or "
+        "framing header (`Connection`, `Transfer-Encoding`, `Content-Length`, `Host`, ...), "
+        "not `Set-Cookie`, `Location`, `Refresh`, `Clear-Site-Data`, an authentication or a "
+        "caching header (`Cache-Control`, `Vary`, ...), and not a security header "
+        "Flask-Bastion sends (`Content-Security-Policy`, `X-Frame-Options`, ...)"
+    ),
     "identifier": "a name of letters, digits, `_`, `-` and `.`",
     "origins": (
         "a list of origins (`https://app.example.org`, no path; `*` stands for one "
@@ -213,11 +215,14 @@ def _accepts(info: SettingInfo) -> str:
         return "one of " + ", ".join(f"`{choice!r}`" for choice in info.choices)
     name = getattr(info.parse, "__name__", repr(info.parse))
     try:
-        return ACCEPTS[name]
+        text = ACCEPTS[name]
     except KeyError:
         raise SystemExit(
             f"{Path(__file__).name}: describe the parser {name} of {info.key} in ACCEPTS"
         ) from None
+    # A parser made for its setting (int_range) carries its bounds.
+    bounds = getattr(info.parse, "bounds", None)
+    return text.format(*bounds) if bounds else text
 
 
 def _danger(info: SettingInfo) -> str:

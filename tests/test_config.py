@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import ipaddress
+import typing as t
 
 import pytest
+import sqlalchemy as sa
 from flask import Flask
 
 from flask_bastion import Bastion, ConfigurationError, get_state
 from flask_bastion.config import load_config, settings, value_of
+from flask_bastion.config.parsers import RESERVED_RESPONSE_HEADERS
+from flask_bastion.config.sections import MAX_SESSION_TIMEOUT, MAX_STORE_TIMEOUT
+from flask_bastion.stores import StoreError
+from flask_bastion.stores.sql import SQLDatabase
 
-from .conftest import SECRET, make_app
+from .conftest import HTTPS, SECRET, make_app
+from .test_sessions import session_app
 
 
 def test_defaults_are_production() -> None:
@@ -282,3 +289,105 @@ def test_header_bound_values_are_refused_at_init_app(key: str, value: object) ->
 def test_clean_values_are_accepted(key: str, value: object, expected: object) -> None:
     """Well-formed values pass: surrounding spaces of a list string, a plain IPv6 zone."""
     assert value_of(load_config({key: value}, {}), key) == expected
+
+
+# -- bounded timeouts --------------------------------------------------------------------
+
+BOUNDED = [
+    ("BASTION_STORES_CONNECT_TIMEOUT", 1, MAX_STORE_TIMEOUT),
+    ("BASTION_STORES_STATEMENT_TIMEOUT", 1, MAX_STORE_TIMEOUT),
+    ("BASTION_STORES_REDIS_TIMEOUT", 1, MAX_STORE_TIMEOUT),
+    ("BASTION_SESSIONS_IDLE_TIMEOUT", 0, MAX_SESSION_TIMEOUT),
+    ("BASTION_SESSIONS_ABSOLUTE_TIMEOUT", 0, MAX_SESSION_TIMEOUT),
+]
+
+
+@pytest.mark.parametrize(("key", "low", "high"), BOUNDED, ids=[k for k, _, _ in BOUNDED])
+def test_timeouts_are_bounded(key: str, low: int, high: int) -> None:
+    """A timeout takes every value from its lower to its upper bound (as digits from
+    the environment too); one past either bound fails init_app, naming the key and the
+    range."""
+    assert value_of(load_config({key: low}, {}), key) == low
+    assert value_of(load_config({key: str(high)}, {}), key) == high
+    # 10**400 is past what a float holds: every session request would answer 500.
+    for value in (low - 1, high + 1, str(high + 1), 10**400):
+        with pytest.raises(ConfigurationError) as info:
+            make_app(**{key: value})
+        assert info.value.key == key
+        assert f"an integer from {low} to {high}" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("timeout", "accepted"),
+    [(MAX_STORE_TIMEOUT, True), (MAX_STORE_TIMEOUT + 1, False)],
+    ids=["longest-accepted", "one-more"],
+)
+def test_longest_statement_timeout_is_the_longest_postgresql_takes(
+    pg_url: str, timeout: int, accepted: bool
+) -> None:
+    """PostgreSQL connects with the longest statement timeout the setting accepts, and
+    refuses every connection with one second more: the bound is PostgreSQL's own."""
+    database = SQLDatabase(pg_url, statement_timeout=timeout)
+    try:
+        if accepted:
+            shown = database.run(sa.text("SHOW statement_timeout")).scalar()
+            assert shown == f"{timeout}s"
+        else:
+            with pytest.raises(StoreError):
+                database.run(sa.text("SELECT 1"))
+    finally:
+        database.close()
+
+
+def test_longest_session_timeouts_work_in_every_store(store_config: dict[str, t.Any]) -> None:
+    """A session with the longest idle and absolute timeouts accepted is saved and read
+    back by every store (Redis expires keys at a time it must be able to hold)."""
+    app = session_app(
+        **store_config,
+        BASTION_SESSIONS_IDLE_TIMEOUT=MAX_SESSION_TIMEOUT,
+        BASTION_SESSIONS_ABSOLUTE_TIMEOUT=MAX_SESSION_TIMEOUT,
+    )
+    client = app.test_client()
+    assert client.post("/write/a/1", base_url=HTTPS).status_code == 200
+    assert client.get("/read", base_url=HTTPS).get_json() == {"data": {"a": "1"}}
+
+
+# -- the request ID header -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", sorted(RESERVED_RESPONSE_HEADERS))
+def test_request_id_header_refuses_reserved_names_in_any_case(name: str) -> None:
+    """No hop-by-hop, framing, state, caching or security header can carry the request
+    ID, whatever its case."""
+    for spelling in (name, name.upper(), name.title()):
+        with pytest.raises(ConfigurationError) as info:
+            make_app(BASTION_ERRORS_REQUEST_ID_HEADER=spelling)
+        assert info.value.key == "BASTION_ERRORS_REQUEST_ID_HEADER"
+        assert "its own meaning" in str(info.value)
+
+
+def test_request_id_header_cannot_be_any_header_bastion_sends() -> None:
+    """Every header of Flask-Bastion's responses (pages, errors, CSP reports, HSTS,
+    logout) other than the request ID itself is refused as the request ID header."""
+    app = session_app(
+        BASTION_CSP_REPORT_ONLY=True,
+        BASTION_CSP_REPORT_TO="/csp",
+        BASTION_HEADERS_FRAME_OPTIONS="DENY",
+    )
+    client = app.test_client()
+    names: set[str] = set()
+    client.post("/login/alice", base_url=HTTPS)
+    for method, path in [("GET", "/"), ("GET", "/boom"), ("GET", "/missing"), ("POST", "/logout")]:
+        names.update(client.open(path, method=method, base_url=HTTPS).headers.keys())
+    names.discard("X-Request-ID")
+    expected = {"Strict-Transport-Security", "Content-Security-Policy-Report-Only", "Vary"}
+    assert expected | {"Reporting-Endpoints", "Clear-Site-Data", "Set-Cookie"} <= names
+    assert {name for name in names if name.lower() not in RESERVED_RESPONSE_HEADERS} == set()
+
+
+def test_request_id_header_of_its_own_is_sent() -> None:
+    """A name of the application's own carries the request ID."""
+    app = make_app(BASTION_ERRORS_REQUEST_ID_HEADER="X-Correlation-ID")
+    response = app.test_client().get("/", base_url=HTTPS)
+    assert len(response.headers["X-Correlation-ID"]) == 24
+    assert "X-Request-ID" not in response.headers

@@ -4,6 +4,7 @@ line, and nothing changed for other applications in the process."""
 from __future__ import annotations
 
 import base64
+import datetime
 import io
 import json
 import logging
@@ -17,6 +18,7 @@ from contextlib import contextmanager
 import pytest
 from flask import Flask, request
 from flask.logging import default_handler as flask_default_handler
+from werkzeug.datastructures import MultiDict
 
 from flask_bastion import Bastion, logs
 from flask_bastion.logs import security_log
@@ -228,6 +230,10 @@ def test_configured_logging_gets_no_handler(logger_names: list[str]) -> None:
         ("access_token=abc123", "access_token=[redacted]"),
         ("session_id=abc123", "session_id=[redacted]"),
         ("client_secret=s3cr3t", "client_secret=[redacted]"),
+        ('{"private_key": "s3cr3t"}', '{"private_key": "[redacted]"}'),
+        ("aws_secret_access_key=s3cr3t", "aws_secret_access_key=[redacted]"),
+        ("access-key: s3cr3t", "access-key: [redacted]"),
+        ("{'credentials': 's3cr3t'}", "{'credentials': '[redacted]'}"),
     ],
     ids=[
         "authorization-bearer",
@@ -252,6 +258,10 @@ def test_configured_logging_gets_no_handler(logger_names: list[str]) -> None:
         "access-token",
         "session-id",
         "client-secret",
+        "private-key",
+        "secret-access-key",
+        "access-key",
+        "credentials",
     ],
 )
 def test_scrub_redacts_secrets(text: str, expected: str) -> None:
@@ -444,10 +454,74 @@ SCRUB_LEAKS = [
         id="url-password-parameter",
     ),
     leak(
+        "postgresql://app@server:s3/cr#et@db.internal/prod",
+        ("s3/cr#et",),
+        ("postgresql://app@server:***@db.internal/prod",),
+        id="url-user-with-at",
+    ),
+    leak(
+        "postgresql://app:pa?ss@db/prod?application_name=a@b",
+        ("pa?ss",),
+        ("postgresql://app:***@db/prod?application_name=a@b",),
+        id="url-at-in-query-after-host",
+    ),
+    leak(
+        "redis://:s3/cret@cache:6379/0 and https://x.example/a@b",
+        ("s3/cret",),
+        ("redis://:***@cache:6379/0", "https://x.example/a@b"),
+        id="url-slash-then-other-url",
+    ),
+    leak(
         "'QUERY_STRING': 'token=Zq8kR2vX&password=s3cret&page=2'",
         ("Zq8kR2vX", "s3cret"),
         ("&page=2",),
         id="query-string",
+    ),
+]
+
+
+#: The body of a private key, as base64 lines.
+KEY_BODY = ("MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7", "Zq8kR2vXc0oKieVaLue+/w==")
+PEM = "\n".join(KEY_BODY)
+SCRUB_LEAKS += [
+    leak(
+        f"loaded -----BEGIN RSA PRIVATE KEY-----\n{PEM}\n-----END RSA PRIVATE KEY----- ok",
+        KEY_BODY,
+        ("loaded -----BEGIN RSA PRIVATE KEY-----[redacted]-----END RSA PRIVATE KEY----- ok",),
+        id="pem-pkcs1",
+    ),
+    leak(
+        "-----BEGIN ENCRYPTED PRIVATE KEY-----\r\nProc-Type: 4,ENCRYPTED\r\n"
+        f"DEK-Info: DES-EDE3-CBC,3F17F5316E2BAC89\r\n\r\n{PEM}\r\n"
+        "-----END ENCRYPTED PRIVATE KEY-----",
+        (*KEY_BODY, "3F17F5316E2BAC89"),
+        ("-----END ENCRYPTED PRIVATE KEY-----",),
+        id="pem-encrypted-with-headers",
+    ),
+    leak(
+        f"-----BEGIN OPENSSH PRIVATE KEY-----\n{PEM}\n-----END OPENSSH PRIVATE KEY-----",
+        KEY_BODY,
+        (),
+        id="pem-openssh",
+    ),
+    leak(
+        f"-----BEGIN PGP PRIVATE KEY BLOCK-----\nVersion: 1\n\n{PEM}\n=ab12\n"
+        "-----END PGP PRIVATE KEY BLOCK-----",
+        KEY_BODY,
+        (),
+        id="pem-pgp",
+    ),
+    leak(
+        json.dumps({"key": f"-----BEGIN PRIVATE KEY-----\n{PEM}\n-----END PRIVATE KEY-----\n"}),
+        KEY_BODY,
+        ('"key": "-----BEGIN PRIVATE KEY-----[redacted]-----END PRIVATE KEY-----\\n"',),
+        id="pem-in-json",
+    ),
+    leak(
+        repr(json.dumps({"pem": f"-----BEGIN EC PRIVATE KEY-----\n{PEM}\n"})),
+        KEY_BODY,
+        ("-----BEGIN EC PRIVATE KEY-----[redacted]",),
+        id="pem-cut-short-in-json-repr",
     ),
 ]
 
@@ -487,6 +561,10 @@ def test_scrubbed_json_is_still_json() -> None:
         "the digest of the file is sha256",
         "Cookie consent banner shown",
         "response=200 bytes=512",
+        "https://example.org/@alice",
+        "https://example.org/a:b@c",
+        f"-----BEGIN CERTIFICATE-----\n{PEM}\n-----END CERTIFICATE-----",
+        f"-----BEGIN PUBLIC KEY-----\n{PEM}\n-----END PUBLIC KEY-----",
     ],
     ids=[
         "url-without-password",
@@ -499,6 +577,10 @@ def test_scrubbed_json_is_still_json() -> None:
         "digest-prose",
         "cookie-prose",
         "digest-like-pairs",
+        "url-at-in-path",
+        "url-colon-in-path",
+        "pem-certificate",
+        "pem-public-key",
     ],
 )
 def test_scrub_keeps_innocent_text(text: str) -> None:
@@ -514,8 +596,26 @@ def test_scrub_keeps_innocent_text(text: str) -> None:
         'password="a ' * 2_000,
         "password" * 2_000,
         "Authorization: '" + "a'b" * 5_000,
+        "-----BEGIN PRIVATE KEY-----" * 700,
+        "-----BEGIN " + "A " * 8_000,
+        "-----BEGIN PRIVATE KEY-----" + "\\" * 20_000,
+        "-----BEGIN PRIVATE KEY-----" + "a-----END " * 2_000,
+        "a://b:" + "c@" * 10_000,
+        "a://b:" + "@/" * 10_000,
     ],
-    ids=["hyphen-run", "base64url", "unclosed-quotes", "keyword-run", "header-quotes"],
+    ids=[
+        "hyphen-run",
+        "base64url",
+        "unclosed-quotes",
+        "keyword-run",
+        "header-quotes",
+        "pem-begin-run",
+        "pem-label-run",
+        "pem-backslash-run",
+        "pem-end-run",
+        "url-at-run",
+        "url-at-slash-run",
+    ],
 )
 def test_scrub_takes_linear_time(text: str) -> None:
     """Hostile 15-25 KB lines are scrubbed in well under a second (a log line must never
@@ -608,3 +708,245 @@ def test_logged_traceback_is_scrubbed(caplog: pytest.LogCaptureFixture) -> None:
     assert record.request_id == response.headers["X-Request-ID"]
     assert "postgresql://app:***@db.internal/prod" in caplog.text
     assert "s3cret" not in caplog.text
+
+
+# -- structured records: extra fields, exc_info and stack_info -------------------------
+
+#: The attributes of a record that are not ``extra=`` fields.
+STANDARD_ATTRIBUTES = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {
+    "message",
+    "asctime",
+}
+
+
+class JsonFormatter(logging.Formatter):
+    """A formatter as JSON logging libraries write one: the message, each ``extra``
+    field, and the traceback formatted from ``exc_info`` when the record has one."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        document: dict[str, t.Any] = {"message": record.getMessage()}
+        document.update(
+            (k, v) for k, v in vars(record).items() if k not in STANDARD_ATTRIBUTES and k[0] != "_"
+        )
+        if record.exc_info:
+            document["exc_info"] = self.formatException(record.exc_info)
+        elif record.exc_text:
+            document["exc_info"] = record.exc_text
+        if record.stack_info:
+            document["stack_info"] = record.stack_info
+        return json.dumps(document, default=repr)
+
+
+@pytest.fixture
+def json_log() -> Iterator[tuple[logging.Logger, io.StringIO]]:
+    """A logger writing JSON lines through a handler with a LogFilter."""
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter())
+    handler.addFilter(logs.LogFilter())
+    logger = logging.getLogger(f"tests.json_{secrets.token_hex(4)}")
+    logger.addHandler(handler)
+    logger.propagate = False
+    yield logger, stream
+    logger.removeHandler(handler)
+
+
+def nested(depth: int, leaf: object) -> object:
+    """``leaf`` inside ``depth`` nested lists."""
+    for _ in range(depth):
+        leaf = [leaf]
+    return leaf
+
+
+def werkzeug_request(url: str) -> t.Any:
+    from werkzeug.test import EnvironBuilder
+
+    return EnvironBuilder(url).get_request()
+
+
+class Connection:
+    """An object whose repr is clean and whose str, as ``%(name)s`` writes it, is not."""
+
+    def __repr__(self) -> str:
+        return "<Connection>"
+
+    def __str__(self) -> str:
+        return "postgresql://app:S3cr3tV4lue@db/prod"
+
+
+def unprintable() -> object:
+    class Unprintable:
+        def __repr__(self) -> str:
+            raise RuntimeError("no repr")
+
+    return Unprintable()
+
+
+@pytest.mark.parametrize(
+    ("extra", "secret"),
+    [
+        ({"credentials": "S3cr3tV4lue"}, "S3cr3tV4lue"),
+        ({"Cookie": "theme=S3cr3tV4lue"}, "S3cr3tV4lue"),
+        ({"headers": [("X-Api-Key", "S3cr3tV4lue"), ("Accept", "*/*")]}, "S3cr3tV4lue"),
+        ({"argv": ("serve", "--password=S3cr3tV4lue")}, "S3cr3tV4lue"),
+        ({"body": b'{"token": "S3cr3tV4lue"}'}, "S3cr3tV4lue"),
+        ({"request": werkzeug_request("/reset?token=S3cr3tV4lue")}, "S3cr3tV4lue"),
+        ({"error": ConnectionError("postgresql://app:S3cr3tV4lue@db/x")}, "S3cr3tV4lue"),
+        ({"connection": Connection()}, "S3cr3tV4lue"),
+        ({"deep": nested(20, {"password": "S3cr3tV4lue"})}, "S3cr3tV4lue"),
+        ({"rows": [{"n": n} for n in range(2_000)] + [{"token": "S3cr3tV4lue"}]}, "S3cr3tV4lue"),
+        ({"multi": MultiDict([("user", "bob"), ("password", "S3cr3tV4lue")])}, "S3cr3tV4lue"),
+    ],
+    ids=[
+        "secret-name",
+        "header-name",
+        "header-pairs",
+        "tuple-of-strings",
+        "bytes",
+        "object-repr",
+        "exception",
+        "object-str",
+        "past-the-depth",
+        "past-the-budget",
+        "dict-subclass",
+    ],
+)
+def test_extra_fields_are_scrubbed(
+    json_log: tuple[logging.Logger, io.StringIO], extra: dict[str, t.Any], secret: str
+) -> None:
+    """No secret in an ``extra=`` field reaches a JSON line, however it is nested or
+    whatever object holds it."""
+    logger, stream = json_log
+    logger.warning("event", extra=extra)
+    output = stream.getvalue()
+    assert secret not in output
+    assert "redacted" in output or "***" in output
+
+
+def test_extra_fields_keep_their_shape_and_the_callers_objects(
+    json_log: tuple[logging.Logger, io.StringIO],
+) -> None:
+    """A field with a secret is written as a scrubbed copy of the same shape; the
+    caller's own objects are left unchanged."""
+    logger, stream = json_log
+    form = {"user": "bob", "password": "S3cr3tV4lue", "next": ["/a", ("token", "T0k3n")]}
+    logger.warning("login", extra={"form": form})
+    assert json.loads(stream.getvalue())["form"] == {
+        "user": "bob",
+        "password": "[redacted]",
+        "next": ["/a", ["token", "[redacted]"]],
+    }
+    assert form == {"user": "bob", "password": "S3cr3tV4lue", "next": ["/a", ("token", "T0k3n")]}
+
+
+def test_extra_fields_without_secrets_are_passed_on_as_they_are() -> None:
+    """Fields without a secret stay the caller's very objects; None and booleans under a
+    secret's name stay too, as they cannot be one."""
+    form = {"user": "bob", "tags": ["a", ("b", 1)], "at": 1.5}
+    when = datetime.datetime(2025, 5, 1, tzinfo=datetime.UTC)
+    record = logging.getLogger("x").makeRecord(
+        "x",
+        logging.INFO,
+        __file__,
+        1,
+        "m",
+        None,
+        None,
+        extra={"form": form, "when": when, "token_expired": True, "password": None, "count": 3},
+    )
+    logs.LogFilter().filter(record)
+    assert record.form is form
+    assert record.when is when
+    assert (record.token_expired, record.password, record.count) == (True, None, 3)
+
+
+def test_extra_field_that_cannot_be_printed_is_redacted(
+    json_log: tuple[logging.Logger, io.StringIO],
+) -> None:
+    """A field whose repr fails cannot be checked, so it is not written; the call that
+    logs it does not fail."""
+    logger, stream = json_log
+    logger.warning("event", extra={"thing": unprintable(), "user": "bob"})
+    assert json.loads(stream.getvalue())["thing"] == "[redacted]"
+    assert json.loads(stream.getvalue())["user"] == "bob"
+
+
+def test_record_without_extra_fields_is_not_searched(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A record with no ``extra=`` field never reaches the field scrubbing."""
+
+    def fail(record: logging.LogRecord) -> None:
+        raise AssertionError("searched a record without extra fields")
+
+    monkeypatch.setattr(logs, "_scrub_extras", fail)
+    record = logging.LogRecord("x", logging.INFO, __file__, 1, "password=%s", ("pw",), None)
+    assert logs.LogFilter().filter(record) is True
+    assert record.getMessage() == "password=[redacted]"
+
+
+def raise_with_url() -> None:
+    raise ConnectionError("cannot reach postgresql://app:S3cr3tV4lue@db.internal/prod")
+
+
+def test_traceback_is_not_formatted_again_from_the_exception(
+    json_log: tuple[logging.Logger, io.StringIO],
+) -> None:
+    """The filter leaves the scrubbed traceback text and no exception to format again."""
+    logger, stream = json_log
+    try:
+        raise_with_url()
+    except ConnectionError:
+        logger.exception("store failed")
+    traceback = json.loads(stream.getvalue())["exc_info"]
+    assert traceback.startswith("Traceback (most recent call last):")
+    assert "ConnectionError: cannot reach postgresql://app:***@db.internal/prod" in traceback
+    assert "S3cr3tV4lue" not in stream.getvalue()
+
+
+def log_with_stack(logger: logging.Logger) -> None:
+    logger.warning("slow", stack_info=True)  # postgresql://app:S3cr3tV4lue@db/prod
+
+
+def test_stack_info_is_scrubbed(json_log: tuple[logging.Logger, io.StringIO]) -> None:
+    """A stack logged with ``stack_info=True`` shows source lines: they are scrubbed."""
+    logger, stream = json_log
+    log_with_stack(logger)
+    stack = json.loads(stream.getvalue())["stack_info"]
+    assert "postgresql://app:***@db/prod" in stack
+    assert "S3cr3tV4lue" not in stream.getvalue()
+
+
+def failing_app(names: list[str]) -> Flask:
+    """A Flask-Bastion app under a fresh name whose view fails with a URL password."""
+    name = f"tests.logs_{secrets.token_hex(4)}"
+    names.append(name)
+    app = Flask(name)
+    app.config.update(SECRET_KEY=SECRET, TRUSTED_HOSTS=["localhost"])
+    app.add_url_rule("/db", "db", raise_with_url)
+    Bastion(app, sessions_store="memory")
+    return app
+
+
+def error_output(app: Flask) -> str:
+    stream = io.StringIO()
+    response = app.test_client().get("/db", base_url=HTTPS, errors_stream=stream)
+    assert response.status_code == 500
+    return stream.getvalue()
+
+
+@pytest.mark.parametrize("customised", [False, True], ids=["bastion-handler", "operator-format"])
+def test_default_handlers_write_the_scrubbed_traceback(
+    logger_names: list[str], monkeypatch: pytest.MonkeyPatch, customised: bool
+) -> None:
+    """Flask-Bastion's handler, and Flask's handler with the operator's format, still
+    write the traceback of an unhandled exception, scrubbed, now that the record keeps
+    it only as text."""
+    if customised:
+        monkeypatch.setattr(flask_default_handler, "formatter", logging.Formatter("%(message)s"))
+    with unconfigured_logging():
+        output = error_output(failing_app(logger_names))
+    assert "Exception on /db [GET]\nTraceback (most recent call last):\n" in output
+    assert (
+        'in raise_with_url\n    raise ConnectionError("cannot reach postgresql://app:***@' in output
+    )
+    assert output.endswith("ConnectionError: cannot reach postgresql://app:***@db.internal/prod\n")
+    assert "S3cr3tV4lue" not in output

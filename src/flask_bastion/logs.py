@@ -7,8 +7,8 @@ traceback holds the database URL with its password.
 
 * :func:`scrub` redacts passwords, tokens, cookies, credentials and URL passwords from a
   text; :func:`mask_urls` masks only the passwords and secret parameters of URLs.
-* :class:`LogFilter` scrubs each record's message and traceback and adds
-  ``record.request_id``. It is installed on each application's logger, on the
+* :class:`LogFilter` scrubs each record's message, traceback, stack and ``extra=``
+  fields and adds ``record.request_id``. It is installed on each application's logger, on the
   ``flask_bastion.security`` logger and on :data:`default_handler`, which takes the place
   of Flask's default handler on the logger of each application Flask-Bastion is
   initialised on, so that other applications in the process are left as they are.
@@ -43,20 +43,23 @@ URL_MASK = "***"
 # The scrubbing patterns are ASCII and case-insensitive, so a plain lower-case substring
 # test tells whether a pattern can match at all (see scrub()).
 _FLAGS = re.ASCII | re.IGNORECASE
+#: What names a secret, inside a longer name too (``client_secret``, ``private_key``,
+#: ``aws_secret_access_key``, ``credentials``).
+_SENSITIVE_WORDS = (
+    r"password|passwd|passphrase|pwd|secret|token|credential|(?:api|private|access)[_-]?key"
+    r"|signature|session(?:[_-]?id)?"
+)
 #: Keys whose values are secrets: ``password=``, ``"api_key":``, ``('token', ...)``.
 #: Atomic, and starting only where a run of name characters starts, so a long run such
 #: as a base64url blob costs one pass, not one pass per hyphen.
-_SENSITIVE_KEY = (
-    r"(?<![\w-])(?>[\w-]*?(?:password|passwd|passphrase|pwd|secret|token|api[_-]?key"
-    r"|private[_-]?key|access[_-]?key|credentials?|signature|session(?:[_-]?id)?)[\w-]*+)"
-)
+_SENSITIVE_KEY = rf"(?<![\w-])(?>[\w-]*?(?:{_SENSITIVE_WORDS})[\w-]*+)"
 _SENSITIVE_KEY_WORDS = (
     "pass",
     "pwd",
     "secret",
     "token",
-    "key",
     "credential",
+    "key",
     "signature",
     "session",
 )
@@ -106,18 +109,31 @@ _CREDENTIAL_WORDS = ("bearer", "basic", "negotiate", "ntlm")
 #: A Digest credential is a list of parameters (nonce, cnonce, response, ...).
 _DIGEST_PARAM = r'[\w-]+\s*=\s*(?:"(?:[^"\\\r\n]|\\.)*"|[^\s,]+)'
 _DIGEST = re.compile(rf"\b(digest)\s+{_DIGEST_PARAM}(?:\s*,\s*{_DIGEST_PARAM})*", _FLAGS)
-_URL = re.compile(r"(?<![a-z0-9+.-])[a-z][a-z0-9+.-]*+://[^\s'\"<>]+", _FLAGS)
-# userinfo ends at the last "@" before the path: a raw "@" in a password is common.
-# As SQLAlchemy parses it, a password runs to the next "@" and may hold "/", "#" or "?"
-# (a URL whose port is followed by a path holding "@" is masked a little too much).
-_URL_PASSWORD = re.compile(r"^([^:]+://[^:/?#@]*):.*@")
-#: A PEM private key block, base64 lines with real or escaped line breaks, up to its END
-#: line (or the end of the text, when it was cut).
-_PEM_KEY = re.compile(
-    r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----[A-Za-z0-9+/=\s\\]*+"
-    r"(?:-----END [A-Z0-9 ]*PRIVATE KEY-----)?",
+#: The armour label of a PEM private key: PKCS#1 (``RSA PRIVATE KEY``), PKCS#8
+#: (``PRIVATE KEY``, ``ENCRYPTED PRIVATE KEY``), ``EC``, ``OPENSSH`` and PGP
+#: (``PGP PRIVATE KEY BLOCK``).
+_PEM_LABEL = r"(?:[A-Z0-9]++ ){0,3}PRIVATE KEY(?: BLOCK)?-----"
+#: A PEM private key loses its body and keeps its armour lines. The body runs over
+#: base64, armour headers (``Proc-Type: 4,ENCRYPTED``) and line breaks, raw or escaped
+#: (``\n`` in a JSON string, as in a cloud service-account file), to the END line or,
+#: when the key was cut short, to the first character a PEM body cannot hold (such as
+#: the quote that ends the JSON string). Possessive, so a body is read once.
+_PRIVATE_KEY = re.compile(
+    rf"(-----BEGIN {_PEM_LABEL})(?:[a-z0-9+/=:,.()\s]|\\++[rnt]|-(?!----))*+"
+    rf"((?:-----END {_PEM_LABEL})?)",
     _FLAGS,
 )
+_URL = re.compile(r"(?<![a-z0-9+.-])[a-z][a-z0-9+.-]*+://[^\s'\"<>]+", _FLAGS)
+#: The password of a URL's userinfo, as any common parser reads it: SQLAlchemy takes the
+#: user name up to the first ``:`` (``@`` included, as in ``app@server``) and the
+#: password up to the next ``@``, ``/``, ``?`` and ``#`` included; :mod:`urllib.parse`
+#: (redis-py) takes the userinfo up to the last ``@`` before the path. The mask covers
+#: both readings, to the last ``@`` that no ``/``, ``?`` or ``#`` separates from the
+#: first one, so a raw ``@``, ``/``, ``?`` or ``#`` in a password never leaves part of
+#: it. A port followed by an ``@`` in the path (``http://h:8080/@x``) reads as a
+#: password too, and is masked: a masked port costs less than a leaked password.
+#: Possessive: one pass from the scheme, whatever follows.
+_URL_PASSWORD = re.compile(r"^([^:]++://[^:/]*+):[^@]*+@(?:[^@/?#]*+@)*+")
 _URL_SENSITIVE_PARAM = re.compile(rf"([?&;]{_SENSITIVE_KEY}=)[^&#;]*", _FLAGS)
 
 
@@ -148,8 +164,8 @@ def _redact_value(match: re.Match[str]) -> str:
 #: (words, rule): a rule runs only on text holding one of its words, in lower case. Most
 #: log lines hold none, so scrubbing them costs a few substring searches.
 _RULES: tuple[tuple[tuple[str, ...], t.Callable[[str], str]], ...] = (
+    (("private key",), functools.partial(_PRIVATE_KEY.sub, rf"\1{_REDACTED}\2")),
     (("://",), mask_urls),
-    (("private key",), functools.partial(_PEM_KEY.sub, _REDACTED)),
     (_SENSITIVE_HEADER_WORDS, functools.partial(_HEADER_PAIR.sub, _redact_value)),
     (_CREDENTIAL_WORDS, functools.partial(_CREDENTIAL.sub, rf"\1 {_REDACTED}")),
     (("digest",), functools.partial(_DIGEST.sub, rf"\1 {_REDACTED}")),
@@ -161,9 +177,9 @@ def scrub(text: str) -> str:
     """``text`` with secrets redacted: URL passwords and secret URL parameters; the values
     of ``Authorization``, ``Proxy-Authorization``, ``Cookie``, ``Set-Cookie``,
     ``X-API-Key`` and ``X-CSRF-Token``, also in WSGI environ spelling (``HTTP_COOKIE``);
-    ``Bearer``, ``Basic``, ``Negotiate``, ``NTLM`` and ``Digest`` credentials; PEM
-    private key blocks; and the values of keys naming a password, secret, token, API,
-    private or access key, credential, signature or session."""
+    ``Bearer``, ``Basic``, ``Negotiate``, ``NTLM`` and ``Digest`` credentials; the bodies
+    of PEM private keys; and the values of keys naming a password, secret, token,
+    credential, API, private or access key, signature or session."""
     lowered = text.lower()
     for words, rule in _RULES:
         if any(word in lowered for word in words):
@@ -171,48 +187,117 @@ def scrub(text: str) -> str:
     return text
 
 
-#: The attributes every LogRecord has, and the ones Flask-Bastion adds itself: anything
-#: else came in ``extra=`` and is scrubbed, since structured handlers write it out.
-_RECORD_FIELDS = frozenset(
-    {*vars(logging.LogRecord("", 0, "", 0, "", None, None)), "message", "asctime"}
-    | {"request_id", "event", "reason", "status", "_bastion_scrubbed"}
-)
-_SECRET_NAME = re.compile(rf"{_SENSITIVE_KEY}|{_SENSITIVE_HEADER}", _FLAGS)
-#: How deep, and how many items, an ``extra`` value is scrubbed; anything beyond is
-#: replaced whole, so a huge or cyclic structure costs bounded work.
-_EXTRA_DEPTH = 6
-_EXTRA_ITEMS = 1000
+#: Names of values that are secrets whole: the keys :func:`scrub` redacts, and the
+#: headers whose whole value is a credential (``{"headers": {"Cookie": ...}}``).
+_SENSITIVE_NAME = re.compile(rf"{_SENSITIVE_WORDS}|authorization|cookie", _FLAGS)
+_PLAIN_RECORD = vars(logging.LogRecord("", 0, "", 0, "", (), None))
+#: The attributes every record has, those formatters add and the request ID: any other
+#: attribute came from ``extra=``, which structured (JSON) handlers write field by field.
+_RECORD_ATTRIBUTES = frozenset(_PLAIN_RECORD) | {
+    "message",
+    "asctime",
+    "request_id",
+    "_bastion_scrubbed",
+}
+#: How many attributes a record without ``extra=`` fields has once it carries its
+#: request ID: a record no larger is not searched for extras at all.
+_PLAIN_RECORD_SIZE = len(_PLAIN_RECORD) + 1
+#: How deep into nested dicts, lists and tuples the ``extra=`` fields are scrubbed
+#: value by value, and how many of their items, in all, per record. Past either bound a
+#: value is scrubbed as the text a formatter would write for it (its repr), so a large
+#: or deeply nested value costs a regular-expression pass, not one Python call per item.
+_MAX_DEPTH = 8
+_MAX_ITEMS = 1_000
 
 
-def scrub_value(value: object, depth: int = 0) -> object:
-    """``value`` (an ``extra`` field) with secrets redacted: strings are scrubbed, items
-    under a secret-looking key are replaced, mappings and sequences are copied with their
-    items scrubbed (the caller's objects are never changed)."""
-    if isinstance(value, str):
-        return scrub(value)
-    if isinstance(value, dict | list | tuple | set | frozenset):
-        if depth >= _EXTRA_DEPTH or len(value) > _EXTRA_ITEMS:
-            return _REDACTED
-        if isinstance(value, dict):
-            return {
-                key: _REDACTED
-                if isinstance(key, str) and _SECRET_NAME.fullmatch(key)
-                else scrub_value(item, depth + 1)
-                for key, item in value.items()
-            }
-        return [scrub_value(item, depth + 1) for item in value]
+class _Budget:
+    """The items of one record's ``extra=`` fields still to scrub one by one."""
+
+    __slots__ = ("items",)
+
+    def __init__(self) -> None:
+        self.items = _MAX_ITEMS
+
+
+def _scrub_text_of(value: object) -> object:
+    """``value``, or its repr (and str, where the type has its own) scrubbed when that
+    text holds a secret: the text a formatter writes for an object (``default=repr`` or
+    ``str`` in a JSON handler, ``%(name)s`` in a format) is what must be clean."""
+    spellings = (repr,) if type(value).__str__ is object.__str__ else (repr, str)
+    for spelling in spellings:
+        text = spelling(value)
+        scrubbed = scrub(text)
+        if scrubbed != text:
+            return scrubbed
     return value
+
+
+def _scrub_value(value: object, depth: int, budget: _Budget) -> object:
+    """``value`` itself when it holds no secret, else a scrubbed copy: the caller's
+    objects are never changed."""
+    if isinstance(value, str):
+        scrubbed = scrub(value)
+        return value if scrubbed == value else scrubbed
+    if value is None or isinstance(value, int | float):
+        return value
+    # Exactly these types: a subclass (a MultiDict, a named tuple) may hold more than
+    # it iterates over, and is checked as the text it is written as.
+    if (
+        not isinstance(value, dict | list | tuple)
+        or type(value) not in (dict, list, tuple)
+        or not depth
+        or len(value) > budget.items
+    ):
+        return _scrub_text_of(value)
+    budget.items -= len(value)
+    if isinstance(value, dict):
+        copy = {key: _scrub_field(key, item, depth - 1, budget) for key, item in value.items()}
+        changed = any(copy[key] is not item for key, item in value.items())
+        return copy if changed else value
+    if isinstance(value, tuple) and len(value) == 2 and isinstance(value[0], str):
+        # A (name, value) pair, as in a list of headers or of form fields.
+        name, item = value
+        items = [_scrub_value(name, depth, budget), _scrub_field(name, item, depth - 1, budget)]
+    else:
+        items = [_scrub_value(item, depth - 1, budget) for item in value]
+    if all(new is old for new, old in zip(items, value, strict=True)):
+        return value
+    return items if isinstance(value, list) else tuple(items)
+
+
+def _scrub_field(name: object, value: object, depth: int, budget: _Budget) -> object:
+    """The value of the field ``name``: redacted whole when the name is a secret's,
+    unless it is ``None`` or a boolean, which cannot be one."""
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(name, str) and _SENSITIVE_NAME.search(name):
+        return _REDACTED
+    return _scrub_value(value, depth, budget)
+
+
+def _scrub_extras(record: logging.LogRecord) -> None:
+    """Replace each ``extra=`` field of ``record`` holding a secret with a scrubbed copy."""
+    budget = _Budget()
+    fields = vars(record)
+    for name in fields.keys() - _RECORD_ATTRIBUTES:
+        value = fields[name]
+        try:
+            scrubbed = _scrub_field(name, value, _MAX_DEPTH, budget)
+        except Exception:  # a repr or str that fails, or recurses without end
+            scrubbed = _REDACTED  # what cannot be checked is not written
+        if scrubbed is not value:
+            fields[name] = scrubbed
 
 
 class LogFilter(logging.Filter):
     """Adds ``record.request_id`` and redacts secrets from the message, the traceback,
-    the stack and every ``extra=`` field (which structured handlers write out one by
-    one). The traceback is kept as scrubbed text (``record.exc_text``, which every
-    formatter prints) and ``record.exc_info`` is dropped, so that no formatter can format
-    it again from the live exception.
+    the stack and the ``extra=`` fields.
 
-    Installed on each application's logger, on the ``flask_bastion.security`` logger and
-    on :data:`default_handler`; add it to any other handler (JSON, syslog) with
+    The traceback is formatted into ``record.exc_text`` and scrubbed, and
+    ``record.exc_info`` is cleared, so that no formatter formats it again from the
+    exception, secrets and all; standard formatters write ``exc_text``. Installed on
+    each application's logger, on the ``flask_bastion.security`` logger and on
+    :data:`default_handler`; add it to any other handler (JSON, syslog) with
     ``handler.addFilter(LogFilter())``.
     """
 
@@ -230,11 +315,8 @@ class LogFilter(logging.Filter):
             record.exc_info = None
             if record.stack_info:
                 record.stack_info = scrub(record.stack_info)
-            for name, value in list(vars(record).items()):
-                if name in _RECORD_FIELDS:
-                    continue
-                secret = _SECRET_NAME.fullmatch(name) is not None
-                setattr(record, name, _REDACTED if secret else scrub_value(value))
+            if len(vars(record)) > _PLAIN_RECORD_SIZE:
+                _scrub_extras(record)
             record._bastion_scrubbed = True
         return True
 

@@ -61,17 +61,24 @@ def positive_int(value: object) -> int:
     return number
 
 
-#: The longest timeout, in seconds, that every store accepts: PostgreSQL's
-#: ``statement_timeout`` holds at most 2147483647 milliseconds.
-MAX_TIMEOUT_SECONDS = 2_147_483
+def int_range(low: int, high: int) -> Callable[[object], int]:
+    """A parser of integers from ``low`` (0 or more) to ``high``, both included: for
+    values that code further on stores in a fixed-size integer, or that make no sense
+    past a bound."""
+    message = f"expected an integer from {low} to {high}"
 
+    def parse(value: object) -> int:
+        try:
+            number = non_negative_int(value)
+        except Invalid:
+            raise Invalid(message) from None
+        if not low <= number <= high:
+            raise Invalid(message)
+        return number
 
-def timeout_seconds(value: object) -> int:
-    """A timeout in whole seconds, from 1 to :data:`MAX_TIMEOUT_SECONDS`."""
-    number = positive_int(value)
-    if number > MAX_TIMEOUT_SECONDS:
-        raise Invalid(f"expected seconds from 1 to {MAX_TIMEOUT_SECONDS}")
-    return number
+    parse.__name__ = parse.__qualname__ = "int_range"
+    parse.bounds = (low, high)  # type: ignore[attr-defined]
+    return parse
 
 
 def string_tuple(value: object) -> tuple[str, ...]:
@@ -136,31 +143,44 @@ def header_token(value: object) -> str:
     raise Invalid("expected a header name such as 'X-Request-ID'")
 
 
-#: Response headers a setting may not name: hop-by-hop and framing headers (a WSGI
-#: server refuses them or the message breaks), headers that change state or location,
-#: and the security headers Flask-Bastion sends itself.
+#: Response headers that a value of the application's choosing must never be sent as.
+#: Hop-by-hop and framing headers make servers and proxies refuse or misread the
+#: response (RFC 9110 section 7.6.1, RFC 9112 section 6); the others redirect, set
+#: cookies, clear the browser's data, prompt for credentials, change caching or
+#: retries, or, as a second copy of a security header Flask-Bastion sends, change what
+#: it means (browsers ignore two ``X-Frame-Options`` that disagree).
 RESERVED_RESPONSE_HEADERS = frozenset(
     {
-        "connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding",
-        "upgrade", "content-length", "content-type", "content-encoding", "content-range",
-        "host", "location", "set-cookie", "set-cookie2", "clear-site-data", "vary",
-        "cache-control", "www-authenticate", "proxy-authenticate", "retry-after",
+        # hop-by-hop
+        "connection", "keep-alive", "proxy-connection", "te", "trailer",
+        "transfer-encoding", "upgrade",
+        # framing and representation
+        "content-length", "content-type", "content-encoding", "content-range",
+        "content-disposition", "content-location", "host",
+        # state, navigation and authentication
+        "set-cookie", "location", "refresh", "clear-site-data", "www-authenticate",
+        "proxy-authenticate",
+        # caching and retries
+        "cache-control", "expires", "pragma", "vary", "age", "etag", "last-modified",
+        "retry-after",
+        # the security headers Flask-Bastion sends
         "content-security-policy", "content-security-policy-report-only",
         "strict-transport-security", "x-frame-options", "x-content-type-options",
-        "referrer-policy", "permissions-policy", "cross-origin-opener-policy",
-        "cross-origin-resource-policy", "cross-origin-embedder-policy",
-        "origin-agent-cluster", "reporting-endpoints", "x-permitted-cross-domain-policies",
+        "x-permitted-cross-domain-policies", "referrer-policy", "permissions-policy",
+        "cross-origin-opener-policy", "cross-origin-resource-policy",
+        "cross-origin-embedder-policy", "origin-agent-cluster", "reporting-endpoints",
     }
 )  # fmt: skip
 
 
-def response_header_name(value: object) -> str:
-    """A header name Flask-Bastion may add to every response under its own meaning."""
+def response_header(value: object) -> str:
+    """A header name of Flask-Bastion's own to add to every response: not one of
+    :data:`RESERVED_RESPONSE_HEADERS`, in any case."""
     name = header_token(value)
     if name.lower() in RESERVED_RESPONSE_HEADERS:
         raise Invalid(
-            f"{name!r} already means something in every response; use a header of its own "
-            "such as 'X-Request-ID'"
+            f"{name!r} is a header with its own meaning in HTTP or one Flask-Bastion sends; "
+            "expected a name of its own such as 'X-Request-ID'"
         )
     return name
 

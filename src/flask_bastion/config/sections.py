@@ -13,18 +13,26 @@ from .parsers import (
     feature_allowlists,
     header_token,
     identifier,
+    int_range,
     networks,
     non_negative_int,
     optional_str,
     origins,
     positive_int,
     report_url,
-    response_header_name,
+    response_header,
     setting,
     string_tuple,
-    timeout_seconds,
     visible_ascii,
 )
+
+#: The longest timeout of the stores, in seconds: PostgreSQL holds ``statement_timeout``
+#: in milliseconds in a 32-bit integer and refuses every connection asking for more,
+#: and the operating system's waits on a socket count milliseconds the same way.
+MAX_STORE_TIMEOUT = 2_147_483
+#: The longest session timeout, in seconds: ten years, which is what the stores give a
+#: session whose timeouts are disabled (0).
+MAX_SESSION_TIMEOUT = 10 * 365 * 86_400
 
 #: Values of ``BASTION_PROFILE``.
 PRODUCTION = "production"
@@ -210,7 +218,7 @@ class ErrorsConfig:
     )
     request_id_header: str = setting(
         "X-Request-ID",
-        response_header_name,
+        response_header,
         "Response header carrying the request ID; also read from a trusted proxy.",
     )
 
@@ -291,13 +299,13 @@ class SessionsConfig:
     )
     idle_timeout: int = setting(
         1800,
-        non_negative_int,
+        int_range(0, MAX_SESSION_TIMEOUT),
         "Seconds without a request before a session ends. 0 disables.",
         danger="0 or above 30 days",
     )
     absolute_timeout: int = setting(
         43_200,
-        non_negative_int,
+        int_range(0, MAX_SESSION_TIMEOUT),
         "Seconds after creation when a session ends. 0 disables.",
         danger="0 or above 30 days",
     )
@@ -323,20 +331,20 @@ class StoresConfig:
 
     connect_timeout: int = setting(
         5,
-        timeout_seconds,
+        int_range(1, MAX_STORE_TIMEOUT),
         "Seconds to wait for a new PostgreSQL connection, handshake included (libpq waits "
         "at least 2). Past it the request gets a 503 with Retry-After.",
     )
     statement_timeout: int = setting(
         5,
-        timeout_seconds,
+        int_range(1, MAX_STORE_TIMEOUT),
         "Seconds one SQL statement may take: PostgreSQL's statement_timeout, SQLite's wait "
         "for a lock; a second later the client cuts a PostgreSQL connection that sent "
         "nothing. Past it the request gets a 503 with Retry-After.",
     )
     redis_timeout: int = setting(
         2,
-        timeout_seconds,
+        int_range(1, MAX_STORE_TIMEOUT),
         "Seconds to wait for a Redis connection and for each answer. Past it the request "
         "gets a 503 with Retry-After.",
     )
