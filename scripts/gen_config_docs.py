@@ -39,6 +39,7 @@ TITLES = {
     "csrf": "CSRF",
     "sessions": "Sessions",
     "stores": "Stores",
+    "passwords": "Passwords",
 }
 
 #: What each parser in ``config/parsers.py`` accepts, by the parser's function name.
@@ -57,6 +58,7 @@ ACCEPTS = {
         "and is dropped), or one comma-separated string"
     ),
     "optional_str": "a string, or `None` (an empty string also means `None`)",
+    "secret": "a string or bytes, or `None` (an empty value also means `None`)",
     "header_token": "an HTTP header name: letters, digits and `-`",
     "response_header": (
         "an HTTP header name: letters, digits and `-`; in any case, not a hop-by-hop or "

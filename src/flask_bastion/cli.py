@@ -21,8 +21,9 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 
+from . import passwords
 from .checks import LEVELS, run_checks
-from .config import settings, value_of
+from .config import is_secret, settings, value_of
 from .context import get_state
 from .logs import mask_urls
 
@@ -72,11 +73,14 @@ def check_command(deploy: bool, fail_level: str) -> None:
 def config_command(as_json: bool) -> None:
     """Show every BASTION_* setting, its effective value and where it came from.
 
-    Passwords and secret parameters in URLs are masked (``redis://:***@cache/0``)."""
+    Passwords and secret parameters in URLs are masked (``redis://:***@cache/0``), and
+    secrets such as the password pepper are shown as ``[redacted]``."""
     config = _state().config
     rows = []
     for info in settings():
         value = value_of(config, info.key)
+        if is_secret(info.key) and value is not None:
+            value = "[redacted]"
         # URL-valued settings (the session store, CSP report endpoints) may carry a
         # password or a token; the output lands in terminals, CI logs and tickets.
         if isinstance(value, str):
@@ -101,3 +105,25 @@ def config_command(as_json: bool) -> None:
 def generate_secret_command() -> None:
     """Print a new random SECRET_KEY (256 bits, hex). Needs no application."""
     click.echo(secrets.token_hex(32))
+
+
+#: The most timed hashes per profile: the command must stay quick on a busy server.
+MAX_CALIBRATION_RUNS = 10
+
+
+@bastion_cli.command("calibrate-hash", with_appcontext=False)
+@click.option(
+    "--runs",
+    type=click.IntRange(1, MAX_CALIBRATION_RUNS),
+    default=3,
+    show_default=True,
+    help="Hashes timed per profile.",
+)
+def calibrate_hash_command(runs: int) -> None:
+    """Time each password hashing profile on this machine (median of a few hashes)."""
+    click.echo(f"{'profile':<10} {'memory':>10} {'time':>5} {'lanes':>5} {'median':>10}")
+    for name, profile, median in passwords.calibrate(runs):
+        click.echo(
+            f"{name:<10} {profile.memory_cost // 1024:>6} MiB {profile.time_cost:>5} "
+            f"{profile.parallelism:>5} {median:>7.1f} ms"
+        )

@@ -35,6 +35,7 @@ from .sections import (
     HeadersConfig,
     HttpsConfig,
     InputsConfig,
+    PasswordsConfig,
     ProxyConfig,
     SessionsConfig,
     StoresConfig,
@@ -55,10 +56,12 @@ __all__ = [
     "HttpsConfig",
     "IPNetwork",
     "InputsConfig",
+    "PasswordsConfig",
     "ProxyConfig",
     "SessionsConfig",
     "SettingInfo",
     "StoresConfig",
+    "is_secret",
     "load_config",
     "setting",
     "settings",
@@ -80,6 +83,7 @@ SECTIONS: dict[str, type[t.Any]] = {
     "csrf": CsrfConfig,
     "sessions": SessionsConfig,
     "stores": StoresConfig,
+    "passwords": PasswordsConfig,
 }
 
 
@@ -136,6 +140,7 @@ class BastionConfig:
     csrf: CsrfConfig
     sessions: SessionsConfig
     stores: StoresConfig
+    passwords: PasswordsConfig
     #: key -> where its value came from: ``"keyword"``, ``"app.config"`` or ``"default"``.
     sources: Mapping[str, str]
 
@@ -143,6 +148,16 @@ class BastionConfig:
     def development(self) -> bool:
         """Whether the development profile is active."""
         return self.core.profile == DEVELOPMENT
+
+
+#: Words in a key that make its value a secret: never echoed in an error, and shown as
+#: ``[redacted]`` by ``flask bastion config``.
+SECRET_WORDS = ("PEPPER",)
+
+
+def is_secret(key: str) -> bool:
+    """Whether the value of ``key`` is a secret that must never be printed."""
+    return any(word in key for word in SECRET_WORDS)
 
 
 def _normalise_keyword(name: str) -> str:
@@ -181,7 +196,8 @@ def load_config(app_config: Mapping[str, t.Any], overrides: Mapping[str, t.Any])
         except Invalid as exc:
             # The message echoes the value, and lands in tracebacks and deploy logs: a
             # misplaced URL must not bring its password along.
-            raise ConfigurationError(key, scrub(f"{exc}; got {raw!r}.")) from None
+            got = "" if is_secret(key) else f"; got {raw!r}"
+            raise ConfigurationError(key, scrub(f"{exc}{got}.")) from None
         sources[key] = source
 
     sections = {name or "core": SECTIONS[name](**values[name]) for name in SECTIONS}

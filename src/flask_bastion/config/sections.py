@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from ..passwords import DEFAULT_PROFILE, PROFILES
 from .parsers import (
+    Invalid,
     IPNetwork,
     boolean,
     choice,
@@ -347,4 +349,31 @@ class StoresConfig:
         int_range(1, MAX_STORE_TIMEOUT),
         "Seconds to wait for a Redis connection and for each answer. Past it the request "
         "gets a 503 with Retry-After.",
+    )
+
+
+def secret(value: object) -> str | bytes | None:
+    """A secret as a string or bytes, or None; the message never echoes it."""
+    if value is None or isinstance(value, str | bytes):
+        return value or None
+    raise Invalid("expected a string, bytes or None")
+
+
+@dataclass(frozen=True)
+class PasswordsConfig:
+    """Password hashing (``passwords.py``)."""
+
+    profile: str = setting(
+        DEFAULT_PROFILE,
+        choice(*PROFILES),
+        "argon2id cost profile: 'owasp' (19 MiB, t=2), 'moderate' (64 MiB, t=3) or "
+        "'sensitive' (256 MiB, t=4). Hashes made under another profile are replaced on the "
+        "next login. `flask bastion calibrate-hash` times each on this machine.",
+    )
+    pepper: str | bytes | None = setting(
+        None,
+        secret,
+        "A secret mixed into every password hash with HMAC-SHA256, kept out of the "
+        "database. Changing or losing it invalidates every password hash made with it. "
+        "Never printed: `flask bastion config` shows it as [redacted].",
     )
