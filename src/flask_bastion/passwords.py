@@ -99,10 +99,10 @@ class Profile:
 
 #: Named profiles. "owasp" is the first argon2id configuration of the OWASP Password
 #: Storage Cheat Sheet (19 MiB, t=2, p=1): its minimum, and the default. "moderate"
-#: (64 MiB, t=3) matches libsodium's and PyNaCl's "moderate" limits; "sensitive"
-#: (256 MiB, t=4) is for few, valuable accounts, and is of the order of RFC 9106's
-#: second recommended option (64 MiB, t=3) times four in memory. Run
-#: ``flask bastion calibrate-hash`` to see what each costs on your servers.
+#: (64 MiB, t=3) is RFC 9106's second recommended option with one lane instead of four,
+#: since a web worker hashes on one core. "sensitive" (256 MiB, t=4) has four times its
+#: memory and one more pass, for few, valuable accounts. Run ``flask bastion
+#: calibrate-hash`` to see what each costs on your servers (docs/passwords.md).
 PROFILES: dict[str, Profile] = {
     "owasp": Profile(memory_cost=19_456, time_cost=2, parallelism=1),
     "moderate": Profile(memory_cost=65_536, time_cost=3, parallelism=1),
