@@ -256,3 +256,45 @@ def test_bad_pepper_not_echoed() -> None:
         make_app(BASTION_PASSWORDS_PEPPER=secret)
     assert info.value.key == "BASTION_PASSWORDS_PEPPER"
     assert str(secret) not in str(info.value)
+
+
+def test_expanding_normalisation_refused(
+    hasher: Passwords, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A short password whose NFKC form is huge (U+FDFA becomes 18 characters) is refused
+    before hashing too."""
+    _no_hashing(monkeypatch)
+    with pytest.raises(PasswordRefused):
+        hasher.hash("\ufdfa" * MAX_PASSWORD_LENGTH)
+
+
+@pytest.mark.parametrize(
+    "stored",
+    [
+        pytest.param(None, id="none"),
+        pytest.param("pbkdf2:md9:1000$salt$00", id="werkzeug-unknown-digest"),
+        pytest.param("scrypt:x:y:z$salt$00", id="werkzeug-bad-scrypt"),
+        pytest.param("$2b$04$tooshort", id="bcrypt-damaged"),
+    ],
+)
+def test_damaged_legacy_hash_is_a_mismatch(hasher: Passwords, stored: t.Any) -> None:
+    """A damaged or unusable stored value is the same mismatch, never a crash."""
+    with pytest.raises(PasswordMismatch):
+        hasher.verify(stored, "pw")
+
+
+def test_damaged_argon2_hash_needs_rehash(hasher: Passwords) -> None:
+    """An argon2id value that does not parse needs replacing."""
+    assert hasher.needs_rehash("$argon2id$garbage") is True
+
+
+def test_bcrypt_reads_72_bytes(hasher: Passwords) -> None:
+    """A bcrypt hash made (by an older bcrypt) from a long password's first 72 bytes still
+    verifies and is upgraded to an argon2id hash of the whole password."""
+    long_password = "a" * 72 + "tail"
+    stored = bcrypt.hashpw(long_password.encode()[:72], bcrypt.gensalt(4)).decode()
+    new = hasher.verify_and_upgrade(stored, long_password)
+    assert new is not None
+    assert hasher.verify(new, long_password) is True
+    with pytest.raises(PasswordMismatch):
+        hasher.verify(new, "a" * 72)

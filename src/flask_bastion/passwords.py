@@ -59,6 +59,8 @@ _WERKZEUG_PREFIXES = ("pbkdf2:", "scrypt:")
 #: The prefixes of bcrypt hashes ($2a$ and $2y$ come from older libraries and PHP).
 _BCRYPT_PREFIXES = ("$2a$", "$2b$", "$2y$")
 _ARGON2ID_PREFIX = "$argon2id$"
+#: The bytes of a password that bcrypt reads.
+_BCRYPT_MAX_BYTES = 72
 
 
 class PasswordError(BastionError):
@@ -228,9 +230,12 @@ def _bcrypt_checkpw(password: str, stored_hash: str) -> bool:
         raise MissingDependency(
             "A bcrypt hash needs the bcrypt package: pip install 'flask-bastion[bcrypt]'."
         ) from None
+    # bcrypt reads 72 bytes; before bcrypt 5 the library cut longer passwords there
+    # silently, so that is what the stored hash was made from. bcrypt 5 raises instead.
+    secret = password.encode()[:_BCRYPT_MAX_BYTES]
     try:
-        return bool(bcrypt.checkpw(password.encode(), stored_hash.encode()))
-    except ValueError:  # a damaged hash, or a password over bcrypt's 72 bytes
+        return bool(bcrypt.checkpw(secret, stored_hash.encode()))
+    except ValueError:  # a damaged hash
         return False
 
 
