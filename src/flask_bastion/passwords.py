@@ -133,10 +133,16 @@ class Passwords:
 
     :param profile: a name in :data:`PROFILES` or a :class:`Profile`.
     :param pepper: a secret mixed into every new argon2id hash with HMAC-SHA256, or
-        ``None``. Changing it invalidates every hash made with it.
+        ``None``.
+
+    .. danger::
+        Changing or losing the pepper invalidates every hash made with it: nobody can log
+        in until they reset their password.
     """
 
-    def __init__(self, profile: str | Profile = DEFAULT_PROFILE, pepper: str | bytes | None = None):
+    def __init__(
+        self, profile: str | Profile = DEFAULT_PROFILE, *, pepper: str | bytes | None = None
+    ) -> None:
         if isinstance(profile, str):
             if profile not in PROFILES:
                 raise ValueError(f"Unknown password profile {profile!r}; one of {list(PROFILES)}.")
