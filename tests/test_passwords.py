@@ -298,3 +298,13 @@ def test_bcrypt_reads_72_bytes(hasher: Passwords) -> None:
     assert hasher.verify(new, long_password) is True
     with pytest.raises(PasswordMismatch):
         hasher.verify(new, "a" * 72)
+
+
+def test_unknown_profile_names_the_setting() -> None:
+    """An unknown profile name is a ConfigurationError naming the setting."""
+    from flask_bastion.exceptions import ConfigurationError
+    from flask_bastion.passwords import Passwords
+
+    with pytest.raises(ConfigurationError) as info:
+        Passwords("fastest")
+    assert info.value.key == "BASTION_PASSWORDS_PROFILE"

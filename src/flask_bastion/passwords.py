@@ -31,7 +31,7 @@ import argon2
 from argon2.exceptions import InvalidHashError, VerificationError
 from werkzeug.security import check_password_hash
 
-from .exceptions import BastionError
+from .exceptions import BastionError, ConfigurationError
 
 if t.TYPE_CHECKING:
     from flask import Flask
@@ -145,7 +145,10 @@ class Passwords:
     ) -> None:
         if isinstance(profile, str):
             if profile not in PROFILES:
-                raise ValueError(f"Unknown password profile {profile!r}; one of {list(PROFILES)}.")
+                raise ConfigurationError(
+                    "BASTION_PASSWORDS_PROFILE",
+                    f"unknown password profile {profile!r}; one of {list(PROFILES)}.",
+                )
             profile = PROFILES[profile]
         self.profile = profile
         if isinstance(pepper, str):
