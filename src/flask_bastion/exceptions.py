@@ -30,6 +30,11 @@ class BastionError(Exception):
     """Base class of every Flask-Bastion error. Never raised directly."""
 
 
+class StoreError(BastionError):
+    """A store's backend (SQL database, Redis) could not be reached or failed. Carries no
+    data and no URL."""
+
+
 class ConfigurationError(BastionError, ValueError):
     """A ``BASTION_*`` key is unknown or its value is invalid, or the application's own
     configuration is unsafe for the active profile. Raised by ``init_app``.

@@ -17,19 +17,15 @@ import typing as t
 
 from flask import Flask
 
-from ..exceptions import BastionError, ConfigurationError
+from ..exceptions import ConfigurationError, StoreError
+from .sql import SQLDatabase
 
 if t.TYPE_CHECKING:
     import redis
 
     from ..config import BastionConfig
-    from .sql import SQLDatabase
 
 __all__ = ["StoreError", "Stores", "redis_call"]
-
-
-class StoreError(BastionError):
-    """A store's backend could not be reached or failed. Carries no data and no URL."""
 
 
 T = t.TypeVar("T")
@@ -87,8 +83,6 @@ class Stores:
 
     def sql(self, url: str | None = None, *, name: str = "store") -> SQLDatabase:
         """The shared database at :meth:`sql_url` ``(url)``."""
-        from .sql import SQLDatabase
-
         resolved = self.sql_url(url)
         database = self._sql.get(resolved)
         if database is None:

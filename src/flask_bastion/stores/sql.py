@@ -25,7 +25,7 @@ from collections.abc import Iterator
 import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
-from . import StoreError
+from ..exceptions import StoreError
 
 #: Seconds the client waits beyond ``statement_timeout`` before it cuts a connection
 #: itself: the server's own cancellation, which keeps the connection usable, comes first.
