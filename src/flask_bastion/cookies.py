@@ -9,8 +9,6 @@ unless the view (or an ``after_request`` hook) chose its own ``Cache-Control``.
 
 from __future__ import annotations
 
-from flask import Response
-
 from .context import request_state
 
 #: ``Cache-Control`` of a response that depends on the visitor's cookies.
@@ -20,7 +18,7 @@ PRIVATE = "private, no-store"
 HOST_PREFIX = "__Host-"
 
 
-def mark_private(response: Response) -> None:
+def mark_private() -> None:
     """Mark this request's response as depending on the visitor's cookies:
     ``Vary: Cookie``, and ``Cache-Control:`` :data:`PRIVATE` unless the final response
     has its own ``Cache-Control``.
@@ -28,8 +26,7 @@ def mark_private(response: Response) -> None:
     The headers are added as the response starts (:meth:`RequestState.on_response
     <flask_bastion.context.RequestState.on_response>`), on the final header list, which
     is cheaper than werkzeug's parsed ``response.vary`` on every returning visitor's
-    response and sees what every ``after_request`` hook did. ``response`` is the
-    response being built, for callers that hold it.
+    response and sees what every ``after_request`` hook did.
     """
     request_state().on_response(private_headers)
 

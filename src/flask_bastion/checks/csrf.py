@@ -10,8 +10,7 @@ from flask import Flask
 
 from ..config import BastionConfig
 from ..csrf import EXEMPT
-from ..markers import marked_views
-from .registry import WARNING, CheckMessage, message, register
+from .registry import WARNING, CheckMessage, about_marked_views, message, register
 
 W021 = message(
     WARNING,
@@ -70,4 +69,4 @@ W024 = message(
 def check_csrf_exempt_views(app: Flask, config: BastionConfig) -> Iterable[CheckMessage]:
     if not config.csrf.enabled:  # W021 reports the whole application
         return []
-    return [W024.about(str(view.endpoint)) for view in marked_views(app) if view.get(EXEMPT)]
+    return about_marked_views(app, EXEMPT, W024)

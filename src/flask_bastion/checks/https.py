@@ -13,8 +13,7 @@ from flask import Flask
 
 from ..config import BastionConfig
 from ..https import EXEMPT
-from ..markers import marked_views
-from .registry import WARNING, CheckMessage, message, register
+from .registry import WARNING, CheckMessage, about_marked_views, message, register
 
 #: HSTS max-age below this (one year) is reported; it is what preload lists require.
 MIN_HSTS_SECONDS = 31_536_000
@@ -110,4 +109,4 @@ W017 = message(
 def check_https_exempt_views(app: Flask, config: BastionConfig) -> Iterable[CheckMessage]:
     if not config.https.redirect:  # W011 reports the whole application
         return []
-    return [W017.about(str(view.endpoint)) for view in marked_views(app) if view.get(EXEMPT)]
+    return about_marked_views(app, EXEMPT, W017)

@@ -17,6 +17,7 @@ from flask import Flask
 from ..config import PREFIX, BastionConfig
 from ..config import settings as setting_infos
 from ..context import get_state
+from ..markers import marked_views
 
 DEBUG, INFO, WARNING, ERROR, CRITICAL = 10, 20, 30, 40, 50
 LEVELS = {"DEBUG": DEBUG, "INFO": INFO, "WARNING": WARNING, "ERROR": ERROR, "CRITICAL": CRITICAL}
@@ -79,6 +80,11 @@ def message(
             raise ValueError(f"check {id} names {key}, which is not a {kind} setting")
     found = _catalogue[id] = CheckMessage(level, msg, hint, id, keys)
     return found
+
+
+def about_marked_views(app: Flask, mark: str, message: CheckMessage) -> list[CheckMessage]:
+    """``message`` about each view of ``app`` that carries ``mark``, by endpoint."""
+    return [message.about(str(view.endpoint)) for view in marked_views(app) if view.get(mark)]
 
 
 def register(*, deploy: bool = False) -> Callable[[Check], Check]:

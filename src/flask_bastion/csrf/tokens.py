@@ -161,7 +161,7 @@ def _finish(response: Response) -> Response:
         response.delete_cookie(name, path="/", secure=secure, httponly=True, samesite="Lax")
     elif not current.token:
         return response
-    mark_private(response)
+    mark_private()
     return response
 
 

@@ -237,7 +237,7 @@ class BastionSessionInterface(SessionInterface):
         if not isinstance(session, ServerSession) or session.unavailable:
             return
         if session.accessed:  # before saving, which reads the data to store it
-            mark_private(response)
+            mark_private()
         try:
             self._save(session, response)
         except StoreError:
@@ -328,7 +328,7 @@ class BastionSessionInterface(SessionInterface):
 
     def _set_cookie(self, response: Response, session_id: str) -> None:
         response.set_cookie(self.cookie.name, session_id, **self._cookie_options())
-        mark_private(response)
+        mark_private()
 
     def _fill(
         self, record: SessionRecord, session: ServerSession, now: float, data: bool = True
@@ -346,7 +346,7 @@ class BastionSessionInterface(SessionInterface):
 
     def _delete_cookie(self, response: Response) -> None:
         response.delete_cookie(self.cookie.name, **self._cookie_options())
-        mark_private(response)
+        mark_private()
 
 
 def _replace_with_unavailable(response: Response, reason: str) -> None:
