@@ -33,3 +33,44 @@ server_error = _signals.signal("bastion.server-error")
 #: (one of the ``REASON_*`` constants of :mod:`flask_bastion.csrf`), ``status`` (403).
 #: Like every signal here, receivers should accept ``**extra``: keywords may be added.
 csrf_rejected = _signals.signal("bastion.csrf-rejected")
+
+# Accounts (flask_bastion.accounts). Each is sent with the application as sender and
+# ``user`` (the user object, or ``None`` when the account is unknown) plus the keywords
+# named; none carries a password or a token.
+
+#: A user signed in. Keywords: ``user``, ``method`` (``"password"``, ``"reset"``...).
+user_logged_in = _signals.signal("bastion.user-logged-in")
+#: A user signed out. Keywords: ``user``.
+user_logged_out = _signals.signal("bastion.user-logged-out")
+#: A sign-in failed. Keywords: ``user`` (``None`` when unknown), ``reason``, ``ip``.
+login_failed = _signals.signal("bastion.login-failed")
+#: An account was locked after too many failures. Keywords: ``user``, ``until``.
+account_locked = _signals.signal("bastion.account-locked")
+#: A lock was lifted (by time, by the emailed link or by an administrator).
+#: Keywords: ``user``, ``by``.
+account_unlocked = _signals.signal("bastion.account-unlocked")
+#: One client address failed against many accounts (credential stuffing). Later controls
+#: (bans, monitoring) act on it. Keywords: ``ip``, ``accounts`` (distinct identifiers in
+#: the window), ``window`` (seconds).
+credential_stuffing = _signals.signal("bastion.credential-stuffing")
+#: A user registered. Keywords: ``user``.
+user_registered = _signals.signal("bastion.user-registered")
+#: A user confirmed their email address. Keywords: ``user``.
+email_verified = _signals.signal("bastion.email-verified")
+#: A user's password changed (by the user or by a reset). Keywords: ``user``, ``reset``.
+password_changed = _signals.signal("bastion.password-changed")
+#: A password reset was asked for. Keywords: ``user`` (``None`` when unknown).
+password_reset_requested = _signals.signal("bastion.password-reset-requested")
+#: A user's email address changed. Keywords: ``user``, ``old`` (the previous address).
+email_changed = _signals.signal("bastion.email-changed")
+#: A user deleted their account. Keywords: ``user``.
+account_deleted = _signals.signal("bastion.account-deleted")
+#: A personal API token was created. Keywords: ``user``, ``prefix``, ``name``.
+api_token_created = _signals.signal("bastion.api-token-created")
+#: A personal API token authenticated a request. Keywords: ``user``, ``prefix``.
+api_token_used = _signals.signal("bastion.api-token-used")
+#: A personal API token was revoked. Keywords: ``user``, ``prefix``.
+api_token_revoked = _signals.signal("bastion.api-token-revoked")
+#: An email could not be sent. Keywords: ``reason`` (the kind of failure, never the
+#: message), ``subject``.
+mail_failed = _signals.signal("bastion.mail-failed")
