@@ -40,6 +40,7 @@ TITLES = {
     "sessions": "Sessions",
     "stores": "Stores",
     "passwords": "Passwords",
+    "accounts": "Accounts",
 }
 
 #: What each parser in ``config/parsers.py`` accepts, by the parser's function name.
@@ -51,6 +52,8 @@ ACCEPTS = {
     "non_negative_int": "an integer, 0 or more",
     "positive_int": "an integer, 1 or more",
     "int_range": "an integer from {0} to {1}",
+    "url_prefix": "`''` or a path such as `'/auth'` (no trailing `/`)",
+    "subset": "a list (or comma-separated string) of any of {0}",
     "string_tuple": "a list of strings, or one comma-separated string",
     "networks": (
         "a list of IP networks in CIDR notation (`10.0.0.0/8`, `fd00::/8`; a bare address "
@@ -224,7 +227,10 @@ def _accepts(info: SettingInfo) -> str:
         ) from None
     # A parser made for its setting (int_range) carries its bounds.
     bounds = getattr(info.parse, "bounds", None)
-    return text.format(*bounds) if bounds else text
+    if bounds:
+        return text.format(*bounds)
+    members = getattr(info.parse, "members", None)  # subset: the names it takes
+    return text.format(", ".join(f"`{m!r}`" for m in members)) if members else text
 
 
 def _danger(info: SettingInfo) -> str:

@@ -49,10 +49,15 @@ class RequestState:
     nothing at response time.
     """
 
-    __slots__ = ("_callbacks", "_extras", "_nonce", "_request_id")
+    __slots__ = ("_callbacks", "_extras", "_nonce", "_request_id", "stateless")
 
     def __init__(self, request_id: str | None = None) -> None:
         self._request_id = request_id
+        #: Set by the authentication stage when the request proved who it is by itself
+        #: (``Authorization: Bearer`` with a personal API token): no cookie session is
+        #: created or written for it, and the forgery stage does not apply, because a
+        #: browser never attaches that header to a cross-site request on its own.
+        self.stateless = False
         self._nonce: str | None = None
         self._extras: dict[type[t.Any], t.Any] | None = None
         self._callbacks: list[ResponseCallback] | None = None

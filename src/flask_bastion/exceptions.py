@@ -18,6 +18,7 @@ from werkzeug.exceptions import (
     RequestHeaderFieldsTooLarge,
     SecurityError,
     ServiceUnavailable,
+    Unauthorized,
 )
 
 from . import signals
@@ -117,3 +118,36 @@ class SessionStoreUnavailable(Rejection, ServiceUnavailable):
     ) -> None:
         super().__init__(reason)
         self.retry_after = self.RETRY_AFTER  # werkzeug's ServiceUnavailable sends it
+
+
+class InvalidToken(Rejection, Unauthorized):
+    """A request's ``Authorization: Bearer`` token is malformed, unknown, expired or
+    revoked; the response asks for a valid one (RFC 6750 ``error="invalid_token"``), and
+    says nothing about which of these it was."""
+
+    event = "token.rejected"
+
+    def __init__(self, reason: str = "The access token is invalid or has expired.") -> None:
+        super().__init__(reason)
+        self.www_authenticate = [_bearer_challenge()]
+
+
+def _bearer_challenge() -> t.Any:
+    from werkzeug.datastructures import WWWAuthenticate
+
+    return WWWAuthenticate("bearer", {"error": "invalid_token"})
+
+
+class AccountsUnavailable(Rejection, ServiceUnavailable):
+    """The accounts database could not be reached: sign-in and the account pages answer
+    503 with ``Retry-After`` rather than guess."""
+
+    event = "accounts.store_unavailable"
+    signal = signals.store_unavailable
+    log_level = logging.ERROR
+    #: Seconds a client is asked to wait before retrying.
+    RETRY_AFTER = 5
+
+    def __init__(self, reason: str = "Accounts are unavailable; try again shortly.") -> None:
+        super().__init__(reason)
+        self.retry_after = self.RETRY_AFTER

@@ -24,6 +24,7 @@ from ..exceptions import ConfigurationError
 from ..logs import scrub
 from .parsers import Invalid, IPNetwork, setting
 from .sections import (
+    AccountsConfig,
     DEFAULT_CSP,
     DEFAULT_PERMISSIONS_POLICY,
     DEVELOPMENT,
@@ -42,6 +43,7 @@ from .sections import (
 )
 
 __all__ = [
+    "AccountsConfig",
     "DEFAULT_CSP",
     "DEFAULT_PERMISSIONS_POLICY",
     "DEVELOPMENT",
@@ -84,6 +86,7 @@ SECTIONS: dict[str, type[t.Any]] = {
     "sessions": SessionsConfig,
     "stores": StoresConfig,
     "passwords": PasswordsConfig,
+    "accounts": AccountsConfig,
 }
 
 
@@ -141,6 +144,7 @@ class BastionConfig:
     sessions: SessionsConfig
     stores: StoresConfig
     passwords: PasswordsConfig
+    accounts: AccountsConfig
     #: key -> where its value came from: ``"keyword"``, ``"app.config"`` or ``"default"``.
     sources: Mapping[str, str]
 

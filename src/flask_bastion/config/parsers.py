@@ -351,3 +351,32 @@ def setting(
         frozen = dict(default)
         return field(default_factory=lambda: dict(frozen), metadata=meta)
     return field(default=default, metadata=meta)
+
+
+_URL_PREFIX_RE = re.compile(r"(/[A-Za-z0-9._~-]+)*")
+
+
+def url_prefix(value: object) -> str:
+    """A URL path prefix for a blueprint: empty, or ``/`` followed by path segments of
+    unreserved characters, without a trailing ``/``."""
+    if isinstance(value, str) and _URL_PREFIX_RE.fullmatch(value):
+        return value
+    raise Invalid("expected '' or a path such as '/auth' (no trailing '/')")
+
+
+def subset(*choices: str) -> Callable[[object], tuple[str, ...]]:
+    """A parser of a list (or comma-separated string) of names taken from ``choices``."""
+
+    def parse(value: object) -> tuple[str, ...]:
+        try:
+            names = string_tuple(value)
+        except Invalid:
+            raise Invalid("expected a list of: " + ", ".join(choices)) from None
+        unknown = [name for name in names if name not in choices]
+        if unknown:
+            raise Invalid(f"unknown {unknown[0]!r}; expected any of " + ", ".join(choices))
+        return tuple(dict.fromkeys(names))
+
+    parse.__name__ = parse.__qualname__ = "subset"
+    parse.members = choices  # type: ignore[attr-defined]
+    return parse

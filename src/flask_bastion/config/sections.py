@@ -25,6 +25,8 @@ from .parsers import (
     response_header,
     setting,
     string_tuple,
+    subset,
+    url_prefix,
     visible_ascii,
 )
 
@@ -376,4 +378,59 @@ class PasswordsConfig:
         "A secret mixed into every password hash with HMAC-SHA256, kept out of the "
         "database. Changing or losing it invalidates every password hash made with it. "
         "Never printed: `flask bastion config` shows it as [redacted].",
+    )
+
+
+#: The parts of the accounts blueprint an application can switch off, each a set of views.
+ACCOUNT_FEATURES = ("register", "reset", "email", "sessions", "tokens", "delete")
+
+
+@dataclass(frozen=True)
+class AccountsConfig:
+    """Accounts: sign-in, registration, recovery and the account pages (``accounts/``)."""
+
+    url_prefix: str = setting(
+        "", url_prefix, "Path prefix of the accounts views (`''` gives `/login`, `/register`...)."
+    )
+    database_url: str | None = setting(
+        None,
+        optional_str,
+        "Database of the accounts tables when the application passes no session factory; "
+        "default `DATABASE_URL`, else SQLite in the instance folder.",
+    )
+    features: tuple[str, ...] = setting(
+        ACCOUNT_FEATURES,
+        subset(*ACCOUNT_FEATURES),
+        "The optional parts of the blueprint: 'register' (sign-up and email verification), "
+        "'reset' (forgot password), 'email' (change of address), 'sessions' (your devices), "
+        "'tokens' (personal API tokens), 'delete' (account deletion). Sign-in, sign-out, the "
+        "overview and the password change are always there.",
+    )
+    require_verified_email: bool = setting(
+        True,
+        boolean,
+        "Refuse sign-in until the address is confirmed (the answer is the same as for a "
+        "wrong password, so it reveals nothing).",
+        danger="False",
+    )
+    fresh_max_age: int = setting(
+        600,
+        int_range(30, 86_400),
+        "Seconds a sign-in counts as fresh for `fresh_login_required` views (password, "
+        "email, tokens, deletion) before the password is asked for again.",
+    )
+    verify_token_ttl: int = setting(
+        86_400, int_range(300, 7 * 86_400), "Seconds an email verification link is valid."
+    )
+    reset_token_ttl: int = setting(
+        3_600, int_range(300, 86_400), "Seconds a password reset link is valid."
+    )
+    email_token_ttl: int = setting(
+        86_400, int_range(300, 7 * 86_400), "Seconds a change-of-address link is valid."
+    )
+    api_token_max_days: int = setting(
+        365,
+        int_range(1, 3_650),
+        "Longest lifetime, in days, a personal API token may be created with; every token "
+        "expires.",
     )

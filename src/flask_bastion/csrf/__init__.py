@@ -172,7 +172,7 @@ class CSRFProtection:
         :raises CSRFError: with one of the ``REASON_*`` constants, unless the view or its
             blueprint is exempt.
         """
-        if request.method in _SAFE_METHODS:
+        if request.method in _SAFE_METHODS or state.stateless:
             return
         if not self.enabled:
             return

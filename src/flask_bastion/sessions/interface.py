@@ -41,6 +41,7 @@ from flask.sessions import SessionInterface, SessionMixin
 from werkzeug.datastructures import CallbackDict
 
 from ..config import BastionConfig
+from ..context import request_state
 from ..cookies import HOST_PREFIX, PRIVATE, mark_private
 from ..exceptions import SessionStoreUnavailable
 from ..logs import security_log
@@ -235,6 +236,8 @@ class BastionSessionInterface(SessionInterface):
 
     def save_session(self, app: Flask, session: SessionMixin, response: Response) -> None:
         if not isinstance(session, ServerSession) or session.unavailable:
+            return
+        if request_state().stateless:  # a bearer request: never a cookie session
             return
         if session.accessed:  # before saving, which reads the data to store it
             mark_private()

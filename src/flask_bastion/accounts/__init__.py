@@ -1,0 +1,186 @@
+"""Accounts: the whole life cycle of a user account from one component and one mixin.
+
+::
+
+    from flask_bastion import Bastion
+    from flask_bastion.accounts import Accounts, current_user, login_required
+
+    Bastion(app, components=[Accounts()])          # the ready User model
+    Bastion(app, components=[Accounts(user_model=MyUser, session_factory=db.session)])
+
+The component sits at the authentication stage of the pipeline, between sessions and the
+forgery check. It registers the ``bastion_accounts`` blueprint (registration and address
+verification, sign-in, sign-out, password reset, the account pages: password, address,
+devices, personal API tokens, deletion), authenticates ``Authorization: Bearer`` requests
+with personal API tokens, and keeps an account that must change its one-time password on
+the password page. What each part defends against is in ``docs/accounts.md``.
+"""
+
+from __future__ import annotations
+
+import time
+import typing as t
+from collections.abc import Callable, Mapping
+
+from flask import Flask, Request, abort, current_app, redirect, request, session, url_for
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
+
+from .. import signals
+from ..components import Stage
+from ..context import RequestState, get_state
+from ..exceptions import InvalidToken
+from ..refusal import refuse
+from .core import (
+    ACCOUNTS_KEY,
+    ANONYMOUS,
+    MUST_CHANGE_KEY,
+    AccountsState,
+    AnonymousUser,
+    Authenticated,
+    accounts_state,
+    close_db,
+    confirm_login,
+    current_user,
+    db_unavailable,
+    find_user,
+    fresh_login_required,
+    load_user,
+    login_fresh,
+    login_required,
+    login_user,
+    logout_user,
+)
+from .models import AccountToken, ApiToken, User, UserMixin
+from .nexturl import safe_next
+
+__all__ = [
+    "ANONYMOUS",
+    "AccountToken",
+    "Accounts",
+    "AnonymousUser",
+    "ApiToken",
+    "User",
+    "UserMixin",
+    "accounts_state",
+    "confirm_login",
+    "current_user",
+    "find_user",
+    "fresh_login_required",
+    "load_user",
+    "login_fresh",
+    "login_required",
+    "login_user",
+    "logout_user",
+    "require_scope",
+    "safe_next",
+]
+
+#: The scope of personal API tokens when the application names none.
+DEFAULT_SCOPES: Mapping[str, str] = {"api": "Use the API as you"}
+#: Endpoints an account that must change its password may still reach.
+_MUST_CHANGE_ALLOWED = frozenset({"bastion_accounts.password", "bastion_accounts.logout", "static"})
+
+
+class Accounts:
+    """Component: accounts for one or more applications.
+
+    :param user_model: the SQLAlchemy model of users, with :class:`UserMixin`'s columns
+        (default: the ready :class:`User`, table ``bastion_users``).
+    :param session_factory: returns the application's SQLAlchemy session for the current
+        request; by default accounts open their own on ``BASTION_ACCOUNTS_DATABASE_URL``.
+    :param scopes: the scopes personal API tokens may be given, name -> description.
+    :param blueprint: register the views (``False`` keeps only the functions).
+    :param clock: seconds since the epoch; tests pass a fake one.
+    """
+
+    name = "accounts"
+    stage = Stage.AUTHENTICATE
+
+    def __init__(
+        self,
+        user_model: type[t.Any] = User,
+        *,
+        session_factory: Callable[[], Session] | None = None,
+        scopes: Mapping[str, str] = DEFAULT_SCOPES,
+        blueprint: bool = True,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.user_model = user_model
+        self.session_factory = session_factory
+        self.scopes = dict(scopes)
+        self.blueprint = blueprint
+        self.clock = clock
+
+    def init_app(self, app: Flask) -> None:
+        """Set up accounts on ``app``: state, template globals, the blueprint."""
+        settings = get_state(app).config.accounts
+        state = AccountsState(app, settings, self.user_model, self.session_factory, self.clock)
+        state.scopes = self.scopes
+        app.extensions[ACCOUNTS_KEY] = state
+        app.teardown_appcontext(close_db)
+        app.jinja_env.globals["current_user"] = current_user
+        if self.blueprint:
+            from .views import make_blueprint
+
+            app.register_blueprint(make_blueprint(settings), url_prefix=settings.url_prefix or None)
+
+    def before_request(self, request: Request, state: RequestState) -> None:
+        """Authenticate a bearer request, and hold an account with a one-time password
+        on the password page."""
+        header = request.environ.get("HTTP_AUTHORIZATION")
+        if header and header[:7].lower() == "bearer ":
+            self._bearer(header[7:].strip(), state)
+        elif session.get(MUST_CHANGE_KEY) and request.endpoint not in _MUST_CHANGE_ALLOWED:
+            abort(redirect(url_for("bastion_accounts.password"), 303))
+
+    def _bearer(self, token: str, state: RequestState) -> None:
+        from .tokens import authenticate_token
+
+        # Stateless before anything can fail: a refused bearer request gets no session.
+        state.stateless = True
+        try:
+            found = authenticate_token(token)
+        except SQLAlchemyError:
+            db_unavailable()
+        if found is None:
+            refuse(InvalidToken())
+        user, row = found
+        state.put(Authenticated(user, "token", row))
+        signals.api_token_used.send(
+            current_app._get_current_object(),  # type: ignore[attr-defined]
+            user=user,
+            prefix=row.prefix,
+        )
+
+
+def require_scope(scope: str) -> Callable[[t.Any], t.Any]:
+    """Let a bearer request reach the view only if its token has ``scope``; a signed-in
+    browser has every scope. Use it under :func:`login_required`."""
+    import functools
+
+    def decorate(view: t.Any) -> t.Any:
+        @functools.wraps(view)
+        def wrapper(*args: t.Any, **kwargs: t.Any) -> t.Any:
+            found = request_authentication()
+            token = found.token if found is not None else None
+            if token is not None and scope not in token.scope_set:
+                abort(403, f"This token does not have the '{scope}' scope.")
+            return view(*args, **kwargs)
+
+        return wrapper
+
+    return decorate
+
+
+def request_authentication() -> Authenticated | None:
+    """How the current request is authenticated (session or token), if it is."""
+    from .core import _authenticated
+
+    return _authenticated()
+
+
+def redirect_next(default: str) -> t.Any:
+    """A 303 to the request's ``next`` when it is a path on this site, else ``default``."""
+    target = safe_next(request.values.get("next")) or default
+    return redirect(target, 303)

@@ -1,0 +1,37 @@
+"""What the accounts views use from the other components: the password policy, mail,
+and the sign-in throttle."""
+
+from __future__ import annotations
+
+import typing as t
+
+from flask import current_app, render_template
+
+from ..context import get_state
+
+
+def password_problems(password: str, *, email: str, second_factor: bool = False) -> list[str]:
+    """Every rule ``password`` breaks, in plain words; the address and the site name are
+    context words it must not contain."""
+    from ..passwords import password_policy
+
+    policy = password_policy(current_app)
+    problems = policy.check(password, context=[email], second_factor=second_factor)
+    return [problem.message for problem in problems]
+
+
+def send(to: str, template: str, *, background: bool = True, **context: t.Any) -> None:
+    """Render the mail ``template`` (its first line is ``Subject: ...``, then a blank
+    line, then the body) and send it to ``to``, from the background worker unless
+    ``background`` is false."""
+    from ..mail import send_mail
+
+    text = render_template(template, **context)
+    head, _, body = text.partition("\n\n")
+    subject = head.removeprefix("Subject:").strip()
+    send_mail(to, subject, body.strip() + "\n", background=background)
+
+
+def throttle_for() -> t.Any:
+    """The sign-in throttle of the current application."""
+    return get_state(current_app).component("lockout").throttle

@@ -1,0 +1,430 @@
+"""The sign-in side of the accounts blueprint: registration, address verification,
+sign-in, sign-out, password reset, re-authentication and unlock links.
+
+Enumeration resistance: sign-in, registration and the forgotten-password form answer with
+the same status and page whether or not the address has an account. Registration of a
+taken address mails its owner instead; an unknown address still pays for a password hash,
+and mail to existing accounts goes out from a background worker, so the response time
+does not tell either. A locked account answers exactly like a wrong password.
+"""
+
+from __future__ import annotations
+
+import typing as t
+
+from flask import Blueprint, current_app, flash, request, url_for
+from flask.typing import ResponseReturnValue
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+
+from .. import signals
+from ..config import AccountsConfig
+from ..context import get_state
+from ..passwords import PasswordMismatch, PasswordRefused
+from ..sessions import revoke_all_sessions
+from .core import (
+    accounts_state,
+    confirm_login,
+    current_user,
+    db_unavailable,
+    find_user,
+    login_required,
+    login_user,
+    logout_user,
+    normalise_email,
+)
+from .forms import Form, answer, app_object, done, done_to, external, problem
+from .models import RESET, UNLOCK, VERIFY
+from .nexturl import safe_next
+from .services import password_problems, send, throttle_for
+from .tokens import consume_token, issue_token, peek_token, void_tokens
+
+#: The one message of every failed sign-in: wrong address, wrong password, locked.
+LOGIN_FAILED = "The email address or password is incorrect, or sign-in is paused after too many attempts. Try again later, or reset your password."  # noqa: E501
+#: The page after registration and after "forgot password", whatever the address.
+CHECK_INBOX = "check_inbox"
+BAD_LINK = "This link is invalid, was already used, or has expired."
+
+
+def make_blueprint(settings: AccountsConfig) -> Blueprint:
+    """The ``bastion_accounts`` blueprint with the views ``settings.features`` asks for."""
+    from . import pages
+
+    bp = Blueprint("bastion_accounts", __name__)
+    bp.add_url_rule("/login", "login", login, methods=["GET", "POST"])
+    bp.add_url_rule("/logout", "logout", logout, methods=["POST"])
+    bp.add_url_rule("/account/confirm", "confirm", confirm, methods=["GET", "POST"])
+    bp.add_url_rule("/unlock/<token>", "unlock", unlock, methods=["GET", "POST"])
+    if "register" in settings.features:
+        bp.add_url_rule("/register", "register", register, methods=["GET", "POST"])
+        bp.add_url_rule("/verify/<token>", "verify", verify, methods=["GET", "POST"])
+    if "reset" in settings.features:
+        bp.add_url_rule("/forgot", "forgot", forgot, methods=["GET", "POST"])
+        bp.add_url_rule("/reset/<token>", "reset", reset, methods=["GET", "POST"])
+    pages.register(bp, settings)
+    bp.register_error_handler(SQLAlchemyError, _database_failed)
+    bp.context_processor(_template_context)
+    return bp
+
+
+def _template_context() -> dict[str, t.Any]:
+    passwords = get_state(current_app).config.passwords
+    return {
+        # Which views exist, so the templates link only to those.
+        "url_rules": current_app.view_functions,
+        "password_min_length": passwords.min_length,
+    }
+
+
+def _database_failed(error: SQLAlchemyError) -> ResponseReturnValue:
+    accounts_state().db().rollback()
+    db_unavailable()
+
+
+def _ip() -> str:
+    return request.remote_addr or "unknown"
+
+
+# Registration and verification
+
+
+def register() -> ResponseReturnValue:
+    """Sign up with an address and a password; the address is confirmed by email."""
+    if request.method == "GET":
+        return answer("bastion/accounts/register.html", errors={})
+    form = Form()
+    email = form.email()
+    password = form.password("password")
+    if form.ok:
+        for message in password_problems(password, email=email):
+            form.error("password", message)
+    if not form.ok:
+        return problem(
+            "bastion/accounts/register.html",
+            422,
+            "Please correct the fields below.",
+            errors=form.errors,
+            email=email,
+        )
+    state = accounts_state()
+    db = state.db()
+    existing = find_user(email)
+    # Hashed in both cases: a taken address costs the same time as a new one.
+    password_hash = state.passwords.hash(password)
+    if existing is not None:
+        send(
+            existing.email,
+            "bastion/accounts/mail/exists.txt",
+            user=existing,
+            login_url=external("bastion_accounts.login"),
+            reset_url=external("bastion_accounts.forgot") if _has("reset") else None,
+        )
+    else:
+        now = state.clock()
+        user = state.user_model(
+            email=email,
+            email_key=normalise_email(email),
+            password_hash=password_hash,
+            created_at=now,
+            password_changed_at=now,
+            active=True,
+            must_change_password=False,
+        )
+        db.add(user)
+        try:
+            db.commit()
+        except IntegrityError:  # registered by a concurrent request: same answer
+            db.rollback()
+        else:
+            signals.user_registered.send(app_object(), user=user)
+            _send_verification(user)
+    return _check_inbox("register")
+
+
+def _send_verification(user: t.Any) -> None:
+    token = issue_token(user, VERIFY, accounts_state().settings.verify_token_ttl)
+    send(
+        user.email,
+        "bastion/accounts/mail/verify.txt",
+        user=user,
+        hours=accounts_state().settings.verify_token_ttl // 3600,
+        url=external("bastion_accounts.verify", token=token),
+    )
+
+
+def verify(token: str) -> ResponseReturnValue:
+    """Confirm an address. GET shows a button, POST confirms: a mail scanner that
+    follows the link does not use it up."""
+    if request.method == "GET":
+        if peek_token(token, VERIFY) is None:
+            return problem("bastion/accounts/message.html", 400, BAD_LINK)
+        return answer("bastion/accounts/verify.html", token=token)
+    found = consume_token(token, VERIFY)
+    if found is None:
+        return problem("bastion/accounts/message.html", 400, BAD_LINK)
+    user, _ = found
+    state = accounts_state()
+    user.email_verified_at = state.clock()
+    state.db().commit()
+    signals.email_verified.send(app_object(), user=user)
+    flash("Your email address is confirmed. You can sign in now.", "success")
+    return done("bastion_accounts.login", {"verified": True})
+
+
+# Sign-in, sign-out, re-authentication
+
+
+def login() -> ResponseReturnValue:
+    """Sign in with address and password, throttled per account, per address and per
+    pair; a success rehashes a password stored under older parameters."""
+    next_url = safe_next(request.values.get("next"))
+    if request.method == "GET":
+        return answer("bastion/accounts/login.html", next=next_url, errors={})
+    form = Form()
+    identifier = form.text("email", limit=254)
+    password = form.password("password")
+    if not form.ok:
+        return problem(
+            "bastion/accounts/login.html",
+            422,
+            "Enter your email address and password.",
+            errors=form.errors,
+            next=next_url,
+            email=identifier,
+        )
+    result = _check_password(normalise_email(identifier), password)
+    if isinstance(result, str):
+        return result_page(result, identifier, next_url)
+    user = result
+    state = accounts_state()
+    if state.settings.require_verified_email and not user.email_verified:
+        _send_verification(user)
+        return problem(
+            "bastion/accounts/message.html",
+            403,
+            "Confirm your email address first: we have sent you a new link.",
+        )
+    login_user(user)
+    state.db().commit()
+    if user.must_change_password:
+        flash("Choose a new password to continue.", "info")
+        return done("bastion_accounts.password", {"must_change_password": True})
+    return done_to(next_url or _home(), {"user": {"id": user.get_id(), "email": user.email}})
+
+
+def _check_password(identifier: str, password: str) -> t.Any:
+    """The user that ``password`` signs in, or the reason it does not: ``"throttled"``
+    (the client address, a 429) or ``"failed"`` (everything else, one answer).
+
+    The password is verified in every case (against a dummy hash for an unknown address,
+    and while the account is locked), so the time taken tells nothing either."""
+    state = accounts_state()
+    throttle = throttle_for()
+    ip = _ip()
+    verdict = throttle.check(identifier, ip)
+    user = find_user(identifier)
+    stored: str | None = user.password_hash if user is not None else None
+    new_hash: str | None = None
+    matched = False
+    try:
+        if stored:
+            new_hash = state.passwords.verify_and_upgrade(stored, password)
+            matched = True
+        else:
+            state.passwords.verify(state.dummy_hash(), password)
+    except (PasswordMismatch, PasswordRefused):
+        pass
+    if verdict.allowed and not (matched and user is not None and user.is_active):
+        verdict = throttle.failed(identifier, ip)
+        if getattr(verdict, "newly_locked", False) and user is not None:
+            _send_unlock(user)
+            signals.account_locked.send(app_object(), user=user, until=verdict.retry_after)
+        signals.login_failed.send(app_object(), user=user, reason="password", ip=ip)
+        return "failed"
+    if not verdict.allowed:
+        signals.login_failed.send(app_object(), user=user, reason=verdict.reason, ip=ip)
+        return "throttled" if verdict.scope == "ip" else "failed"
+    throttle.succeeded(identifier, ip)
+    if new_hash is not None and user is not None:
+        user.password_hash = new_hash
+    return user
+
+
+def result_page(result: str, identifier: str, next_url: str | None) -> ResponseReturnValue:
+    if result == "throttled":
+        return problem(
+            "bastion/accounts/login.html",
+            429,
+            "Too many failed sign-ins from your network. Try again later.",
+            headers={"Retry-After": "60"},
+            next=next_url,
+            email=identifier,
+            errors={},
+        )
+    return problem(
+        "bastion/accounts/login.html",
+        401,
+        LOGIN_FAILED,
+        next=next_url,
+        email=identifier,
+        errors={},
+    )
+
+
+def _send_unlock(user: t.Any) -> None:
+    token = issue_token(user, UNLOCK, accounts_state().settings.reset_token_ttl)
+    send(
+        user.email,
+        "bastion/accounts/mail/unlock.txt",
+        user=user,
+        url=external("bastion_accounts.unlock", token=token),
+    )
+
+
+def unlock(token: str) -> ResponseReturnValue:
+    """Lift a lock with the link mailed when it was set (GET shows a button)."""
+    if request.method == "GET":
+        if peek_token(token, UNLOCK) is None:
+            return problem("bastion/accounts/message.html", 400, BAD_LINK)
+        return answer("bastion/accounts/unlock.html", token=token)
+    found = consume_token(token, UNLOCK)
+    if found is None:
+        return problem("bastion/accounts/message.html", 400, BAD_LINK)
+    user, _ = found
+    throttle_for().unlock(user.email_key)
+    signals.account_unlocked.send(app_object(), user=user, by="link")
+    flash("Your account is unlocked. You can sign in now.", "success")
+    return done("bastion_accounts.login", {"unlocked": True})
+
+
+def logout() -> ResponseReturnValue:
+    """Sign out (POST only, so a link or an image cannot do it): the session is deleted
+    on the server."""
+    logout_user()
+    return done("bastion_accounts.login", {"signed_out": True})
+
+
+@login_required
+def confirm() -> ResponseReturnValue:
+    """Enter the password again before a sensitive change (``fresh_login_required``)."""
+    next_url = safe_next(request.values.get("next"))
+    if request.method == "GET":
+        return answer("bastion/accounts/confirm.html", next=next_url, errors={})
+    form = Form()
+    password = form.password("password")
+    if not form.ok:
+        return problem(
+            "bastion/accounts/confirm.html", 422, "Enter your password.", errors=form.errors
+        )
+    result = _check_password(current_user.email_key, password)
+    if isinstance(result, str) or result.get_id() != current_user.get_id():
+        status = 429 if result == "throttled" else 401
+        return problem(
+            "bastion/accounts/confirm.html",
+            status,
+            "The password is incorrect." if status == 401 else "Too many attempts.",
+            next=next_url,
+            errors={},
+        )
+    confirm_login()
+    accounts_state().db().commit()
+    return done_to(next_url or url_for("bastion_accounts.account"), {"confirmed": True})
+
+
+# Forgotten password
+
+
+def forgot() -> ResponseReturnValue:
+    """Ask for a reset link. The answer is the same whether the address has an account."""
+    if request.method == "GET":
+        return answer("bastion/accounts/forgot.html", errors={})
+    form = Form()
+    email = form.email()
+    if not form.ok:
+        return problem(
+            "bastion/accounts/forgot.html",
+            422,
+            "Please correct the field below.",
+            errors=form.errors,
+            email=email,
+        )
+    user = find_user(email)
+    if user is not None and user.is_active:
+        token = issue_token(user, RESET, accounts_state().settings.reset_token_ttl)
+        send(
+            user.email,
+            "bastion/accounts/mail/reset.txt",
+            user=user,
+            url=external("bastion_accounts.reset", token=token),
+        )
+    signals.password_reset_requested.send(app_object(), user=user)
+    return _check_inbox("forgot")
+
+
+def reset(token: str) -> ResponseReturnValue:
+    """Choose a new password with a reset link. Every session of the user is revoked
+    and the user is not signed in: whoever reset it signs in with the new password."""
+    user = peek_token(token, RESET)
+    if user is None:
+        return problem("bastion/accounts/message.html", 400, BAD_LINK)
+    if request.method == "GET":
+        return answer("bastion/accounts/reset.html", token=token, email=user.email, errors={})
+    form = Form()
+    password = form.password("password")
+    if form.ok:
+        problems = password_problems(
+            password, email=user.email, second_factor=user.has_second_factor
+        )
+        for message in problems:
+            form.error("password", message)
+    if not form.ok:
+        return problem(
+            "bastion/accounts/reset.html",
+            422,
+            "Please choose another password.",
+            errors=form.errors,
+            token=token,
+            email=user.email,
+        )
+    found = consume_token(token, RESET)
+    if found is None:
+        return problem("bastion/accounts/message.html", 400, BAD_LINK)
+    user, _ = found
+    set_password(user, password)
+    # The link proved the mailbox: an address that can read it may also sign in again.
+    if user.email_verified_at is None:
+        user.email_verified_at = accounts_state().clock()
+    accounts_state().db().commit()
+    revoke_all_sessions(user.get_id())
+    throttle_for().unlock(user.email_key)
+    signals.password_changed.send(app_object(), user=user, reset=True)
+    flash("Your password is changed. Sign in with the new one.", "success")
+    return done("bastion_accounts.login", {"password_changed": True})
+
+
+def set_password(user: t.Any, password: str) -> None:
+    """Store a new hash of ``password`` for ``user`` and void their emailed links (the
+    caller commits and revokes sessions)."""
+    state = accounts_state()
+    void_tokens(user)
+    user.password_hash = state.passwords.hash(password)
+    user.password_changed_at = state.clock()
+    user.must_change_password = False
+
+
+# Helpers
+
+
+def _has(feature: str) -> bool:
+    return feature in accounts_state().settings.features
+
+
+def _home() -> str:
+    return url_for("bastion_accounts.account")
+
+
+def _check_inbox(kind: str) -> ResponseReturnValue:
+    return answer(
+        "bastion/accounts/check_inbox.html",
+        data={"status": "ok", "detail": "If the address can be used, we have sent an email."},
+        kind=kind,
+    )
