@@ -22,7 +22,7 @@ import time
 import typing as t
 from collections.abc import Callable, Mapping
 
-from flask import Flask, Request, abort, current_app, redirect, request, session, url_for
+from flask import Flask, Request, abort, current_app, redirect, request, url_for
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -31,6 +31,7 @@ from ..components import Stage
 from ..context import RequestState, get_state
 from ..exceptions import InvalidToken
 from ..refusal import refuse
+from ..sessions import peek_session_value
 from .core import (
     ACCOUNTS_KEY,
     ANONYMOUS,
@@ -131,7 +132,7 @@ class Accounts:
         header = request.environ.get("HTTP_AUTHORIZATION")
         if header and header[:7].lower() == "bearer ":
             self._bearer(header[7:].strip(), state)
-        elif session.get(MUST_CHANGE_KEY) and request.endpoint not in _MUST_CHANGE_ALLOWED:
+        elif peek_session_value(MUST_CHANGE_KEY) and request.endpoint not in _MUST_CHANGE_ALLOWED:
             abort(redirect(url_for("bastion_accounts.password"), 303))
 
     def _bearer(self, token: str, state: RequestState) -> None:

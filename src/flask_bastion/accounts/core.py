@@ -34,7 +34,7 @@ from ..context import get_state, request_state
 from ..exceptions import AccountsUnavailable
 from ..passwords import Passwords, passwords_for
 from ..refusal import refuse
-from ..sessions import USER_KEY, end_session, rotate_session
+from ..sessions import USER_KEY, end_session, peek_session_value, rotate_session
 from ..stores.sql import _timeouts
 from .models import AccountsBase, AccountToken, ApiToken, User, UserLike
 from .nexturl import safe_next
@@ -203,9 +203,12 @@ def _authenticated() -> Authenticated | None:
     found = state.get(Authenticated)
     if found is not None:
         return found
-    user_id = session.get(USER_KEY)
+    # Looked at without marking the session accessed: an anonymous page that shows
+    # "sign in" stays cacheable; a signed-in user's page is private from here on.
+    user_id = peek_session_value(USER_KEY)
     if user_id is None:
         return None
+    session.modified = session.modified  # through flask.session: marks it accessed
     try:
         user = load_user(user_id)
     except SQLAlchemyError:

@@ -24,11 +24,11 @@ from ..exceptions import ConfigurationError
 from ..logs import scrub
 from .parsers import Invalid, IPNetwork, setting
 from .sections import (
-    AccountsConfig,
     DEFAULT_CSP,
     DEFAULT_PERMISSIONS_POLICY,
     DEVELOPMENT,
     PRODUCTION,
+    AccountsConfig,
     CoreConfig,
     CspConfig,
     CsrfConfig,
@@ -43,12 +43,12 @@ from .sections import (
 )
 
 __all__ = [
-    "AccountsConfig",
     "DEFAULT_CSP",
     "DEFAULT_PERMISSIONS_POLICY",
     "DEVELOPMENT",
     "PREFIX",
     "PRODUCTION",
+    "AccountsConfig",
     "BastionConfig",
     "CoreConfig",
     "CspConfig",

@@ -431,6 +431,5 @@ class AccountsConfig:
     api_token_max_days: int = setting(
         365,
         int_range(1, 3_650),
-        "Longest lifetime, in days, a personal API token may be created with; every token "
-        "expires.",
+        "Longest lifetime, in days, a personal API token may be created with; every token expires.",
     )

@@ -16,6 +16,7 @@ deactivation, admin action). See :mod:`.interface` for the threat model.
 
 from __future__ import annotations
 
+import typing as t
 from dataclasses import dataclass
 
 from flask import Flask, Request, current_app, session
@@ -59,6 +60,7 @@ __all__ = [
     "list_sessions",
     "make_store",
     "mark_private",
+    "peek_session_value",
     "revoke_all_sessions",
     "revoke_other_sessions",
     "revoke_session",
@@ -170,6 +172,23 @@ def _current() -> ServerSession:
     if not isinstance(current, ServerSession):
         raise RuntimeError("Flask-Bastion sessions are not enabled on this application.")
     return current
+
+
+def peek_session_value(key: str) -> t.Any:
+    """The value of ``key`` in a stored session of the current request, or ``None``,
+    without marking the session accessed.
+
+    Flask 3.1.3 marks the session accessed on every use of ``flask.session``, which makes
+    the response vary on ``Cookie`` and private. A component that looks at every request
+    (the accounts' one-time-password check) uses this instead, so an anonymous page stays
+    cacheable.
+    """
+    from flask.globals import request_ctx
+
+    current = getattr(request_ctx._get_current_object(), "_session", None)  # type: ignore[attr-defined]
+    if not isinstance(current, ServerSession) or current.record is None:
+        return None
+    return dict.get(current, key)
 
 
 def rotate_session() -> None:
