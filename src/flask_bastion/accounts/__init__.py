@@ -180,8 +180,3 @@ def request_authentication() -> Authenticated | None:
 
     return _authenticated()
 
-
-def redirect_next(default: str) -> t.Any:
-    """A 303 to the request's ``next`` when it is a path on this site, else ``default``."""
-    target = safe_next(request.values.get("next")) or default
-    return redirect(target, 303)
