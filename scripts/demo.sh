@@ -15,6 +15,8 @@ export VAULT_BASTION_HTTPS_REDIRECT=false
 # Answer only to the loopback names (Flask's TRUSTED_HOSTS; values are JSON).
 export VAULT_TRUSTED_HOSTS='["127.0.0.1", "localhost"]'
 "$BIN/flask" --app vault init-db
+# The first administrator: its one-time password is printed once, on the first run.
+"$BIN/flask" --app vault create-admin
 
 workers=1
 if [ -n "${DATABASE_URL:-}" ]; then

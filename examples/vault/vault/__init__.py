@@ -25,8 +25,16 @@ from collections.abc import Mapping
 from flask import Flask
 
 from flask_bastion import Bastion
+from flask_bastion.accounts import Accounts
 
-from . import db, health, pages, preferences
+from . import admin, db, health, pages, preferences
+from .models import User
+
+#: What a personal API token may be allowed to do.
+API_SCOPES = {
+    "notes:read": "Read your notes",
+    "notes:write": "Create, change and delete your notes",
+}
 
 
 def create_app(test_config: Mapping[str, t.Any] | None = None) -> Flask:
@@ -45,8 +53,10 @@ def create_app(test_config: Mapping[str, t.Any] | None = None) -> Flask:
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = load_secret_key(app.instance_path)
 
-    Bastion(app)
     db.init_app(app)
+    accounts = Accounts(user_model=User, session_factory=db.get_db, scopes=API_SCOPES)
+    Bastion(app, components=[accounts])
+    app.cli.add_command(admin.create_admin_command)
     app.register_blueprint(pages.bp)
     app.register_blueprint(health.bp)
     app.register_blueprint(preferences.bp)
