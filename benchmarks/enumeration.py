@@ -102,25 +102,17 @@ def main(argv: list[str] | None = None) -> int:
             headers=HEADERS,
         )
         counter = itertools.count()
+
+        def fresh(prefix: str, **fields: str) -> t.Iterator[dict[str, str]]:
+            while True:
+                yield {"email": f"{prefix}{next(counter)}@example.com", **fields}
+
         cases = [
-            (
-                "login",
-                "/login",
-                {"email": "ann@example.com", "password": WRONG},
-                ({"email": f"nobody{next(counter)}@example.com", "password": WRONG} for _ in itertools.repeat(None)),
-            ),
-            (
-                "register",
-                "/register",
-                {"email": "ann@example.com", "password": PASSWORD},
-                ({"email": f"new{next(counter)}@example.com", "password": PASSWORD} for _ in itertools.repeat(None)),
-            ),
-            (
-                "forgot",
-                "/forgot",
-                {"email": "ann@example.com"},
-                ({"email": f"nobody{next(counter)}@example.com"} for _ in itertools.repeat(None)),
-            ),
+            ("login", "/login", {"email": "ann@example.com", "password": WRONG},
+             fresh("nobody", password=WRONG)),
+            ("register", "/register", {"email": "ann@example.com", "password": PASSWORD},
+             fresh("new", password=PASSWORD)),
+            ("forgot", "/forgot", {"email": "ann@example.com"}, fresh("nobody")),
         ]  # fmt: skip
         for name, path, existing, unknown in cases:
             known_ms, unknown_ms, statuses = compare(app, args.rounds, path, existing, unknown)
