@@ -35,6 +35,7 @@ from .sections import (
     HeadersConfig,
     HttpsConfig,
     InputsConfig,
+    MailConfig,
     PasswordsConfig,
     ProxyConfig,
     SessionsConfig,
@@ -56,6 +57,7 @@ __all__ = [
     "HttpsConfig",
     "IPNetwork",
     "InputsConfig",
+    "MailConfig",
     "PasswordsConfig",
     "ProxyConfig",
     "SessionsConfig",
@@ -84,6 +86,7 @@ SECTIONS: dict[str, type[t.Any]] = {
     "sessions": SessionsConfig,
     "stores": StoresConfig,
     "passwords": PasswordsConfig,
+    "mail": MailConfig,
 }
 
 
@@ -141,6 +144,7 @@ class BastionConfig:
     sessions: SessionsConfig
     stores: StoresConfig
     passwords: PasswordsConfig
+    mail: MailConfig
     #: key -> where its value came from: ``"keyword"``, ``"app.config"`` or ``"default"``.
     sources: Mapping[str, str]
 
@@ -152,12 +156,14 @@ class BastionConfig:
 
 #: Words in a key that make its value a secret: never echoed in an error, and shown as
 #: ``[redacted]`` by ``flask bastion config``.
-SECRET_WORDS = ("PEPPER",)
+SECRET_WORDS = frozenset({"PEPPER", "PASSWORD"})
 
 
 def is_secret(key: str) -> bool:
-    """Whether the value of ``key`` is a secret that must never be printed."""
-    return any(word in key for word in SECRET_WORDS)
+    """Whether the value of ``key`` is a secret that must never be printed: one of the
+    words of the key (``BASTION_MAIL_PASSWORD``, not ``BASTION_PASSWORDS_PROFILE``) is in
+    :data:`SECRET_WORDS`."""
+    return not SECRET_WORDS.isdisjoint(key.split("_"))
 
 
 def _normalise_keyword(name: str) -> str:
