@@ -15,7 +15,8 @@ from flask.testing import FlaskClient
 
 from flask_bastion import Bastion
 
-from .smtp import Mode, SMTPServer, TestCA, smtp_server as run_smtp_server
+from .smtp import Mode, SMTPServer, TestCA
+from .smtp import smtp_server as run_smtp_server
 
 SECRET = "3f9a1c7e5b2d8f4a6c0e9b7d5f3a1c8e2b4d6f8a0c1e3b5d7f9a2c4e6b8d0f1a"
 HTTPS = "https://localhost"
@@ -219,7 +220,9 @@ def smtp_factory(smtp_ca: TestCA) -> Iterator[SMTPFactory]:
     :func:`smtp_ca` (``server.ca_file``). Each stops when the test ends."""
     with ExitStack() as stack:
 
-        def start(mode: Mode = "plain", *, credentials: tuple[str, str] | None = None) -> SMTPServer:
+        def start(
+            mode: Mode = "plain", *, credentials: tuple[str, str] | None = None
+        ) -> SMTPServer:
             return stack.enter_context(run_smtp_server(mode, ca=smtp_ca, credentials=credentials))
 
         yield start

@@ -131,6 +131,8 @@ class Collector:
     entered: threading.Event = field(default_factory=threading.Event)
     #: When set, ``DATA`` is answered only once it is released (or after TIMEOUT).
     hold: threading.Event | None = None
+    #: Whether a client must authenticate before naming a recipient.
+    requires_auth: bool = False
 
     async def handle_RCPT(
         self,
@@ -140,7 +142,10 @@ class Collector:
         address: str,
         rcpt_options: list[str],
     ) -> str:
-        """Refuse the mailbox ``nobody@...``, as a server does an unknown user."""
+        """Refuse an unauthenticated client when AUTH is required, and the mailbox
+        ``nobody@...`` as a server does an unknown user."""
+        if self.requires_auth and not session.authenticated:
+            return "530 5.7.0 Authentication required"
         if address.startswith("nobody@"):
             return "550 5.1.1 No such user"
         envelope.rcpt_tos.append(address)
@@ -204,7 +209,8 @@ def _authenticator(username: str, password: str) -> t.Callable[..., AuthResult]:
         ok = hmac.compare_digest(auth_data.login, expected[0]) & hmac.compare_digest(
             auth_data.password, expected[1]
         )
-        return AuthResult(success=bool(ok))
+        # handled=False: aiosmtpd answers 535 itself.
+        return AuthResult(success=bool(ok), handled=False)
 
     return authenticate
 
@@ -234,11 +240,12 @@ def smtp_server(
         else:
             kwargs.update(tls_context=ca.server_context(), require_starttls=True)
     if credentials is not None:
+        # AUTH is offered after STARTTLS, or at once (aiosmtpd does not count implicit
+        # TLS as TLS); the handler refuses recipients until the client authenticated.
         kwargs.update(
-            authenticator=_authenticator(*credentials),
-            auth_required=True,
-            auth_require_tls=mode == "starttls",
+            authenticator=_authenticator(*credentials), auth_require_tls=mode == "starttls"
         )
+        handler.requires_auth = True
     controller = Controller(
         handler,
         hostname="127.0.0.1",

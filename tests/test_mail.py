@@ -86,7 +86,7 @@ def reason_of(app: Flask, **kwargs: t.Any) -> str:
     return caught.value.reason
 
 
-# -- configuration ---------------------------------------------------------------------------
+# -- configuration -----------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -108,7 +108,9 @@ def reason_of(app: Flask, **kwargs: t.Any) -> str:
             MailServer("mail.example.org", 25, ""),
             id="starttls-off",
         ),
-        pytest.param("smtps://mail.example.org", MailServer("mail.example.org", 465, "smtps"), id="smtps"),
+        pytest.param(
+            "smtps://mail.example.org", MailServer("mail.example.org", 465, "smtps"), id="smtps"
+        ),
         pytest.param(
             "smtps://us%40er:p%40ss%2Fw@mail.example.org:2465/",
             MailServer("mail.example.org", 2465, "smtps", "us@er", "p@ss/w"),
@@ -156,9 +158,7 @@ def test_timeout_accepts_seconds(value: object, expected: float) -> None:
     assert seconds(value) == expected
 
 
-@pytest.mark.parametrize(
-    "value", [0, -1, "abc", True, float("nan"), 3601, None], ids=repr
-)
+@pytest.mark.parametrize("value", [0, -1, "abc", True, float("nan"), 3601, None], ids=repr)
 def test_timeout_refuses_other_values(value: object) -> None:
     """A timeout of 0, negative, past an hour, NaN or not a number is refused."""
     with pytest.raises(Invalid):
@@ -427,12 +427,11 @@ def test_deadline_passed_before_a_step_times_out(smtp_server: SMTPServer) -> Non
     """Past the deadline, the next step fails at once as 'timed out'."""
     from flask_bastion.mail import _SMTP
 
-    smtp = _SMTP(time.monotonic() - 1, "example.org")
     with pytest.raises(TimeoutError):
-        smtp.connect(smtp_server.host, smtp_server.port)
+        _SMTP(time.monotonic() - 1, "example.org").connect(smtp_server.host, smtp_server.port)
 
 
-# -- background ----------------------------------------------------------------------------------
+# -- background --------------------------------------------------------------------------------
 
 
 def test_background_send_is_delivered_after_flush(smtp_server: SMTPServer) -> None:
@@ -516,7 +515,7 @@ def test_two_apps_send_through_their_own_servers(smtp_factory: SMTPFactory) -> N
     assert [m["Subject"] for m in second.messages] == ["two"]
 
 
-# -- console backend ------------------------------------------------------------------------------
+# -- console backend ---------------------------------------------------------------------------
 
 
 def test_console_writes_eml_to_a_private_outbox(
@@ -581,7 +580,7 @@ def test_console_under_development_does_not_warn(
     assert "never reach" not in caplog.text
 
 
-# -- header injection ------------------------------------------------------------------------------
+# -- header injection --------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -613,7 +612,7 @@ def test_invalid_message_is_a_value_error() -> None:
     assert issubclass(InvalidMessage, ValueError)
 
 
-# -- links -------------------------------------------------------------------------------------------
+# -- links -------------------------------------------------------------------------------------
 
 
 def link_app(**config: t.Any) -> Flask:
@@ -681,7 +680,11 @@ def test_link_without_a_trusted_host_is_refused(trusted: list[str] | None) -> No
 
 def test_base_url_wins_over_everything() -> None:
     """BASTION_MAIL_BASE_URL wins over SERVER_NAME and the request's host."""
-    app = link_app(SERVER_NAME="internal.example.org", BASTION_MAIL_BASE_URL="https://example.org/v/")
+    app = link_app(
+        SERVER_NAME="internal.example.org",
+        TRUSTED_HOSTS=["internal.example.org"],
+        BASTION_MAIL_BASE_URL="https://example.org/v/",
+    )
     response = app.test_client().get("/link", base_url="https://internal.example.org")
     assert response.get_data(as_text=True) == "https://example.org/v/reset/abc"
 
@@ -710,7 +713,7 @@ def test_development_remote_host_link_is_https() -> None:
 
 def test_relative_endpoint_and_anchor() -> None:
     """'.verify' is resolved in the request's blueprint; _anchor adds a fragment."""
-    app = link_app(SERVER_NAME="example.org")
+    app = link_app(SERVER_NAME="example.org", TRUSTED_HOSTS=["example.org"])
     response = app.test_client().get("/acct/verify", base_url="https://example.org")
     assert response.get_data(as_text=True) == "https://example.org/acct/verify#top"
 

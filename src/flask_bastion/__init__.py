@@ -24,8 +24,8 @@ from .exceptions import (
 )
 from .extension import Bastion, BastionState, get_state
 from .headers import no_store, security_headers
-from .mail import external_url, send_mail
 from .https import https_exempt
+from .mail import external_url, send_mail
 from .sri import sri
 
 __all__ = [

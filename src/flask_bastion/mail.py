@@ -105,9 +105,12 @@ class InvalidMessage(MailError, ValueError):
 def _failure_kind(exc: OSError, phase: str) -> str:
     """The kind of ``exc``, raised while the exchange was at ``phase`` (the kind of
     failure that step stands for: connecting, TLS, authenticating, sending)."""
-    if isinstance(exc, TimeoutError):  # socket timeouts, the TLS handshake's included
+    # smtplib reports a read that failed as SMTPServerDisconnected, raised while
+    # handling the socket's error: that error is the kind.
+    cause = exc.__context__ if isinstance(exc, smtplib.SMTPServerDisconnected) else exc
+    if isinstance(cause, TimeoutError):  # socket timeouts, the TLS handshake's included
         return REASON_TIMEOUT
-    if isinstance(exc, ssl.SSLError):  # certificate or name not verified, bad handshake
+    if isinstance(cause, ssl.SSLError):  # certificate or name not verified, bad handshake
         return REASON_TLS
     refused = smtplib.SMTPResponseException, smtplib.SMTPRecipientsRefused
     if phase == REASON_REJECTED and not isinstance(exc, refused):
@@ -139,6 +142,13 @@ class _SMTP(smtplib.SMTP):
         if left <= 0:
             raise TimeoutError("the mail deadline passed")
         return left
+
+    def connect(
+        self, host: str = "localhost", port: int = 0, source_address: t.Any = None
+    ) -> t.Any:
+        # STARTTLS checks the certificate against _host, which only __init__ sets.
+        self._host = host
+        return super().connect(host, port, source_address)
 
     def _get_socket(self, host: str, port: int, timeout: float) -> t.Any:
         # What smtplib.SMTP_SSL overrides too; typeshed leaves the private method out.
@@ -338,9 +348,7 @@ class Mailer:
             )
         body = message.get_body(("plain",))
         text = body.get_content() if isinstance(body, EmailMessage) else ""
-        app.logger.info(
-            "Mail to %s: %s\n%s", message["To"], message["Subject"], text.rstrip("\n")
-        )
+        app.logger.info("Mail to %s: %s\n%s", message["To"], message["Subject"], text.rstrip("\n"))
         try:
             _write_eml(self.outbox, message)
         except OSError as exc:

@@ -43,8 +43,7 @@ def check_console_mail(app: Flask, config: BastionConfig) -> Iterable[CheckMessa
     # An application that sets no BASTION_MAIL_* key sends no mail of Flask-Bastion's
     # making; warning it would teach operators to silence the check.
     configured = any(
-        key.startswith(_MAIL_KEYS) and source != "default"
-        for key, source in config.sources.items()
+        key.startswith(_MAIL_KEYS) and source != "default" for key, source in config.sources.items()
     )
     console = config.mail.url in (None, "console")
     return [W081] if configured and console and not config.development else []
