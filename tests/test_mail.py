@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import logging
 import os
+import smtplib
+import socket
 import stat
 import time
 import typing as t
@@ -22,6 +24,7 @@ from flask_bastion.config import load_config
 from flask_bastion.config.parsers import Invalid, MailServer, mail_server, seconds
 from flask_bastion.exceptions import ConfigurationError
 from flask_bastion.mail import (
+    _SMTP,
     REASON_AUTH,
     REASON_CONNECTION,
     REASON_OUTBOX,
@@ -30,6 +33,8 @@ from flask_bastion.mail import (
     REASON_TIMEOUT,
     REASON_TLS,
     InvalidMessage,
+    _close,
+    _failure_kind,
     flush_mail,
     mailer_for,
 )
@@ -425,10 +430,37 @@ def test_slow_server_gives_up_within_the_timeout(smtp_server: SMTPServer) -> Non
 
 def test_deadline_passed_before_a_step_times_out(smtp_server: SMTPServer) -> None:
     """Past the deadline, the next step fails at once as 'timed out'."""
-    from flask_bastion.mail import _SMTP
-
+    smtp = _SMTP(time.monotonic() - 1, "example.org")
     with pytest.raises(TimeoutError):
-        _SMTP(time.monotonic() - 1, "example.org").connect(smtp_server.host, smtp_server.port)
+        smtp.connect(smtp_server.host, smtp_server.port)
+    assert _failure_kind(TimeoutError(), REASON_CONNECTION) == REASON_TIMEOUT
+
+
+def test_unconnected_send_fails_as_smtplib_does() -> None:
+    """Sending before connecting is smtplib's SMTPServerDisconnected, an OSError."""
+    with pytest.raises(smtplib.SMTPServerDisconnected):
+        _SMTP(time.monotonic() + 10, "example.org").send("NOOP\r\n")
+
+
+def test_connection_dropped_while_sending_is_not_a_refusal() -> None:
+    """A connection lost during the message is 'connection failed'; a refused
+    recipient is 'refused by the server'."""
+    dropped = smtplib.SMTPServerDisconnected("Connection unexpectedly closed")
+    refused = smtplib.SMTPRecipientsRefused({"a@example.org": (550, b"No")})
+    assert [_failure_kind(e, REASON_REJECTED) for e in (dropped, refused)] == [
+        REASON_CONNECTION,
+        REASON_REJECTED,
+    ]
+
+
+def test_quit_failing_after_the_message_is_ignored() -> None:
+    """A QUIT that fails once the server took the message changes nothing: the
+    connection is closed quietly."""
+    smtp = _SMTP(time.monotonic() + 10, "example.org")
+    smtp.sock = socket.socket()
+    smtp.sock.close()
+    _close(smtp, sent=True)
+    assert smtp.sock is None
 
 
 # -- background --------------------------------------------------------------------------------

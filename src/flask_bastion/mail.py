@@ -39,6 +39,7 @@ import os
 import queue
 import secrets
 import smtplib
+import socket
 import ssl
 import threading
 import time
@@ -135,7 +136,8 @@ class _SMTP(smtplib.SMTP):
     ) -> None:
         self.deadline = deadline
         self.implicit_tls = implicit_tls
-        super().__init__(local_hostname=local_hostname, timeout=self._left())
+        # No host: nothing connects yet, and each wait takes what is left of the deadline.
+        super().__init__(local_hostname=local_hostname)
 
     def _left(self) -> float:
         left = self.deadline - time.monotonic()
@@ -163,8 +165,8 @@ class _SMTP(smtplib.SMTP):
         super().send(s)
 
     def getreply(self) -> tuple[int, bytes]:
-        if self.sock is not None:
-            self.sock.settimeout(self._left())
+        # smtplib reads a reply only on a connected socket.
+        t.cast(socket.socket, self.sock).settimeout(self._left())
         return super().getreply()
 
 
@@ -303,13 +305,12 @@ class Mailer:
         server = self.server
         # The step the exchange is at names the kind of a failure.
         phase = REASON_CONNECTION
-        smtp: _SMTP | None = None
+        smtp = _SMTP(
+            time.monotonic() + self.config.timeout,
+            self._domain,
+            self._tls if server.tls == "smtps" else None,
+        )
         try:
-            smtp = _SMTP(
-                time.monotonic() + self.config.timeout,
-                self._domain,
-                self._tls if server.tls == "smtps" else None,
-            )
             smtp.connect(server.host, server.port)
             if server.tls == "starttls":
                 phase = REASON_TLS
@@ -333,8 +334,7 @@ class Mailer:
             self._count(failed=1)
             raise MailUnavailable(kind, subject=str(message["Subject"])) from None
         finally:
-            if smtp is not None:
-                _close(smtp, sent=not phase)
+            _close(smtp, sent=not phase)
         self._count(sent=1)
 
     def _to_console(self, message: EmailMessage) -> None:
