@@ -41,6 +41,7 @@ TITLES = {
     "stores": "Stores",
     "passwords": "Passwords",
     "accounts": "Accounts",
+    "mail": "Mail",
 }
 
 #: What each parser in ``config/parsers.py`` accepts, by the parser's function name.
@@ -92,6 +93,20 @@ ACCEPTS = {
         "characters, quotes, `;` or `,`"
     ),
     "visible_ascii": "1 to 64 visible ASCII characters (no spaces)",
+    "seconds": "a number of seconds above 0 and at most 3600; fractions allowed (`0.5`)",
+    "mail_url": (
+        "`None`, `'console'`, or an `smtp://` or `smtps://` URL: host, optional port, "
+        "optional `user:password@` (percent-encoded), and for `smtp://` only the query "
+        "`?starttls=1`; no path"
+    ),
+    "mail_address": (
+        "`None`, or one email address, bare or with a display name "
+        "(`'Vault <no-reply@example.org>'`)"
+    ),
+    "base_url": (
+        "`None`, or an absolute `http(s)` URL without user, query or fragment, such as "
+        "`'https://example.org'` or `'https://example.org/app'`"
+    ),
 }
 
 INTRO = """\

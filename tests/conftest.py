@@ -6,6 +6,7 @@ import os
 import secrets
 import typing as t
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 
 import pytest
 import sqlalchemy as sa
@@ -13,6 +14,9 @@ from flask import Flask, render_template_string
 from flask.testing import FlaskClient
 
 from flask_bastion import Bastion
+
+from .smtp import Mode, SMTPServer, TestCA
+from .smtp import smtp_server as run_smtp_server
 
 SECRET = "3f9a1c7e5b2d8f4a6c0e9b7d5f3a1c8e2b4d6f8a0c1e3b5d7f9a2c4e6b8d0f1a"
 HTTPS = "https://localhost"
@@ -187,3 +191,38 @@ def _store_config(request: pytest.FixtureRequest, tmp_path: t.Any) -> dict[str, 
         "BASTION_SESSIONS_URL": url,
         "BASTION_SESSIONS_KEY_PREFIX": prefix,
     }
+
+
+@pytest.fixture(scope="session")
+def smtp_ca(tmp_path_factory: pytest.TempPathFactory) -> TestCA:
+    """A certificate authority and the certificate it issued for 127.0.0.1 and
+    localhost; ``smtp_ca.ca_file`` is what a client trusts."""
+    return TestCA(tmp_path_factory.mktemp("smtp-tls"))
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[SMTPServer]:
+    """A real SMTP server (aiosmtpd) on 127.0.0.1, plain, without AUTH:
+    ``smtp_server.url`` is ``smtp://127.0.0.1:PORT``, ``smtp_server.messages`` the
+    :class:`email.message.EmailMessage` objects it accepted, ``smtp_server.clear()``
+    forgets them."""
+    with run_smtp_server() as server:
+        yield server
+
+
+SMTPFactory = Callable[..., SMTPServer]
+
+
+@pytest.fixture
+def smtp_factory(smtp_ca: TestCA) -> Iterator[SMTPFactory]:
+    """Start SMTP servers for this test: ``smtp_factory("starttls", credentials=("u",
+    "p"))``; modes ``"plain"``, ``"starttls"`` and ``"smtps"``, TLS certificates from
+    :func:`smtp_ca` (``server.ca_file``). Each stops when the test ends."""
+    with ExitStack() as stack:
+
+        def start(
+            mode: Mode = "plain", *, credentials: tuple[str, str] | None = None
+        ) -> SMTPServer:
+            return stack.enter_context(run_smtp_server(mode, ca=smtp_ca, credentials=credentials))
+
+        yield start

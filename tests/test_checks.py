@@ -24,6 +24,7 @@ from flask_bastion.checks import (
     errors,
     headers,
     https,
+    mail,
     proxy,
     run_checks,
     sessions,
@@ -38,6 +39,8 @@ FLASK_DOCS_KEY = b'_5#y2L"F4Q8z\n\xec]/'
 STRICT_FRAMING = {"default-src": ["'self'"], "frame-ancestors": ["'none'"]}
 #: STRICT_FRAMING with the default's script-src.
 STRICT_SCRIPTS = {**STRICT_FRAMING, "script-src": ["'nonce'", "'strict-dynamic'"]}
+#: The From address of the mail settings.
+SENDER = "no-reply@example.org"
 #: The strict CSP with fallbacks for browsers without 'strict-dynamic' or nonces.
 STRICT_WITH_FALLBACKS = "'nonce' 'strict-dynamic' https: http: 'unsafe-inline'"
 HASH = "'sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU='"
@@ -59,6 +62,7 @@ MODULE_BLOCKS = [
     pytest.param(csp, "05", id="csp"),
     pytest.param(proxy, "06", id="proxy"),
     pytest.param(errors, "07", id="errors"),
+    pytest.param(mail, "08", id="mail"),
 ]
 #: Checks that concern no configuration key, and why.
 NO_SETTING = {
@@ -563,6 +567,22 @@ FIRES = [
     pytest.param(
         "bastion.W072", {"after": {"MAX_CONTENT_LENGTH": None}}, (), id="W072-unbounded-body"
     ),
+    pytest.param("bastion.W081", {"BASTION_MAIL_URL": "console"}, (), id="W081-console-named"),
+    pytest.param(
+        "bastion.W081", {"BASTION_MAIL_SENDER": SENDER}, (), id="W081-mail-configured-no-url"
+    ),
+    pytest.param(
+        "bastion.W082",
+        {"BASTION_MAIL_URL": "smtp://mail.example.org", "BASTION_MAIL_SENDER": SENDER},
+        (),
+        id="W082-plain-smtp-to-remote-host",
+    ),
+    pytest.param(
+        "bastion.W082",
+        {"BASTION_MAIL_URL": "smtp://u:p@10.0.0.5:25?starttls=0", "BASTION_MAIL_SENDER": SENDER},
+        (),
+        id="W082-starttls-off-with-credentials",
+    ),
 ]
 
 # Near misses: a setup next to each unsafe one that must not produce the ID.
@@ -820,6 +840,33 @@ SILENT = [
     pytest.param("bastion.W071", {"bastion": {"errors_enabled": True}}, id="W071-errors-on"),
     pytest.param("bastion.W072", {"MAX_CONTENT_LENGTH": 1024}, id="W072-app-limit"),
     pytest.param("bastion.W072", {"after": {"MAX_CONTENT_LENGTH": 0}}, id="W072-zero-is-a-limit"),
+    pytest.param("bastion.W081", {}, id="W081-no-mail-settings"),
+    pytest.param(
+        "bastion.W081",
+        {"BASTION_MAIL_URL": "console", "BASTION_PROFILE": "development"},
+        id="W081-console-in-development",
+    ),
+    pytest.param(
+        "bastion.W081",
+        {"BASTION_MAIL_URL": "smtps://mail.example.org", "BASTION_MAIL_SENDER": SENDER},
+        id="W081-smtp-server",
+    ),
+    pytest.param(
+        "bastion.W082",
+        {"BASTION_MAIL_URL": "smtps://mail.example.org", "BASTION_MAIL_SENDER": SENDER},
+        id="W082-smtps",
+    ),
+    pytest.param(
+        "bastion.W082",
+        {"BASTION_MAIL_URL": "smtp://mail.example.org?starttls=1", "BASTION_MAIL_SENDER": SENDER},
+        id="W082-starttls",
+    ),
+    pytest.param(
+        "bastion.W082",
+        {"BASTION_MAIL_URL": "smtp://localhost:1025", "BASTION_MAIL_SENDER": SENDER},
+        id="W082-plain-smtp-to-loopback",
+    ),
+    pytest.param("bastion.W082", {"BASTION_MAIL_URL": "console"}, id="W082-console"),
 ]
 
 #: Checks registered with ``deploy=True``: only ``check --deploy`` runs them.
@@ -847,6 +894,8 @@ DEPLOY_ONLY = {
     "bastion.W052",
     "bastion.I063",
     "bastion.W071",
+    "bastion.W081",
+    "bastion.W082",
 }
 
 
@@ -1023,7 +1072,7 @@ def test_protection_modules_do_not_import_the_checks() -> None:
     code = (
         "import sys, flask_bastion, flask_bastion.csp, flask_bastion.csrf, "
         "flask_bastion.debugger, flask_bastion.errors, flask_bastion.extension, "
-        "flask_bastion.headers, flask_bastion.https, flask_bastion.proxy, "
+        "flask_bastion.headers, flask_bastion.https, flask_bastion.mail, flask_bastion.proxy, "
         "flask_bastion.sessions; "
         "print(sorted(m for m in sys.modules if m.startswith('flask_bastion.checks')))"
     )

@@ -81,7 +81,8 @@ def _app_with(*components: t.Any, **config: t.Any) -> Flask:
 
 
 def test_builtin_components_run_in_stage_order() -> None:
-    """The built-ins are ordered by stage: input, transport, session, forgery, response."""
+    """The built-ins are ordered by stage: input, transport, session, forgery, response,
+    and the mailer, which has no hook, last."""
     names = get_state(make_app()).components.names
     assert names == [
         "proxy",
@@ -93,6 +94,7 @@ def test_builtin_components_run_in_stage_order() -> None:
         "csrf",
         "headers",
         "csp",
+        "mail",
     ]
     stages = [c.stage for c in get_state(make_app()).components]
     assert stages == sorted(stages)

@@ -8,7 +8,13 @@ import pytest
 from flask import Flask, request
 
 from flask_bastion.config import load_config
-from flask_bastion.proxy import ENVIRON_KEY, ProxyTrust, in_networks, is_loopback
+from flask_bastion.proxy import (
+    ENVIRON_KEY,
+    ProxyTrust,
+    host_is_loopback,
+    in_networks,
+    is_loopback,
+)
 
 from .conftest import make_app
 
@@ -239,6 +245,27 @@ def test_external_urls_follow_the_trusted_host() -> None:
 def test_is_loopback(address: str | None, expected: bool) -> None:
     """Loopback detection accepts 127.0.0.0/8 and ::1 only."""
     assert is_loopback(address) is expected
+
+
+@pytest.mark.parametrize(
+    ("host", "expected"),
+    [
+        ("localhost", True),
+        ("LOCALHOST:5000", True),
+        ("app.localhost", True),
+        ("127.0.0.1:8000", True),
+        ("[::1]:8000", True),
+        ("[::1]", True),
+        ("::1", True),
+        ("example.org", False),
+        ("localhost.example.org", False),
+        ("[2001:db8::1]:80", False),
+        ("10.0.0.1", False),
+    ],
+)
+def test_host_is_loopback(host: str, expected: bool) -> None:
+    """Loopback host names and IP literals, with or without a port, are loopback."""
+    assert host_is_loopback(host) is expected
 
 
 def test_in_networks_rejects_garbage() -> None:

@@ -19,11 +19,13 @@ from .exceptions import (
     ConfigurationError,
     CSRFError,
     HeadersTooLarge,
+    MailUnavailable,
     MalformedRequest,
 )
 from .extension import Bastion, BastionState, get_state
 from .headers import no_store, security_headers
 from .https import https_exempt
+from .mail import external_url, send_mail
 from .sri import sri
 
 __all__ = [
@@ -34,16 +36,19 @@ __all__ = [
     "CSRFError",
     "ConfigurationError",
     "HeadersTooLarge",
+    "MailUnavailable",
     "MalformedRequest",
     "csp",
     "csp_nonce",
     "csrf_exempt",
     "csrf_token",
+    "external_url",
     "get_state",
     "https_exempt",
     "no_store",
     "rotate_csrf_secret",
     "security_headers",
+    "send_mail",
     "sri",
     "validate_csrf",
 ]

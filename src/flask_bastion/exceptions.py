@@ -8,6 +8,7 @@ them all; those that end a request subclass the matching werkzeug exception as w
 from __future__ import annotations
 
 import logging
+import types
 import typing as t
 
 from werkzeug.exceptions import (
@@ -66,6 +67,8 @@ class Rejection(BastionError):
     signal: t.ClassVar[NamedSignal] = signals.request_rejected
     #: The level of the security log line.
     log_level: t.ClassVar[int] = logging.WARNING
+    #: Further keywords of the signal, beyond ``reason`` and ``status``; never a secret.
+    details: t.Mapping[str, t.Any] = types.MappingProxyType({})
 
     def __init__(self, reason: str) -> None:
         self.reason = reason
@@ -151,3 +154,29 @@ class AccountsUnavailable(Rejection, ServiceUnavailable):
     def __init__(self, reason: str = "Accounts are unavailable; try again shortly.") -> None:
         super().__init__(reason)
         self.retry_after = self.RETRY_AFTER
+
+
+class MailUnavailable(Rejection, ServiceUnavailable):
+    """An email could not be sent: the server could not be reached, did not answer in
+    time, failed TLS, refused the credentials or refused the message, or the background
+    queue was full. Unhandled in a view, it is a 503 page saying to try again later.
+
+    :param reason: the kind of failure (a ``REASON_*`` constant of
+        :mod:`flask_bastion.mail`), sent with :data:`~flask_bastion.signals.mail_failed`
+        and logged; never the message, the address or the server's answer.
+    :param subject: the message's subject, sent with the signal.
+    """
+
+    event = "mail.failed"
+    signal = signals.mail_failed
+    log_level = logging.ERROR
+    #: What the user reads; the reason is for the log.
+    PAGE_TEXT = "We could not send the email right now. Try again in a few minutes."
+    #: Seconds a client is asked to wait before retrying.
+    RETRY_AFTER = 60
+
+    def __init__(self, reason: str, *, subject: str = "") -> None:
+        super().__init__(reason)
+        self.description = self.PAGE_TEXT
+        self.details = types.MappingProxyType({"subject": subject})
+        self.retry_after = self.RETRY_AFTER  # werkzeug's ServiceUnavailable sends it

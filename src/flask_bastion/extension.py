@@ -50,6 +50,7 @@ from .exceptions import ConfigurationError
 from .headers import SecurityHeaders
 from .https import HTTPS
 from .inputs import InputLimits
+from .mail import Mailer
 from .markers import View
 from .proxy import TrustedProxies
 from .sessions import Sessions
@@ -72,6 +73,7 @@ BUILTIN_COMPONENTS: tuple[Factory, ...] = (
     CSRFProtection,
     SecurityHeaders,
     ContentSecurityPolicy,
+    Mailer,
 )
 
 

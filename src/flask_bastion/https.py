@@ -33,22 +33,14 @@ from .config import BastionConfig
 from .context import RequestState
 from .inputs import reject
 from .markers import View, mark
-from .proxy import is_loopback
+from .proxy import host_is_loopback, is_loopback
 
 REASON_INVALID_HOST = "Host header is missing or not a valid host name"
 REASON_INVALID_TARGET = "request target is not an absolute path"
 
-#: Hosts treated as loopback by the development profile (besides loopback IP literals).
-_LOOPBACK_NAMES = frozenset({"localhost", "localhost."})
 # RFC 3986 pchar / query characters kept as they are when re-encoding.
 _PATH_SAFE = "/:@!$&'()*+,;=~"
 _QUERY_SAFE = _PATH_SAFE + "?%"
-
-
-def _host_is_loopback(host: str) -> bool:
-    name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
-    name = name.strip("[]").lower()
-    return name in _LOOPBACK_NAMES or name.endswith(".localhost") or is_loopback(name)
 
 
 def _redirect_host(request: Request) -> str:
@@ -159,7 +151,7 @@ class HTTPS:
         if (
             self.loopback_exempt
             and is_loopback(request.remote_addr)
-            and _host_is_loopback(request.host)
+            and host_is_loopback(request.host)
         ):  # both: a remote client sending "Host: localhost" is still redirected
             return
         rule = request.url_rule

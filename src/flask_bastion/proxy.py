@@ -71,6 +71,23 @@ def is_loopback(address: str | None) -> bool:
         return False
 
 
+#: Host names that are loopback (besides loopback IP literals and ``*.localhost``).
+_LOOPBACK_NAMES = frozenset({"localhost", "localhost."})
+
+
+def host_is_loopback(host: str) -> bool:
+    """Whether ``host`` (a name or IP literal, with an optional port, IPv6 in brackets)
+    is this machine: ``localhost``, ``*.localhost`` (RFC 6761), ``127.0.0.0/8`` or ``::1``."""
+    if host.startswith("["):  # [::1] or [::1]:8080
+        name = host[1:].partition("]")[0]
+    elif host.count(":") == 1:  # name:port
+        name = host.partition(":")[0]
+    else:  # a name, or a bare IPv6 address
+        name = host
+    name = name.lower()
+    return name in _LOOPBACK_NAMES or name.endswith(".localhost") or is_loopback(name)
+
+
 class ProxyTrust:
     """The trust decision, separate from WSGI so it can be used and tested on its own."""
 

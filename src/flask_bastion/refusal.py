@@ -24,7 +24,7 @@ def report(rejection: Rejection) -> None:
     """Send ``rejection``'s signal and write its security log line, without raising."""
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     status: int = getattr(rejection, "code", 500)  # from the werkzeug base
-    rejection.signal.send(app, reason=rejection.reason, status=status)
+    rejection.signal.send(app, reason=rejection.reason, status=status, **rejection.details)
     security_log.log(
         rejection.log_level,
         "%s: %s",

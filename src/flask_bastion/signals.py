@@ -71,6 +71,8 @@ api_token_created = _signals.signal("bastion.api-token-created")
 api_token_used = _signals.signal("bastion.api-token-used")
 #: A personal API token was revoked. Keywords: ``user``, ``prefix``.
 api_token_revoked = _signals.signal("bastion.api-token-revoked")
-#: An email could not be sent. Keywords: ``reason`` (the kind of failure, never the
-#: message), ``subject``.
+#: An email could not be sent, or was dropped because the background queue was full.
+#: Keywords: ``reason`` (the kind of failure, one of the ``REASON_*`` constants of
+#: :mod:`flask_bastion.mail`; never the message, the address or a credential),
+#: ``status`` (503), ``subject``.
 mail_failed = _signals.signal("bastion.mail-failed")

@@ -179,4 +179,3 @@ def request_authentication() -> Authenticated | None:
     from .core import _authenticated
 
     return _authenticated()
-

@@ -36,6 +36,7 @@ from .sections import (
     HeadersConfig,
     HttpsConfig,
     InputsConfig,
+    MailConfig,
     PasswordsConfig,
     ProxyConfig,
     SessionsConfig,
@@ -58,6 +59,7 @@ __all__ = [
     "HttpsConfig",
     "IPNetwork",
     "InputsConfig",
+    "MailConfig",
     "PasswordsConfig",
     "ProxyConfig",
     "SessionsConfig",
@@ -87,6 +89,7 @@ SECTIONS: dict[str, type[t.Any]] = {
     "stores": StoresConfig,
     "passwords": PasswordsConfig,
     "accounts": AccountsConfig,
+    "mail": MailConfig,
 }
 
 
@@ -145,6 +148,7 @@ class BastionConfig:
     stores: StoresConfig
     passwords: PasswordsConfig
     accounts: AccountsConfig
+    mail: MailConfig
     #: key -> where its value came from: ``"keyword"``, ``"app.config"`` or ``"default"``.
     sources: Mapping[str, str]
 
@@ -156,12 +160,14 @@ class BastionConfig:
 
 #: Words in a key that make its value a secret: never echoed in an error, and shown as
 #: ``[redacted]`` by ``flask bastion config``.
-SECRET_WORDS = ("PEPPER",)
+SECRET_WORDS = frozenset({"PEPPER", "PASSWORD"})
 
 
 def is_secret(key: str) -> bool:
-    """Whether the value of ``key`` is a secret that must never be printed."""
-    return any(word in key for word in SECRET_WORDS)
+    """Whether the value of ``key`` is a secret that must never be printed: one of the
+    words of the key (``BASTION_MAIL_PASSWORD``, not ``BASTION_PASSWORDS_PROFILE``) is in
+    :data:`SECRET_WORDS`."""
+    return not SECRET_WORDS.isdisjoint(key.split("_"))
 
 
 def _normalise_keyword(name: str) -> str:

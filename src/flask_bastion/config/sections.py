@@ -9,6 +9,7 @@ from ..passwords import DEFAULT_PROFILE, PROFILES
 from .parsers import (
     Invalid,
     IPNetwork,
+    base_url,
     boolean,
     choice,
     csp_policy,
@@ -16,6 +17,8 @@ from .parsers import (
     header_token,
     identifier,
     int_range,
+    mail_address,
+    mail_url,
     networks,
     non_negative_int,
     optional_str,
@@ -23,6 +26,7 @@ from .parsers import (
     positive_int,
     report_url,
     response_header,
+    seconds,
     setting,
     string_tuple,
     subset,
@@ -432,4 +436,68 @@ class AccountsConfig:
         365,
         int_range(1, 3_650),
         "Longest lifetime, in days, a personal API token may be created with; every token expires.",
+    )
+
+
+@dataclass(frozen=True)
+class MailConfig:
+    """Outgoing email (``mail.py``)."""
+
+    url: str | None = setting(
+        None,
+        mail_url,
+        "Where mail goes: 'smtps://host' (TLS from the first byte, port 465), "
+        "'smtp://host:587?starttls=1' (upgraded to TLS, port 587), 'smtp://host' (no TLS, "
+        "port 25), with an optional 'user:password@' (percent-encoded), or 'console': "
+        "logged and written to the outbox folder, for development. Unset means 'console'.",
+        danger="smtp:// without starttls to a host other than loopback",
+    )
+    username: str | None = setting(
+        None,
+        optional_str,
+        "SMTP user name, when it is not in BASTION_MAIL_URL.",
+    )
+    password: str | bytes | None = setting(
+        None,
+        secret,
+        "SMTP password, when it is not in BASTION_MAIL_URL. Never printed: `flask bastion "
+        "config` shows it as [redacted].",
+    )
+    sender: str | None = setting(
+        None,
+        mail_address,
+        "The From address, such as 'Vault <no-reply@example.org>'. Unset: "
+        "'no-reply@' and the host of SERVER_NAME; with an SMTP server and no SERVER_NAME, "
+        "init_app raises ConfigurationError.",
+    )
+    timeout: float = setting(
+        10.0,
+        seconds,
+        "Seconds one message may take to send, from connecting to the server's last "
+        "answer. Past it, send_mail raises MailUnavailable (a 503 page).",
+    )
+    outbox: str | None = setting(
+        None,
+        optional_str,
+        "Folder where the console backend writes each message as an .eml file. Unset: "
+        "'outbox' in the instance folder.",
+    )
+    ca_file: str | None = setting(
+        None,
+        optional_str,
+        "PEM file of the certificate authorities that may vouch for the SMTP server, in "
+        "place of the system's. The server's certificate and name are always verified.",
+    )
+    base_url: str | None = setting(
+        None,
+        base_url,
+        "Absolute URL the application is served at, such as 'https://example.org/app': "
+        "the root of every link external_url() builds for emails. Unset: SERVER_NAME, "
+        "else the request's host when TRUSTED_HOSTS vouched for it.",
+    )
+    queue_size: int = setting(
+        100,
+        int_range(1, 100_000),
+        "Messages send_mail(background=True) may hold in memory while the worker sends "
+        "them; past it a message is dropped, logged and reported with mail_failed.",
     )

@@ -1,0 +1,547 @@
+"""Outgoing email: messages built safely, sent over verified TLS within a deadline, and
+links that point only at the site's own host.
+
+Defends against:
+
+* **Header injection.** A subject or an address holding a line break would add headers
+  (``Bcc:``) of the attacker's choosing. Messages are :class:`email.message.EmailMessage`
+  objects, which refuse line breaks in headers; :func:`send_mail` turns that, and any
+  other control character or malformed address, into :class:`InvalidMessage` before
+  anything is sent.
+* **Poisoned links.** A password-reset link built from the request's ``Host`` header
+  points wherever the attacker who asked for the reset said, and hands them the token
+  (host header poisoning). :func:`external_url` builds links from
+  ``BASTION_MAIL_BASE_URL``, else ``SERVER_NAME``, else the request's host only when
+  Flask checked it against ``TRUSTED_HOSTS``; otherwise it raises
+  :class:`~flask_bastion.exceptions.ConfigurationError`.
+* **Reading and rewriting mail in transit.** TLS (``smtps://`` or ``?starttls=1``) is
+  verified against the system's certificate authorities (or ``BASTION_MAIL_CA_FILE``),
+  server name included; ``bastion.W082`` reports plain SMTP to another machine.
+* **An outage that hangs or breaks pages.** Each message has one deadline
+  (``BASTION_MAIL_TIMEOUT``) from connecting to the server's last answer; every failure
+  becomes :class:`~flask_bastion.exceptions.MailUnavailable`, a clean 503 page, with the
+  ``mail_failed`` signal and a log line naming the kind of failure only, never the
+  message, the credentials or the server's password.
+* **Account enumeration by timing.** ``send_mail(..., background=True)`` hands the
+  message to a per-application worker thread and returns at once, so a "forgot
+  password" page answers in the same time whether or not a message was sent. The queue
+  is bounded; when it is full the message is dropped and reported.
+
+Without ``BASTION_MAIL_URL`` (or with ``'console'``), messages are logged and written as
+``.eml`` files to the outbox folder, for development. See docs/mail.md.
+"""
+
+from __future__ import annotations
+
+import email.policy
+import email.utils
+import os
+import queue
+import secrets
+import smtplib
+import socket
+import ssl
+import threading
+import time
+import typing as t
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from pathlib import Path
+from urllib.parse import quote, urlsplit
+
+from flask import Flask, current_app, has_request_context, request
+
+from .components import Stage
+from .config import BastionConfig
+from .config.parsers import MailServer, mail_server
+from .context import get_state
+from .exceptions import BastionError, ConfigurationError, MailUnavailable
+from .logs import mask_urls
+from .proxy import host_is_loopback
+from .refusal import refuse, report
+
+__all__ = [
+    "REASON_AUTH",
+    "REASON_CONNECTION",
+    "REASON_OUTBOX",
+    "REASON_QUEUE_FULL",
+    "REASON_REJECTED",
+    "REASON_TIMEOUT",
+    "REASON_TLS",
+    "InvalidMessage",
+    "MailError",
+    "MailUnavailable",
+    "Mailer",
+    "external_url",
+    "flush_mail",
+    "mailer_for",
+    "send_mail",
+]
+
+#: The kinds of failure: the ``reason`` of :class:`MailUnavailable` and of the
+#: ``mail_failed`` signal.
+REASON_CONNECTION = "connection failed"
+REASON_TIMEOUT = "timed out"
+REASON_TLS = "TLS failed"
+REASON_AUTH = "authentication failed"
+REASON_REJECTED = "refused by the server"
+REASON_QUEUE_FULL = "queue full"
+REASON_OUTBOX = "outbox not writable"
+
+#: The ``BASTION_MAIL_URL`` value (and the meaning of no value) that logs messages and
+#: writes them to the outbox folder.
+CONSOLE = "console"
+
+
+class MailError(BastionError):
+    """Base of the mail errors other than :class:`MailUnavailable`."""
+
+
+class InvalidMessage(MailError, ValueError):
+    """The message cannot be sent as asked: a header holds a line break or another
+    control character (header injection), or the address is not one email address.
+    Raised by :func:`send_mail` before anything is sent or queued."""
+
+
+def _failure_kind(exc: OSError, phase: str) -> str:
+    """The kind of ``exc``, raised while the exchange was at ``phase`` (the kind of
+    failure that step stands for: connecting, TLS, authenticating, sending)."""
+    # smtplib reports a read that failed as SMTPServerDisconnected, raised while
+    # handling the socket's error: that error is the kind.
+    cause = exc.__context__ if isinstance(exc, smtplib.SMTPServerDisconnected) else exc
+    if isinstance(cause, TimeoutError):  # socket timeouts, the TLS handshake's included
+        return REASON_TIMEOUT
+    if isinstance(cause, ssl.SSLError):  # certificate or name not verified, bad handshake
+        return REASON_TLS
+    refused = smtplib.SMTPResponseException, smtplib.SMTPRecipientsRefused
+    if phase == REASON_REJECTED and not isinstance(exc, refused):
+        return REASON_CONNECTION  # the connection dropped: the server refused nothing
+    return phase
+
+
+class _SMTP(smtplib.SMTP):
+    """SMTP with one deadline for the whole exchange, and implicit TLS when given a
+    context (as :class:`smtplib.SMTP_SSL`).
+
+    Each read and write waits only for what is left of the deadline, so a server that
+    answers every command just before a per-operation timeout cannot hold a worker for
+    many times ``BASTION_MAIL_TIMEOUT``.
+    """
+
+    def __init__(
+        self,
+        deadline: float,
+        local_hostname: str,
+        implicit_tls: ssl.SSLContext | None = None,
+    ) -> None:
+        self.deadline = deadline
+        self.implicit_tls = implicit_tls
+        # No host: nothing connects yet, and each wait takes what is left of the deadline.
+        super().__init__(local_hostname=local_hostname)
+
+    def _left(self) -> float:
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("the mail deadline passed")
+        return left
+
+    def connect(
+        self, host: str = "localhost", port: int = 0, source_address: t.Any = None
+    ) -> t.Any:
+        # STARTTLS checks the certificate against _host, which only __init__ sets.
+        self._host = host
+        return super().connect(host, port, source_address)
+
+    def _get_socket(self, host: str, port: int, timeout: float) -> t.Any:
+        # What smtplib.SMTP_SSL overrides too; typeshed leaves the private method out.
+        sock = super()._get_socket(host, port, self._left())  # type: ignore[misc]
+        if self.implicit_tls is not None:
+            sock = self.implicit_tls.wrap_socket(sock, server_hostname=host)
+        return sock
+
+    def send(self, s: t.Any) -> None:
+        if self.sock is not None:
+            self.sock.settimeout(self._left())
+        super().send(s)
+
+    def getreply(self) -> tuple[int, bytes]:
+        # smtplib reads a reply only on a connected socket.
+        t.cast(socket.socket, self.sock).settimeout(self._left())
+        return super().getreply()
+
+
+class Mailer:
+    """Component: sends the application's email (no request hook).
+
+    Built from ``BASTION_MAIL_*`` at ``init_app``: the server, its credentials, the
+    ``From`` address, the TLS context and the outbox folder are settled once. Reach it
+    with :func:`mailer_for`.
+    """
+
+    name = "mail"
+    # No hook: its stage only places it in the list of components.
+    stage = Stage.AUDIT
+
+    def __init__(self, config: BastionConfig) -> None:
+        self.config = config.mail
+        self.development = config.development
+        #: The SMTP server, or ``None`` for the console backend.
+        self.server: MailServer | None = None
+        self.sender = ""
+        self.outbox = Path()
+        self.base_url = self.config.base_url
+        #: Messages sent, failed and dropped (queue full) since start, in this process.
+        self.sent = self.failed = self.dropped = 0
+        self._credentials: tuple[str, str] | None = None
+        self._tls: ssl.SSLContext | None = None
+        self._domain = "localhost"
+        self._masked_url = CONSOLE
+        self._warned_console = False
+        self._queue: queue.Queue[EmailMessage] = queue.Queue(self.config.queue_size)
+        self._worker: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._idle = threading.Condition()
+        self._pending = 0
+
+    # -- set-up -----------------------------------------------------------------------------
+
+    def init_app(self, app: Flask) -> None:
+        """Settle the server, credentials, sender, TLS context and outbox folder.
+
+        :raises ConfigurationError: for credentials given twice or by halves, an SMTP
+            server without a sender, or a CA file that cannot be read.
+        """
+        cfg = self.config
+        if cfg.url not in (None, CONSOLE):
+            self.server = mail_server(cfg.url)
+            self._masked_url = mask_urls(cfg.url)
+            self._credentials = self._settle_credentials(self.server)
+            if self.server.tls:
+                self._tls = _tls_context(cfg.ca_file)
+        self.sender = self._settle_sender(app)
+        header = email.policy.default.header_factory("From", self.sender)
+        self._domain = header.addresses[0].domain
+        self.outbox = Path(cfg.outbox or os.path.join(app.instance_path, "outbox"))
+
+    def _settle_credentials(self, server: MailServer) -> tuple[str, str] | None:
+        cfg = self.config
+        password = cfg.password
+        if isinstance(password, bytes):
+            password = password.decode("utf-8")
+        if cfg.username is None and password is None:
+            if server.username is None or server.password is None:
+                return None
+            return server.username, server.password
+        if server.username is not None:
+            raise ConfigurationError(
+                "BASTION_MAIL_USERNAME",
+                "the SMTP credentials are given twice, in BASTION_MAIL_URL and in "
+                "BASTION_MAIL_USERNAME / BASTION_MAIL_PASSWORD; keep one of them.",
+            )
+        if cfg.username is None or password is None:
+            raise ConfigurationError(
+                "BASTION_MAIL_USERNAME",
+                "BASTION_MAIL_USERNAME and BASTION_MAIL_PASSWORD are set together or not at all.",
+            )
+        return cfg.username, password
+
+    def _settle_sender(self, app: Flask) -> str:
+        if self.config.sender is not None:
+            return self.config.sender
+        server_name = app.config.get("SERVER_NAME")
+        host = urlsplit(f"//{server_name}").hostname if server_name else None
+        if host:
+            return f"no-reply@{host}"
+        if self.server is None:
+            return "no-reply@localhost"
+        raise ConfigurationError(
+            "BASTION_MAIL_SENDER",
+            "mail goes to an SMTP server (BASTION_MAIL_URL) but has no From address: set "
+            "BASTION_MAIL_SENDER, such as 'Vault <no-reply@example.org>', or SERVER_NAME, "
+            "whose host gives 'no-reply@<host>'.",
+        )
+
+    # -- messages ---------------------------------------------------------------------------
+
+    def message(self, to: str, subject: str, text: str, *, html: str | None = None) -> EmailMessage:
+        """A message from :attr:`sender` to ``to``, with ``Date`` and ``Message-ID``;
+        ``multipart/alternative`` when ``html`` is given.
+
+        :raises InvalidMessage: when ``to`` is not one email address, or ``to`` or
+            ``subject`` holds a line break or another control character.
+        """
+        for field, value in (("address", to), ("subject", subject)):
+            if not isinstance(value, str) or not value.isprintable():
+                raise InvalidMessage(
+                    f"The {field} must be text without line breaks or other control "
+                    "characters, which would add headers of their own (header injection)."
+                )
+        message = EmailMessage()
+        message["From"] = self.sender
+        message["To"] = to
+        addresses: tuple[t.Any, ...] = getattr(message["To"], "addresses", ())
+        if len(addresses) != 1 or not addresses[0].domain or message["To"].defects:
+            raise InvalidMessage("The address must be one email address, such as a@example.org.")
+        message["Subject"] = subject
+        message["Date"] = email.utils.format_datetime(datetime.now(UTC))
+        # With a domain: make_msgid would otherwise look up this machine's name.
+        message["Message-ID"] = email.utils.make_msgid(domain=self._domain)
+        message.set_content(text)
+        if html is not None:
+            message.add_alternative(html, subtype="html")
+        return message
+
+    def deliver(self, message: EmailMessage) -> None:
+        """Send ``message`` now, through the server or the console backend. Needs an
+        application context.
+
+        :raises MailUnavailable: when it could not be sent; not yet reported (the caller
+            reports it: :func:`send_mail` raises it through the refusal path).
+        """
+        if self.server is None:
+            self._to_console(message)
+            self._count(sent=1)
+            return
+        server = self.server
+        # The step the exchange is at names the kind of a failure.
+        phase = REASON_CONNECTION
+        smtp = _SMTP(
+            time.monotonic() + self.config.timeout,
+            self._domain,
+            self._tls if server.tls == "smtps" else None,
+        )
+        try:
+            smtp.connect(server.host, server.port)
+            if server.tls == "starttls":
+                phase = REASON_TLS
+                smtp.starttls(context=self._tls)
+            if self._credentials is not None:
+                phase = REASON_AUTH
+                smtp.login(*self._credentials)
+            phase = REASON_REJECTED
+            smtp.send_message(message)
+            phase = ""  # sent
+        except OSError as exc:  # smtplib's errors, socket errors and timeouts, TLS errors
+            kind = _failure_kind(exc, phase)
+            # The server's answer may quote addresses, and the URL holds the password:
+            # the log gets the masked URL, the kind and the exception's class only.
+            current_app.logger.warning(
+                "Sending mail through %s failed: %s (%s)",
+                self._masked_url,
+                kind,
+                type(exc).__name__,
+            )
+            self._count(failed=1)
+            raise MailUnavailable(kind, subject=str(message["Subject"])) from None
+        finally:
+            _close(smtp, sent=not phase)
+        self._count(sent=1)
+
+    def _to_console(self, message: EmailMessage) -> None:
+        app = current_app._get_current_object()  # type: ignore[attr-defined]
+        if not self.development and not self._warned_console:
+            self._warned_console = True
+            app.logger.warning(
+                "BASTION_MAIL_URL is not an SMTP server: messages are logged and written to "
+                "%s, and never reach their recipients.",
+                self.outbox,
+            )
+        body = message.get_body(("plain",))
+        text = body.get_content() if isinstance(body, EmailMessage) else ""
+        app.logger.info("Mail to %s: %s\n%s", message["To"], message["Subject"], text.rstrip("\n"))
+        try:
+            _write_eml(self.outbox, message)
+        except OSError as exc:
+            app.logger.warning("Writing mail to %s failed (%s)", self.outbox, type(exc).__name__)
+            self._count(failed=1)
+            raise MailUnavailable(REASON_OUTBOX, subject=str(message["Subject"])) from None
+
+    # -- background -------------------------------------------------------------------------
+
+    def enqueue(self, app: Flask, message: EmailMessage) -> None:
+        """Hand ``message`` to this application's worker thread, started on first use.
+        When the queue is full, the message is dropped and reported (error log line,
+        ``mail_failed`` with reason :data:`REASON_QUEUE_FULL`). Needs an application
+        context."""
+        self._start(app)
+        with self._idle:
+            self._pending += 1
+        try:
+            self._queue.put_nowait(message)
+        except queue.Full:
+            self._done()
+            self._count(dropped=1)
+            report(MailUnavailable(REASON_QUEUE_FULL, subject=str(message["Subject"])))
+
+    def flush(self, timeout: float = 10.0) -> bool:
+        """Wait until the worker has handled every queued message, at most ``timeout``
+        seconds; return whether it did."""
+        with self._idle:
+            return self._idle.wait_for(lambda: self._pending == 0, timeout)
+
+    def _start(self, app: Flask) -> None:
+        with self._lock:
+            # is_alive: a worker process forked after a thread started has no thread.
+            if self._worker is None or not self._worker.is_alive():
+                self._worker = threading.Thread(
+                    target=self._work, args=(app,), name="bastion-mail", daemon=True
+                )
+                self._worker.start()
+
+    def _work(self, app: Flask) -> None:
+        while True:
+            message = self._queue.get()
+            try:
+                with app.app_context():
+                    try:
+                        self.deliver(message)
+                    except MailUnavailable as exc:
+                        report(exc)
+            except Exception:  # a failing signal receiver must not end the worker
+                app.logger.exception("The mail worker failed on a message")
+            finally:
+                self._done()
+
+    def _done(self) -> None:
+        with self._idle:
+            self._pending -= 1
+            self._idle.notify_all()
+
+    def _count(self, *, sent: int = 0, failed: int = 0, dropped: int = 0) -> None:
+        with self._lock:
+            self.sent += sent
+            self.failed += failed
+            self.dropped += dropped
+
+
+def _tls_context(ca_file: str | None) -> ssl.SSLContext:
+    """A client context that verifies the certificate and the server's name."""
+    try:
+        return ssl.create_default_context(cafile=ca_file)
+    except (OSError, ssl.SSLError):
+        raise ConfigurationError(
+            "BASTION_MAIL_CA_FILE", "cannot be read as a file of PEM certificates."
+        ) from None
+
+
+def _close(smtp: smtplib.SMTP, *, sent: bool) -> None:
+    """End the exchange: ``QUIT`` after a message went through (its failure changes
+    nothing: the server took the message), a plain close otherwise."""
+    try:
+        if sent and smtp.sock is not None:
+            smtp.quit()
+    except OSError:
+        pass
+    finally:
+        smtp.close()
+
+
+def _write_eml(folder: Path, message: EmailMessage) -> Path:
+    """Write ``message`` to a new file of ``folder`` (made 0700): named by UTC time to
+    the microsecond and a random suffix, so names sort by time and never collide."""
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    path = folder / f"{stamp}-{secrets.token_hex(4)}.eml"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as file:
+        file.write(message.as_bytes())
+    return path
+
+
+def mailer_for(app: Flask) -> Mailer:
+    """The :class:`Mailer` of ``app``."""
+    return t.cast(Mailer, get_state(app).components[Mailer.name])
+
+
+def send_mail(
+    to: str, subject: str, text: str, *, html: str | None = None, background: bool = False
+) -> None:
+    """Send one message from ``BASTION_MAIL_SENDER`` to ``to``, in the current application.
+
+    :param to: one address, bare or with a name (``"Ada <ada@example.org>"``).
+    :param text: the plain-text body.
+    :param html: an HTML body; the message is then ``multipart/alternative``.
+    :param background: return at once and let the application's worker thread send it,
+        for pages whose answer must not depend on the mail (forgot password,
+        registration: their timing must not tell whether an account exists). Failures
+        are then logged and reported with ``mail_failed``, never raised.
+    :raises InvalidMessage: when ``to`` is not one address, or ``to`` or ``subject``
+        holds a line break or a control character; raised before anything is sent.
+    :raises MailUnavailable: (``background=False``) when the message could not be sent
+        within ``BASTION_MAIL_TIMEOUT``; unhandled in a view, a 503 page.
+    """
+    app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
+    mailer = mailer_for(app)
+    message = mailer.message(to, subject, text, html=html)
+    if background:
+        mailer.enqueue(app, message)
+        return
+    try:
+        mailer.deliver(message)
+    except MailUnavailable as exc:
+        refuse(exc)
+
+
+def flush_mail(app: Flask, timeout: float = 10.0) -> bool:
+    """Wait until ``app``'s worker has handled every message queued with
+    ``send_mail(..., background=True)``, at most ``timeout`` seconds; return whether it
+    did. For tests and for a clean shutdown."""
+    return mailer_for(app).flush(timeout)
+
+
+def external_url(endpoint: str, **values: t.Any) -> str:
+    """The absolute URL of ``endpoint``, for a link in an email, like ``url_for`` with
+    ``_external=True`` but never from an unchecked ``Host`` header.
+
+    The scheme, host and root come from ``BASTION_MAIL_BASE_URL``; else from
+    ``SERVER_NAME`` and ``APPLICATION_ROOT``; else, inside a request, from the request's
+    host when Flask checked it against ``TRUSTED_HOSTS``. The scheme is ``https``,
+    except for a loopback host under the development profile (then
+    ``PREFERRED_URL_SCHEME``, or the request's). ``_anchor`` and ``_method`` work as in
+    ``url_for``.
+
+    :raises ConfigurationError: when none of these vouches for a host.
+    :raises werkzeug.routing.BuildError: when ``endpoint`` cannot be built.
+    """
+    app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
+    scheme, netloc, root = _link_base(app, mailer_for(app))
+    if endpoint.startswith("."):
+        blueprint = request.blueprint if has_request_context() else None
+        endpoint = f"{blueprint}{endpoint}" if blueprint else endpoint[1:]
+    anchor = values.pop("_anchor", None)
+    method = values.pop("_method", None)
+    app.inject_url_defaults(endpoint, values)
+    adapter = app.url_map.bind(netloc, script_name=root or "/", url_scheme=scheme)
+    url = adapter.build(endpoint, values, method=method, force_external=True)
+    if anchor is not None:
+        url += "#" + quote(str(anchor), safe="%!#$&'()*+,/:;=?@")
+    return url
+
+
+def _link_base(app: Flask, mailer: Mailer) -> tuple[str, str, str]:
+    """(scheme, host[:port], root) of the links in emails."""
+    if mailer.base_url is not None:
+        parts = urlsplit(mailer.base_url)
+        return parts.scheme, parts.netloc, parts.path
+    server_name: str | None = app.config["SERVER_NAME"]
+    if server_name:
+        scheme = _scheme(mailer, server_name, app.config["PREFERRED_URL_SCHEME"])
+        return scheme, server_name, app.config["APPLICATION_ROOT"]
+    # Flask copies TRUSTED_HOSTS to request.trusted_hosts and checks request.host
+    # against it before any view runs (400 otherwise); an empty list trusts every host,
+    # so it vouches for none.
+    if has_request_context() and request.trusted_hosts:
+        host = request.host
+        return _scheme(mailer, host, request.scheme), host, request.script_root
+    raise ConfigurationError(
+        "BASTION_MAIL_BASE_URL",
+        "links in emails need a host that the client cannot choose: set "
+        "BASTION_MAIL_BASE_URL (such as 'https://example.org'), SERVER_NAME, or "
+        "TRUSTED_HOSTS (then links use the request's host, which Flask checks against it).",
+    )
+
+
+def _scheme(mailer: Mailer, host: str, local_scheme: str) -> str:
+    if mailer.development and host_is_loopback(host):
+        return local_scheme
+    return "https"
