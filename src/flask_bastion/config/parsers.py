@@ -41,6 +41,7 @@ def boolean(value: object) -> bool:
 #: ASCII digits only: ``str.isdigit`` is also true for "²" (which ``int`` refuses) and
 #: for digits of other scripts.
 _DIGITS_RE = re.compile(r"[0-9]+")
+_DECIMAL_RE = re.compile(r"[0-9]{1,6}(?:\.[0-9]{1,6})?")
 
 
 def non_negative_int(value: object) -> int:
@@ -78,6 +79,25 @@ def int_range(low: int, high: int) -> Callable[[object], int]:
 
     parse.__name__ = parse.__qualname__ = "int_range"
     parse.bounds = (low, high)  # type: ignore[attr-defined]
+    return parse
+
+
+def seconds(high: float) -> Callable[[object], float]:
+    """A parser of a number of seconds above 0 and at most ``high``: an int, a float or
+    a decimal string such as ``'0.5'`` (from the environment)."""
+    message = f"expected a number of seconds above 0 and at most {high}"
+
+    def parse(value: object) -> float:
+        if isinstance(value, str) and _DECIMAL_RE.fullmatch(value.strip()):
+            value = float(value)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise Invalid(message)
+        if not 0 < value <= high:  # NaN fails this too
+            raise Invalid(message)
+        return float(value)
+
+    parse.__name__ = parse.__qualname__ = "seconds"
+    parse.bounds = (0, high)  # type: ignore[attr-defined]
     return parse
 
 
