@@ -65,8 +65,9 @@ LEAST_MAX_LENGTH = 64
 #: Context words shorter than this are not looked for: "bob" or "io" would refuse far too
 #: many good passwords.
 MIN_CONTEXT_WORD = 4
-#: zxcvbn's cost grows quickly with the length; it scores at most this many characters.
-FEEDBACK_MAX_CHARS = 100
+#: zxcvbn's cost grows quickly with the length, and it refuses more than 72 characters
+#: (its own default bound): it scores at most this many.
+FEEDBACK_MAX_CHARS = 72
 
 FAIL_OPEN = "open"
 FAIL_CLOSED = "closed"
