@@ -53,6 +53,12 @@ ACCEPTS = {
     "non_negative_int": "an integer, 0 or more",
     "positive_int": "an integer, 1 or more",
     "int_range": "an integer from {0} to {1}",
+    "seconds": "a number of seconds above {0} and at most {1} (`0.5`, or `'0.5'` from the "
+    "environment)",
+    "range_api_url": (
+        "`None`, or an `https://` URL (`http://` only to a loopback host such as "
+        "`127.0.0.1`), without credentials, query or fragment"
+    ),
     "url_prefix": "`''` or a path such as `'/auth'` (no trailing `/`)",
     "subset": "a list (or comma-separated string) of any of {0}",
     "string_tuple": "a list of strings, or one comma-separated string",
@@ -93,7 +99,6 @@ ACCEPTS = {
         "characters, quotes, `;` or `,`"
     ),
     "visible_ascii": "1 to 64 visible ASCII characters (no spaces)",
-    "seconds": "a number of seconds above 0 and at most 3600; fractions allowed (`0.5`)",
     "mail_url": (
         "`None`, `'console'`, or an `smtp://` or `smtps://` URL: host, optional port, "
         "optional `user:password@` (percent-encoded), and for `smtp://` only the query "

@@ -106,9 +106,9 @@ def test_unknown_address_and_wrong_password_answer_alike(site: Site) -> None:
     wrong = site.login(site.client(), "ann@example.com", OTHER_PASSWORD)
     unknown = site.login(site.client(), "bob@example.com", OTHER_PASSWORD)
     assert wrong.status_code == unknown.status_code == 401
-    assert strip_volatile(wrong.data).replace(b"ann", b"X") == strip_volatile(
-        unknown.data
-    ).replace(b"bob", b"X")
+    assert strip_volatile(wrong.data).replace(b"ann", b"X") == strip_volatile(unknown.data).replace(
+        b"bob", b"X"
+    )
 
 
 def test_unverified_account_with_the_right_password_gets_a_new_link(site: Site) -> None:
@@ -348,7 +348,9 @@ def test_devices_page_lists_and_revokes_sessions(site: Site) -> None:
     site.login(other, "ann@example.com")
     listed = client.get(f"{BASE}/account/sessions", headers={"Accept": "application/json"})
     assert len(listed.json["sessions"]) == 2
-    assert client.post(f"{BASE}/account/sessions", data={"action": "revoke_others"}).status_code == 303
+    assert (
+        client.post(f"{BASE}/account/sessions", data={"action": "revoke_others"}).status_code == 303
+    )
     assert other.get(f"{BASE}/account").status_code == 303
     assert client.get(f"{BASE}/account").status_code == 200
 
@@ -437,7 +439,9 @@ def test_a_user_cannot_revoke_another_users_token(site: Site) -> None:
     response = bob.post(f"{BASE}/account/tokens", data={"action": "revoke", "id": token_id})
     assert response.status_code == 404
     api = site.app.test_client()
-    assert api.get(f"{BASE}/api/me", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+    assert (
+        api.get(f"{BASE}/api/me", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+    )
 
 
 def test_api_tokens_are_stored_hashed_with_a_visible_prefix(site: Site) -> None:

@@ -25,6 +25,7 @@ from flask_bastion.checks import (
     headers,
     https,
     mail,
+    passwords,
     proxy,
     run_checks,
     sessions,
@@ -63,6 +64,7 @@ MODULE_BLOCKS = [
     pytest.param(proxy, "06", id="proxy"),
     pytest.param(errors, "07", id="errors"),
     pytest.param(mail, "08", id="mail"),
+    pytest.param(passwords, "10", id="passwords"),
 ]
 #: Checks that concern no configuration key, and why.
 NO_SETTING = {
@@ -583,6 +585,21 @@ FIRES = [
         (),
         id="W082-starttls-off-with-credentials",
     ),
+    pytest.param("bastion.W101", {"bastion": {"passwords_min_length": 14}}, (), id="W101-fourteen"),
+    pytest.param(
+        "bastion.W101", {"BASTION_PASSWORDS_MIN_LENGTH": "8"}, (), id="W101-eight-from-app-config"
+    ),
+    pytest.param("bastion.E102", {"bastion": {"passwords_min_length": 7}}, (), id="E102-seven"),
+    pytest.param("bastion.E102", {"bastion": {"passwords_min_length": 1}}, (), id="E102-one"),
+    pytest.param(
+        "bastion.W103",
+        {"bastion": {"passwords_min_length_second_factor": 7}},
+        (),
+        id="W103-seven-with-second-factor",
+    ),
+    pytest.param(
+        "bastion.W104", {"bastion": {"passwords_blocklist": False}}, (), id="W104-blocklist-off"
+    ),
 ]
 
 # Near misses: a setup next to each unsafe one that must not produce the ID.
@@ -867,10 +884,37 @@ SILENT = [
         id="W082-plain-smtp-to-loopback",
     ),
     pytest.param("bastion.W082", {"BASTION_MAIL_URL": "console"}, id="W082-console"),
+    pytest.param("bastion.W101", {"bastion": {"passwords_min_length": 15}}, id="W101-fifteen"),
+    pytest.param("bastion.W101", {"bastion": {"passwords_min_length": 7}}, id="W101-E102-instead"),
+    pytest.param("bastion.E102", {"bastion": {"passwords_min_length": 8}}, id="E102-eight"),
+    pytest.param(
+        "bastion.W103",
+        {"bastion": {"passwords_min_length_second_factor": 8}},
+        id="W103-eight-with-second-factor",
+    ),
+    pytest.param(
+        "bastion.W103",
+        {"bastion": {"passwords_min_length": 7, "passwords_min_length_second_factor": 7}},
+        id="W103-E102-instead",
+    ),
+    pytest.param(
+        "bastion.W104",
+        {"bastion": {"passwords_blocklist": True, "passwords_breached_fail": "open"}},
+        id="W104-blocklist-on-fail-open",
+    ),
+    pytest.param(
+        "bastion.W104",
+        {"bastion": {"passwords_breached_url": "https://api.pwnedpasswords.com/range"}},
+        id="W104-breached-check-fail-open",
+    ),
 ]
 
 #: Checks registered with ``deploy=True``: only ``check --deploy`` runs them.
 DEPLOY_ONLY = {
+    "bastion.W101",
+    "bastion.E102",
+    "bastion.W103",
+    "bastion.W104",
     "bastion.W005",
     "bastion.W007",
     "bastion.W008",

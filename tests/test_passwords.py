@@ -12,7 +12,6 @@ import pytest
 from click.testing import CliRunner
 from werkzeug.security import generate_password_hash
 
-from flask_bastion import passwords
 from flask_bastion.cli import bastion_cli
 from flask_bastion.exceptions import BastionError, ConfigurationError
 from flask_bastion.passwords import (
@@ -23,6 +22,7 @@ from flask_bastion.passwords import (
     PasswordRefused,
     Passwords,
     Profile,
+    hashing,
     passwords_for,
 )
 
@@ -45,7 +45,7 @@ def _no_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.setattr(argon2.PasswordHasher, "hash", fail)
     monkeypatch.setattr(argon2.PasswordHasher, "verify", fail)
-    monkeypatch.setattr(passwords, "check_password_hash", fail)
+    monkeypatch.setattr(hashing, "check_password_hash", fail)
     monkeypatch.setattr(bcrypt, "checkpw", fail)
 
 
@@ -199,7 +199,7 @@ def test_nfkc_equivalence(hasher: Passwords) -> None:
 
 def test_calibrate_prints_every_profile(monkeypatch: pytest.MonkeyPatch) -> None:
     """calibrate-hash prints one row per profile, with a median in milliseconds."""
-    monkeypatch.setattr(passwords, "PROFILES", dict.fromkeys(PROFILES, TINY))
+    monkeypatch.setattr(hashing, "PROFILES", dict.fromkeys(PROFILES, TINY))
     result = CliRunner().invoke(bastion_cli, ["calibrate-hash", "--runs", "1"])
     assert result.exit_code == 0, result.output
     rows = result.output.splitlines()[1:]

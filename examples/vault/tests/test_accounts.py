@@ -90,7 +90,9 @@ def test_admin_must_change_the_one_time_password_first(vault: Flask) -> None:
 def test_sign_up_verify_and_sign_in_through_the_outbox(vault: Flask, tmp_path: Path) -> None:
     """A visitor registers, confirms from the outbox mail and signs in."""
     client = browser(vault)
-    register = client.post(f"{BASE}/register", data={"email": "ann@example.com", "password": PASSWORD})
+    register = client.post(
+        f"{BASE}/register", data={"email": "ann@example.com", "password": PASSWORD}
+    )
     assert register.status_code == 200
     [link] = outbox_links(vault, tmp_path, "/verify/")
     confirmed = client.post(BASE + link, follow_redirects=True)

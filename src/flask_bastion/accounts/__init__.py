@@ -22,7 +22,7 @@ import time
 import typing as t
 from collections.abc import Callable, Mapping
 
-from flask import Flask, Request, abort, current_app, redirect, request, url_for
+from flask import Flask, Request, abort, current_app, redirect, url_for
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 

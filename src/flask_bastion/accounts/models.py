@@ -19,7 +19,7 @@ from __future__ import annotations
 import typing as t
 
 from sqlalchemy import Boolean, Float, Index, Integer, String, Text
-from sqlalchemy.orm import DeclarativeBase, Mapped, declarative_mixin, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 __all__ = ["AccountToken", "AccountsBase", "ApiToken", "User", "UserMixin"]
 
@@ -28,7 +28,6 @@ class AccountsBase(DeclarativeBase):
     """Declarative base of Flask-Bastion's own account tables."""
 
 
-@declarative_mixin
 class UserMixin:
     """The columns and properties accounts need on a user model (Flask-Login's
     ``is_authenticated``, ``is_active``, ``is_anonymous``, ``get_id``).

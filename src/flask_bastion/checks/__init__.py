@@ -9,7 +9,7 @@ only with ``--deploy``). The machinery is in :mod:`.registry`; the checks live i
 module per protection, each with its block of ten IDs: :mod:`.core` ``00x``,
 :mod:`.https` ``01x``, :mod:`.csrf` ``02x``, :mod:`.sessions` ``03x``, :mod:`.headers`
 ``04x``, :mod:`.csp` ``05x``, :mod:`.proxy` ``06x``, :mod:`.errors` ``07x``,
-:mod:`.mail` ``08x``. The
+:mod:`.mail` ``08x``, :mod:`.lockout` ``09x``, :mod:`.passwords` ``10x``. The
 catalogue with explanations is ``docs/checks.md``. Silence one with
 ``BASTION_SILENCED_CHECKS = ["bastion.W013"]``.
 
@@ -20,7 +20,18 @@ depends on the checks; importing it registers every check.
 from __future__ import annotations
 
 # Imported for their registrations, once, so that run_checks sees every check.
-from . import core, csp, csrf, errors, headers, https, mail, proxy, sessions  # noqa: F401
+from . import (  # noqa: F401
+    core,
+    csp,
+    csrf,
+    errors,
+    headers,
+    https,
+    mail,
+    passwords,
+    proxy,
+    sessions,
+)
 from .registry import (
     CRITICAL,
     DEBUG,

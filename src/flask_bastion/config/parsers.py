@@ -43,6 +43,7 @@ def boolean(value: object) -> bool:
 #: ASCII digits only: ``str.isdigit`` is also true for "²" (which ``int`` refuses) and
 #: for digits of other scripts.
 _DIGITS_RE = re.compile(r"[0-9]+")
+_DECIMAL_RE = re.compile(r"[0-9]{1,6}(?:\.[0-9]{1,6})?")
 
 
 def non_negative_int(value: object) -> int:
@@ -80,6 +81,25 @@ def int_range(low: int, high: int) -> Callable[[object], int]:
 
     parse.__name__ = parse.__qualname__ = "int_range"
     parse.bounds = (low, high)  # type: ignore[attr-defined]
+    return parse
+
+
+def seconds(high: float) -> Callable[[object], float]:
+    """A parser of a number of seconds above 0 and at most ``high``: an int, a float or
+    a decimal string such as ``'0.5'`` (from the environment)."""
+    message = f"expected a number of seconds above 0 and at most {high}"
+
+    def parse(value: object) -> float:
+        if isinstance(value, str) and _DECIMAL_RE.fullmatch(value.strip()):
+            value = float(value)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise Invalid(message)
+        if not 0 < value <= high:  # NaN fails this too
+            raise Invalid(message)
+        return float(value)
+
+    parse.__name__ = parse.__qualname__ = "seconds"
+    parse.bounds = (0, high)  # type: ignore[attr-defined]
     return parse
 
 
@@ -338,24 +358,6 @@ def report_url(value: object) -> str | None:
         "expected None, a URL such as 'https://example.org/csp-reports' or a path such as "
         "'/csp-reports', without spaces, quotes, ';' or ','"
     )
-
-
-def seconds(value: object) -> float:
-    """A wait in seconds, more than 0 and at most :data:`MAX_WAIT_SECONDS`; fractions
-    allowed (``0.5``)."""
-    message = f"expected a number of seconds above 0 and at most {MAX_WAIT_SECONDS}"
-    if isinstance(value, str):
-        try:
-            value = float(value.strip())
-        except ValueError:
-            raise Invalid(message) from None
-    if (
-        isinstance(value, int | float)
-        and not isinstance(value, bool)
-        and 0 < value <= MAX_WAIT_SECONDS  # also false for NaN
-    ):
-        return float(value)
-    raise Invalid(message)
 
 
 #: The longest wait :func:`seconds` accepts: one hour.

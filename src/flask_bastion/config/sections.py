@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+import typing as t
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from ..passwords import DEFAULT_PROFILE, PROFILES
+from ..passwords.breached import check_range_url
+from ..passwords.hashing import MAX_PASSWORD_LENGTH
+from ..passwords.policy import (
+    DEFAULT_MIN_LENGTH,
+    DEFAULT_MIN_LENGTH_SECOND_FACTOR,
+    FAIL_CLOSED,
+    FAIL_OPEN,
+    LEAST_MAX_LENGTH,
+)
 from .parsers import (
+    MAX_WAIT_SECONDS,
     Invalid,
     IPNetwork,
     base_url,
@@ -365,9 +376,20 @@ def secret(value: object) -> str | bytes | None:
     raise Invalid("expected a string, bytes or None")
 
 
+def range_api_url(value: object) -> str | None:
+    """``None``, or the URL of a Pwned Passwords ``range`` API: ``https://``, or
+    ``http://`` to a loopback host."""
+    if value is None or value == "":
+        return None
+    try:
+        return check_range_url(t.cast(str, value))
+    except ValueError as exc:
+        raise Invalid(str(exc)) from None
+
+
 @dataclass(frozen=True)
 class PasswordsConfig:
-    """Password hashing (``passwords.py``)."""
+    """Password hashing and the policy for new passwords (``passwords/``)."""
 
     profile: str = setting(
         DEFAULT_PROFILE,
@@ -382,6 +404,56 @@ class PasswordsConfig:
         "A secret mixed into every password hash with HMAC-SHA256, kept out of the "
         "database. Changing or losing it invalidates every password hash made with it. "
         "Never printed: `flask bastion config` shows it as [redacted].",
+    )
+    min_length: int = setting(
+        DEFAULT_MIN_LENGTH,
+        int_range(1, LEAST_MAX_LENGTH),
+        "The fewest characters (code points after NFKC) of a new password, for an account "
+        "whose password is its only factor. NIST SP 800-63B-4 asks for 15.",
+        danger=f"below {DEFAULT_MIN_LENGTH}",
+    )
+    min_length_second_factor: int = setting(
+        DEFAULT_MIN_LENGTH_SECOND_FACTOR,
+        int_range(1, LEAST_MAX_LENGTH),
+        "The fewest characters of a new password when the account has a second factor "
+        "(never more than min_length). NIST SP 800-63B-4 asks for 8.",
+        danger=f"below {DEFAULT_MIN_LENGTH_SECOND_FACTOR}",
+    )
+    max_length: int = setting(
+        MAX_PASSWORD_LENGTH,
+        int_range(LEAST_MAX_LENGTH, MAX_PASSWORD_LENGTH),
+        "The most characters of a new password. NIST SP 800-63B-4 asks that at least 64 be "
+        "accepted; the hasher refuses more than 1024.",
+    )
+    site_name: str | None = setting(
+        None,
+        optional_str,
+        "The site's name, which no new password may contain (with the user's address and "
+        "name); default the application's name.",
+    )
+    blocklist: bool = setting(
+        True,
+        boolean,
+        "Refuse the 100,000 most common passwords shipped with Flask-Bastion, and passwords "
+        "that are one short block repeated or one run such as '123456789012345'.",
+        danger="False",
+    )
+    breached_url: str | None = setting(
+        None,
+        range_api_url,
+        "A Pwned Passwords range API ('https://api.pwnedpasswords.com/range') asked, with "
+        "k-anonymity, whether a new password is in a breach corpus. None: not asked.",
+    )
+    breached_fail: str = setting(
+        FAIL_OPEN,
+        choice(FAIL_OPEN, FAIL_CLOSED),
+        "When the range API cannot be asked: 'open' accepts the password (and logs a "
+        "warning), 'closed' refuses it with 'try again shortly'.",
+    )
+    breached_timeout: float = setting(
+        2.0,
+        seconds(30),
+        "Seconds to wait for the range API to connect and for each read.",
     )
 
 
@@ -472,7 +544,7 @@ class MailConfig:
     )
     timeout: float = setting(
         10.0,
-        seconds,
+        seconds(MAX_WAIT_SECONDS),
         "Seconds one message may take to send, from connecting to the server's last "
         "answer. Past it, send_mail raises MailUnavailable (a 503 page).",
     )

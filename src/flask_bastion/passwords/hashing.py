@@ -31,7 +31,7 @@ import argon2
 from argon2.exceptions import InvalidHashError, VerificationError
 from werkzeug.security import check_password_hash
 
-from .exceptions import BastionError, ConfigurationError
+from ..exceptions import BastionError, ConfigurationError
 
 if t.TYPE_CHECKING:
     from flask import Flask
@@ -250,7 +250,7 @@ def _bcrypt_checkpw(password: str, stored_hash: str) -> bool:
 
 def passwords_for(app: Flask) -> Passwords:
     """A :class:`Passwords` configured from ``app``'s ``BASTION_PASSWORDS_*`` settings."""
-    from .context import get_state  # the context imports Flask machinery
+    from ..context import get_state  # the context imports Flask machinery
 
     section = get_state(app).config.passwords
     return Passwords(profile=section.profile, pepper=section.pepper)
