@@ -40,6 +40,7 @@ TITLES = {
     "sessions": "Sessions",
     "stores": "Stores",
     "passwords": "Passwords",
+    "lockout": "Lockout",
 }
 
 #: What each parser in ``config/parsers.py`` accepts, by the parser's function name.

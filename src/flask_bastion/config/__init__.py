@@ -35,6 +35,7 @@ from .sections import (
     HeadersConfig,
     HttpsConfig,
     InputsConfig,
+    LockoutConfig,
     PasswordsConfig,
     ProxyConfig,
     SessionsConfig,
@@ -56,6 +57,7 @@ __all__ = [
     "HttpsConfig",
     "IPNetwork",
     "InputsConfig",
+    "LockoutConfig",
     "PasswordsConfig",
     "ProxyConfig",
     "SessionsConfig",
@@ -84,6 +86,7 @@ SECTIONS: dict[str, type[t.Any]] = {
     "sessions": SessionsConfig,
     "stores": StoresConfig,
     "passwords": PasswordsConfig,
+    "lockout": LockoutConfig,
 }
 
 
@@ -141,6 +144,7 @@ class BastionConfig:
     sessions: SessionsConfig
     stores: StoresConfig
     passwords: PasswordsConfig
+    lockout: LockoutConfig
     #: key -> where its value came from: ``"keyword"``, ``"app.config"`` or ``"default"``.
     sources: Mapping[str, str]
 
