@@ -24,6 +24,7 @@ from flask_bastion.checks import (
     errors,
     headers,
     https,
+    lockout,
     proxy,
     run_checks,
     sessions,
@@ -59,6 +60,7 @@ MODULE_BLOCKS = [
     pytest.param(csp, "05", id="csp"),
     pytest.param(proxy, "06", id="proxy"),
     pytest.param(errors, "07", id="errors"),
+    pytest.param(lockout, "08", id="lockout"),
 ]
 #: Checks that concern no configuration key, and why.
 NO_SETTING = {
@@ -363,6 +365,8 @@ FIRES = [
         id="W034-secure-prefix-is-not-host",
     ),
     pytest.param("bastion.W035", {"bastion": {"sessions_enabled": False}}, (), id="W035-off"),
+    pytest.param("bastion.W081", {"BASTION_LOCKOUT_ENABLED": False}, (), id="W081-off"),
+    pytest.param("bastion.W082", {"BASTION_LOCKOUT_STORE": "memory"}, (), id="W082-memory"),
     pytest.param(
         "bastion.W041",
         {"bastion": {"headers_frame_options": None, "csp_policy": {"default-src": ["'self'"]}}},
@@ -667,6 +671,13 @@ SILENT = [
         id="W034-plain-name-in-development",
     ),
     pytest.param("bastion.W035", {"bastion": {"sessions_enabled": True}}, id="W035-on"),
+    pytest.param("bastion.W081", {"BASTION_LOCKOUT_ENABLED": True}, id="W081-on"),
+    pytest.param("bastion.W082", {"BASTION_LOCKOUT_STORE": "auto"}, id="W082-auto"),
+    pytest.param(
+        "bastion.W082",
+        {"BASTION_LOCKOUT_STORE": "memory", "BASTION_LOCKOUT_ENABLED": False},
+        id="W082-memory-unused-when-off",
+    ),
     pytest.param(
         "bastion.W041",
         {"bastion": {"headers_frame_options": None}},
@@ -847,6 +858,8 @@ DEPLOY_ONLY = {
     "bastion.W052",
     "bastion.I063",
     "bastion.W071",
+    "bastion.W081",
+    "bastion.W082",
 }
 
 

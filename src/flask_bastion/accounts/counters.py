@@ -73,7 +73,7 @@ class CounterBackend(t.Protocol):
         """Write ``new`` if the record is still ``old`` (``None``: missing or expired);
         atomic. ``False`` when another writer came first."""
 
-    def add(self, key: str, now: float, window: float, expires: float) -> Counter:
+    def add(self, key: str, now: float, window: float, expires: float) -> None:
         """Count one at ``now``, atomically: ``count`` starts again at 1 when the record is
         missing, expired, or its last count is ``window`` seconds old or more; ``total``
         only when missing or expired. The record expires at ``expires``."""
@@ -122,7 +122,7 @@ class MemoryCounters:
             self._records[key] = new
             return True
 
-    def add(self, key: str, now: float, window: float, expires: float) -> Counter:
+    def add(self, key: str, now: float, window: float, expires: float) -> None:
         with self._lock:
             record = self._live(key, now)
             if record is None:
@@ -131,7 +131,6 @@ class MemoryCounters:
                 count = 1 if now - record.last >= window else record.count + 1
                 new = Counter(count, record.total + 1, now, expires)
             self._records[key] = new
-            return new
 
     def flag(self, key: str, now: float, expires: float) -> bool:
         with self._lock:
@@ -209,7 +208,11 @@ class SQLCounters:
         )
 
     def _run(self, statement: t.Any) -> sa.CursorResult[t.Any]:
-        return self.database.run(statement, tables=self._metadata)
+        # The row count is kept before the connection goes back to the pool (an upsert's
+        # is lost otherwise on PostgreSQL). Writes return no rows: SQLite holds its write
+        # lock until a statement's rows are all read.
+        options = statement.execution_options(preserve_rowcount=True)
+        return self.database.run(options, tables=self._metadata)
 
     def get(self, keys: Sequence[str], now: float) -> list[Counter | None]:
         c = self.table.c
@@ -226,7 +229,6 @@ class SQLCounters:
     def swap(self, key: str, old: Counter | None, new: Counter, now: float) -> bool:
         c = self.table.c
         values = {"count": new.count, "total": new.total, "last": new.last, "expires": new.expires}
-        statement: t.Any
         if old is None:
             # Inserted, or written over an expired row; a live row is left alone.
             statement = (
@@ -234,21 +236,21 @@ class SQLCounters:
                 .values(key=key, **values)
                 .on_conflict_do_update(index_elements=[c.key], set_=values, where=c.expires <= now)
             )
-        else:
-            statement = (
-                sa.update(self.table)
-                .where(
-                    c.key == key,
-                    c.count == old.count,
-                    c.total == old.total,
-                    c.last == old.last,
-                    c.expires > now,
-                )
-                .values(**values)
+            return self._run(statement).rowcount == 1
+        update = (
+            sa.update(self.table)
+            .where(
+                c.key == key,
+                c.count == old.count,
+                c.total == old.total,
+                c.last == old.last,
+                c.expires > now,
             )
-        return self._run(statement).rowcount == 1
+            .values(**values)
+        )
+        return self._run(update).rowcount == 1
 
-    def add(self, key: str, now: float, window: float, expires: float) -> Counter:
+    def add(self, key: str, now: float, window: float, expires: float) -> None:
         c = self.table.c
         gone = c.expires <= now
         statement = (
@@ -263,10 +265,8 @@ class SQLCounters:
                     "expires": expires,
                 },
             )
-            .returning(c.count, c.total)
         )
-        count, total = t.cast("t.Any", self._run(statement).one())
-        return Counter(count, total, now, expires)
+        self._run(statement)
 
     def flag(self, key: str, now: float, expires: float) -> bool:
         c = self.table.c
@@ -320,7 +320,7 @@ else
 end
 return 1
 """
-#: KEYS: the record. ARGV: now, window, expiry, TTL. Returns {count, total}.
+#: KEYS: the record. ARGV: now, window, expiry, TTL.
 _ADD = """
 local cur = redis.call('HMGET', KEYS[1], 'c', 't', 'l', 'e')
 local now = tonumber(ARGV[1])
@@ -331,7 +331,6 @@ if cur[1] and tonumber(cur[4]) > now then
 end
 redis.call('HSET', KEYS[1], 'c', c, 't', t, 'l', ARGV[1], 'e', ARGV[3])
 redis.call('EXPIRE', KEYS[1], ARGV[4])
-return {c, t}
 """
 #: KEYS: the flag. ARGV: now, expiry, TTL. Returns 1 when raised by this call.
 _FLAG = """
@@ -401,10 +400,9 @@ class RedisCounters:
         ]
         return bool(self._call(lambda: self._swap(keys=[self.prefix + key], args=args)))
 
-    def add(self, key: str, now: float, window: float, expires: float) -> Counter:
+    def add(self, key: str, now: float, window: float, expires: float) -> None:
         args: list[str | int] = [repr(now), repr(window), repr(expires), _ttl(expires, now)]
-        count, total = self._call(lambda: self._add(keys=[self.prefix + key], args=args))
-        return Counter(int(count), int(total), now, expires)
+        self._call(lambda: self._add(keys=[self.prefix + key], args=args))
 
     def flag(self, key: str, now: float, expires: float) -> bool:
         args: list[str | int] = [repr(now), repr(expires), _ttl(expires, now)]

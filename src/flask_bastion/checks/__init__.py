@@ -8,7 +8,8 @@ each check is a small function registered with :func:`register` (``deploy=True``
 only with ``--deploy``). The machinery is in :mod:`.registry`; the checks live in one
 module per protection, each with its block of ten IDs: :mod:`.core` ``00x``,
 :mod:`.https` ``01x``, :mod:`.csrf` ``02x``, :mod:`.sessions` ``03x``, :mod:`.headers`
-``04x``, :mod:`.csp` ``05x``, :mod:`.proxy` ``06x``, :mod:`.errors` ``07x``. The
+``04x``, :mod:`.csp` ``05x``, :mod:`.proxy` ``06x``, :mod:`.errors` ``07x``,
+:mod:`.lockout` ``08x``. The
 catalogue with explanations is ``docs/checks.md``. Silence one with
 ``BASTION_SILENCED_CHECKS = ["bastion.W013"]``.
 
@@ -19,7 +20,7 @@ depends on the checks; importing it registers every check.
 from __future__ import annotations
 
 # Imported for their registrations, once, so that run_checks sees every check.
-from . import core, csp, csrf, errors, headers, https, proxy, sessions  # noqa: F401
+from . import core, csp, csrf, errors, headers, https, lockout, proxy, sessions  # noqa: F401
 from .registry import (
     CRITICAL,
     DEBUG,

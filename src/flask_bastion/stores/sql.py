@@ -226,7 +226,14 @@ class SQLDatabase:
                     if tables is not None and id(tables) not in self._ready:
                         tables.create_all(connection, checkfirst=True)
                         self._ready.add(id(tables))
-                    return connection.execute(statement, parameters)
+                    result = connection.execute(statement, parameters)
+                    if result.returns_rows:
+                        # Read every row while the connection is held: a cursor still
+                        # open goes back to the pool, which may close its connection (an
+                        # overflow one, under load), and SQLite keeps a reader's lock
+                        # until its cursor is done, blocking every writer.
+                        return t.cast("sa.CursorResult[t.Any]", result.freeze()())
+                    return result
             finally:
                 if entry is not None and entry.cut:  # final once unwatched
                     connection.invalidate()  # its socket is shut down: never reuse it
