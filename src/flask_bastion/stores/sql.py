@@ -182,6 +182,7 @@ class SQLDatabase:
         self.deadline = statement_timeout + _GRACE
         self._watched = engine.dialect.name == "postgresql"
         self._ready: set[int] = set()
+        self._creating = threading.Lock()
 
     def close(self) -> None:
         """Close the engine's pooled connections."""
@@ -224,8 +225,12 @@ class SQLDatabase:
             try:
                 with self._watch(connection) as entry:
                     if tables is not None and id(tables) not in self._ready:
-                        tables.create_all(connection, checkfirst=True)
-                        self._ready.add(id(tables))
+                        # One thread creates them: concurrent first requests would each
+                        # find the tables missing and all but one fail to create them.
+                        with self._creating:
+                            if id(tables) not in self._ready:
+                                tables.create_all(connection, checkfirst=True)
+                                self._ready.add(id(tables))
                     result = connection.execute(statement, parameters)
                     if result.returns_rows:
                         # Read every row while the connection is held: a cursor still
