@@ -60,7 +60,7 @@ MODULE_BLOCKS = [
     pytest.param(csp, "05", id="csp"),
     pytest.param(proxy, "06", id="proxy"),
     pytest.param(errors, "07", id="errors"),
-    pytest.param(lockout, "08", id="lockout"),
+    pytest.param(lockout, "09", id="lockout"),
 ]
 #: Checks that concern no configuration key, and why.
 NO_SETTING = {
@@ -365,8 +365,8 @@ FIRES = [
         id="W034-secure-prefix-is-not-host",
     ),
     pytest.param("bastion.W035", {"bastion": {"sessions_enabled": False}}, (), id="W035-off"),
-    pytest.param("bastion.W081", {"BASTION_LOCKOUT_ENABLED": False}, (), id="W081-off"),
-    pytest.param("bastion.W082", {"BASTION_LOCKOUT_STORE": "memory"}, (), id="W082-memory"),
+    pytest.param("bastion.W091", {"BASTION_LOCKOUT_ENABLED": False}, (), id="W091-off"),
+    pytest.param("bastion.W092", {"BASTION_LOCKOUT_STORE": "memory"}, (), id="W092-memory"),
     pytest.param(
         "bastion.W041",
         {"bastion": {"headers_frame_options": None, "csp_policy": {"default-src": ["'self'"]}}},
@@ -671,12 +671,12 @@ SILENT = [
         id="W034-plain-name-in-development",
     ),
     pytest.param("bastion.W035", {"bastion": {"sessions_enabled": True}}, id="W035-on"),
-    pytest.param("bastion.W081", {"BASTION_LOCKOUT_ENABLED": True}, id="W081-on"),
-    pytest.param("bastion.W082", {"BASTION_LOCKOUT_STORE": "auto"}, id="W082-auto"),
+    pytest.param("bastion.W091", {"BASTION_LOCKOUT_ENABLED": True}, id="W091-on"),
+    pytest.param("bastion.W092", {"BASTION_LOCKOUT_STORE": "auto"}, id="W092-auto"),
     pytest.param(
-        "bastion.W082",
+        "bastion.W092",
         {"BASTION_LOCKOUT_STORE": "memory", "BASTION_LOCKOUT_ENABLED": False},
-        id="W082-memory-unused-when-off",
+        id="W092-memory-unused-when-off",
     ),
     pytest.param(
         "bastion.W041",
@@ -858,8 +858,8 @@ DEPLOY_ONLY = {
     "bastion.W052",
     "bastion.I063",
     "bastion.W071",
-    "bastion.W081",
-    "bastion.W082",
+    "bastion.W091",
+    "bastion.W092",
 }
 
 

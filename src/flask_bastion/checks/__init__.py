@@ -9,7 +9,7 @@ only with ``--deploy``). The machinery is in :mod:`.registry`; the checks live i
 module per protection, each with its block of ten IDs: :mod:`.core` ``00x``,
 :mod:`.https` ``01x``, :mod:`.csrf` ``02x``, :mod:`.sessions` ``03x``, :mod:`.headers`
 ``04x``, :mod:`.csp` ``05x``, :mod:`.proxy` ``06x``, :mod:`.errors` ``07x``,
-:mod:`.lockout` ``08x``. The
+:mod:`.lockout` ``09x``. The
 catalogue with explanations is ``docs/checks.md``. Silence one with
 ``BASTION_SILENCED_CHECKS = ["bastion.W013"]``.
 

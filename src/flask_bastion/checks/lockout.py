@@ -1,4 +1,4 @@
-"""Lockout checks (``08x``): sign-in left open to unlimited password guessing, or
+"""Lockout checks (``09x``): sign-in left open to unlimited password guessing, or
 counted per worker process so that guessing is spread over the workers.
 """
 
@@ -11,30 +11,30 @@ from flask import Flask
 from ..config import BastionConfig
 from .registry import WARNING, CheckMessage, message, register
 
-W081 = message(
+W091 = message(
     WARNING,
     "Brute-force lockout is off (BASTION_LOCKOUT_ENABLED).",
     "Nothing limits password guessing on sign-in: no delays, no locks, no per-address "
     "limit, no credential-stuffing detection. Remove BASTION_LOCKOUT_ENABLED = False.",
-    "bastion.W081",
+    "bastion.W091",
     settings=("BASTION_LOCKOUT_ENABLED",),
 )
-W082 = message(
+W092 = message(
     WARNING,
     "BASTION_LOCKOUT_STORE is 'memory'.",
     "Each worker process counts failed sign-ins on its own and forgets them on restart, "
     "so the limits multiply by the number of workers. Use 'auto', 'sql' or 'redis'.",
-    "bastion.W082",
+    "bastion.W092",
     settings=("BASTION_LOCKOUT_STORE",),
 )
 
 
 @register(deploy=True)
 def check_lockout_enabled(app: Flask, config: BastionConfig) -> Iterable[CheckMessage]:
-    return [] if config.lockout.enabled else [W081]
+    return [] if config.lockout.enabled else [W091]
 
 
 @register(deploy=True)
 def check_lockout_store(app: Flask, config: BastionConfig) -> Iterable[CheckMessage]:
     lockout = config.lockout
-    return [W082] if lockout.enabled and lockout.store == "memory" else []
+    return [W092] if lockout.enabled and lockout.store == "memory" else []
