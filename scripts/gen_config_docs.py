@@ -42,6 +42,7 @@ TITLES = {
     "passwords": "Passwords",
     "accounts": "Accounts",
     "mail": "Mail",
+    "lockout": "Lockout",
 }
 
 #: What each parser in ``config/parsers.py`` accepts, by the parser's function name.

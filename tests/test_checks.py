@@ -24,6 +24,7 @@ from flask_bastion.checks import (
     errors,
     headers,
     https,
+    lockout,
     mail,
     passwords,
     proxy,
@@ -65,6 +66,7 @@ MODULE_BLOCKS = [
     pytest.param(errors, "07", id="errors"),
     pytest.param(mail, "08", id="mail"),
     pytest.param(passwords, "10", id="passwords"),
+    pytest.param(lockout, "09", id="lockout"),
 ]
 #: Checks that concern no configuration key, and why.
 NO_SETTING = {
@@ -369,6 +371,8 @@ FIRES = [
         id="W034-secure-prefix-is-not-host",
     ),
     pytest.param("bastion.W035", {"bastion": {"sessions_enabled": False}}, (), id="W035-off"),
+    pytest.param("bastion.W091", {"BASTION_LOCKOUT_ENABLED": False}, (), id="W091-off"),
+    pytest.param("bastion.W092", {"BASTION_LOCKOUT_STORE": "memory"}, (), id="W092-memory"),
     pytest.param(
         "bastion.W041",
         {"bastion": {"headers_frame_options": None, "csp_policy": {"default-src": ["'self'"]}}},
@@ -704,6 +708,13 @@ SILENT = [
         id="W034-plain-name-in-development",
     ),
     pytest.param("bastion.W035", {"bastion": {"sessions_enabled": True}}, id="W035-on"),
+    pytest.param("bastion.W091", {"BASTION_LOCKOUT_ENABLED": True}, id="W091-on"),
+    pytest.param("bastion.W092", {"BASTION_LOCKOUT_STORE": "auto"}, id="W092-auto"),
+    pytest.param(
+        "bastion.W092",
+        {"BASTION_LOCKOUT_STORE": "memory", "BASTION_LOCKOUT_ENABLED": False},
+        id="W092-memory-unused-when-off",
+    ),
     pytest.param(
         "bastion.W041",
         {"bastion": {"headers_frame_options": None}},
@@ -940,6 +951,8 @@ DEPLOY_ONLY = {
     "bastion.W071",
     "bastion.W081",
     "bastion.W082",
+    "bastion.W091",
+    "bastion.W092",
 }
 
 

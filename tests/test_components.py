@@ -81,8 +81,8 @@ def _app_with(*components: t.Any, **config: t.Any) -> Flask:
 
 
 def test_builtin_components_run_in_stage_order() -> None:
-    """The built-ins are ordered by stage: input, transport, session, forgery, response,
-    and the mailer, which has no hook, last."""
+    """The built-ins are ordered by stage: input, transport, session, authentication,
+    forgery, response, and the mailer, which has no hook, last."""
     names = get_state(make_app()).components.names
     assert names == [
         "proxy",
@@ -91,6 +91,7 @@ def test_builtin_components_run_in_stage_order() -> None:
         "inputs",
         "https",
         "sessions",
+        "lockout",
         "csrf",
         "headers",
         "csp",

@@ -180,3 +180,22 @@ class MailUnavailable(Rejection, ServiceUnavailable):
         self.description = self.PAGE_TEXT
         self.details = types.MappingProxyType({"subject": subject})
         self.retry_after = self.RETRY_AFTER  # werkzeug's ServiceUnavailable sends it
+
+
+class LockoutStoreUnavailable(Rejection, ServiceUnavailable):
+    """The store of the sign-in counters (:mod:`flask_bastion.accounts.throttle`) could
+    not be reached. Sign-in fails closed: without its counters, password guessing would be
+    unlimited, so no password is checked until the store answers again. The response
+    carries ``Retry-After`` (:attr:`RETRY_AFTER` seconds)."""
+
+    event = "lockout.store_unavailable"
+    signal = signals.store_unavailable
+    log_level = logging.ERROR
+    #: Seconds a client is asked to wait before retrying.
+    RETRY_AFTER = 5
+
+    def __init__(
+        self, reason: str = "Sign-in is unavailable for a moment; try again shortly."
+    ) -> None:
+        super().__init__(reason)
+        self.retry_after = self.RETRY_AFTER  # werkzeug's ServiceUnavailable sends it

@@ -38,6 +38,7 @@ from collections.abc import Iterable
 
 from flask import Flask, g, has_app_context, has_request_context, request
 
+from .accounts.throttle import LoginThrottling
 from .components import Component, Factory, Registry
 from .config import BastionConfig, load_config
 from .context import EXTENSION_KEY, RequestState, get_state, request_state
@@ -70,6 +71,7 @@ BUILTIN_COMPONENTS: tuple[Factory, ...] = (
     InputLimits,
     HTTPS,
     Sessions,
+    LoginThrottling,
     CSRFProtection,
     SecurityHeaders,
     ContentSecurityPolicy,

@@ -22,8 +22,8 @@ https_redirected = _signals.signal("bastion.https-redirected")
 #: the CSRF secret. Sent inside the request, before the rotation. No keywords.
 session_rotated = _signals.signal("bastion.session-rotated")
 
-#: A shared store (the session store) could not be reached and the request was answered
-#: with 503. Keywords: ``reason``, ``status``.
+#: A shared store (the session store, the sign-in counters) could not be reached and the
+#: request was answered with 503. Keywords: ``reason``, ``status``.
 store_unavailable = _signals.signal("bastion.store-unavailable")
 
 #: An unhandled exception became a 500 page. Keywords: ``request_id``, ``exception``.
@@ -44,10 +44,13 @@ user_logged_in = _signals.signal("bastion.user-logged-in")
 user_logged_out = _signals.signal("bastion.user-logged-out")
 #: A sign-in failed. Keywords: ``user`` (``None`` when unknown), ``reason``, ``ip``.
 login_failed = _signals.signal("bastion.login-failed")
-#: An account was locked after too many failures. Keywords: ``user``, ``until``.
+#: An account was locked after too many failures. Keywords: ``user``, ``until`` (Unix
+#: time; ``None`` when only an unlock lifts it). The lockout engine, which knows no users,
+#: sends ``user=None`` and ``key`` (the account's keyed hash, never the identifier).
 account_locked = _signals.signal("bastion.account-locked")
-#: A lock was lifted (by time, by the emailed link or by an administrator).
-#: Keywords: ``user``, ``by``.
+#: A lock was lifted by the emailed link or by an administrator (a lock that lifts by
+#: time sends nothing). Keywords: ``user``, ``by`` (``"link"``, ``"admin"``); from the
+#: lockout engine ``user=None`` and ``key``, as for :data:`account_locked`.
 account_unlocked = _signals.signal("bastion.account-unlocked")
 #: One client address failed against many accounts (credential stuffing). Later controls
 #: (bans, monitoring) act on it. Keywords: ``ip``, ``accounts`` (distinct identifiers in

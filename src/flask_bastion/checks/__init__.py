@@ -27,6 +27,7 @@ from . import (  # noqa: F401
     errors,
     headers,
     https,
+    lockout,
     mail,
     passwords,
     proxy,

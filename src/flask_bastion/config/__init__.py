@@ -36,6 +36,7 @@ from .sections import (
     HeadersConfig,
     HttpsConfig,
     InputsConfig,
+    LockoutConfig,
     MailConfig,
     PasswordsConfig,
     ProxyConfig,
@@ -59,6 +60,7 @@ __all__ = [
     "HttpsConfig",
     "IPNetwork",
     "InputsConfig",
+    "LockoutConfig",
     "MailConfig",
     "PasswordsConfig",
     "ProxyConfig",
@@ -90,6 +92,7 @@ SECTIONS: dict[str, type[t.Any]] = {
     "passwords": PasswordsConfig,
     "accounts": AccountsConfig,
     "mail": MailConfig,
+    "lockout": LockoutConfig,
 }
 
 
@@ -149,6 +152,7 @@ class BastionConfig:
     passwords: PasswordsConfig
     accounts: AccountsConfig
     mail: MailConfig
+    lockout: LockoutConfig
     #: key -> where its value came from: ``"keyword"``, ``"app.config"`` or ``"default"``.
     sources: Mapping[str, str]
 

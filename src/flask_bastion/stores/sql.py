@@ -182,6 +182,7 @@ class SQLDatabase:
         self.deadline = statement_timeout + _GRACE
         self._watched = engine.dialect.name == "postgresql"
         self._ready: set[int] = set()
+        self._creating = threading.Lock()
 
     def close(self) -> None:
         """Close the engine's pooled connections."""
@@ -224,9 +225,20 @@ class SQLDatabase:
             try:
                 with self._watch(connection) as entry:
                     if tables is not None and id(tables) not in self._ready:
-                        tables.create_all(connection, checkfirst=True)
-                        self._ready.add(id(tables))
-                    return connection.execute(statement, parameters)
+                        # One thread creates them: concurrent first requests would each
+                        # find the tables missing and all but one fail to create them.
+                        with self._creating:
+                            if id(tables) not in self._ready:
+                                tables.create_all(connection, checkfirst=True)
+                                self._ready.add(id(tables))
+                    result = connection.execute(statement, parameters)
+                    if result.returns_rows:
+                        # Read every row while the connection is held: a cursor still
+                        # open goes back to the pool, which may close its connection (an
+                        # overflow one, under load), and SQLite keeps a reader's lock
+                        # until its cursor is done, blocking every writer.
+                        return t.cast("sa.CursorResult[t.Any]", result.freeze()())
+                    return result
             finally:
                 if entry is not None and entry.cut:  # final once unwatched
                     connection.invalidate()  # its socket is shut down: never reuse it
