@@ -16,6 +16,7 @@ from werkzeug.middleware.shared_data import SharedDataMiddleware
 
 from flask_bastion import Bastion, checks, csrf_exempt, https_exempt, security_headers
 from flask_bastion import csp as view_csp
+from flask_bastion.accounts import Accounts
 from flask_bastion.checks import (
     CheckMessage,
     core,
@@ -31,6 +32,7 @@ from flask_bastion.checks import (
     run_checks,
     sessions,
 )
+from flask_bastion.checks import accounts as accounts_checks
 from flask_bastion.config import settings
 
 from .conftest import SECRET, make_app
@@ -67,6 +69,7 @@ MODULE_BLOCKS = [
     pytest.param(mail, "08", id="mail"),
     pytest.param(passwords, "10", id="passwords"),
     pytest.param(lockout, "09", id="lockout"),
+    pytest.param(accounts_checks, "11", id="accounts"),
 ]
 #: Checks that concern no configuration key, and why.
 NO_SETTING = {
@@ -589,6 +592,19 @@ FIRES = [
         (),
         id="W082-starttls-off-with-credentials",
     ),
+    pytest.param(
+        "bastion.W081", {"bastion": {"components": [Accounts()]}}, (), id="W081-accounts-console"
+    ),
+    pytest.param(
+        "bastion.W111",
+        {
+            "bastion": {"components": [Accounts()], "accounts_require_verified_email": False},
+            "BASTION_MAIL_URL": "smtps://mail.example.org",
+            "BASTION_MAIL_SENDER": SENDER,
+        },
+        (),
+        id="W111-unverified-sign-in",
+    ),
     pytest.param("bastion.W101", {"bastion": {"passwords_min_length": 14}}, (), id="W101-fourteen"),
     pytest.param(
         "bastion.W101", {"BASTION_PASSWORDS_MIN_LENGTH": "8"}, (), id="W101-eight-from-app-config"
@@ -608,6 +624,14 @@ FIRES = [
 
 # Near misses: a setup next to each unsafe one that must not produce the ID.
 SILENT = [
+    pytest.param(
+        "bastion.W111", {"bastion": {"components": [Accounts()]}}, id="W111-verification-on"
+    ),
+    pytest.param(
+        "bastion.W111",
+        {"bastion": {"accounts_require_verified_email": False}},
+        id="W111-no-accounts",
+    ),
     pytest.param("bastion.E001", {"SECRET_KEY": SECRET}, id="E001-hex-key"),
     pytest.param("bastion.W002", {"SECRET_KEY": SECRET[:32]}, id="W002-exactly-32-chars"),
     pytest.param("bastion.W002", {"SECRET_KEY": bytes.fromhex(SECRET)}, id="W002-32-random-bytes"),
@@ -953,6 +977,7 @@ DEPLOY_ONLY = {
     "bastion.W082",
     "bastion.W091",
     "bastion.W092",
+    "bastion.W111",
 }
 
 

@@ -11,6 +11,7 @@ does not tell either. A locked account answers exactly like a wrong password.
 from __future__ import annotations
 
 import typing as t
+from dataclasses import dataclass
 
 from flask import Blueprint, current_app, flash, request, url_for
 from flask.typing import ResponseReturnValue
@@ -36,7 +37,11 @@ from .forms import Form, answer, app_object, done, done_to, external, problem
 from .models import RESET, UNLOCK, VERIFY
 from .nexturl import safe_next
 from .services import password_problems, send, throttle_for
+from .throttle import REASON_LOCKED, REASON_UNLOCK_REQUIRED
 from .tokens import consume_token, issue_token, peek_token, void_tokens
+
+#: Verdicts that lock an account until a time or an unlock.
+_LOCKS = (REASON_LOCKED, REASON_UNLOCK_REQUIRED)
 
 #: The one message of every failed sign-in: wrong address, wrong password, locked.
 LOGIN_FAILED = "The email address or password is incorrect, or sign-in is paused after too many attempts. Try again later, or reset your password."  # noqa: E501
@@ -192,8 +197,8 @@ def login() -> ResponseReturnValue:
             email=identifier,
         )
     result = _check_password(normalise_email(identifier), password)
-    if isinstance(result, str):
-        return result_page(result, identifier, next_url)
+    if isinstance(result, str | Throttled):
+        return _refused(result, identifier, next_url)
     user = result
     state = accounts_state()
     if state.settings.require_verified_email and not user.email_verified:
@@ -211,9 +216,16 @@ def login() -> ResponseReturnValue:
     return done_to(next_url or _home(), {"user": {"id": user.get_id(), "email": user.email}})
 
 
+@dataclass(frozen=True)
+class Throttled:
+    """Sign-in refused for the client's address (a 429 after ``retry_after`` seconds)."""
+
+    retry_after: int
+
+
 def _check_password(identifier: str, password: str) -> t.Any:
-    """The user that ``password`` signs in, or the reason it does not: ``"throttled"``
-    (the client address, a 429) or ``"failed"`` (everything else, one answer).
+    """The user that ``password`` signs in, or why it does not: :class:`Throttled` (the
+    client's address, a 429) or ``"failed"`` (everything else, one answer).
 
     The password is verified in every case (against a dummy hash for an unknown address,
     and while the account is locked), so the time taken tells nothing either."""
@@ -234,28 +246,31 @@ def _check_password(identifier: str, password: str) -> t.Any:
     except (PasswordMismatch, PasswordRefused):
         pass
     if verdict.allowed and not (matched and user is not None and user.is_active):
-        verdict = throttle.failed(identifier, ip)
-        if getattr(verdict, "newly_locked", False) and user is not None:
+        following = throttle.failed(identifier, ip)
+        # This attempt was allowed, so a lock on the next one is new: its owner gets the
+        # unlock link (the throttle itself sent account_locked, without the address).
+        if following.reason in _LOCKS and user is not None:
             _send_unlock(user)
-            signals.account_locked.send(app_object(), user=user, until=verdict.retry_after)
         signals.login_failed.send(app_object(), user=user, reason="password", ip=ip)
         return "failed"
     if not verdict.allowed:
         signals.login_failed.send(app_object(), user=user, reason=verdict.reason, ip=ip)
-        return "throttled" if verdict.scope == "ip" else "failed"
+        # Only a limit on the client's own address is said out loud: a locked or slowed
+        # account answers exactly like a wrong password.
+        return Throttled(verdict.retry_after) if verdict.scope == "ip" else "failed"
     throttle.succeeded(identifier, ip)
     if new_hash is not None and user is not None:
         user.password_hash = new_hash
     return user
 
 
-def result_page(result: str, identifier: str, next_url: str | None) -> ResponseReturnValue:
-    if result == "throttled":
+def _refused(result: str | Throttled, identifier: str, next_url: str | None) -> ResponseReturnValue:
+    if isinstance(result, Throttled):
         return problem(
             "bastion/accounts/login.html",
             429,
             "Too many failed sign-ins from your network. Try again later.",
-            headers={"Retry-After": "60"},
+            headers={"Retry-After": str(max(result.retry_after, 1))},
             next=next_url,
             email=identifier,
             errors={},
@@ -290,8 +305,7 @@ def unlock(token: str) -> ResponseReturnValue:
     if found is None:
         return problem("bastion/accounts/message.html", 400, BAD_LINK)
     user, _ = found
-    throttle_for().unlock(user.email_key)
-    signals.account_unlocked.send(app_object(), user=user, by="link")
+    throttle_for().unlock(user.email_key, by="link")
     flash("Your account is unlocked. You can sign in now.", "success")
     return done("bastion_accounts.login", {"unlocked": True})
 
@@ -316,8 +330,8 @@ def confirm() -> ResponseReturnValue:
             "bastion/accounts/confirm.html", 422, "Enter your password.", errors=form.errors
         )
     result = _check_password(current_user.email_key, password)
-    if isinstance(result, str) or result.get_id() != current_user.get_id():
-        status = 429 if result == "throttled" else 401
+    if isinstance(result, str | Throttled) or result.get_id() != current_user.get_id():
+        status = 429 if isinstance(result, Throttled) else 401
         return problem(
             "bastion/accounts/confirm.html",
             status,

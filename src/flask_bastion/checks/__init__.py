@@ -9,7 +9,8 @@ only with ``--deploy``). The machinery is in :mod:`.registry`; the checks live i
 module per protection, each with its block of ten IDs: :mod:`.core` ``00x``,
 :mod:`.https` ``01x``, :mod:`.csrf` ``02x``, :mod:`.sessions` ``03x``, :mod:`.headers`
 ``04x``, :mod:`.csp` ``05x``, :mod:`.proxy` ``06x``, :mod:`.errors` ``07x``,
-:mod:`.mail` ``08x``, :mod:`.lockout` ``09x``, :mod:`.passwords` ``10x``. The
+:mod:`.mail` ``08x``, :mod:`.lockout` ``09x``, :mod:`.passwords` ``10x``,
+:mod:`.accounts` ``11x``. The
 catalogue with explanations is ``docs/checks.md``. Silence one with
 ``BASTION_SILENCED_CHECKS = ["bastion.W013"]``.
 
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 # Imported for their registrations, once, so that run_checks sees every check.
 from . import (  # noqa: F401
+    accounts,
     core,
     csp,
     csrf,

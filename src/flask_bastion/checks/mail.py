@@ -20,7 +20,8 @@ from .registry import WARNING, CheckMessage, message, register
 
 W081 = message(
     WARNING,
-    "Mail is configured but goes to the console backend under the production profile.",
+    "Mail is configured, or accounts send it, but it goes to the console backend under "
+    "the production profile.",
     "Messages are logged and written to the outbox folder instead of being sent. Set "
     "BASTION_MAIL_URL to your SMTP server, such as 'smtps://mail.example.org'.",
     "bastion.W081",
@@ -40,9 +41,9 @@ _MAIL_KEYS = f"{PREFIX}MAIL_"
 
 @register(deploy=True)
 def check_console_mail(app: Flask, config: BastionConfig) -> Iterable[CheckMessage]:
-    # An application that sets no BASTION_MAIL_* key sends no mail of Flask-Bastion's
-    # making; warning it would teach operators to silence the check.
-    configured = any(
+    # An application that sets no BASTION_MAIL_* key and has no accounts sends no mail
+    # of Flask-Bastion's making; warning it would teach operators to silence the check.
+    configured = "bastion.accounts" in app.extensions or any(
         key.startswith(_MAIL_KEYS) and source != "default" for key, source in config.sources.items()
     )
     console = config.mail.url in (None, "console")
