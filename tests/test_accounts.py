@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import re
 import typing as t
+from collections.abc import Iterator
 
 import pytest
 import sqlalchemy as sa
@@ -26,8 +27,10 @@ from .accounts_helpers import (
 
 
 @pytest.fixture
-def site(smtp_server: t.Any, tmp_path: t.Any) -> Site:
-    return make_site(smtp_server, BASTION_ACCOUNTS_DATABASE_URL=f"sqlite:///{tmp_path}/a.db")
+def site(smtp_server: t.Any, tmp_path: t.Any) -> Iterator[Site]:
+    made = make_site(smtp_server, BASTION_ACCOUNTS_DATABASE_URL=f"sqlite:///{tmp_path}/a.db")
+    yield made
+    made.mails()  # the background worker is done before the server stops
 
 
 def users(site: Site) -> list[User]:

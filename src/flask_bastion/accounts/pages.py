@@ -202,7 +202,7 @@ def sessions() -> ResponseReturnValue:
     user_id = current_user.get_id()
     if request.method == "POST":
         form = Form()
-        action = form.text("action", limit=16)
+        action = form.text("action", limit=16, required=False)
         if action == "revoke":
             key = form.text("key", limit=64)
             if not revoke_session(user_id, key):
@@ -243,7 +243,7 @@ def tokens() -> ResponseReturnValue:
     if request.method == "GET":
         return _tokens_page(user, context)
     form = Form()
-    if form.text("action", limit=16) == "revoke":
+    if form.text("action", limit=16, required=False) == "revoke":
         if not revoke_api_token(user, form.data.get("id")):
             return problem("bastion/accounts/message.html", 404, "No such token.")
         flash("The token is revoked.", "success")
