@@ -18,7 +18,7 @@ from vault.db import get_db, init_db
 from vault.models import User
 
 BASE = "https://localhost"
-PASSWORD = "a long and memorable vault passphrase"
+PASSWORD = "a long and memorable team passphrase"
 
 
 @pytest.fixture

@@ -38,7 +38,7 @@ def test_home_page_over_https(client: FlaskClient) -> None:
     assert response.mimetype == "text/html"
     assert "Content-Security-Policy" in response.headers
     assert "Strict-Transport-Security" in response.headers
-    assert b"Accounts are coming soon" in response.data
+    assert b"Create an account" in response.data
 
 
 def test_scripts_and_stylesheets_carry_the_csp_nonce(client: FlaskClient) -> None:

@@ -20,7 +20,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sess
 #: Key of the per-application state in ``app.extensions``.
 EXTENSION_KEY = "vault.db"
 #: Version of the schema that :func:`init_db` creates, stored in :class:`AppMeta`.
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"
 
 
 class Base(DeclarativeBase):
