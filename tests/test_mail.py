@@ -21,7 +21,8 @@ from flask import Blueprint, Flask
 
 from flask_bastion import MailUnavailable, external_url, send_mail, signals
 from flask_bastion.config import load_config
-from flask_bastion.config.parsers import Invalid, MailServer, mail_server, seconds
+from flask_bastion.config.parsers import MAX_WAIT_SECONDS, Invalid, MailServer, mail_server
+from flask_bastion.config.parsers import seconds as seconds_upto
 from flask_bastion.exceptions import ConfigurationError
 from flask_bastion.mail import (
     _SMTP,
@@ -43,6 +44,8 @@ from .conftest import SMTPFactory, make_app
 from .servers import free_port
 from .smtp import SMTPServer
 
+#: The mail timeout's parser.
+seconds = seconds_upto(MAX_WAIT_SECONDS)
 HTTPS = "https://localhost"
 TO = "Ada <ada@example.org>"
 
