@@ -491,3 +491,228 @@ def test_signals_fire_for_account_events(site: Site) -> None:
     create_token(client)
     client.post(f"{BASE}/logout")
     assert {"in", "failed", "out", "token"} <= set(seen)
+
+
+# Configuration and edges
+
+
+def test_features_switch_views_off(smtp_server: t.Any, tmp_path: t.Any) -> None:
+    """With no optional features only sign-in, sign-out and the account core remain."""
+    bare = make_site(
+        smtp_server,
+        BASTION_ACCOUNTS_FEATURES=[],
+        BASTION_ACCOUNTS_DATABASE_URL=f"sqlite:///{tmp_path}/f.db",
+    )
+    client = bare.client()
+    for path in ("/register", "/forgot", "/account/tokens", "/account/sessions", "/account/delete"):
+        assert client.get(BASE + path).status_code == 404, path
+    login = client.get(f"{BASE}/login")
+    assert login.status_code == 200
+    assert b'href="/register"' not in login.data and b'href="/forgot"' not in login.data
+
+
+def test_url_prefix_moves_every_view(smtp_server: t.Any, tmp_path: t.Any) -> None:
+    """BASTION_ACCOUNTS_URL_PREFIX puts the views under a path."""
+    moved = make_site(
+        smtp_server,
+        BASTION_ACCOUNTS_URL_PREFIX="/auth",
+        BASTION_ACCOUNTS_DATABASE_URL=f"sqlite:///{tmp_path}/p.db",
+    )
+    client = moved.client()
+    assert client.get(f"{BASE}/auth/login").status_code == 200
+    assert client.get(f"{BASE}/login").status_code == 404
+    assert client.get(f"{BASE}/auth/account").headers["Location"].startswith("/auth/login?")
+
+
+def test_accounts_default_to_the_application_database(smtp_server: t.Any, tmp_path: t.Any) -> None:
+    """Without BASTION_ACCOUNTS_DATABASE_URL the tables go to DATABASE_URL."""
+    url = f"sqlite:///{tmp_path}/app.db"
+    default = make_site(smtp_server, DATABASE_URL=url)
+    default.register(default.client(), "ann@example.com")
+    tables = sa.inspect(sa.create_engine(url)).get_table_names()
+    assert {"bastion_users", "bastion_account_tokens", "bastion_api_tokens"} <= set(tables)
+
+
+def test_accounts_without_the_blueprint_keep_the_functions(
+    smtp_server: t.Any, tmp_path: t.Any
+) -> None:
+    """Accounts(blueprint=False) registers no view; current_user still works."""
+    own = make_site(
+        smtp_server,
+        accounts={"blueprint": False},
+        BASTION_ACCOUNTS_DATABASE_URL=f"sqlite:///{tmp_path}/n.db",
+    )
+    assert "bastion_accounts.login" not in own.app.view_functions
+    with own.app.test_request_context(BASE):
+        from flask_bastion.accounts import current_user
+
+        assert not current_user.is_authenticated
+        assert current_user.get_id() is None and not current_user
+
+
+def test_a_deactivated_user_is_signed_out_on_the_next_request(site: Site) -> None:
+    """Setting active=False ends the user's sessions at their next request."""
+    client = site.user("ann@example.com")
+    with site.app.app_context():
+        db = accounts_state(site.app).db()
+        db.scalars(sa.select(User)).one().active = False
+        db.commit()
+    assert client.get(f"{BASE}/account").status_code == 303
+    assert site.login(site.client(), "ann@example.com").status_code == 401
+
+
+def test_json_sign_in_returns_the_user(site: Site) -> None:
+    """A JSON client signs in with a JSON body and gets the user back."""
+    site.user("ann@example.com")
+    client = site.client()
+    response = client.post(
+        f"{BASE}/login",
+        json={"email": "ann@example.com", "password": GOOD_PASSWORD},
+        headers={"Accept": "application/json"},
+    )
+    assert response.status_code == 200
+    assert response.json["user"]["email"] == "ann@example.com"
+    me = client.get(f"{BASE}/account", headers={"Accept": "application/json"})
+    assert me.json["user"]["email_verified"] is True
+
+
+def test_json_clients_get_401_instead_of_redirects(site: Site) -> None:
+    """login_required and fresh_login_required answer 401 to a JSON client."""
+    anonymous = site.client().get(f"{BASE}/account", headers={"Accept": "application/json"})
+    assert anonymous.status_code == 401
+    assert anonymous.mimetype == "application/problem+json"
+    client = site.user("ann@example.com")
+    site.clock.now += 601
+    stale = client.get(f"{BASE}/account/tokens", headers={"Accept": "application/json"})
+    assert stale.status_code == 401
+
+
+@pytest.mark.parametrize(
+    "data",
+    [{}, {"email": "ann@example.com"}, {"password": "x"}, {"email": "a" * 300, "password": "x"}],
+    ids=["nothing", "no-password", "no-email", "long-email"],
+)
+def test_incomplete_sign_in_forms_are_422(site: Site, data: dict[str, str]) -> None:
+    """Missing or oversized fields are a 422 with the fields named, never a 500."""
+    response = site.client().post(f"{BASE}/login", data=data)
+    assert response.status_code == 422
+
+
+def test_confirm_refuses_a_wrong_password(site: Site) -> None:
+    """Re-authentication with the wrong password is a 401 and keeps the page stale."""
+    client = site.user("ann@example.com")
+    site.clock.now += 601
+    response = client.post(f"{BASE}/account/confirm", data={"password": OTHER_PASSWORD})
+    assert response.status_code == 401
+    assert client.get(f"{BASE}/account/password").status_code == 303
+    assert client.post(f"{BASE}/account/confirm", data={}).status_code == 422
+
+
+def test_delete_needs_the_right_password(site: Site) -> None:
+    """A wrong password keeps the account."""
+    client = site.user("ann@example.com")
+    response = client.post(f"{BASE}/account/delete", data={"current_password": OTHER_PASSWORD})
+    assert response.status_code == 422
+    assert len(users(site)) == 1
+    assert client.get(f"{BASE}/account/delete").status_code == 200
+
+
+def test_email_change_to_a_taken_address_answers_alike(site: Site) -> None:
+    """Moving to a taken address looks the same; its owner hears of it; no link is sent."""
+    site.user("bob@example.com")
+    client = site.user("ann@example.com")
+    client.get(f"{BASE}/account")  # shows, and so clears, the flash of the verification
+    free = client.post(f"{BASE}/account/email", data={"new_email": "ann2@example.com"})
+    taken = client.post(f"{BASE}/account/email", data={"new_email": "bob@example.com"})
+    assert (free.status_code, strip_volatile(free.data)) == (
+        taken.status_code,
+        strip_volatile(taken.data),
+    )
+    subjects = [m["Subject"] for m in site.mails("bob@example.com")]
+    assert "Someone tried to use your email address" in subjects
+    with pytest.raises(AssertionError):
+        site.last_link("bob@example.com", "/account/email/")
+
+
+@pytest.mark.parametrize(
+    ("data", "field"),
+    [({"new_email": "ann@example.com"}, "new_email"), ({"new_email": "nope"}, "new_email")],
+    ids=["same-address", "invalid"],
+)
+def test_email_change_refuses_bad_addresses(site: Site, data: dict[str, str], field: str) -> None:
+    """The current address or an invalid one is a field error."""
+    client = site.user("ann@example.com")
+    response = client.post(
+        f"{BASE}/account/email", data=data, headers={"Accept": "application/json"}
+    )
+    assert response.status_code == 422
+    assert field in response.json["errors"]
+
+
+def test_devices_page_refuses_unknown_devices_and_actions(site: Site) -> None:
+    """Revoking a device that is not yours is a 404; an unknown action a 400."""
+    client = site.user("ann@example.com")
+    page = client.get(f"{BASE}/account/sessions")
+    assert page.status_code == 200 and b"(this device)" in page.data
+    unknown = client.post(f"{BASE}/account/sessions", data={"action": "revoke", "key": "nope"})
+    assert unknown.status_code == 404
+    assert client.post(f"{BASE}/account/sessions", data={"action": "x"}).status_code == 400
+
+
+def test_devices_page_signs_out_one_device(site: Site) -> None:
+    """Revoking another device by its key signs it out."""
+    client = site.user("ann@example.com")
+    other = site.client()
+    site.login(other, "ann@example.com")
+    listed = client.get(f"{BASE}/account/sessions", headers={"Accept": "application/json"})
+    [key] = [s["key"] for s in listed.json["sessions"] if not s["current"]]
+    response = client.post(f"{BASE}/account/sessions", data={"action": "revoke", "key": key})
+    assert response.status_code == 303
+    assert other.get(f"{BASE}/account").status_code == 303
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"name": "x", "scopes": ["nope"], "days": "30"},
+        {"name": "x", "days": "30"},
+        {"name": "x", "scopes": ["api"], "days": "0"},
+        {"name": "x", "scopes": ["api"], "days": "100000"},
+        {"name": "x", "scopes": ["api"], "days": "soon"},
+        {"name": "", "scopes": ["api"], "days": "30"},
+    ],
+    ids=["unknown-scope", "no-scope", "zero-days", "too-many-days", "words", "no-name"],
+)
+def test_token_form_refuses_bad_input(site: Site, data: dict[str, t.Any]) -> None:
+    """Bad scopes, lifetimes or names are a 422, and no token is made."""
+    client = site.user("ann@example.com")
+    response = client.post(f"{BASE}/account/tokens", data=data)
+    assert response.status_code == 422
+    assert b"bst_" not in response.data
+    with site.app.app_context():
+        assert list(accounts_state(site.app).db().scalars(sa.select(ApiToken))) == []
+
+
+def test_token_form_takes_json(site: Site) -> None:
+    """A JSON client creates a token with a JSON body and sees it once."""
+    client = site.user("ann@example.com")
+    response = client.post(
+        f"{BASE}/account/tokens",
+        json={"name": "ci", "scopes": ["api"], "days": 7},
+        headers={"Accept": "application/json"},
+    )
+    assert response.status_code == 201
+    assert response.json["token"].startswith("bst_")
+    bad = client.post(
+        f"{BASE}/account/tokens",
+        json={"name": "ci", "scopes": "api", "days": 7},
+        headers={"Accept": "application/json"},
+    )
+    assert bad.status_code == 422
+
+
+def test_verify_link_get_and_bad_post(site: Site) -> None:
+    """A bad verification link is a 400 on GET and on POST."""
+    client = site.client()
+    assert client.get(f"{BASE}/verify/{'A' * 43}").status_code == 400
+    assert client.post(f"{BASE}/verify/{'A' * 43}").status_code == 400
