@@ -79,6 +79,10 @@ __all__ = [
 
 #: The scope of personal API tokens when the application names none.
 DEFAULT_SCOPES: Mapping[str, str] = {"api": "Use the API as you"}
+#: Why a bearer token is refused on the accounts blueprint.
+REASON_TOKEN_NOT_FOR_ACCOUNT_PAGES = (
+    "Personal API tokens are for the API; the account pages need a browser sign-in."
+)
 #: Endpoints an account that must change its password may still reach.
 _MUST_CHANGE_ALLOWED = frozenset({"bastion_accounts.password", "bastion_accounts.logout", "static"})
 
@@ -133,15 +137,20 @@ class Accounts:
         on the password page."""
         header = request.environ.get("HTTP_AUTHORIZATION")
         if header and header[:7].lower() == "bearer ":
-            self._bearer(header[7:].strip(), state)
+            self._bearer(request, header[7:].strip(), state)
         elif peek_session_value(MUST_CHANGE_KEY) and request.endpoint not in _MUST_CHANGE_ALLOWED:
             abort(redirect(url_for("bastion_accounts.password"), 303))
 
-    def _bearer(self, token: str, state: RequestState) -> None:
+    def _bearer(self, request: Request, token: str, state: RequestState) -> None:
         from .tokens import authenticate_token
 
         # Stateless before anything can fail: a refused bearer request gets no session.
         state.stateless = True
+        # The account pages are for a person in a browser. A token (scoped, long-lived,
+        # kept in scripts and CI) must not list or sign out devices, confirm the
+        # password or reach anything else there: a leaked token stays an API credential.
+        if request.blueprint == "bastion_accounts":
+            refuse(InvalidToken(REASON_TOKEN_NOT_FOR_ACCOUNT_PAGES))
         try:
             found = authenticate_token(token)
         except SQLAlchemyError:
