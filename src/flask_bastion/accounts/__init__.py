@@ -80,9 +80,7 @@ __all__ = [
 #: The scope of personal API tokens when the application names none.
 DEFAULT_SCOPES: Mapping[str, str] = {"api": "Use the API as you"}
 #: Why a bearer token is refused on the accounts blueprint.
-REASON_TOKEN_NOT_FOR_ACCOUNT_PAGES = (
-    "Personal API tokens are for the API; the account pages need a browser sign-in."
-)
+REASON_API_ONLY = "Personal API tokens are for the API; the account pages need a browser sign-in."
 #: Endpoints an account that must change its password may still reach.
 _MUST_CHANGE_ALLOWED = frozenset({"bastion_accounts.password", "bastion_accounts.logout", "static"})
 
@@ -150,7 +148,7 @@ class Accounts:
         # kept in scripts and CI) must not list or sign out devices, confirm the
         # password or reach anything else there: a leaked token stays an API credential.
         if request.blueprint == "bastion_accounts":
-            refuse(InvalidToken(REASON_TOKEN_NOT_FOR_ACCOUNT_PAGES))
+            refuse(InvalidToken(REASON_API_ONLY))
         try:
             found = authenticate_token(token)
         except SQLAlchemyError:
