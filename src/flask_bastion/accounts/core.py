@@ -16,6 +16,7 @@ view costs no database query.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import threading
 import typing as t
@@ -137,6 +138,15 @@ class AccountsState:
                         self.user_model.__table__.create(bind, checkfirst=True)
                     self._ready = True
         return db
+
+    def rollback(self) -> None:
+        """Roll back the request's database session, if it opened one. Never opens one:
+        with the database down, opening (and creating the tables) fails again, and the
+        503 being answered would turn into a 500."""
+        db = g.get("_bastion_accounts_db") if self._own_factory else self.session_factory()
+        if db is not None:
+            with contextlib.suppress(SQLAlchemyError):
+                db.rollback()
 
     def dummy_hash(self) -> str:
         """A hash of a random password: verified against when the account is unknown, so

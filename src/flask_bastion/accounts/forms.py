@@ -41,7 +41,9 @@ class Form:
     def text(self, name: str, *, limit: int, strip: bool = True, required: bool = True) -> str:
         """The string field ``name`` (``""`` when absent or invalid, with an error)."""
         value: object = self.data.get(name, "")
-        if not isinstance(value, str):
+        # A NUL or a lone surrogate (valid in JSON, not in UTF-8) would fail in the
+        # database or the hasher, a 500 or 503 instead of a field error.
+        if not isinstance(value, str) or "\x00" in value or not _utf8(value):
             self.error(name, "Enter text.")
             return ""
         if strip:
@@ -75,6 +77,14 @@ class Form:
     @property
     def ok(self) -> bool:
         return not self.errors
+
+
+def _utf8(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def answer(

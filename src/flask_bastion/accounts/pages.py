@@ -13,7 +13,6 @@ from sqlalchemy.exc import IntegrityError
 
 from .. import signals
 from ..config import AccountsConfig
-from ..passwords import PasswordMismatch, PasswordRefused
 from ..sessions import (
     list_sessions,
     revoke_all_sessions,
@@ -33,7 +32,7 @@ from .core import (
 )
 from .forms import MAX_NAME, Form, answer, app_object, done, done_to, external, problem
 from .models import EMAIL
-from .services import password_problems, send
+from .services import mail_allowed, password_problems, send
 from .tokens import (
     consume_token,
     create_api_token,
@@ -85,13 +84,19 @@ def overview() -> ResponseReturnValue:
 def _current_password_ok(form: Form) -> bool:
     """Whether the form's ``current_password`` is the user's password (an error on the
     field otherwise)."""
+    from .views import Throttled, _check_password
+
     typed = form.password("current_password")
     if not typed:
         return False
-    state = accounts_state()
-    try:
-        state.passwords.verify(current_user.password_hash or state.dummy_hash(), typed)
-    except (PasswordMismatch, PasswordRefused):
+    # Through the sign-in throttle, as a sign-in: otherwise whoever holds a stolen session
+    # in its fresh window could guess the password here as fast as the server hashes,
+    # unthrottled and unlocked, and learn it.
+    result = _check_password(current_user.email_key, typed)
+    if isinstance(result, Throttled):
+        form.error("current_password", "Too many attempts. Try again later.")
+        return False
+    if isinstance(result, str) or result.get_id() != current_user.get_id():
         form.error("current_password", "The current password is incorrect.")
         return False
     return True
@@ -146,19 +151,23 @@ def email() -> ResponseReturnValue:
         return problem(template, 422, "Please correct the field below.", errors=form.errors)
     user = current_user._get_current_object()
     state = accounts_state()
-    if find_user(new) is None:
-        from .tokens import issue_token
+    # Limited per address: a signed-in user must not be able to mail any address in a
+    # loop through this form. Beyond the limit the answer is the same, without mail.
+    if mail_allowed(new):
+        if find_user(new) is None:
+            from .tokens import issue_token
 
-        token = issue_token(user, EMAIL, state.settings.email_token_ttl, payload=new)
-        send(
-            new,
-            "bastion/accounts/mail/email_change.txt",
-            user=user,
-            url=external("bastion_accounts.email_confirm", token=token),
-        )
-    else:  # taken: the same answer, and the owner of that address hears of it
-        send(new, "bastion/accounts/mail/email_taken.txt", user=user)
-    send(user.email, "bastion/accounts/mail/email_change_requested.txt", user=user, new=new)
+            token = issue_token(user, EMAIL, state.settings.email_token_ttl, payload=new)
+            send(
+                new,
+                "bastion/accounts/mail/email_change.txt",
+                user=user,
+                url=external("bastion_accounts.email_confirm", token=token),
+            )
+        else:  # taken: the same answer, and the owner of that address hears of it
+            send(new, "bastion/accounts/mail/email_taken.txt", user=user)
+    if mail_allowed(user.email):
+        send(user.email, "bastion/accounts/mail/email_change_requested.txt", user=user, new=new)
     return answer(
         "bastion/accounts/check_inbox.html",
         data={"status": "ok", "detail": "Confirm the new address with the link we sent."},

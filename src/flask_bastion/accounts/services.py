@@ -35,3 +35,11 @@ def send(to: str, template: str, *, background: bool = True, **context: t.Any) -
 def throttle_for() -> t.Any:
     """The sign-in throttle of the current application."""
     return get_state(current_app).component("lockout").throttle
+
+
+def mail_allowed(address: str) -> bool:
+    """Whether one more mail that anyone can cause may go to ``address`` (a reset link,
+    "someone used your address", a new verification or change-of-address link): without
+    a limit, a loop on the forgotten-password form floods a mailbox from this site, and
+    keeps voiding the link its owner asked for."""
+    return bool(throttle_for().allow_mail(address))

@@ -200,6 +200,8 @@ def revoke_api_token(user: UserLike, token_id: object) -> bool:
         key = int(str(token_id))
     except ValueError:
         return False
+    if not 0 < key < 2**63:  # beyond any database integer: an OverflowError, a 500
+        return False
     row = db.get(ApiToken, key)
     if row is None or row.user_id != user.get_id() or row.revoked_at is not None:
         return False

@@ -20,13 +20,14 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from .. import signals
 from ..config import AccountsConfig
 from ..context import get_state
+from ..exceptions import AccountsUnavailable
 from ..passwords import PasswordMismatch, PasswordRefused
+from ..refusal import report
 from ..sessions import revoke_all_sessions
 from .core import (
     accounts_state,
     confirm_login,
     current_user,
-    db_unavailable,
     find_user,
     login_required,
     login_user,
@@ -36,7 +37,7 @@ from .core import (
 from .forms import Form, answer, app_object, done, done_to, external, problem
 from .models import RESET, UNLOCK, VERIFY
 from .nexturl import safe_next
-from .services import password_problems, send, throttle_for
+from .services import mail_allowed, password_problems, send, throttle_for
 from .throttle import REASON_LOCKED, REASON_UNLOCK_REQUIRED
 from .tokens import consume_token, issue_token, peek_token, void_tokens
 
@@ -81,8 +82,12 @@ def _template_context() -> dict[str, t.Any]:
 
 
 def _database_failed(error: SQLAlchemyError) -> ResponseReturnValue:
-    accounts_state().db().rollback()
-    db_unavailable()
+    accounts_state().rollback()
+    rejection = AccountsUnavailable()
+    report(rejection)
+    # Answered, not raised: Flask turns an exception raised by an error handler into a
+    # 500, so the 503 goes through the application's error pages from here.
+    return current_app.handle_http_exception(rejection)
 
 
 def _ip() -> str:
@@ -115,14 +120,18 @@ def register() -> ResponseReturnValue:
     existing = find_user(email)
     # Hashed in both cases: a taken address costs the same time as a new one.
     password_hash = state.passwords.hash(password)
+    # Counted in both cases too: registering a taken address in a loop must not flood
+    # its owner with "someone tried to register" mails.
+    may_mail = mail_allowed(email)
     if existing is not None:
-        send(
-            existing.email,
-            "bastion/accounts/mail/exists.txt",
-            user=existing,
-            login_url=external("bastion_accounts.login"),
-            reset_url=external("bastion_accounts.forgot") if _has("reset") else None,
-        )
+        if may_mail:
+            send(
+                existing.email,
+                "bastion/accounts/mail/exists.txt",
+                user=existing,
+                login_url=external("bastion_accounts.login"),
+                reset_url=external("bastion_accounts.forgot") if _has("reset") else None,
+            )
     else:
         now = state.clock()
         user = state.user_model(
@@ -141,7 +150,8 @@ def register() -> ResponseReturnValue:
             db.rollback()
         else:
             signals.user_registered.send(app_object(), user=user)
-            _send_verification(user)
+            if may_mail:
+                _send_verification(user)
     return _check_inbox("register")
 
 
@@ -202,7 +212,10 @@ def login() -> ResponseReturnValue:
     user = result
     state = accounts_state()
     if state.settings.require_verified_email and not user.email_verified:
-        _send_verification(user)
+        # Limited: whoever registered someone else's address (and so knows the password
+        # of that unverified account) could otherwise mail it on every sign-in.
+        if mail_allowed(user.email):
+            _send_verification(user)
         return problem(
             "bastion/accounts/message.html",
             403,
@@ -362,7 +375,10 @@ def forgot() -> ResponseReturnValue:
             email=email,
         )
     user = find_user(email)
-    if user is not None and user.is_active:
+    # Counted for every address, known or not (same cost); beyond the limit no new link
+    # is made, so a loop neither floods the mailbox nor voids the link just sent.
+    may_mail = mail_allowed(email)
+    if user is not None and user.is_active and may_mail:
         token = issue_token(user, RESET, accounts_state().settings.reset_token_ttl)
         send(
             user.email,
