@@ -7,6 +7,7 @@ import re
 import threading
 import typing as t
 from collections.abc import Iterator
+from urllib.parse import urlsplit
 
 import pytest
 import sqlalchemy as sa
@@ -14,7 +15,7 @@ import sqlalchemy as sa
 from flask_bastion.accounts import User, accounts_state
 from flask_bastion.accounts.models import ApiToken
 
-from .accounts_helpers import BASE, GOOD_PASSWORD, OTHER_PASSWORD, Site, make_site
+from .accounts_helpers import BASE, GOOD_PASSWORD, OTHER_PASSWORD, Site, make_site, strip_volatile
 
 JSON = {"Accept": "application/json"}
 
@@ -433,3 +434,242 @@ def test_bearer_header_variants(site: Site, header: str) -> None:
     response = site.app.test_client().get(f"{BASE}/api/me", headers={"Authorization": value})
     assert response.status_code in (200, 401)
     assert "Set-Cookie" not in response.headers
+
+
+# Session fixation
+
+
+def _session_cookie(client: t.Any) -> str | None:
+    cookie = client.get_cookie("__Host-session")
+    return cookie.value if cookie is not None else None
+
+
+def test_a_planted_session_id_is_worthless_after_sign_in(site: Site) -> None:
+    """An ID an attacker planted before sign-in does not carry the signed-in user."""
+    site.user("ann@example.com")
+    victim = site.client()
+    victim.get(f"{BASE}/login")
+    victim.post(f"{BASE}/login", data={"email": "x@example.com", "password": "wrong one here"})
+    planted = _session_cookie(victim)
+    assert site.login(victim, "ann@example.com").status_code == 303
+    assert _session_cookie(victim) != planted
+    attacker = site.client()
+    if planted is not None:
+        attacker.set_cookie("__Host-session", planted, domain="localhost")
+    assert attacker.get(f"{BASE}/account").status_code == 303
+
+
+def test_password_change_rotates_the_session(site: Site) -> None:
+    """After a password change, the cookie from before it signs nobody in."""
+    client = site.user("ann@example.com")
+    before = _session_cookie(client)
+    client.post(
+        f"{BASE}/account/password",
+        data={"current_password": GOOD_PASSWORD, "new_password": OTHER_PASSWORD},
+    )
+    assert _session_cookie(client) != before
+    thief = site.client()
+    thief.set_cookie("__Host-session", before or "", domain="localhost")
+    assert thief.get(f"{BASE}/account").status_code == 303
+
+
+def test_a_deleted_account_leaves_no_session_or_token(site: Site) -> None:
+    """After deletion, another device's session and the account's tokens are dead."""
+    client = site.user("ann@example.com")
+    token = create_token(client)
+    other = site.client()
+    site.login(other, "ann@example.com")
+    client.post(f"{BASE}/account/delete", data={"current_password": GOOD_PASSWORD})
+    assert other.get(f"{BASE}/account").status_code == 303
+    assert site.app.test_client().get(f"{BASE}/api/me", headers=bearer(token)).status_code == 401
+
+
+def test_a_deactivated_users_token_stops_working(site: Site) -> None:
+    """Setting active=False ends the user's API tokens at once."""
+    token = create_token(site.user("ann@example.com"))
+    with site.app.app_context():
+        db = accounts_state(site.app).db()
+        db.scalars(sa.select(User)).one().active = False
+        db.commit()
+    assert site.app.test_client().get(f"{BASE}/api/me", headers=bearer(token)).status_code == 401
+
+
+# Enumeration
+
+
+def _shape(response: t.Any, *names: bytes) -> tuple[t.Any, ...]:
+    body = strip_volatile(response.data)
+    for name in names:
+        body = body.replace(name, b"X")
+    cookies = sorted(c.split("=", 1)[0] for c in response.headers.getlist("Set-Cookie"))
+    headers = sorted(
+        k for k, _ in response.headers.items() if k not in ("Set-Cookie", "Content-Length")
+    )
+    return response.status_code, body, cookies, headers, response.headers.get("Location")
+
+
+@pytest.mark.parametrize("accept", ["text/html", "application/json"])
+@pytest.mark.parametrize(
+    ("path", "fields"),
+    [
+        ("/login", {"password": OTHER_PASSWORD}),
+        ("/forgot", {}),
+        ("/register", {"password": GOOD_PASSWORD}),
+    ],
+)
+def test_known_and_unknown_addresses_answer_alike(
+    site: Site, path: str, fields: dict[str, str], accept: str
+) -> None:
+    """Status, body, cookies and headers are the same for an account and a stranger."""
+    site.user("ann@example.com")
+    site.client().get(f"{BASE}/login")  # the dummy hash is made before either is timed
+    known = site.client().post(
+        BASE + path, data={"email": "ann@example.com", **fields}, headers={"Accept": accept}
+    )
+    unknown = site.client().post(
+        BASE + path, data={"email": "bob@example.com", **fields}, headers={"Accept": accept}
+    )
+    assert _shape(known, b"ann") == _shape(unknown, b"bob")
+
+
+@pytest.mark.parametrize("state", ["unverified", "deactivated"])
+def test_unverified_and_deactivated_accounts_answer_a_wrong_password_alike(
+    site: Site, state: str
+) -> None:
+    """A wrong password on an unverified or a deactivated account looks like a stranger."""
+    if state == "unverified":
+        site.register(site.client(), "ann@example.com")
+    else:
+        site.user("ann@example.com")
+        with site.app.app_context():
+            db = accounts_state(site.app).db()
+            db.scalars(sa.select(User)).one().active = False
+            db.commit()
+    known = site.login(site.client(), "ann@example.com", OTHER_PASSWORD)
+    unknown = site.login(site.client(), "bob@example.com", OTHER_PASSWORD)
+    assert _shape(known, b"ann") == _shape(unknown, b"bob")
+
+
+# One-time passwords
+
+
+def _must_change(site: Site, email: str) -> None:
+    with site.app.app_context():
+        db = accounts_state(site.app).db()
+        db.scalars(sa.select(User).where(User.email == email)).one().must_change_password = True
+        db.commit()
+
+
+def test_a_one_time_password_account_cannot_use_an_older_api_token(site: Site) -> None:
+    """While the one-time password is unchanged, the account's tokens serve nothing."""
+    token = create_token(site.user("ann@example.com"))
+    _must_change(site, "ann@example.com")
+    response = site.app.test_client().get(f"{BASE}/api/me", headers=bearer(token))
+    assert response.status_code in (401, 403)
+
+
+def test_a_one_time_password_account_is_held_on_the_password_page(site: Site) -> None:
+    """JSON, API and account endpoints all lead to the password page, nowhere else."""
+    site.user("ann@example.com")
+    _must_change(site, "ann@example.com")
+    client = site.client()
+    assert site.login(client, "ann@example.com").headers["Location"] == "/account/password"
+    for path in ("/account", "/account/tokens", "/api/me", "/account/sessions"):
+        response = client.get(BASE + path, headers=JSON)
+        assert response.status_code == 303, path
+        assert response.headers["Location"] == "/account/password"
+    assert client.post(f"{BASE}/api/echo", json={}).status_code == 303
+
+
+def test_a_one_time_password_account_can_confirm_after_the_fresh_window(site: Site) -> None:
+    """Past the fresh window the password page asks to confirm, and confirming works
+    (no redirect loop between the two)."""
+    site.user("ann@example.com")
+    _must_change(site, "ann@example.com")
+    client = site.client()
+    site.login(client, "ann@example.com")
+    site.clock.now += 601
+    page = client.get(f"{BASE}/account/password")
+    assert page.headers["Location"].startswith("/account/confirm")
+    assert client.get(BASE + page.headers["Location"]).status_code == 200
+    confirmed = client.post(
+        f"{BASE}/account/confirm", data={"password": GOOD_PASSWORD, "next": "/account/password"}
+    )
+    assert confirmed.headers["Location"] == "/account/password"
+    changed = client.post(
+        f"{BASE}/account/password",
+        data={"current_password": GOOD_PASSWORD, "new_password": OTHER_PASSWORD},
+    )
+    assert changed.status_code == 303
+    assert client.get(f"{BASE}/account").status_code == 200
+
+
+# Redirects
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "/\t/evil.example",
+        "/\n/evil.example",
+        "/%5Cevil.example",
+        "/%5cevil.example",
+        "\\/evil.example",
+        " //evil.example",
+        "/\u2215\u2215evil.example",
+        "///evil.example",
+        "https:/evil.example",
+        "//evil.example@localhost",
+    ],
+)
+@pytest.mark.parametrize("view", ["login", "confirm"])
+def test_next_never_leaves_the_site(site: Site, view: str, target: str) -> None:
+    """No spelling of another host in ``next`` is followed by sign-in or confirm."""
+    client = site.user("ann@example.com")
+    if view == "login":
+        client = site.client()
+        data = {"email": "ann@example.com", "password": GOOD_PASSWORD, "next": target}
+        response = client.post(f"{BASE}/login?next={target}", data=data)
+    else:
+        response = client.post(
+            f"{BASE}/account/confirm", data={"password": GOOD_PASSWORD, "next": target}
+        )
+    location = response.headers["Location"]
+    assert location.startswith("/") and not location.startswith("//")
+    assert "\\" not in location and location.isprintable() and not urlsplit(location).netloc
+
+
+def test_json_sign_in_ignores_next_in_the_body(site: Site) -> None:
+    """A JSON sign-in answers with data, never a redirect to the body's ``next``."""
+    site.user("ann@example.com")
+    response = site.client().post(
+        f"{BASE}/login",
+        json={"email": "ann@example.com", "password": GOOD_PASSWORD, "next": "//evil.example"},
+        headers=JSON,
+    )
+    assert response.status_code == 200 and "Location" not in response.headers
+
+
+# Pre-hijacking
+
+
+def test_reset_by_the_real_owner_kills_tokens_made_before_verification(
+    smtp_server: t.Any, tmp_path: t.Any
+) -> None:
+    """An attacker who registered someone's address (verification not required) and
+    made an API token loses it when the owner takes the account back by reset."""
+    lax = make_site(
+        smtp_server,
+        BASTION_ACCOUNTS_DATABASE_URL=f"sqlite:///{tmp_path}/h.db",
+        BASTION_ACCOUNTS_REQUIRE_VERIFIED_EMAIL=False,
+    )
+    attacker = lax.client()
+    lax.register(attacker, "victim@example.com")
+    assert lax.login(attacker, "victim@example.com").status_code == 303
+    token = create_token(attacker)
+    owner = lax.client()
+    owner.post(f"{BASE}/forgot", data={"email": "victim@example.com"})
+    link = lax.last_link("victim@example.com", "/reset/")
+    assert owner.post(BASE + link, data={"password": OTHER_PASSWORD}).status_code == 303
+    assert attacker.get(f"{BASE}/account").status_code == 303
+    assert lax.app.test_client().get(f"{BASE}/api/me", headers=bearer(token)).status_code == 401

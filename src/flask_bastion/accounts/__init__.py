@@ -82,7 +82,11 @@ DEFAULT_SCOPES: Mapping[str, str] = {"api": "Use the API as you"}
 #: Why a bearer token is refused on the accounts blueprint.
 REASON_API_ONLY = "Personal API tokens are for the API; the account pages need a browser sign-in."
 #: Endpoints an account that must change its password may still reach.
-_MUST_CHANGE_ALLOWED = frozenset({"bastion_accounts.password", "bastion_accounts.logout", "static"})
+#: The confirm page is one of them: past the fresh window the password page sends the
+#: user there, and refusing it would loop between the two.
+_MUST_CHANGE_ALLOWED = frozenset(
+    {"bastion_accounts.password", "bastion_accounts.confirm", "bastion_accounts.logout", "static"}
+)
 
 
 class Accounts:
@@ -153,7 +157,9 @@ class Accounts:
             found = authenticate_token(token)
         except SQLAlchemyError:
             db_unavailable()
-        if found is None:
+        # An account held on its password page (a one-time password) is served nothing
+        # else, through a token made before the hold either.
+        if found is None or found[0].must_change_password:
             refuse(InvalidToken())
         user, row = found
         state.put(Authenticated(user, "token", row))

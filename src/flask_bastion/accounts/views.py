@@ -39,7 +39,7 @@ from .models import RESET, UNLOCK, VERIFY
 from .nexturl import safe_next
 from .services import mail_allowed, password_problems, send, throttle_for
 from .throttle import REASON_LOCKED, REASON_UNLOCK_REQUIRED
-from .tokens import consume_token, issue_token, peek_token, void_tokens
+from .tokens import consume_token, issue_token, peek_token, revoke_all_api_tokens, void_tokens
 
 #: Verdicts that lock an account until a time or an unlock.
 _LOCKS = (REASON_LOCKED, REASON_UNLOCK_REQUIRED)
@@ -423,6 +423,10 @@ def reset(token: str) -> ResponseReturnValue:
     # The link proved the mailbox: an address that can read it may also sign in again.
     if user.email_verified_at is None:
         user.email_verified_at = accounts_state().clock()
+        # Until now nobody had proved the mailbox: whoever registered the address (and,
+        # when verification is not required, signed in) may not be its owner. Their
+        # sessions go below; their API tokens go too (account pre-hijacking).
+        revoke_all_api_tokens(user)
     accounts_state().db().commit()
     revoke_all_sessions(user.get_id())
     throttle_for().unlock(user.email_key)
