@@ -114,6 +114,23 @@ def test_current_password_fields_are_not_an_unthrottled_oracle(site: Site, path:
     assert len(users(site)) == 1
 
 
+def test_current_password_guesses_hit_the_per_address_limit(
+    smtp_server: t.Any, tmp_path: t.Any
+) -> None:
+    """Beyond the per-address limit, "current password" answers "too many attempts"."""
+    limited = make_site(
+        smtp_server,
+        BASTION_ACCOUNTS_DATABASE_URL=f"sqlite:///{tmp_path}/l.db",
+        BASTION_LOCKOUT_IP_LIMIT=1,
+    )
+    client = limited.user("ann@example.com")
+    data = {"current_password": "wrong guess number x"}
+    client.post(f"{BASE}/account/delete", data=data, headers=JSON)
+    response = client.post(f"{BASE}/account/delete", data=data, headers=JSON)
+    assert response.status_code == 422
+    assert response.json["errors"]["current_password"] == ["Too many attempts. Try again later."]
+
+
 # Mail bombs
 
 
@@ -145,6 +162,14 @@ def test_signing_in_to_an_unverified_account_cannot_flood_the_address(site: Site
     for _ in range(20):
         assert site.login(site.client(), "victim@example.com").status_code == 403
     assert len(site.mails("victim@example.com")) <= 6
+
+
+def test_a_forgot_flood_does_not_keep_a_new_account_from_its_link(site: Site) -> None:
+    """Flooding "forgot" for an unregistered address does not stop its verification."""
+    for _ in range(10):
+        site.client().post(f"{BASE}/forgot", data={"email": "new@example.com"})
+    site.register(site.client(), "new@example.com")
+    assert site.last_link("new@example.com", "/verify/").startswith("/verify/")
 
 
 def test_email_change_cannot_flood_another_address(site: Site) -> None:

@@ -120,8 +120,8 @@ def register() -> ResponseReturnValue:
     existing = find_user(email)
     # Hashed in both cases: a taken address costs the same time as a new one.
     password_hash = state.passwords.hash(password)
-    # Counted in both cases too: registering a taken address in a loop must not flood
-    # its owner with "someone tried to register" mails.
+    # Counted in both cases too (same cost): registering a taken address in a loop
+    # must not flood its owner with "someone tried to register" mails.
     may_mail = mail_allowed(email)
     if existing is not None:
         if may_mail:
@@ -150,8 +150,9 @@ def register() -> ResponseReturnValue:
             db.rollback()
         else:
             signals.user_registered.send(app_object(), user=user)
-            if may_mail:
-                _send_verification(user)
+            # Always: a new account's first link can be caused once only, and a flood
+            # of "forgot" on the address beforehand must not keep its owner from it.
+            _send_verification(user)
     return _check_inbox("register")
 
 
