@@ -60,7 +60,10 @@ class Site:
         raise AssertionError(f"no {path} link mailed to {to}")
 
     def register(self, client: BrowserClient, email: str, password: str = GOOD_PASSWORD) -> t.Any:
-        return client.post(f"{BASE}/register", data={"email": email, "password": password})
+        """Register; the account exists once the work after the response is done."""
+        response = client.post(f"{BASE}/register", data={"email": email, "password": password})
+        flush_mail(self.app, timeout=10)
+        return response
 
     def login(self, client: BrowserClient, email: str, password: str = GOOD_PASSWORD) -> t.Any:
         return client.post(f"{BASE}/login", data={"email": email, "password": password})

@@ -72,6 +72,7 @@ __all__ = [
     "MailError",
     "MailUnavailable",
     "Mailer",
+    "after_response",
     "external_url",
     "flush_mail",
     "mailer_for",
@@ -170,6 +171,10 @@ class _SMTP(smtplib.SMTP):
         return super().getreply()
 
 
+#: Work for the mail worker (:func:`after_response`).
+Job = t.Callable[[], None]
+
+
 class Mailer:
     """Component: sends the application's email (no request hook).
 
@@ -197,7 +202,7 @@ class Mailer:
         self._domain = "localhost"
         self._masked_url = CONSOLE
         self._warned_console = False
-        self._queue: queue.Queue[EmailMessage] = queue.Queue(self.config.queue_size)
+        self._queue: queue.Queue[EmailMessage | Job] = queue.Queue(self.config.queue_size)
         self._worker: threading.Thread | None = None
         self._lock = threading.Lock()
         self._idle = threading.Condition()
@@ -358,7 +363,7 @@ class Mailer:
 
     # -- background -------------------------------------------------------------------------
 
-    def enqueue(self, app: Flask, message: EmailMessage) -> None:
+    def enqueue(self, app: Flask, message: EmailMessage | Job) -> None:
         """Hand ``message`` to this application's worker thread, started on first use.
         When the queue is full, the message is dropped and reported (error log line,
         ``mail_failed`` with reason :data:`REASON_QUEUE_FULL`). Needs an application
@@ -371,7 +376,8 @@ class Mailer:
         except queue.Full:
             self._done()
             self._count(dropped=1)
-            report(MailUnavailable(REASON_QUEUE_FULL, subject=str(message["Subject"])))
+            subject = "" if callable(message) else str(message["Subject"])
+            report(MailUnavailable(REASON_QUEUE_FULL, subject=subject))
 
     def flush(self, timeout: float = 10.0) -> bool:
         """Wait until the worker has handled every queued message, at most ``timeout``
@@ -394,10 +400,13 @@ class Mailer:
             try:
                 with app.app_context():
                     try:
-                        self.deliver(message)
+                        if callable(message):
+                            message()
+                        else:
+                            self.deliver(message)
                     except MailUnavailable as exc:
                         report(exc)
-            except Exception:  # a failing signal receiver must not end the worker
+            except Exception:  # a failing job or signal receiver must not end the worker
                 app.logger.exception("The mail worker failed on a message")
             finally:
                 self._done()
@@ -480,6 +489,17 @@ def send_mail(
         mailer.deliver(message)
     except MailUnavailable as exc:
         refuse(exc)
+
+
+def after_response(job: Job) -> None:
+    """Run ``job()`` on the application's mail worker, in an application context, after
+    the current request has been answered: the database work and the mail of a page
+    whose answer must not depend on them (does this address have an account?), so the
+    response time does not tell either. ``job`` runs without a request: whatever it
+    needs from the request (links: :func:`external_url`) is computed before. Its
+    failures are logged; :func:`flush_mail` waits for it like for a message."""
+    app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
+    mailer_for(app).enqueue(app, job)
 
 
 def flush_mail(app: Flask, timeout: float = 10.0) -> bool:

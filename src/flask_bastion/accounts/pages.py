@@ -5,6 +5,7 @@ session cookie alone cannot take the account over by changing its password or ad
 
 from __future__ import annotations
 
+import functools
 import typing as t
 
 from flask import Blueprint, flash, request, url_for
@@ -13,6 +14,7 @@ from sqlalchemy.exc import IntegrityError
 
 from .. import signals
 from ..config import AccountsConfig
+from ..mail import after_response
 from ..sessions import (
     list_sessions,
     revoke_all_sessions,
@@ -26,6 +28,7 @@ from .core import (
     current_user,
     find_user,
     fresh_login_required,
+    load_user,
     login_required,
     logout_user,
     normalise_email,
@@ -36,7 +39,9 @@ from .services import mail_allowed, password_problems, send
 from .tokens import (
     consume_token,
     create_api_token,
+    issue_token,
     list_api_tokens,
+    new_link_token,
     peek_token,
     revoke_all_api_tokens,
     revoke_api_token,
@@ -150,29 +155,44 @@ def email() -> ResponseReturnValue:
     if not form.ok:
         return problem(template, 422, "Please correct the field below.", errors=form.errors)
     user = current_user._get_current_object()
-    state = accounts_state()
     # Limited per address: a signed-in user must not be able to mail any address in a
     # loop through this form. Beyond the limit the answer is the same, without mail.
-    if mail_allowed(new):
-        if find_user(new) is None:
-            from .tokens import issue_token
-
-            token = issue_token(user, EMAIL, state.settings.email_token_ttl, payload=new)
-            send(
-                new,
-                "bastion/accounts/mail/email_change.txt",
-                user=user,
-                url=external("bastion_accounts.email_confirm", token=token),
-            )
-        else:  # taken: the same answer, and the owner of that address hears of it
-            send(new, "bastion/accounts/mail/email_taken.txt", user=user)
-    if mail_allowed(user.email):
-        send(user.email, "bastion/accounts/mail/email_change_requested.txt", user=user, new=new)
+    may_mail_new = mail_allowed(new)
+    may_mail_old = mail_allowed(user.email)
+    # Whether the new address is taken is looked up after the response, with the link
+    # made beforehand: neither the answer nor its time tells a signed-in user which
+    # addresses have accounts.
+    token = new_link_token()
+    url = external("bastion_accounts.email_confirm", token=token)
+    after_response(
+        functools.partial(
+            _email_change_later, user.get_id(), new, token, url, may_mail_new, may_mail_old
+        )
+    )
     return answer(
         "bastion/accounts/check_inbox.html",
         data={"status": "ok", "detail": "Confirm the new address with the link we sent."},
         kind="email",
     )
+
+
+def _email_change_later(
+    user_id: str, new: str, token: str, url: str, may_mail_new: bool, may_mail_old: bool
+) -> None:
+    """After the response: mail the confirmation link to a free new address (or tell the
+    owner of a taken one), and tell the old address."""
+    user = load_user(user_id)
+    if user is None:
+        return
+    if may_mail_new:
+        if find_user(new) is None:
+            ttl = accounts_state().settings.email_token_ttl
+            issue_token(user, EMAIL, ttl, payload=new, token=token)
+            send(new, "bastion/accounts/mail/email_change.txt", user=user, url=url)
+        else:  # taken: the same answer, and the owner of that address hears of it
+            send(new, "bastion/accounts/mail/email_taken.txt", user=user)
+    if may_mail_old:
+        send(user.email, "bastion/accounts/mail/email_change_requested.txt", user=user, new=new)
 
 
 def email_confirm(token: str) -> ResponseReturnValue:

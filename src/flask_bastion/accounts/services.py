@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import typing as t
 
-from flask import current_app, render_template
+from flask import current_app
 
 from ..context import get_state
 
@@ -26,7 +26,9 @@ def send(to: str, template: str, *, background: bool = True, **context: t.Any) -
     ``background`` is false."""
     from ..mail import send_mail
 
-    text = render_template(template, **context)
+    # Straight from the Jinja environment: the application's context processors are for
+    # pages and may need a request, and a mail is often rendered after the response.
+    text = current_app.jinja_env.get_template(template).render(**context)
     head, _, body = text.partition("\n\n")
     subject = head.removeprefix("Subject:").strip()
     send_mail(to, subject, body.strip() + "\n", background=background)

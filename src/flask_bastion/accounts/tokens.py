@@ -51,10 +51,26 @@ def account_stamp(user: UserLike) -> str:
     return hmac.new(key, message, hashlib.sha256).hexdigest()
 
 
-def issue_token(user: UserLike, purpose: str, ttl: int, payload: str | None = None) -> str:
+def new_link_token() -> str:
+    """A new token for an emailed link: 256 bits from :mod:`secrets`, URL-safe."""
+    return secrets.token_urlsafe(32)
+
+
+def issue_token(
+    user: UserLike,
+    purpose: str,
+    ttl: int,
+    payload: str | None = None,
+    *,
+    token: str | None = None,
+) -> str:
     """Store a new single-use token for ``user`` and return it (the only time it exists
     in clear). Earlier unused tokens of the same purpose are voided, so only the newest
-    link works."""
+    link works.
+
+    :param token: the token, made beforehand with :func:`new_link_token` when its link
+        had to be built inside the request and the row is stored after the response.
+    """
     state = accounts_state()
     db = state.db()
     now = state.clock()
@@ -67,7 +83,7 @@ def issue_token(user: UserLike, purpose: str, ttl: int, payload: str | None = No
         )
         .values(used_at=now)
     )
-    token = secrets.token_urlsafe(32)
+    token = token or new_link_token()
     db.add(
         AccountToken(
             purpose=purpose,

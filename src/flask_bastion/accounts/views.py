@@ -10,6 +10,7 @@ does not tell either. A locked account answers exactly like a wrong password.
 
 from __future__ import annotations
 
+import functools
 import typing as t
 from dataclasses import dataclass
 
@@ -21,6 +22,7 @@ from .. import signals
 from ..config import AccountsConfig
 from ..context import get_state
 from ..exceptions import AccountsUnavailable
+from ..mail import after_response
 from ..passwords import PasswordMismatch, PasswordRefused
 from ..refusal import report
 from ..sessions import revoke_all_sessions
@@ -39,7 +41,14 @@ from .models import RESET, UNLOCK, VERIFY
 from .nexturl import safe_next
 from .services import mail_allowed, password_problems, send, throttle_for
 from .throttle import REASON_LOCKED, REASON_UNLOCK_REQUIRED
-from .tokens import consume_token, issue_token, peek_token, revoke_all_api_tokens, void_tokens
+from .tokens import (
+    consume_token,
+    issue_token,
+    new_link_token,
+    peek_token,
+    revoke_all_api_tokens,
+    void_tokens,
+)
 
 #: Verdicts that lock an account until a time or an unlock.
 _LOCKS = (REASON_LOCKED, REASON_UNLOCK_REQUIRED)
@@ -116,54 +125,75 @@ def register() -> ResponseReturnValue:
             email=email,
         )
     state = accounts_state()
-    db = state.db()
-    existing = find_user(email)
-    # Hashed in both cases: a taken address costs the same time as a new one.
+    # Looked up now, and acted on only after the response: the same query whether the
+    # address is taken or not, and a database that is down is a 503 here, not a
+    # registration that silently never happens.
+    find_user(email)
+    # Hashed and counted whatever the address (same cost): registering a taken address
+    # in a loop must not flood its owner with "someone tried to register" mails.
     password_hash = state.passwords.hash(password)
-    # Counted in both cases too (same cost): registering a taken address in a loop
-    # must not flood its owner with "someone tried to register" mails.
     may_mail = mail_allowed(email)
+    # Whether the address is taken decides what is stored and mailed, after the
+    # response, so neither the answer nor its time tells.
+    token = new_link_token()
+    links = {
+        "verify_url": external("bastion_accounts.verify", token=token),
+        "login_url": external("bastion_accounts.login"),
+        "reset_url": external("bastion_accounts.forgot") if _has("reset") else None,
+    }
+    after_response(functools.partial(_register_later, email, password_hash, token, may_mail, links))
+    return _check_inbox("register")
+
+
+def _register_later(
+    email: str, password_hash: str, token: str, may_mail: bool, links: dict[str, t.Any]
+) -> None:
+    """After the response: create the account and mail its verification link, or tell
+    the owner of a taken address."""
+    state = accounts_state()
+    existing = find_user(email)
     if existing is not None:
         if may_mail:
             send(
                 existing.email,
                 "bastion/accounts/mail/exists.txt",
                 user=existing,
-                login_url=external("bastion_accounts.login"),
-                reset_url=external("bastion_accounts.forgot") if _has("reset") else None,
+                login_url=links["login_url"],
+                reset_url=links["reset_url"],
             )
-    else:
-        now = state.clock()
-        user = state.user_model(
-            email=email,
-            email_key=normalise_email(email),
-            password_hash=password_hash,
-            created_at=now,
-            password_changed_at=now,
-            active=True,
-            must_change_password=False,
-        )
-        db.add(user)
-        try:
-            db.commit()
-        except IntegrityError:  # registered by a concurrent request: same answer
-            db.rollback()
-        else:
-            signals.user_registered.send(app_object(), user=user)
-            # Always: a new account's first link can be caused once only, and a flood
-            # of "forgot" on the address beforehand must not keep its owner from it.
-            _send_verification(user)
-    return _check_inbox("register")
+        return
+    now = state.clock()
+    user = state.user_model(
+        email=email,
+        email_key=normalise_email(email),
+        password_hash=password_hash,
+        created_at=now,
+        password_changed_at=now,
+        active=True,
+        must_change_password=False,
+    )
+    db = state.db()
+    db.add(user)
+    try:
+        db.commit()
+    except IntegrityError:  # registered meanwhile by another process: nothing to do
+        db.rollback()
+        return
+    signals.user_registered.send(app_object(), user=user)
+    # Always: a new account's first link can be caused once only, and a flood of
+    # "forgot" on the address beforehand must not keep its owner from it.
+    _send_verification(user, token=token, url=links["verify_url"])
 
 
-def _send_verification(user: t.Any) -> None:
-    token = issue_token(user, VERIFY, accounts_state().settings.verify_token_ttl)
+def _send_verification(user: t.Any, *, token: str | None = None, url: str | None = None) -> None:
+    ttl = accounts_state().settings.verify_token_ttl
+    token = issue_token(user, VERIFY, ttl, token=token)
     send(
         user.email,
         "bastion/accounts/mail/verify.txt",
         user=user,
-        hours=accounts_state().settings.verify_token_ttl // 3600,
-        url=external("bastion_accounts.verify", token=token),
+        hours=ttl // 3600,
+        url=url or external("bastion_accounts.verify", token=token),
     )
 
 
@@ -375,20 +405,25 @@ def forgot() -> ResponseReturnValue:
             errors=form.errors,
             email=email,
         )
-    user = find_user(email)
     # Counted for every address, known or not (same cost); beyond the limit no new link
     # is made, so a loop neither floods the mailbox nor voids the link just sent.
     may_mail = mail_allowed(email)
-    if user is not None and user.is_active and may_mail:
-        token = issue_token(user, RESET, accounts_state().settings.reset_token_ttl)
-        send(
-            user.email,
-            "bastion/accounts/mail/reset.txt",
-            user=user,
-            url=external("bastion_accounts.reset", token=token),
-        )
-    signals.password_reset_requested.send(app_object(), user=user)
+    find_user(email)  # the same query for every address; a dead database is a 503 here
+    # Whether the address has an account is acted on after the response, with the link
+    # made beforehand, so neither the answer nor its time tells.
+    token = new_link_token()
+    url = external("bastion_accounts.reset", token=token)
+    after_response(functools.partial(_forgot_later, email, token, url, may_mail))
     return _check_inbox("forgot")
+
+
+def _forgot_later(email: str, token: str, url: str, may_mail: bool) -> None:
+    """After the response: store the reset link and mail it, if the account exists."""
+    user = find_user(email)
+    if user is not None and user.is_active and may_mail:
+        issue_token(user, RESET, accounts_state().settings.reset_token_ttl, token=token)
+        send(user.email, "bastion/accounts/mail/reset.txt", user=user, url=url)
+    signals.password_reset_requested.send(app_object(), user=user)
 
 
 def reset(token: str) -> ResponseReturnValue:
