@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable
 from flask import current_app, has_request_context, request
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.orm import Session
 
 from .. import signals
 from ..accounts import accounts_state, current_user, login_required, request_authentication
@@ -137,38 +138,38 @@ def define_role(name: str, permissions: Iterable[str] = (), description: str = "
     _check_name(name)
     wanted = frozenset(_check_name(p, "permission") for p in permissions)
     db = accounts_state().db()
-    for attempt in (1, 2):
-        try:
-            role = db.get(Role, name)
-            held = frozenset(
-                db.scalars(select(RolePermission.permission).where(RolePermission.role == name))
-            )
-            if role is not None and role.description == description and held == wanted:
-                return
-            if role is None:
-                db.add(Role(name=name, description=description))
-                db.flush()
-            else:
-                role.description = description
-            if held - wanted:
-                db.execute(
-                    delete(RolePermission).where(
-                        RolePermission.role == name,
-                        RolePermission.permission.in_(sorted(held - wanted)),
-                    )
-                )
-            db.add_all(RolePermission(role=name, permission=p) for p in sorted(wanted - held))
-            db.commit()
-        except IntegrityError:
-            # Another process defined it at the same moment: read it again and adjust.
-            db.rollback()
-            if attempt == 2:
-                raise
-        else:
-            break
+    try:
+        _define(db, name, wanted, description)
+    except IntegrityError:
+        # Another process defined it at the same moment: read it again and adjust it.
+        db.rollback()
+        _define(db, name, wanted, description)
     cache = _cache()
     if cache is not None:
         cache.clear()
+
+
+def _define(db: Session, name: str, wanted: frozenset[str], description: str) -> None:
+    role = db.get(Role, name)
+    held = frozenset(
+        db.scalars(select(RolePermission.permission).where(RolePermission.role == name))
+    )
+    if role is not None and role.description == description and held == wanted:
+        return
+    if role is None:
+        db.add(Role(name=name, description=description))
+        db.flush()  # the role before its permissions
+    else:
+        role.description = description
+    if held - wanted:
+        db.execute(
+            delete(RolePermission).where(
+                RolePermission.role == name,
+                RolePermission.permission.in_(sorted(held - wanted)),
+            )
+        )
+    db.add_all(RolePermission(role=name, permission=p) for p in sorted(wanted - held))
+    db.commit()
 
 
 def grant_role(user: t.Any, role: str) -> bool:
