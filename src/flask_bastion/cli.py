@@ -1,4 +1,5 @@
-"""The ``flask bastion`` command group: checks, effective configuration, secrets.
+"""The ``flask bastion`` command group: checks, effective configuration, secrets, and
+account administration (``flask bastion users``, for an application with accounts).
 
 ``flask bastion check --deploy`` belongs in CI: it exits non-zero when a finding reaches
 ``--fail-level`` (WARNING by default), so an unsafe configuration never ships unnoticed.
@@ -18,10 +19,12 @@ import sys
 import typing as t
 
 import click
-from flask import current_app
-from flask.cli import AppGroup
+from flask import Flask, current_app, has_app_context
+from flask.cli import AppGroup, NoAppException, ScriptInfo
 
 from . import passwords
+from .accounts.cli import users_cli
+from .accounts.core import ACCOUNTS_KEY
 from .checks import LEVELS, run_checks
 from .config import is_secret, settings, value_of
 from .context import get_state
@@ -30,7 +33,37 @@ from .logs import mask_urls
 if t.TYPE_CHECKING:
     from .extension import BastionState
 
-bastion_cli = AppGroup("bastion", help="Flask-Bastion: security checks and configuration.")
+
+class BastionGroup(AppGroup):
+    """``flask bastion``: the ``users`` commands are offered only for an application
+    with accounts (``Bastion(app, components=[Accounts()])``)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        names = super().list_commands(ctx)
+        return names if _has_accounts(ctx) else [n for n in names if n != users_cli.name]
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name == users_cli.name and not _has_accounts(ctx):
+            return None
+        return super().get_command(ctx, cmd_name)
+
+
+def _has_accounts(ctx: click.Context) -> bool:
+    app: Flask | None = None
+    if has_app_context():
+        app = current_app._get_current_object()  # type: ignore[attr-defined]
+    else:
+        info = ctx.find_object(ScriptInfo)
+        if info is not None:
+            try:
+                app = info.load_app()
+            except NoAppException:  # `flask bastion generate-secret` needs no application
+                app = None
+    return app is not None and ACCOUNTS_KEY in app.extensions
+
+
+bastion_cli = BastionGroup("bastion", help="Flask-Bastion: security checks and configuration.")
+bastion_cli.add_command(users_cli)
 
 
 def _state() -> BastionState:

@@ -15,6 +15,7 @@ from werkzeug.exceptions import (
     BadRequest,
     Forbidden,
     InternalServerError,
+    NotFound,
     RequestEntityTooLarge,
     RequestHeaderFieldsTooLarge,
     SecurityError,
@@ -49,6 +50,11 @@ class ConfigurationError(BastionError, ValueError):
         self.key = key
         self.message = message
         super().__init__(f"{key}: {message}")
+
+
+class RoleError(BastionError, ValueError):
+    """A role or permission name is invalid, a role was never defined, or a role was to
+    be given to an anonymous user (:mod:`flask_bastion.authz`)."""
 
 
 class Rejection(BastionError):
@@ -199,3 +205,47 @@ class LockoutStoreUnavailable(Rejection, ServiceUnavailable):
     ) -> None:
         super().__init__(reason)
         self.retry_after = self.RETRY_AFTER  # werkzeug's ServiceUnavailable sends it
+
+
+class Denied(Rejection):
+    """Base of the authorization refusals (:mod:`flask_bastion.authz`). Never raised
+    directly.
+
+    :param reason: a ``REASON_*`` constant of :mod:`flask_bastion.authz`.
+    :param endpoint: the refused view's endpoint, sent with the signal and logged.
+    :param action: the refused object action, ``None`` for a view decorator.
+    :param user_id: the user's ID, ``None`` when anonymous.
+    """
+
+    event = "authz.denied"
+    signal = signals.access_denied
+
+    def __init__(
+        self,
+        reason: str,
+        *,
+        endpoint: str | None,
+        action: str | None = None,
+        user_id: str | None = None,
+    ) -> None:
+        super().__init__(reason)
+        # What the signal and the log line carry: never the object.
+        self.details = types.MappingProxyType(
+            {"endpoint": endpoint, "action": action, "user_id": user_id}
+        )
+
+
+class AccessDenied(Denied, Forbidden):
+    """The signed-in user lacks a role or a permission a view needs
+    (:func:`~flask_bastion.authz.roles_required` and its kin): 403."""
+
+
+class ObjectDenied(Denied, NotFound):
+    """No rule of the object policy lets the current user act on an object
+    (:func:`~flask_bastion.authz.authorize`). Answered with the very page of a missing
+    object (werkzeug's 404), so a refusal does not tell that the object exists; the
+    reason goes to the log only."""
+
+    def __init__(self, reason: str, **where: t.Any) -> None:
+        super().__init__(reason, **where)
+        self.description = NotFound.description

@@ -39,6 +39,7 @@ from collections.abc import Iterable
 from flask import Flask, g, has_app_context, has_request_context, request
 
 from .accounts.throttle import LoginThrottling
+from .authz import Authorization
 from .components import Component, Factory, Registry
 from .config import BastionConfig, load_config
 from .context import EXTENSION_KEY, RequestState, get_state, request_state
@@ -73,6 +74,7 @@ BUILTIN_COMPONENTS: tuple[Factory, ...] = (
     Sessions,
     LoginThrottling,
     CSRFProtection,
+    Authorization,
     SecurityHeaders,
     ContentSecurityPolicy,
     Mailer,

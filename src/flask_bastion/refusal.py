@@ -21,7 +21,9 @@ from .logs import security_log
 
 
 def report(rejection: Rejection) -> None:
-    """Send ``rejection``'s signal and write its security log line, without raising."""
+    """Send ``rejection``'s signal and write its security log line, without raising.
+    The line carries the rejection's :attr:`~flask_bastion.exceptions.Rejection.details`
+    as fields, like the signal."""
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     status: int = getattr(rejection, "code", 500)  # from the werkzeug base
     rejection.signal.send(app, reason=rejection.reason, status=status, **rejection.details)
@@ -30,7 +32,12 @@ def report(rejection: Rejection) -> None:
         "%s: %s",
         rejection.event,
         rejection.reason,
-        extra={"event": rejection.event, "reason": rejection.reason, "status": status},
+        extra={
+            **rejection.details,
+            "event": rejection.event,
+            "reason": rejection.reason,
+            "status": status,
+        },
     )
 
 

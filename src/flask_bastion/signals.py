@@ -74,6 +74,18 @@ api_token_created = _signals.signal("bastion.api-token-created")
 api_token_used = _signals.signal("bastion.api-token-used")
 #: A personal API token was revoked. Keywords: ``user``, ``prefix``.
 api_token_revoked = _signals.signal("bastion.api-token-revoked")
+
+# Authorization (flask_bastion.authz).
+
+#: A view or an object was refused to the current user: 403 from a role or permission
+#: decorator, 404 from an object policy (answered like a missing object). Keywords:
+#: ``reason``, ``status``, ``endpoint``, ``action`` (the object action, ``None`` for a
+#: decorator), ``user_id`` (``None`` when anonymous); never the object.
+access_denied = _signals.signal("bastion.access-denied")
+#: A role was granted to or revoked from a user; the user's other sessions were ended.
+#: Keywords: ``user``, ``role``, ``granted`` (``True`` for a grant).
+role_changed = _signals.signal("bastion.role-changed")
+
 #: An email could not be sent, or was dropped because the background queue was full.
 #: Keywords: ``reason`` (the kind of failure, one of the ``REASON_*`` constants of
 #: :mod:`flask_bastion.mail`; never the message, the address or a credential),

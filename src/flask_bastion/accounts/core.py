@@ -37,7 +37,16 @@ from ..passwords import Passwords, passwords_for
 from ..refusal import refuse
 from ..sessions import USER_KEY, end_session, peek_session_value, rotate_session
 from ..stores.sql import _timeouts
-from .models import AccountsBase, AccountToken, ApiToken, User, UserLike
+from .models import (
+    AccountsBase,
+    AccountToken,
+    ApiToken,
+    Role,
+    RolePermission,
+    User,
+    UserLike,
+    UserRole,
+)
 from .nexturl import safe_next
 
 F = t.TypeVar("F", bound=Callable[..., t.Any])
@@ -113,7 +122,15 @@ class AccountsState:
         self.scopes: dict[str, str] = {}
 
     def tables(self) -> list[t.Any]:
-        tables = [AccountToken.__table__, ApiToken.__table__]
+        """Flask-Bastion's own tables to create: tokens, roles, and ``bastion_users``
+        unless the application has its own user model."""
+        tables = [
+            AccountToken.__table__,
+            ApiToken.__table__,
+            Role.__table__,
+            RolePermission.__table__,
+            UserRole.__table__,
+        ]
         if self.user_model is User or getattr(self.user_model, "metadata", None) is (
             AccountsBase.metadata
         ):

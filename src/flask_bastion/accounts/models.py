@@ -1,5 +1,5 @@
-"""The tables of accounts: the user-model mixin, a ready user model, one-time tokens and
-personal API tokens.
+"""The tables of accounts: the user-model mixin, a ready user model, one-time tokens,
+personal API tokens, and the roles of :mod:`flask_bastion.authz`.
 
 An application with its own user model mixes :class:`UserMixin` into it::
 
@@ -7,8 +7,9 @@ An application with its own user model mixes :class:`UserMixin` into it::
         __tablename__ = "users"
         display_name: Mapped[str] = mapped_column(String(80), default="")
 
-and one without uses :class:`User`. Tokens are kept in Flask-Bastion's own tables
-(``bastion_account_tokens``, ``bastion_api_tokens``), keyed by the user's ID as text so
+and one without uses :class:`User`. Tokens and roles are kept in Flask-Bastion's own tables
+(``bastion_account_tokens``, ``bastion_api_tokens``, ``bastion_roles``,
+``bastion_role_permissions``, ``bastion_user_roles``), keyed by the user's ID as text so
 they work with any user model. A token is stored only as its SHA-256: the database, its
 backups and its logs hold nothing that signs anyone in. Times are POSIX seconds (floats),
 so tests drive them with an injected clock.
@@ -18,10 +19,19 @@ from __future__ import annotations
 
 import typing as t
 
-from sqlalchemy import Boolean, Float, Index, Integer, String, Text
+from sqlalchemy import Boolean, Float, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-__all__ = ["AccountToken", "AccountsBase", "ApiToken", "User", "UserMixin"]
+__all__ = [
+    "AccountToken",
+    "AccountsBase",
+    "ApiToken",
+    "Role",
+    "RolePermission",
+    "User",
+    "UserMixin",
+    "UserRole",
+]
 
 
 class AccountsBase(DeclarativeBase):
@@ -137,6 +147,39 @@ class ApiToken(AccountsBase):
     @property
     def scope_set(self) -> frozenset[str]:
         return frozenset(self.scopes.split())
+
+
+class Role(AccountsBase):
+    """A role (:mod:`flask_bastion.authz`): a name and a description."""
+
+    __tablename__ = "bastion_roles"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    description: Mapped[str] = mapped_column(String(255), default="")
+
+
+class RolePermission(AccountsBase):
+    """One permission of a role."""
+
+    __tablename__ = "bastion_role_permissions"
+
+    role: Mapped[str] = mapped_column(
+        String(64), ForeignKey("bastion_roles.name", ondelete="CASCADE"), primary_key=True
+    )
+    permission: Mapped[str] = mapped_column(String(64), primary_key=True)
+
+
+class UserRole(AccountsBase):
+    """A role held by a user, keyed by the user's ID as text (any user model). Deleting
+    the account deletes these rows: a later account given the same ID must not inherit
+    them."""
+
+    __tablename__ = "bastion_user_roles"
+
+    user_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    role: Mapped[str] = mapped_column(
+        String(64), ForeignKey("bastion_roles.name", ondelete="CASCADE"), primary_key=True
+    )
 
 
 #: What accounts need from a user model (``UserMixin`` provides it).

@@ -10,6 +10,7 @@ import typing as t
 
 from flask import Blueprint, flash, request, url_for
 from flask.typing import ResponseReturnValue
+from sqlalchemy import delete as sql_delete
 from sqlalchemy.exc import IntegrityError
 
 from .. import signals
@@ -34,7 +35,7 @@ from .core import (
     normalise_email,
 )
 from .forms import MAX_NAME, Form, answer, app_object, done, done_to, external, problem
-from .models import EMAIL
+from .models import EMAIL, UserRole
 from .services import mail_allowed, password_problems, send
 from .tokens import (
     consume_token,
@@ -340,7 +341,7 @@ def _days(form: Form, max_days: int) -> int:
 
 @fresh_login_required
 def delete() -> ResponseReturnValue:
-    """Delete the account, after the password: its sessions, tokens and row go."""
+    """Delete the account, after the password: its sessions, tokens, roles and row go."""
     template = "bastion/accounts/delete.html"
     if request.method == "GET":
         return answer(template, errors={})
@@ -352,6 +353,9 @@ def delete() -> ResponseReturnValue:
     user_id = user.get_id()
     revoke_all_api_tokens(user)
     void_tokens(user)
+    # Its roles go too: a later account given the same ID (SQLite reuses the highest
+    # one) must not inherit them.
+    state.db().execute(sql_delete(UserRole).where(UserRole.user_id == user_id))
     state.db().delete(user)
     state.db().commit()
     revoke_all_sessions(user_id)
