@@ -18,9 +18,11 @@ from sqlalchemy import select
 
 from flask_bastion.accounts import accounts_state
 from flask_bastion.accounts.core import normalise_email
+from flask_bastion.accounts.models import UserRole
+from flask_bastion.authz import define_role, grant_role
 
 from .db import get_db
-from .models import User
+from .models import ADMIN_PERMISSIONS, ADMIN_ROLE, User
 
 #: The address of the first administrator, unless ``VAULT_ADMIN_EMAIL`` says otherwise.
 DEFAULT_ADMIN_EMAIL = "admin@example.com"
@@ -30,24 +32,24 @@ def create_admin(email: str) -> str | None:
     """Create the administrator ``email`` with a one-time password and return the
     password, or ``None`` when an administrator exists already."""
     db = get_db()
-    if db.scalars(select(User).where(User.role == "admin")).first() is not None:
+    define_role(ADMIN_ROLE, ADMIN_PERMISSIONS, "Vault's administrators")
+    if db.scalars(select(UserRole).where(UserRole.role == ADMIN_ROLE)).first() is not None:
         return None
     password = secrets.token_urlsafe(15)  # 120 bits, 20 characters
     now = time.time()
-    db.add(
-        User(
-            email=email,
-            email_key=normalise_email(email),
-            password_hash=accounts_state().passwords.hash(password),
-            email_verified_at=now,
-            active=True,
-            created_at=now,
-            password_changed_at=now,
-            must_change_password=True,
-            role="admin",
-        )
+    admin = User(
+        email=email,
+        email_key=normalise_email(email),
+        password_hash=accounts_state().passwords.hash(password),
+        email_verified_at=now,
+        active=True,
+        created_at=now,
+        password_changed_at=now,
+        must_change_password=True,
     )
+    db.add(admin)
     db.commit()
+    grant_role(admin, ADMIN_ROLE)
     return password
 
 

@@ -1,17 +1,17 @@
 """Vault's users: Flask-Bastion's user mixin on Vault's own declarative base, so the
-accounts tables live in Vault's database next to its other tables."""
+accounts tables live in Vault's database next to its other tables. Roles are
+Flask-Bastion's (:mod:`flask_bastion.authz`), stored in its own tables."""
 
 from __future__ import annotations
 
-from sqlalchemy import String
-from sqlalchemy.orm import Mapped, mapped_column
-
 from flask_bastion.accounts import UserMixin
+from flask_bastion.authz import has_role
 
 from .db import Base
 
-#: Roles a user can have; the first is the default.
-ROLES = ("member", "admin")
+#: The administrators' role and what it may do.
+ADMIN_ROLE = "admin"
+ADMIN_PERMISSIONS = ("users:manage", "audit:read")
 
 
 class User(UserMixin, Base):
@@ -19,8 +19,6 @@ class User(UserMixin, Base):
 
     __tablename__ = "users"
 
-    role: Mapped[str] = mapped_column(String(16), default=ROLES[0])
-
     @property
     def is_admin(self) -> bool:
-        return self.role == "admin"
+        return has_role(self, ADMIN_ROLE)
