@@ -717,3 +717,21 @@ def test_verify_link_get_and_bad_post(site: Site) -> None:
     client = site.client()
     assert client.get(f"{BASE}/verify/{'A' * 43}").status_code == 400
     assert client.post(f"{BASE}/verify/{'A' * 43}").status_code == 400
+
+
+def test_account_events_are_logged_without_addresses(
+    site: Site, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Sign-in, failure and sign-out each write a security log line naming the user by ID
+    only."""
+    caplog.set_level("DEBUG", logger="flask_bastion.security")
+    client = site.user("ann@example.com")
+    site.login(site.client(), "ann@example.com", OTHER_PASSWORD)
+    client.post(f"{BASE}/logout")
+    events = {r.event: r for r in caplog.records if hasattr(r, "event")}  # type: ignore[attr-defined]
+    assert {"accounts.registered", "accounts.logged_in", "accounts.login_failed"} <= set(events)
+    assert "accounts.logged_out" in events
+    assert events["accounts.logged_in"].user_id == users(site)[0].get_id()  # type: ignore[attr-defined]
+    assert events["accounts.login_failed"].reason == "password"  # type: ignore[attr-defined]
+    assert all("ann@example.com" not in r.getMessage() for r in caplog.records)
+    assert all("ann@example.com" not in str(vars(r)) for r in caplog.records if hasattr(r, "event"))

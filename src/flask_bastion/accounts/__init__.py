@@ -18,11 +18,12 @@ the password page. What each part defends against is in ``docs/accounts.md``.
 
 from __future__ import annotations
 
+import logging
 import time
 import typing as t
 from collections.abc import Callable, Mapping
 
-from flask import Flask, Request, abort, current_app, redirect, url_for
+from flask import Flask, Request, abort, redirect, url_for
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -52,6 +53,7 @@ from .core import (
     login_user,
     logout_user,
 )
+from .events import emit
 from .models import AccountToken, ApiToken, User, UserMixin
 from .nexturl import safe_next
 
@@ -163,9 +165,11 @@ class Accounts:
             refuse(InvalidToken())
         user, row = found
         state.put(Authenticated(user, "token", row))
-        signals.api_token_used.send(
-            current_app._get_current_object(),  # type: ignore[attr-defined]
+        emit(
+            signals.api_token_used,
+            "accounts.token_used",
             user=user,
+            level=logging.DEBUG,
             prefix=row.prefix,
         )
 

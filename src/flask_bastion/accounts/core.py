@@ -37,6 +37,7 @@ from ..passwords import Passwords, passwords_for
 from ..refusal import refuse
 from ..sessions import USER_KEY, end_session, peek_session_value, rotate_session
 from ..stores.sql import _timeouts
+from .events import emit
 from .models import (
     AccountsBase,
     AccountToken,
@@ -275,7 +276,7 @@ def login_user(user: UserLike, *, method: str = "password") -> None:
         session.pop(MUST_CHANGE_KEY, None)
     request_state().put(Authenticated(user, "session"))
     user.last_login_at = now
-    signals.user_logged_in.send(current_app._get_current_object(), user=user, method=method)  # type: ignore[attr-defined]
+    emit(signals.user_logged_in, "accounts.logged_in", user=user, method=method)
 
 
 def logout_user() -> None:
@@ -285,7 +286,7 @@ def logout_user() -> None:
     end_session()
     request_state().put(Authenticated(ANONYMOUS, "none"))
     if found is not None:
-        signals.user_logged_out.send(current_app._get_current_object(), user=found.user)  # type: ignore[attr-defined]
+        emit(signals.user_logged_out, "accounts.logged_out", user=found.user)
 
 
 def confirm_login() -> None:

@@ -6,6 +6,7 @@ session cookie alone cannot take the account over by changing its password or ad
 from __future__ import annotations
 
 import functools
+import logging
 import typing as t
 
 from flask import Blueprint, flash, request, url_for
@@ -34,7 +35,8 @@ from .core import (
     logout_user,
     normalise_email,
 )
-from .forms import MAX_NAME, Form, answer, app_object, done, done_to, external, problem
+from .events import emit
+from .forms import MAX_NAME, Form, answer, done, done_to, external, problem
 from .models import EMAIL, UserRole
 from .services import mail_allowed, password_problems, send
 from .tokens import (
@@ -136,7 +138,7 @@ def password() -> ResponseReturnValue:
     from flask import session
 
     session.pop(MUST_CHANGE_KEY, None)
-    signals.password_changed.send(app_object(), user=user, reset=False)
+    emit(signals.password_changed, "accounts.password_changed", user=user, reset=False)
     send(user.email, "bastion/accounts/mail/password_changed.txt", user=user)
     flash("Your password is changed. Your other devices were signed out.", "success")
     return done("bastion_accounts.account", {"password_changed": True})
@@ -219,7 +221,7 @@ def email_confirm(token: str) -> ResponseReturnValue:
     except IntegrityError:  # taken meanwhile by another account
         state.db().rollback()
         return problem("bastion/accounts/message.html", 409, "This address is taken.")
-    signals.email_changed.send(app_object(), user=user, old=old)
+    emit(signals.email_changed, "accounts.email_changed", user=user, old=old)
     send(old, "bastion/accounts/mail/email_changed.txt", user=user, new=user.email)
     flash("Your email address is changed.", "success")
     return done("bastion_accounts.account", {"email": user.email})
@@ -360,5 +362,5 @@ def delete() -> ResponseReturnValue:
     state.db().commit()
     revoke_all_sessions(user_id)
     logout_user()
-    signals.account_deleted.send(app_object(), user=user)
+    emit(signals.account_deleted, "accounts.deleted", user=user, level=logging.WARNING)
     return done_to(url_for("bastion_accounts.login"), {"deleted": True})

@@ -26,6 +26,7 @@ from sqlalchemy import select, update
 
 from .. import signals
 from .core import accounts_state
+from .events import emit
 from .models import AccountToken, ApiToken, UserLike
 
 #: Prefix of personal API tokens, so secret scanners (and people) recognise one.
@@ -183,8 +184,9 @@ def create_api_token(
     )
     db.add(row)
     db.commit()
-    signals.api_token_created.send(
-        current_app._get_current_object(),  # type: ignore[attr-defined]
+    emit(
+        signals.api_token_created,
+        "accounts.token_created",
         user=user,
         prefix=row.prefix,
         name=name,
@@ -223,8 +225,9 @@ def revoke_api_token(user: UserLike, token_id: object) -> bool:
         return False
     row.revoked_at = state.clock()
     db.commit()
-    signals.api_token_revoked.send(
-        current_app._get_current_object(),  # type: ignore[attr-defined]
+    emit(
+        signals.api_token_revoked,
+        "accounts.token_revoked",
         user=user,
         prefix=row.prefix,
     )

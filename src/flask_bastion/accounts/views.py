@@ -11,6 +11,7 @@ does not tell either. A locked account answers exactly like a wrong password.
 from __future__ import annotations
 
 import functools
+import logging
 import typing as t
 from dataclasses import dataclass
 
@@ -36,7 +37,8 @@ from .core import (
     logout_user,
     normalise_email,
 )
-from .forms import Form, answer, app_object, done, done_to, external, problem
+from .events import emit
+from .forms import Form, answer, done, done_to, external, problem
 from .models import RESET, UNLOCK, VERIFY
 from .nexturl import safe_next
 from .services import mail_allowed, password_problems, send, throttle_for
@@ -179,7 +181,7 @@ def _register_later(
     except IntegrityError:  # registered meanwhile by another process: nothing to do
         db.rollback()
         return
-    signals.user_registered.send(app_object(), user=user)
+    emit(signals.user_registered, "accounts.registered", user=user)
     # Always: a new account's first link can be caused once only, and a flood of
     # "forgot" on the address beforehand must not keep its owner from it.
     _send_verification(user, token=token, url=links["verify_url"])
@@ -211,7 +213,7 @@ def verify(token: str) -> ResponseReturnValue:
     state = accounts_state()
     user.email_verified_at = state.clock()
     state.db().commit()
-    signals.email_verified.send(app_object(), user=user)
+    emit(signals.email_verified, "accounts.email_verified", user=user)
     flash("Your email address is confirmed. You can sign in now.", "success")
     return done("bastion_accounts.login", {"verified": True})
 
@@ -295,10 +297,24 @@ def _check_password(identifier: str, password: str) -> t.Any:
         # unlock link (the throttle itself sent account_locked, without the address).
         if following.reason in _LOCKS and user is not None:
             _send_unlock(user)
-        signals.login_failed.send(app_object(), user=user, reason="password", ip=ip)
+        emit(
+            signals.login_failed,
+            "accounts.login_failed",
+            user=user,
+            level=logging.WARNING,
+            reason="password",
+            ip=ip,
+        )
         return "failed"
     if not verdict.allowed:
-        signals.login_failed.send(app_object(), user=user, reason=verdict.reason, ip=ip)
+        emit(
+            signals.login_failed,
+            "accounts.login_failed",
+            user=user,
+            level=logging.WARNING,
+            reason=verdict.reason,
+            ip=ip,
+        )
         # Only a limit on the client's own address is said out loud: a locked or slowed
         # account answers exactly like a wrong password.
         return Throttled(verdict.retry_after) if verdict.scope == "ip" else "failed"
@@ -423,7 +439,7 @@ def _forgot_later(email: str, token: str, url: str, may_mail: bool) -> None:
     if user is not None and user.is_active and may_mail:
         issue_token(user, RESET, accounts_state().settings.reset_token_ttl, token=token)
         send(user.email, "bastion/accounts/mail/reset.txt", user=user, url=url)
-    signals.password_reset_requested.send(app_object(), user=user)
+    emit(signals.password_reset_requested, "accounts.reset_requested", user=user)
 
 
 def reset(token: str) -> ResponseReturnValue:
@@ -466,7 +482,7 @@ def reset(token: str) -> ResponseReturnValue:
     accounts_state().db().commit()
     revoke_all_sessions(user.get_id())
     throttle_for().unlock(user.email_key)
-    signals.password_changed.send(app_object(), user=user, reset=True)
+    emit(signals.password_changed, "accounts.password_changed", user=user, reset=True)
     flash("Your password is changed. Sign in with the new one.", "success")
     return done("bastion_accounts.login", {"password_changed": True})
 
