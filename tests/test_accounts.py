@@ -735,3 +735,21 @@ def test_account_events_are_logged_without_addresses(
     assert events["accounts.login_failed"].reason == "password"  # type: ignore[attr-defined]
     assert all("ann@example.com" not in r.getMessage() for r in caplog.records)
     assert all("ann@example.com" not in str(vars(r)) for r in caplog.records if hasattr(r, "event"))
+
+
+def test_a_refused_password_comes_with_strength_advice(site: Site) -> None:
+    """Besides the rules it breaks, a refused password gets the estimator's advice, as
+    guidance beside the field (HTML) and under ``hints`` (JSON)."""
+    page = site.client().post(
+        f"{BASE}/register", data={"email": "ann@example.com", "password": "password1"}
+    )
+    assert page.status_code == 422
+    assert b'id="password-advice"' in page.data
+    document = site.client().post(
+        f"{BASE}/register",
+        json={"email": "ann@example.com", "password": "password1"},
+        headers={"Accept": "application/json"},
+    )
+    assert document.json["hints"]["password"]
+    accepted = site.register(site.client(), "bob@example.com")
+    assert accepted.status_code == 200

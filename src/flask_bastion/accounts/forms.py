@@ -37,6 +37,8 @@ class Form:
             data = request.form
         self.data: t.Mapping[str, t.Any] = data
         self.errors: dict[str, list[str]] = {}
+        #: Advice per field, shown beside its errors (password strength guidance).
+        self.hints: dict[str, list[str]] = {}
 
     def text(self, name: str, *, limit: int, strip: bool = True, required: bool = True) -> str:
         """The string field ``name`` (``""`` when absent or invalid, with an error)."""
@@ -110,6 +112,7 @@ def problem(
     title: str,
     *,
     errors: t.Mapping[str, list[str]] | None = None,
+    hints: t.Mapping[str, list[str]] | None = None,
     headers: t.Mapping[str, str] | None = None,
     **context: t.Any,
 ) -> Response:
@@ -119,9 +122,13 @@ def problem(
         body: dict[str, t.Any] = {"type": "about:blank", "title": title, "status": status}
         if errors:
             body["errors"] = dict(errors)
+        if hints:
+            body["hints"] = dict(hints)
         response = Response(json.dumps(body), status, mimetype="application/problem+json")
     else:
-        html = render_template(template, message=title, errors=errors or {}, **context)
+        html = render_template(
+            template, message=title, errors=errors or {}, hints=hints or {}, **context
+        )
         response = Response(html, status, mimetype="text/html")
     response.vary.add("Accept")
     for name, value in (headers or {}).items():

@@ -38,7 +38,7 @@ from .core import (
 from .events import emit
 from .forms import MAX_NAME, Form, answer, done, done_to, external, problem
 from .models import EMAIL, UserRole
-from .services import mail_allowed, password_problems, send
+from .services import check_new_password, mail_allowed, send
 from .tokens import (
     consume_token,
     create_api_token,
@@ -121,13 +121,17 @@ def password() -> ResponseReturnValue:
     current_ok = _current_password_ok(form)
     new = form.password("new_password")
     if current_ok and new:
-        problems = password_problems(
-            new, email=current_user.email, second_factor=current_user.has_second_factor
+        check_new_password(
+            form,
+            "new_password",
+            new,
+            email=current_user.email,
+            second_factor=current_user.has_second_factor,
         )
-        for message in problems:
-            form.error("new_password", message)
     if not form.ok:
-        return problem(template, 422, "Please correct the fields below.", errors=form.errors)
+        return problem(
+            template, 422, "Please correct the fields below.", errors=form.errors, hints=form.hints
+        )
     from .views import set_password
 
     user = current_user._get_current_object()

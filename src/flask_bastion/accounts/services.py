@@ -9,15 +9,36 @@ from flask import current_app
 
 from ..context import get_state
 
+if t.TYPE_CHECKING:
+    from .forms import Form
+
 
 def password_problems(password: str, *, email: str, second_factor: bool = False) -> list[str]:
-    """Every rule ``password`` breaks, in plain words; the address and the site name are
-    context words it must not contain."""
+    """Every rule ``password`` breaks, in plain words (the command line's check)."""
     from ..passwords import password_policy
 
     policy = password_policy(current_app)
     problems = policy.check(password, context=[email], second_factor=second_factor)
-    return [problem.message for problem in problems]
+    return [found.message for found in problems]
+
+
+def check_new_password(
+    form: Form, field: str, password: str, *, email: str, second_factor: bool = False
+) -> None:
+    """Add to ``form`` every rule the new ``password`` breaks, in plain words, as errors
+    of ``field`` (the address and the site name are context words it must not contain),
+    and, when it breaks one, the strength estimator's advice as hints: guidance for the
+    next try, never a rule of its own."""
+    from ..passwords import password_policy
+
+    policy = password_policy(current_app)
+    problems = policy.check(password, context=[email], second_factor=second_factor)
+    for found in problems:
+        form.error(field, found.message)
+    if problems:
+        advice = policy.feedback(password, context=[email])
+        hints = [advice.warning, *advice.suggestions] if advice.warning else advice.suggestions
+        form.hints[field] = [hint for hint in hints if hint]
 
 
 def send(to: str, template: str, *, background: bool = True, **context: t.Any) -> None:

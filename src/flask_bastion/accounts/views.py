@@ -41,7 +41,7 @@ from .events import emit
 from .forms import Form, answer, done, done_to, external, problem
 from .models import RESET, UNLOCK, VERIFY
 from .nexturl import safe_next
-from .services import mail_allowed, password_problems, send, throttle_for
+from .services import check_new_password, mail_allowed, send, throttle_for
 from .throttle import REASON_LOCKED, REASON_UNLOCK_REQUIRED
 from .tokens import (
     consume_token,
@@ -116,14 +116,14 @@ def register() -> ResponseReturnValue:
     email = form.email()
     password = form.password("password")
     if form.ok:
-        for message in password_problems(password, email=email):
-            form.error("password", message)
+        check_new_password(form, "password", password, email=email)
     if not form.ok:
         return problem(
             "bastion/accounts/register.html",
             422,
             "Please correct the fields below.",
             errors=form.errors,
+            hints=form.hints,
             email=email,
         )
     state = accounts_state()
@@ -453,17 +453,16 @@ def reset(token: str) -> ResponseReturnValue:
     form = Form()
     password = form.password("password")
     if form.ok:
-        problems = password_problems(
-            password, email=user.email, second_factor=user.has_second_factor
+        check_new_password(
+            form, "password", password, email=user.email, second_factor=user.has_second_factor
         )
-        for message in problems:
-            form.error("password", message)
     if not form.ok:
         return problem(
             "bastion/accounts/reset.html",
             422,
             "Please choose another password.",
             errors=form.errors,
+            hints=form.hints,
             token=token,
             email=user.email,
         )
