@@ -112,7 +112,15 @@ class AccountsState:
         self.scopes: dict[str, str] = {}
 
     def tables(self) -> list[t.Any]:
-        tables = [AccountToken.__table__, ApiToken.__table__]
+        # Imported here: the second factor's models import the accounts package.
+        from ..mfa.models import RecoveryCode, TotpCredential
+
+        tables = [
+            AccountToken.__table__,
+            ApiToken.__table__,
+            TotpCredential.__table__,
+            RecoveryCode.__table__,
+        ]
         if self.user_model is User or getattr(self.user_model, "metadata", None) is (
             AccountsBase.metadata
         ):
