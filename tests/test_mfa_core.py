@@ -548,6 +548,75 @@ def test_racing_requests_with_one_code_pass_once(
     assert race(app, lambda: verify_totp(ann, code), pause) == ["ok", "refused"]
 
 
+def test_racing_confirmations_confirm_once(
+    app: Flask, ann: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two confirmations with the same code: one turns the factor on and gets the
+    recovery codes, the other is refused."""
+    with app.app_context():
+        secret = enrol_totp(ann)
+    real = mfa_core.verify
+
+    def pause(wait: Callable[[], t.Any]) -> None:
+        def held(*args: t.Any, **kwargs: t.Any) -> int:
+            step = real(*args, **kwargs)
+            wait()
+            return step
+
+        monkeypatch.setattr(mfa_core, "verify", held)
+
+    code = code_at(secret, STEP0)
+    assert race(app, lambda: confirm_totp(ann, code), pause) == ["ok", "refused"]
+    with app.app_context():
+        assert totp_enabled(ann) and recovery_codes_left(ann) == 10
+
+
+def test_racing_first_enrolments_leave_one_pending_secret(
+    app: Flask, ann: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two first enrolments at once both succeed (the later replaces the earlier), and
+    one pending row holds the secret of one of them."""
+    real = mfa_core._credential
+    secrets_: list[str] = []
+
+    def pause(wait: Callable[[], t.Any]) -> None:
+        def held(*args: t.Any) -> TotpCredential | None:
+            found = real(*args)
+            wait()
+            return found
+
+        monkeypatch.setattr(mfa_core, "_credential", held)
+
+    assert race(app, lambda: secrets_.append(enrol_totp(ann)), pause) == ["ok", "ok"]
+    monkeypatch.undo()
+    with app.app_context():
+        assert pending_totp_secret(ann) in secrets_
+    assert len(raw_rows(app, "bastion_totp_credentials")) == 1
+
+
+def test_enrolment_confirmed_meanwhile_is_refused(
+    app: Flask, ann: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """When another request confirms the pending app between enrol_totp's read and its
+    write, enrol_totp raises AlreadyEnrolled and the confirmed secret stays."""
+    with app.app_context():
+        first = enrol_totp(ann)
+    real = mfa_core._credential
+
+    def confirmed_meanwhile(*args: t.Any) -> TotpCredential | None:
+        found = real(*args)
+        monkeypatch.setattr(mfa_core, "_credential", real)
+        with app.app_context():  # the other request
+            confirm_totp(ann, code_at(first, STEP0))
+        return found
+
+    monkeypatch.setattr(mfa_core, "_credential", confirmed_meanwhile)
+    with app.app_context(), pytest.raises(AlreadyEnrolled):
+        enrol_totp(ann)
+    with app.app_context():
+        verify_totp(ann, code_at(first, STEP0 + 1))
+
+
 def test_racing_requests_with_one_recovery_code_pass_once(
     app: Flask, ann: User, monkeypatch: pytest.MonkeyPatch
 ) -> None:

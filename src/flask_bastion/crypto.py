@@ -233,11 +233,10 @@ class Encryption:
         :raises ConfigurationError: when ``BASTION_CRYPTO_KEYS`` is unset and so is
             ``SECRET_KEY``.
         """
-        if self._ring is None:
-            with self._lock:
-                if self._ring is None:
-                    self._ring = KeyRing(self.keys or _derived_keys(app))
-        return self._ring
+        with self._lock:  # not on the hot path: once per encryption or decryption
+            if self._ring is None:
+                self._ring = KeyRing(self.keys or _derived_keys(app))
+            return self._ring
 
 
 def _derived_keys(app: Flask) -> list[bytes]:

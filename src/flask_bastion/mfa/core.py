@@ -110,16 +110,14 @@ def enrol_totp(user: UserLike) -> str:
         .where(TotpCredential.user_id == user_id, TotpCredential.confirmed_at.is_(None))
         .values(secret_encrypted=sealed, last_step=None, created_at=now)
     )
-    if found is not None:
-        done = _claimed(db.execute(replace))
-    else:
+    if found is None:
         db.add(TotpCredential(user_id=user_id, secret_encrypted=sealed, created_at=now))
         try:
-            db.flush()
-            done = True
-        except IntegrityError:  # another request inserted the row first
+            db.commit()
+            return secret
+        except IntegrityError:  # another request inserted the row first: replace it
             db.rollback()
-            done = _claimed(db.execute(replace))
+    done = _claimed(db.execute(replace))
     db.commit()
     if not done:  # confirmed by another request in the meantime
         raise AlreadyEnrolled("an authenticator app is already set up for this account")
