@@ -43,6 +43,7 @@ TITLES = {
     "accounts": "Accounts",
     "mail": "Mail",
     "lockout": "Lockout",
+    "crypto": "Crypto",
 }
 
 #: What each parser in ``config/parsers.py`` accepts, by the parser's function name.
@@ -70,6 +71,10 @@ ACCEPTS = {
     ),
     "optional_str": "a string, or `None` (an empty string also means `None`)",
     "secret": "a string or bytes, or `None` (an empty value also means `None`)",
+    "crypto_keys": (
+        "`None`, or a list of keys, newest first, each the base64url text of 32 bytes "
+        "(padding optional); from the environment, one comma-separated string"
+    ),
     "header_token": "an HTTP header name: letters, digits and `-`",
     "response_header": (
         "an HTTP header name: letters, digits and `-`; in any case, not a hop-by-hop or "

@@ -33,6 +33,7 @@ from flask_bastion.checks import (
     sessions,
 )
 from flask_bastion.checks import accounts as accounts_checks
+from flask_bastion.checks import crypto as crypto_checks
 from flask_bastion.config import settings
 
 from .conftest import SECRET, make_app
@@ -43,6 +44,8 @@ FLASK_DOCS_KEY = b'_5#y2L"F4Q8z\n\xec]/'
 STRICT_FRAMING = {"default-src": ["'self'"], "frame-ancestors": ["'none'"]}
 #: STRICT_FRAMING with the default's script-src.
 STRICT_SCRIPTS = {**STRICT_FRAMING, "script-src": ["'nonce'", "'strict-dynamic'"]}
+#: A key for BASTION_CRYPTO_KEYS (base64url of 32 bytes).
+CRYPTO_KEY = "q2f1R5n0mK8vYc3xWb7aZt4uLp6sDe9hJg2iNo5rTkE"
 #: The From address of the mail settings.
 SENDER = "no-reply@example.org"
 #: The strict CSP with fallbacks for browsers without 'strict-dynamic' or nonces.
@@ -70,6 +73,7 @@ MODULE_BLOCKS = [
     pytest.param(passwords, "10", id="passwords"),
     pytest.param(lockout, "09", id="lockout"),
     pytest.param(accounts_checks, "11", id="accounts"),
+    pytest.param(crypto_checks, "12", id="crypto"),
 ]
 #: Checks that concern no configuration key, and why.
 NO_SETTING = {
@@ -593,7 +597,10 @@ FIRES = [
         id="W082-starttls-off-with-credentials",
     ),
     pytest.param(
-        "bastion.W081", {"bastion": {"components": [Accounts()]}}, (), id="W081-accounts-console"
+        "bastion.W081",
+        {"bastion": {"components": [Accounts()]}},
+        ("bastion.W121",),
+        id="W081-accounts-console",
     ),
     pytest.param(
         "bastion.W111",
@@ -602,8 +609,18 @@ FIRES = [
             "BASTION_MAIL_URL": "smtps://mail.example.org",
             "BASTION_MAIL_SENDER": SENDER,
         },
-        (),
+        ("bastion.W121",),
         id="W111-unverified-sign-in",
+    ),
+    pytest.param(
+        "bastion.W121",
+        {
+            "bastion": {"components": [Accounts()]},
+            "BASTION_MAIL_URL": "smtps://mail.example.org",
+            "BASTION_MAIL_SENDER": SENDER,
+        },
+        (),
+        id="W121-accounts-key-from-secret-key",
     ),
     pytest.param("bastion.W101", {"bastion": {"passwords_min_length": 14}}, (), id="W101-fourteen"),
     pytest.param(
@@ -632,6 +649,12 @@ SILENT = [
         {"bastion": {"accounts_require_verified_email": False}},
         id="W111-no-accounts",
     ),
+    pytest.param(
+        "bastion.W121",
+        {"bastion": {"components": [Accounts()], "crypto_keys": [CRYPTO_KEY]}},
+        id="W121-own-key",
+    ),
+    pytest.param("bastion.W121", {}, id="W121-no-accounts"),
     pytest.param("bastion.E001", {"SECRET_KEY": SECRET}, id="E001-hex-key"),
     pytest.param("bastion.W002", {"SECRET_KEY": SECRET[:32]}, id="W002-exactly-32-chars"),
     pytest.param("bastion.W002", {"SECRET_KEY": bytes.fromhex(SECRET)}, id="W002-32-random-bytes"),
@@ -978,6 +1001,7 @@ DEPLOY_ONLY = {
     "bastion.W091",
     "bastion.W092",
     "bastion.W111",
+    "bastion.W121",
 }
 
 

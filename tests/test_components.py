@@ -82,7 +82,8 @@ def _app_with(*components: t.Any, **config: t.Any) -> Flask:
 
 def test_builtin_components_run_in_stage_order() -> None:
     """The built-ins are ordered by stage: input, transport, session, authentication,
-    forgery, response, and the mailer, which has no hook, last."""
+    forgery, response (the key ring, which has no hook, after the headers), and the
+    mailer, which has no hook, last."""
     names = get_state(make_app()).components.names
     assert names == [
         "proxy",
@@ -96,6 +97,7 @@ def test_builtin_components_run_in_stage_order() -> None:
         "authz",
         "headers",
         "csp",
+        "crypto",
         "mail",
     ]
     stages = [c.stage for c in get_state(make_app()).components]

@@ -1,5 +1,5 @@
-"""The ``flask bastion`` command group: checks, effective configuration, secrets, and
-account administration (``flask bastion users``, for an application with accounts).
+"""The ``flask bastion`` command group: checks, effective configuration, secrets, keys,
+and account administration (``flask bastion users``, for an application with accounts).
 
 ``flask bastion check --deploy`` belongs in CI: it exits non-zero when a finding reaches
 ``--fail-level`` (WARNING by default), so an unsafe configuration never ships unnoticed.
@@ -28,6 +28,7 @@ from .accounts.core import ACCOUNTS_KEY
 from .checks import LEVELS, run_checks
 from .config import is_secret, settings, value_of
 from .context import get_state
+from .crypto import new_key
 from .logs import mask_urls
 
 if t.TYPE_CHECKING:
@@ -138,6 +139,13 @@ def config_command(as_json: bool) -> None:
 def generate_secret_command() -> None:
     """Print a new random SECRET_KEY (256 bits, hex). Needs no application."""
     click.echo(secrets.token_hex(32))
+
+
+@bastion_cli.command("generate-key", with_appcontext=False)
+def generate_key_command() -> None:
+    """Print a new random key for BASTION_CRYPTO_KEYS (256 bits, base64url). Needs no
+    application."""
+    click.echo(new_key())
 
 
 #: The most timed hashes per profile: the command must stay quick on a busy server.

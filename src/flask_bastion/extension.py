@@ -44,6 +44,7 @@ from .components import Component, Factory, Registry
 from .config import BastionConfig, load_config
 from .context import EXTENSION_KEY, RequestState, get_state, request_state
 from .cookies import private_headers
+from .crypto import Encryption
 from .csp import ContentSecurityPolicy
 from .csrf import CSRFProtection
 from .debugger import DebuggerGuard
@@ -77,6 +78,7 @@ BUILTIN_COMPONENTS: tuple[Factory, ...] = (
     Authorization,
     SecurityHeaders,
     ContentSecurityPolicy,
+    Encryption,
     Mailer,
 )
 

@@ -86,6 +86,20 @@ access_denied = _signals.signal("bastion.access-denied")
 #: Keywords: ``user``, ``role``, ``granted`` (``True`` for a grant).
 role_changed = _signals.signal("bastion.role-changed")
 
+# Second factors (flask_bastion.mfa).
+
+#: A user confirmed an authenticator app: the second factor is on. Keywords: ``user``,
+#: ``method`` (``"totp"``).
+mfa_enabled = _signals.signal("bastion.mfa-enabled")
+#: A user's second factor was turned off. Keywords: ``user``.
+mfa_disabled = _signals.signal("bastion.mfa-disabled")
+#: A second-factor code was refused (wrong, malformed or replayed; which, is not said).
+#: Keywords: ``user``, ``method`` (``"totp"`` or ``"recovery"``).
+mfa_failed = _signals.signal("bastion.mfa-failed")
+#: A new set of recovery codes replaced the old one. Keywords: ``user``, ``count``.
+recovery_codes_generated = _signals.signal("bastion.recovery-codes-generated")
+#: A recovery code was used (and is now spent). Keywords: ``user``, ``remaining``.
+recovery_code_used = _signals.signal("bastion.recovery-code-used")
 #: An email could not be sent, or was dropped because the background queue was full.
 #: Keywords: ``reason`` (the kind of failure, one of the ``REASON_*`` constants of
 #: :mod:`flask_bastion.mail`; never the message, the address or a credential),

@@ -123,14 +123,19 @@ class AccountsState:
         self.scopes: dict[str, str] = {}
 
     def tables(self) -> list[t.Any]:
-        """Flask-Bastion's own tables to create: tokens, roles, and ``bastion_users``
-        unless the application has its own user model."""
+        """Flask-Bastion's own tables to create: tokens, roles, second factors, and
+        ``bastion_users`` unless the application has its own user model."""
+        # Imported here: the second factor's models import the accounts package.
+        from ..mfa.models import RecoveryCode, TotpCredential
+
         tables = [
             AccountToken.__table__,
             ApiToken.__table__,
             Role.__table__,
             RolePermission.__table__,
             UserRole.__table__,
+            TotpCredential.__table__,
+            RecoveryCode.__table__,
         ]
         if self.user_model is User or getattr(self.user_model, "metadata", None) is (
             AccountsBase.metadata

@@ -30,6 +30,7 @@ from .sections import (
     PRODUCTION,
     AccountsConfig,
     CoreConfig,
+    CryptoConfig,
     CspConfig,
     CsrfConfig,
     ErrorsConfig,
@@ -53,6 +54,7 @@ __all__ = [
     "AccountsConfig",
     "BastionConfig",
     "CoreConfig",
+    "CryptoConfig",
     "CspConfig",
     "CsrfConfig",
     "ErrorsConfig",
@@ -93,6 +95,7 @@ SECTIONS: dict[str, type[t.Any]] = {
     "accounts": AccountsConfig,
     "mail": MailConfig,
     "lockout": LockoutConfig,
+    "crypto": CryptoConfig,
 }
 
 
@@ -153,6 +156,7 @@ class BastionConfig:
     accounts: AccountsConfig
     mail: MailConfig
     lockout: LockoutConfig
+    crypto: CryptoConfig
     #: key -> where its value came from: ``"keyword"``, ``"app.config"`` or ``"default"``.
     sources: Mapping[str, str]
 
@@ -163,8 +167,10 @@ class BastionConfig:
 
 
 #: Words in a key that make its value a secret: never echoed in an error, and shown as
-#: ``[redacted]`` by ``flask bastion config``.
-SECRET_WORDS = frozenset({"PEPPER", "PASSWORD"})
+#: ``[redacted]`` by ``flask bastion config``. ``KEYS`` is the key ring
+#: (``BASTION_CRYPTO_KEYS``); ``KEY`` is not a secret word: ``BASTION_*_KEY_PREFIX`` names
+#: Redis keys.
+SECRET_WORDS = frozenset({"PEPPER", "PASSWORD", "KEYS"})
 
 
 def is_secret(key: str) -> bool:

@@ -11,6 +11,7 @@ also matches before a trailing newline.
 
 from __future__ import annotations
 
+import base64
 import email.policy
 import ipaddress
 import re
@@ -476,6 +477,42 @@ def base_url(value: object) -> str | None:
         "expected the absolute URL the application is served at, such as "
         "'https://example.org' or 'https://example.org/app', without query or fragment"
     )
+
+
+#: Bytes in a key of the key ring: AES-256.
+CRYPTO_KEY_BYTES = 32
+_BASE64URL_RE = re.compile(r"[A-Za-z0-9_-]+={0,2}")
+
+
+def crypto_keys(value: object) -> tuple[bytes, ...] | None:
+    """``None``, or a list (newest first) of keys, each the base64url text of 32 bytes;
+    from the environment, one comma-separated string. The error never shows a key."""
+    if value is None:
+        return None
+    try:
+        texts = string_tuple(value)
+    except Invalid:
+        raise Invalid("expected a list of base64url keys (or one comma-separated string)") from None
+    if not texts:
+        raise Invalid("expected at least one key; leave the setting unset to derive one")
+    keys: list[bytes] = []
+    for number, text in enumerate(texts, 1):
+        bare = text.rstrip("=")
+        key = b""
+        if _BASE64URL_RE.fullmatch(text):
+            try:
+                key = base64.urlsafe_b64decode(bare + "=" * (-len(bare) % 4))
+            except ValueError:  # a length no base64 text has (one character too many)
+                key = b""
+        if len(key) != CRYPTO_KEY_BYTES:
+            raise Invalid(
+                f"key {number} is not the base64url text of {CRYPTO_KEY_BYTES} bytes "
+                "(`flask bastion generate-key` prints one)"
+            )
+        if key in keys:
+            raise Invalid(f"key {number} is listed twice")
+        keys.append(key)
+    return tuple(keys)
 
 
 def setting(

@@ -24,6 +24,7 @@ from .parsers import (
     base_url,
     boolean,
     choice,
+    crypto_keys,
     csp_policy,
     feature_allowlists,
     header_token,
@@ -579,6 +580,22 @@ class MailConfig:
 #: The most consecutive failed sign-ins any account may ever see evaluated between two
 #: successes or unlocks, whatever the configuration (``BASTION_LOCKOUT_MAX_FAILURES``).
 MAX_CONSECUTIVE_FAILURES = 100
+
+
+@dataclass(frozen=True)
+class CryptoConfig:
+    """Encryption of secrets kept at rest (``crypto.py``)."""
+
+    keys: tuple[bytes, ...] | None = setting(
+        None,
+        crypto_keys,
+        "The keys of the key ring that encrypts secrets kept at rest (TOTP secrets), "
+        "newest first: each the base64url text of 32 random bytes (`flask bastion "
+        "generate-key`). The first encrypts; every one decrypts, so an old key stays listed "
+        "until `rotate` has re-encrypted what it protects. Unset: one key derived from "
+        "SECRET_KEY (and one from each of SECRET_KEY_FALLBACKS, to decrypt). Never printed: "
+        "`flask bastion config` shows it as [redacted].",
+    )
 
 
 @dataclass(frozen=True)

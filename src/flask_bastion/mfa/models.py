@@ -1,0 +1,49 @@
+"""The tables of the second factor: a TOTP credential per user and their recovery codes.
+
+They live beside the accounts tables (on
+:class:`~flask_bastion.accounts.models.AccountsBase`, created on first use with them) and
+are keyed by the user's ID as text, like the tokens, so they work with any user model.
+Nothing in them signs anyone in on its own: the TOTP secret is encrypted with the key
+ring, bound to its user (:mod:`flask_bastion.crypto`), and recovery codes are salted
+digests.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Float, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from ..accounts.models import AccountsBase
+
+__all__ = ["RecoveryCode", "TotpCredential"]
+
+
+class TotpCredential(AccountsBase):
+    """A user's authenticator app: pending until a first code confirms it.
+
+    ``last_step`` is the RFC 6238 time step of the last accepted code; a code of that
+    step or an earlier one is refused, so an observed code cannot be replayed.
+    """
+
+    __tablename__ = "bastion_totp_credentials"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(64), unique=True)
+    #: The base32 secret, encrypted by the key ring with the context ``totp:<user_id>``.
+    secret_encrypted: Mapped[str] = mapped_column(Text)
+    #: When a first code confirmed the enrolment; ``None`` while pending.
+    confirmed_at: Mapped[float | None] = mapped_column(Float, default=None)
+    last_step: Mapped[int | None] = mapped_column(Integer, default=None)
+    created_at: Mapped[float] = mapped_column(Float)
+
+
+class RecoveryCode(AccountsBase):
+    """One single-use recovery code, stored as ``s256$<salt>$<digest>``."""
+
+    __tablename__ = "bastion_recovery_codes"
+    __table_args__ = (Index("ix_bastion_recovery_codes_user", "user_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(64))
+    code_hash: Mapped[str] = mapped_column(String(128))
+    used_at: Mapped[float | None] = mapped_column(Float, default=None)
