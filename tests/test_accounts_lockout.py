@@ -9,8 +9,10 @@ from collections.abc import Iterator
 
 import pytest
 import sqlalchemy as sa
+from sqlalchemy.orm import scoped_session, sessionmaker
 
 from flask_bastion import signals
+from flask_bastion.accounts import accounts_state
 from flask_bastion.accounts.throttle import (
     REASON_DELAYED,
     REASON_LOCKED,
@@ -328,6 +330,29 @@ def test_every_page_answers_503_when_the_accounts_database_is_down(
     )
     assert (bearer.status_code, bearer.headers["Retry-After"]) == (503, "5")
     assert client.get(f"{BASE}/login").status_code == 200  # nothing to read
+
+
+def test_the_applications_own_session_factory_fails_closed_too(smtp_server: t.Any) -> None:
+    """With the application's SQLAlchemy session on a database that is down, sign-in
+    is a 503 with Retry-After."""
+    engine = sa.create_engine(
+        f"postgresql+psycopg://u@127.0.0.1:{free_port()}/x", connect_args={"connect_timeout": 1}
+    )
+    factory = scoped_session(sessionmaker(engine))
+    site = make_site(smtp_server, accounts={"session_factory": factory})
+    page = site.login(site.client(), "ann@example.com")
+    assert (page.status_code, page.headers["Retry-After"]) == (503, "5")
+    factory.remove()
+    engine.dispose()
+
+
+def test_rolling_back_before_any_query_creates_nothing(smtp_server: t.Any, tmp_path: t.Any) -> None:
+    """The rollback of the error path touches no database a request has not used."""
+    url = f"sqlite:///{tmp_path}/a.db"
+    site = make_site(smtp_server, BASTION_ACCOUNTS_DATABASE_URL=url)
+    with site.app.test_request_context(BASE):
+        accounts_state(site.app).rollback()
+    assert sa.inspect(sa.create_engine(url)).get_table_names() == []
 
 
 #: The pages of a signed-in user.
