@@ -9,6 +9,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from flask_bastion.mail import flush_mail
+
 from .accounts_helpers import BASE, GOOD_PASSWORD, OTHER_PASSWORD, Site, make_site
 
 JSON = {"Accept": "application/json"}
@@ -156,5 +158,6 @@ def test_an_unverified_account_gets_a_403_problem(site: Site) -> None:
     """The right password on an unverified account: a 403 problem and a new link."""
     client = site.client()
     call(client, "/register", {"email": "ann@example.com", "password": GOOD_PASSWORD})
+    flush_mail(site.app)  # the account is created after the response
     answer = call(client, "/login", {"email": "ann@example.com", "password": GOOD_PASSWORD})
     assert document(answer, 403)["title"].startswith("Confirm your email address")
