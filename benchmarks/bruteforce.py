@@ -38,7 +38,8 @@ Everything runs in this process: no server, no network. The attacker sends
 in the WSGI environ and keeps no cookies. Each evaluated attempt costs one password hash
 (Werkzeug's scrypt in the seed stack; argon2id in Flask-Bastion, which also verifies the
 password of a refused attempt, so that the time taken does not tell a locked account):
-the default run takes a few minutes. ``--quick`` runs a fifth of it.
+the default run takes a few minutes. ``--quick`` attacks 40 accounts from 4 addresses
+(400 attempts), in under a minute.
 """
 
 from __future__ import annotations
