@@ -186,7 +186,7 @@ def make_scenario(accounts: int, attempts: int, addresses: int, interval: float)
 
 
 def hash_all(hasher: Callable[[str], str], passwords: dict[str, str]) -> dict[str, str]:
-    """``passwords`` hashed, on every core (both hashes release the GIL)."""
+    """``passwords`` hashed on a few threads (argon2-cffi releases the GIL while hashing)."""
     with ThreadPoolExecutor() as pool:
         return dict(zip(passwords, pool.map(hasher, passwords.values()), strict=True))
 
