@@ -1,8 +1,9 @@
-"""Smoke tests for ``benchmarks/``: the three apps serve the same routes over HTTPS and
-``overhead.py`` prints its one-line result.
+"""Smoke tests for ``benchmarks/``: the three apps serve the same routes over HTTPS,
+``overhead.py`` prints its one-line result, and ``bruteforce.py`` and ``enumeration.py``
+run on tiny parameters and print their documented lines.
 
-``overhead.py`` runs in a subprocess so that warnings raised by the seed stack's
-extensions cannot trip this suite's ``filterwarnings = error``.
+The scripts run in a subprocess so that warnings raised by the seed stack's extensions
+cannot trip this suite's ``filterwarnings = error``.
 """
 
 from __future__ import annotations
@@ -19,12 +20,24 @@ from flask import Flask
 
 BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
 OVERHEAD = BENCHMARKS / "overhead.py"
+BRUTEFORCE = BENCHMARKS / "bruteforce.py"
+ENUMERATION = BENCHMARKS / "enumeration.py"
 APPS = ("bare", "seed", "bastion")
 HTTPS = "https://localhost"
 OVERHEAD_LINE = re.compile(r"^overhead: \d+\.\d\d \(stack/bare us per request: \d+\.\d/\d+\.\d\)$")
 SCRIPT_NONCE = re.compile(r'<script nonce="([^"]+)">')
 CSP_NONCE = re.compile(r"script-src [^;]*'nonce-([^']+)'")
 QUICK = ("--batches", "2", "--batch-size", "20", "--warmup", "5")
+STACK_LINE = re.compile(
+    r"^(?P<stack>seed|bastion): (?P<attempts>\d+) attempts, (?P<evaluated>\d+) evaluated, "
+    r"(?P<refused>\d+) refused, (?P<compromised>\d+) compromised of (?P<reachable>\d+) "
+    r"reachable victims \(refused: [^;]+; \d+ s\)$",
+    re.MULTILINE,
+)
+ENUMERATION_LINE = re.compile(
+    r"^(login|register|forgot) +existing +\d+\.\d\d ms  unknown +\d+\.\d\d ms  "
+    r"difference [+-]\d+\.\d\d ms \([+-]\d+\.\d%\)  statuses \[[\d, ]+\]$"
+)
 
 
 @functools.cache
@@ -136,3 +149,66 @@ def test_overhead_login_must_set_a_cookie() -> None:
     result = run_overhead("bastion", "bare", "--login", "/api/ping", *QUICK)
     assert result.returncode != 0
     assert result.stdout == ""
+
+
+def run_script(script: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(script), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+@functools.cache
+def tiny_bruteforce() -> dict[str, dict[str, int]]:
+    """bruteforce.py on 10 accounts, 20 attempts from 2 addresses: each stack's figures."""
+    result = run_script(BRUTEFORCE, "--accounts", "10", "--attempts", "20", "--addresses", "2")
+    assert result.returncode == 0, result.stderr
+    return {
+        m["stack"]: {k: int(v) for k, v in m.groupdict().items() if k != "stack"}
+        for m in STACK_LINE.finditer(result.stdout)
+    }
+
+
+def test_bruteforce_prints_one_line_per_stack() -> None:
+    """bruteforce.py prints the documented line for the seed stack and for Flask-Bastion."""
+    figures = tiny_bruteforce()
+    assert sorted(figures) == ["bastion", "seed"]
+    for stack in figures.values():
+        assert stack["attempts"] == 20
+        assert stack["evaluated"] + stack["refused"] == 20
+
+
+def test_bruteforce_seed_limit_refuses_beyond_five_a_minute() -> None:
+    """Ten attempts per address within a simulated minute: the seed limit lets five through
+    per address, and the one victim's password is among them."""
+    seed = tiny_bruteforce()["seed"]
+    assert (seed["evaluated"], seed["refused"]) == (10, 10)
+    assert (seed["compromised"], seed["reachable"]) == (1, 1)
+
+
+def test_bruteforce_bastion_refuses_stuffing() -> None:
+    """One address failing on ten accounts is refused on the next, with the reason named."""
+    result = run_script(BRUTEFORCE, "--accounts", "12", "--attempts", "12", "--addresses", "1")
+    assert result.returncode == 0, result.stderr
+    bastion = next(m for m in STACK_LINE.finditer(result.stdout) if m["stack"] == "bastion")
+    assert (bastion["evaluated"], bastion["refused"], bastion["compromised"]) == ("11", "1", "1")
+    assert "refused: stuffing 1;" in bastion.group(0)
+
+
+def test_bruteforce_rejects_a_bad_option() -> None:
+    """An address count beyond the loopback range stops the run before it starts."""
+    result = run_script(BRUTEFORCE, "--addresses", "300")
+    assert result.returncode == 2
+    assert "at most 254" in result.stderr
+
+
+def test_enumeration_prints_one_line_per_form() -> None:
+    """enumeration.py --rounds 3 prints one timing line for each of the three forms."""
+    result = run_script(ENUMERATION, "--rounds", "3")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert [line.split()[0] for line in lines] == ["login", "register", "forgot"]
+    assert all(ENUMERATION_LINE.match(line) for line in lines), result.stdout
