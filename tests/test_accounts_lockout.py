@@ -401,3 +401,71 @@ def test_signed_in_pages_answer_503_when_the_accounts_database_goes_down(
             assert (page.status_code, page.headers.get("Retry-After")) == (503, "5"), path
     finally:
         proxy.close()
+
+
+def test_sign_out_works_with_the_accounts_database_down(site: Site) -> None:
+    """Signing out needs no database: with it gone, the session still ends."""
+    client = site.user("ann@example.com")
+    engine = sa.create_engine(
+        f"postgresql+psycopg://u@127.0.0.1:{free_port()}/x", connect_args={"connect_timeout": 1}
+    )
+    accounts_state(site.app).session_factory = sessionmaker(engine)
+    try:
+        response = client.post(f"{BASE}/logout")
+    finally:
+        engine.dispose()
+    assert response.status_code == 303
+    assert "cookies" in response.headers["Clear-Site-Data"]
+
+
+def test_a_reset_with_the_counters_down_changes_nothing(
+    smtp_server: t.Any, tmp_path: t.Any, redis_prefix: tuple[str, str]
+) -> None:
+    """With the counters' store gone, a reset answers 503 before it uses the link or
+    changes the password; once the store is back the same link works."""
+    import redis
+
+    url, prefix = redis_prefix
+    site = make_site(
+        smtp_server,
+        BASTION_ACCOUNTS_DATABASE_URL=f"sqlite:///{tmp_path}/r.db",
+        BASTION_LOCKOUT_STORE="redis",
+        BASTION_LOCKOUT_URL=url,
+        BASTION_LOCKOUT_KEY_PREFIX=prefix,
+    )
+    site.user("ann@example.com")
+    client = site.client()
+    client.post(f"{BASE}/forgot", data={"email": "ann@example.com"})
+    link = site.last_link("ann@example.com", "/reset/")
+    backend = site.app.extensions["bastion"].component("lockout").throttle.backend
+    working = backend.client
+    backend.client = redis.Redis(port=free_port(), socket_connect_timeout=1)
+    try:
+        down = client.post(BASE + link, data={"password": OTHER_PASSWORD})
+    finally:
+        backend.client.close()
+        backend.client = working
+    assert down.status_code == 503
+    assert site.login(site.client(), "ann@example.com", GOOD_PASSWORD).status_code == 303
+    assert client.post(BASE + link, data={"password": OTHER_PASSWORD}).status_code == 303
+    assert site.login(site.client(), "ann@example.com", OTHER_PASSWORD).status_code == 303
+
+
+def test_a_hash_upgrade_at_sign_in_keeps_the_users_links(site: Site) -> None:
+    """Signing in rehashes an old hash; a reset link asked for before still works."""
+    from werkzeug.security import generate_password_hash
+
+    site.user("ann@example.com")
+    with site.app.app_context():
+        db = accounts_state(site.app).db()
+        user = db.scalars(sa.select(User)).one()
+        user.password_hash = generate_password_hash(GOOD_PASSWORD, "pbkdf2:sha256:1000")
+        db.commit()
+    client = site.client()
+    client.post(f"{BASE}/forgot", data={"email": "ann@example.com"})
+    link = site.last_link("ann@example.com", "/reset/")
+    assert site.login(site.client(), "ann@example.com").status_code == 303
+    with site.app.app_context():
+        stored = accounts_state(site.app).db().scalars(sa.select(User)).one().password_hash
+    assert stored.startswith("$argon2id$")
+    assert client.post(BASE + link, data={"password": OTHER_PASSWORD}).status_code == 303

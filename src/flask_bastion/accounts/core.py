@@ -287,11 +287,17 @@ def login_user(user: UserLike, *, method: str = "password") -> None:
 def logout_user() -> None:
     """Sign the current user out: the session is deleted on the server and the browser
     is told to clear the site's cookies and storage."""
-    found = _authenticated()
+    found = request_state().get(Authenticated)
+    user = found.user if found is not None else None
+    if found is None and (user_id := peek_session_value(USER_KEY)) is not None:
+        try:  # only for the signal: signing out must work with the database down
+            user = load_user(user_id)
+        except SQLAlchemyError:
+            accounts_state().rollback()
     end_session()
     request_state().put(Authenticated(ANONYMOUS, "none"))
-    if found is not None:
-        emit(signals.user_logged_out, "accounts.logged_out", user=found.user)
+    if user is not None and user.is_authenticated:
+        emit(signals.user_logged_out, "accounts.logged_out", user=user)
 
 
 def confirm_login() -> None:

@@ -52,6 +52,21 @@ def account_stamp(user: UserLike) -> str:
     return hmac.new(key, message, hashlib.sha256).hexdigest()
 
 
+def restamp_tokens(user: UserLike, old_stamp: str) -> None:
+    """Bind ``user``'s unused links made under ``old_stamp`` to the account as it is now
+    (the caller commits): after a hash was upgraded to new parameters, which changes the
+    stamp without changing the password."""
+    accounts_state().db().execute(
+        update(AccountToken)
+        .where(
+            AccountToken.user_id == user.get_id(),
+            AccountToken.used_at.is_(None),
+            AccountToken.stamp == old_stamp,
+        )
+        .values(stamp=account_stamp(user))
+    )
+
+
 def new_link_token() -> str:
     """A new token for an emailed link: 256 bits from :mod:`secrets`, URL-safe."""
     return secrets.token_urlsafe(32)

@@ -44,10 +44,12 @@ from .nexturl import safe_next
 from .services import check_new_password, mail_allowed, send, throttle_for
 from .throttle import REASON_LOCKED, REASON_UNLOCK_REQUIRED
 from .tokens import (
+    account_stamp,
     consume_token,
     issue_token,
     new_link_token,
     peek_token,
+    restamp_tokens,
     revoke_all_api_tokens,
     void_tokens,
 )
@@ -320,7 +322,11 @@ def _check_password(identifier: str, password: str) -> t.Any:
         return Throttled(verdict.retry_after) if verdict.scope == "ip" else "failed"
     throttle.succeeded(identifier, ip)
     if new_hash is not None and user is not None:
+        # The same password under the current parameters: the links the user asked for
+        # stay valid (their stamp covers the hash, so they are stamped again).
+        old_stamp = account_stamp(user)
         user.password_hash = new_hash
+        restamp_tokens(user, old_stamp)
     return user
 
 
@@ -466,6 +472,9 @@ def reset(token: str) -> ResponseReturnValue:
             token=token,
             email=user.email,
         )
+    # Before the link is used: with the counters' store down this is a 503 that leaves
+    # the link and the password as they were, not a changed password behind an error.
+    throttle_for().unlock(user.email_key)
     found = consume_token(token, RESET)
     if found is None:
         return problem("bastion/accounts/message.html", 400, BAD_LINK)
@@ -480,7 +489,6 @@ def reset(token: str) -> ResponseReturnValue:
         revoke_all_api_tokens(user)
     accounts_state().db().commit()
     revoke_all_sessions(user.get_id())
-    throttle_for().unlock(user.email_key)
     emit(signals.password_changed, "accounts.password_changed", user=user, reset=True)
     flash("Your password is changed. Sign in with the new one.", "success")
     return done("bastion_accounts.login", {"password_changed": True})
