@@ -19,6 +19,7 @@ background worker, as in production where the page must not wait for the mail se
 from __future__ import annotations
 
 import argparse
+import logging
 import itertools
 import shutil
 import statistics
@@ -32,6 +33,7 @@ from flask import Flask
 
 from flask_bastion import Bastion
 from flask_bastion.accounts import Accounts
+from flask_bastion.logs import security_log
 from flask_bastion.mail import flush_mail
 
 WORK = Path(__file__).resolve().parent / ".work"
@@ -94,6 +96,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=200, help="pairs of requests per case")
     args = parser.parse_args(argv)
+    # Nothing configures logging here: each failed sign-in's security line would reach
+    # stderr through logging's last resort.
+    security_log.addHandler(logging.NullHandler())
     WORK.mkdir(exist_ok=True)
     folder = Path(tempfile.mkdtemp(prefix="enumeration-", dir=WORK))
     try:
