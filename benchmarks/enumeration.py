@@ -19,8 +19,8 @@ background worker, as in production where the page must not wait for the mail se
 from __future__ import annotations
 
 import argparse
-import logging
 import itertools
+import logging
 import shutil
 import statistics
 import sys
