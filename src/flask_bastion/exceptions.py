@@ -111,22 +111,31 @@ class DebuggerRefused(Rejection, InternalServerError):
     log_level = logging.CRITICAL
 
 
-class SessionStoreUnavailable(Rejection, ServiceUnavailable):
-    """The session store could not be reached; the request needed its session. The
-    response carries ``Retry-After`` (:attr:`RETRY_AFTER` seconds), whether the store
-    failed on reading the session or on saving it."""
+class StoreUnavailable(Rejection, ServiceUnavailable):
+    """Base of the refusals for a shared store that could not be reached (session store,
+    accounts database, brute-force counters): a 503 with ``Retry-After``
+    (:attr:`RETRY_AFTER` seconds), the ``store_unavailable`` signal and an error log
+    line. Never raised directly."""
 
-    event = "session.store_unavailable"
     signal = signals.store_unavailable
     log_level = logging.ERROR
     #: Seconds a client is asked to wait before retrying.
     RETRY_AFTER = 5
+    #: The text shown when no reason is given.
+    DEFAULT_REASON: t.ClassVar[str] = "A store is unavailable; try again shortly."
 
-    def __init__(
-        self, reason: str = "The session store is unavailable; try again shortly."
-    ) -> None:
-        super().__init__(reason)
+    def __init__(self, reason: str | None = None) -> None:
+        super().__init__(reason or self.DEFAULT_REASON)
         self.retry_after = self.RETRY_AFTER  # werkzeug's ServiceUnavailable sends it
+
+
+class SessionStoreUnavailable(StoreUnavailable):
+    """The session store could not be reached; the request needed its session. The
+    response carries ``Retry-After``, whether the store failed on reading the session or
+    on saving it."""
+
+    event = "session.store_unavailable"
+    DEFAULT_REASON = "The session store is unavailable; try again shortly."
 
 
 class InvalidToken(Rejection, Unauthorized):
@@ -147,19 +156,12 @@ def _bearer_challenge() -> t.Any:
     return WWWAuthenticate("bearer", {"error": "invalid_token"})
 
 
-class AccountsUnavailable(Rejection, ServiceUnavailable):
+class AccountsUnavailable(StoreUnavailable):
     """The accounts database could not be reached: sign-in and the account pages answer
     503 with ``Retry-After`` rather than guess."""
 
     event = "accounts.store_unavailable"
-    signal = signals.store_unavailable
-    log_level = logging.ERROR
-    #: Seconds a client is asked to wait before retrying.
-    RETRY_AFTER = 5
-
-    def __init__(self, reason: str = "Accounts are unavailable; try again shortly.") -> None:
-        super().__init__(reason)
-        self.retry_after = self.RETRY_AFTER
+    DEFAULT_REASON = "Accounts are unavailable; try again shortly."
 
 
 class MailUnavailable(Rejection, ServiceUnavailable):
@@ -188,23 +190,14 @@ class MailUnavailable(Rejection, ServiceUnavailable):
         self.retry_after = self.RETRY_AFTER  # werkzeug's ServiceUnavailable sends it
 
 
-class LockoutStoreUnavailable(Rejection, ServiceUnavailable):
+class LockoutStoreUnavailable(StoreUnavailable):
     """The store of the sign-in counters (:mod:`flask_bastion.accounts.throttle`) could
     not be reached. Sign-in fails closed: without its counters, password guessing would be
     unlimited, so no password is checked until the store answers again. The response
     carries ``Retry-After`` (:attr:`RETRY_AFTER` seconds)."""
 
     event = "lockout.store_unavailable"
-    signal = signals.store_unavailable
-    log_level = logging.ERROR
-    #: Seconds a client is asked to wait before retrying.
-    RETRY_AFTER = 5
-
-    def __init__(
-        self, reason: str = "Sign-in is unavailable for a moment; try again shortly."
-    ) -> None:
-        super().__init__(reason)
-        self.retry_after = self.RETRY_AFTER  # werkzeug's ServiceUnavailable sends it
+    DEFAULT_REASON = "Sign-in is unavailable for a moment; try again shortly."
 
 
 class Denied(Rejection):

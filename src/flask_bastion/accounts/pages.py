@@ -40,12 +40,10 @@ from .forms import MAX_NAME, Form, answer, done, done_to, external, problem
 from .models import EMAIL, UserRole
 from .services import check_new_password, mail_allowed, send
 from .tokens import (
-    consume_token,
     create_api_token,
     issue_token,
     list_api_tokens,
     new_link_token,
-    peek_token,
     revoke_all_api_tokens,
     revoke_api_token,
     void_tokens,
@@ -204,16 +202,14 @@ def _email_change_later(
 
 def email_confirm(token: str) -> ResponseReturnValue:
     """Confirm a new address with the link sent to it (GET shows a button)."""
-    from .views import BAD_LINK
+    from .views import BAD_LINK, UsedLink, use_link
 
-    if peek_token(token, EMAIL) is None:
+    found = use_link(token, EMAIL, "bastion/accounts/email_confirm.html")
+    if not isinstance(found, UsedLink):
+        return found
+    if not found.row.payload:
         return problem("bastion/accounts/message.html", 400, BAD_LINK)
-    if request.method == "GET":
-        return answer("bastion/accounts/email_confirm.html", token=token)
-    found = consume_token(token, EMAIL)
-    if found is None or not found[1].payload:
-        return problem("bastion/accounts/message.html", 400, BAD_LINK)
-    user, row = found
+    user, row = found.user, found.row
     old = user.email
     state = accounts_state()
     void_tokens(user)

@@ -15,7 +15,7 @@ import logging
 import typing as t
 from dataclasses import dataclass
 
-from flask import Blueprint, current_app, flash, request, url_for
+from flask import Blueprint, Response, current_app, flash, request, url_for
 from flask.typing import ResponseReturnValue
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
@@ -39,7 +39,7 @@ from .core import (
 )
 from .events import emit
 from .forms import Form, answer, done, done_to, external, problem
-from .models import RESET, UNLOCK, VERIFY
+from .models import RESET, UNLOCK, VERIFY, AccountToken
 from .nexturl import safe_next
 from .services import check_new_password, mail_allowed, send, throttle_for
 from .throttle import REASON_LOCKED, REASON_UNLOCK_REQUIRED
@@ -201,17 +201,35 @@ def _send_verification(user: t.Any, *, token: str | None = None, url: str | None
     )
 
 
+@dataclass(frozen=True)
+class UsedLink:
+    """An emailed link that was just used: its user and its row."""
+
+    user: t.Any
+    row: AccountToken
+
+
+def use_link(token: str, purpose: str, template: str) -> Response | UsedLink:
+    """The page of an emailed link: on GET, ``template`` with a button (a mail scanner
+    that opens the link does not use it up); on POST, the user and the token's row, the
+    token used. A bad, used or expired link is a 400 either way."""
+    if request.method == "GET":
+        if peek_token(token, purpose) is None:
+            return problem("bastion/accounts/message.html", 400, BAD_LINK)
+        return answer(template, token=token)
+    found = consume_token(token, purpose)
+    if found is None:
+        return problem("bastion/accounts/message.html", 400, BAD_LINK)
+    return UsedLink(*found)
+
+
 def verify(token: str) -> ResponseReturnValue:
     """Confirm an address. GET shows a button, POST confirms: a mail scanner that
     follows the link does not use it up."""
-    if request.method == "GET":
-        if peek_token(token, VERIFY) is None:
-            return problem("bastion/accounts/message.html", 400, BAD_LINK)
-        return answer("bastion/accounts/verify.html", token=token)
-    found = consume_token(token, VERIFY)
-    if found is None:
-        return problem("bastion/accounts/message.html", 400, BAD_LINK)
-    user, _ = found
+    found = use_link(token, VERIFY, "bastion/accounts/verify.html")
+    if not isinstance(found, UsedLink):
+        return found
+    user = found.user
     state = accounts_state()
     user.email_verified_at = state.clock()
     state.db().commit()
@@ -363,14 +381,10 @@ def _send_unlock(user: t.Any) -> None:
 
 def unlock(token: str) -> ResponseReturnValue:
     """Lift a lock with the link mailed when it was set (GET shows a button)."""
-    if request.method == "GET":
-        if peek_token(token, UNLOCK) is None:
-            return problem("bastion/accounts/message.html", 400, BAD_LINK)
-        return answer("bastion/accounts/unlock.html", token=token)
-    found = consume_token(token, UNLOCK)
-    if found is None:
-        return problem("bastion/accounts/message.html", 400, BAD_LINK)
-    user, _ = found
+    found = use_link(token, UNLOCK, "bastion/accounts/unlock.html")
+    if not isinstance(found, UsedLink):
+        return found
+    user = found.user
     throttle_for().unlock(user.email_key, by="link")
     flash("Your account is unlocked. You can sign in now.", "success")
     return done("bastion_accounts.login", {"unlocked": True})
