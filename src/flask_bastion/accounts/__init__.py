@@ -32,7 +32,7 @@ from ..components import Stage
 from ..context import RequestState, get_state
 from ..exceptions import InvalidToken
 from ..refusal import refuse
-from ..sessions import peek_session_value
+from ..sessions import make_stateless, peek_session_value
 from .core import (
     ACCOUNTS_KEY,
     ANONYMOUS,
@@ -149,7 +149,7 @@ class Accounts:
         from .tokens import authenticate_token
 
         # Stateless before anything can fail: a refused bearer request gets no session.
-        state.stateless = True
+        make_stateless()
         # The account pages are for a person in a browser. A token (scoped, long-lived,
         # kept in scripts and CI) must not list or sign out devices, confirm the
         # password or reach anything else there: a leaked token stays an API credential.

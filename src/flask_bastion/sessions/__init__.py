@@ -58,6 +58,7 @@ __all__ = [
     "end_session",
     "hash_id",
     "list_sessions",
+    "make_stateless",
     "make_store",
     "mark_private",
     "peek_session_value",
@@ -189,6 +190,20 @@ def peek_session_value(key: str) -> t.Any:
     if not isinstance(current, ServerSession) or current.record is None:
         return None
     return dict.get(current, key)
+
+
+def make_stateless() -> None:
+    """Never store the current request's session nor set its cookie: the request proved
+    who it is by itself (``Authorization: Bearer``). The forgery check skips it as well,
+    through :attr:`~flask_bastion.context.RequestState.stateless`."""
+    from flask.globals import request_ctx
+
+    from ..context import request_state
+
+    request_state().stateless = True
+    current = getattr(request_ctx._get_current_object(), "_session", None)  # type: ignore[attr-defined]
+    if isinstance(current, ServerSession):
+        current.stateless = True
 
 
 def rotate_session() -> None:

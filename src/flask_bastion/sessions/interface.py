@@ -41,7 +41,6 @@ from flask.sessions import SessionInterface, SessionMixin
 from werkzeug.datastructures import CallbackDict
 
 from ..config import BastionConfig
-from ..context import request_state
 from ..cookies import HOST_PREFIX, PRIVATE, mark_private
 from ..exceptions import SessionStoreUnavailable
 from ..logs import security_log
@@ -100,6 +99,9 @@ class ServerSession(CallbackDict[str, t.Any], SessionMixin):
         self.unavailable = False
         #: The request carried a cookie that selected no session (stale or forged).
         self.stale_cookie = False
+        #: The request authenticated itself (a bearer token): nothing is stored and no
+        #: cookie is set, whatever the request did with the session.
+        self.stateless = False
 
     @property
     def new(self) -> bool:  # type: ignore[override]
@@ -235,9 +237,7 @@ class BastionSessionInterface(SessionInterface):
         return session
 
     def save_session(self, app: Flask, session: SessionMixin, response: Response) -> None:
-        if not isinstance(session, ServerSession) or session.unavailable:
-            return
-        if request_state().stateless:  # a bearer request: never a cookie session
+        if not isinstance(session, ServerSession) or session.unavailable or session.stateless:
             return
         if session.accessed:  # before saving, which reads the data to store it
             mark_private()
