@@ -8,8 +8,12 @@ import typing as t
 from collections.abc import Iterator
 
 import pytest
+import sqlalchemy as sa
 
-from .accounts_helpers import BASE, GOOD_PASSWORD, Site, make_site
+from flask_bastion.accounts import User, accounts_state
+from flask_bastion.accounts.models import AccountToken
+
+from .accounts_helpers import BASE, GOOD_PASSWORD, OTHER_PASSWORD, Site, make_site
 
 DAY = 86_400
 
@@ -134,3 +138,30 @@ def test_a_link_is_bound_to_its_site(smtp_server: t.Any, tmp_path: t.Any, site: 
     link = site.last_link("ann@example.com", "/verify/")
     other = make_site(smtp_server, BASTION_ACCOUNTS_DATABASE_URL=f"sqlite:///{tmp_path}/b.db")
     assert other.client().get(BASE + link).status_code == 400
+
+
+def test_links_die_when_the_account_is_deactivated(site: Site) -> None:
+    """A reset link mailed before deactivation no longer works afterwards."""
+    site.user("ann@example.com")
+    client = site.client()
+    client.post(f"{BASE}/forgot", data={"email": "ann@example.com"})
+    link = site.last_link("ann@example.com", "/reset/")
+    with site.app.app_context():
+        db = accounts_state(site.app).db()
+        db.scalars(sa.select(User)).one().active = False
+        db.commit()
+    assert client.get(BASE + link).status_code == 400
+    assert client.post(BASE + link, data={"password": OTHER_PASSWORD}).status_code == 400
+
+
+def test_expired_link_rows_are_purged(site: Site) -> None:
+    """Rows of links expired for more than a day go when a new link is made."""
+    site.user("ann@example.com")
+    site.client().post(f"{BASE}/forgot", data={"email": "ann@example.com"})
+    site.mails()
+    site.clock.now += 3 * 86_400
+    site.client().post(f"{BASE}/forgot", data={"email": "ann@example.com"})
+    site.mails()
+    with site.app.app_context():
+        rows = list(accounts_state(site.app).db().scalars(sa.select(AccountToken)))
+    assert [row.created_at for row in rows] == [site.clock.now]

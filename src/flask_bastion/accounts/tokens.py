@@ -22,7 +22,7 @@ import secrets
 import typing as t
 
 from flask import current_app
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 
 from .. import signals
 from .core import accounts_state
@@ -35,6 +35,8 @@ API_TOKEN_PREFIX = "bst_"  # noqa: S105  (a prefix, not a secret)
 API_TOKEN_RE = re.compile(r"bst_[A-Za-z0-9_-]{43}")
 #: A token in an emailed link: 43 URL-safe characters.
 LINK_TOKEN_RE = re.compile(r"[A-Za-z0-9_-]{43}")
+#: Seconds after expiry when an emailed token's row is deleted.
+PURGE_AFTER = 86_400
 #: Seconds between two writes of a token's ``last_used_at``.
 LAST_USED_GRANULARITY = 60
 
@@ -99,6 +101,9 @@ def issue_token(
         )
         .values(used_at=now)
     )
+    # Expired rows go as new ones come, without a cron job (a day late: a link that just
+    # expired still answers "expired", not "unknown", which is the same 400 anyway).
+    db.execute(delete(AccountToken).where(AccountToken.expires_at < now - PURGE_AFTER))
     token = token or new_link_token()
     db.add(
         AccountToken(
@@ -131,7 +136,11 @@ def consume_token(token: object, purpose: str) -> tuple[t.Any, AccountToken] | N
     if row is None or row.purpose != purpose or row.used_at is not None or now >= row.expires_at:
         return None
     user = db.get(state.user_model, int(row.user_id))
-    if user is None or not hmac.compare_digest(row.stamp, account_stamp(user)):
+    # A deactivated account's links die with it: deactivation is an administrator's
+    # decision that no link mailed before may undo or work around.
+    if user is None or not user.is_active:
+        return None
+    if not hmac.compare_digest(row.stamp, account_stamp(user)):
         return None
     claimed = db.execute(
         update(AccountToken)
@@ -159,7 +168,11 @@ def peek_token(token: object, purpose: str) -> t.Any | None:
     if state.clock() >= row.expires_at:
         return None
     user = db.get(state.user_model, int(row.user_id))
-    if user is None or not hmac.compare_digest(row.stamp, account_stamp(user)):
+    # A deactivated account's links die with it: deactivation is an administrator's
+    # decision that no link mailed before may undo or work around.
+    if user is None or not user.is_active:
+        return None
+    if not hmac.compare_digest(row.stamp, account_stamp(user)):
         return None
     return user
 
