@@ -821,3 +821,25 @@ def test_users_commands_are_hidden_where_no_application_loads(
     info = ScriptInfo()
     assert "users" not in CliRunner().invoke(bastion_cli, ["--help"], obj=info).output
     assert "users" not in CliRunner().invoke(bastion_cli, ["--help"]).output
+
+
+def test_reset_mfa_turns_the_second_factor_off_and_signs_out(site: Site) -> None:
+    """reset-mfa deletes the authenticator and recovery codes and ends every session."""
+    import pyotp
+
+    from flask_bastion.mfa import confirm_totp, enrol_totp, totp_enabled
+
+    client = site.user("ann@example.com")
+    with site.app.test_request_context():
+        user = find_user("ann@example.com")
+        secret = enrol_totp(user)
+        confirm_totp(user, pyotp.TOTP(secret).at(site.clock.now))
+        assert totp_enabled(user)
+    result = invoke(site, "reset-mfa", "ann@example.com")
+    assert result.exit_code == 0, result.output
+    assert "turned off; 1 session(s) revoked" in result.output
+    with site.app.test_request_context():
+        assert not totp_enabled(find_user("ann@example.com"))
+    assert client.get(f"{BASE}/api/me", headers=JSON).status_code == 401
+    again = invoke(site, "reset-mfa", "ann@example.com")
+    assert "was not on" in again.output
