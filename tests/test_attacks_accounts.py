@@ -698,3 +698,20 @@ def test_reset_by_the_real_owner_kills_tokens_made_before_verification(
     assert owner.post(BASE + link, data={"password": OTHER_PASSWORD}).status_code == 303
     assert attacker.get(f"{BASE}/account").status_code == 303
     assert lax.app.test_client().get(f"{BASE}/api/me", headers=bearer(token)).status_code == 401
+
+
+def test_the_mail_limit_is_a_setting(smtp_server: t.Any, tmp_path: t.Any) -> None:
+    """BASTION_LOCKOUT_MAIL_LIMIT bounds the reset mails to one address per window."""
+    site = make_site(
+        smtp_server,
+        BASTION_ACCOUNTS_DATABASE_URL=f"sqlite:///{tmp_path}/m.db",
+        BASTION_LOCKOUT_MAIL_LIMIT=3,
+    )
+    site.user("ann@example.com")  # registering counts one (its link is sent regardless)
+    before = len(site.mails("ann@example.com"))
+    for _ in range(4):
+        site.client().post(f"{BASE}/forgot", data={"email": "ann@example.com"})
+    assert len(site.mails("ann@example.com")) == before + 2
+    site.clock.now += 3600
+    site.client().post(f"{BASE}/forgot", data={"email": "ann@example.com"})
+    assert len(site.mails("ann@example.com")) == before + 3

@@ -91,12 +91,6 @@ MEMORY = 30 * 86_400
 PURGE_INTERVAL = 300
 #: Attempts at claiming an attempt while other requests claim on the same account.
 MAX_RACES = 64
-#: Mails that anyone can cause to be sent to one address (a reset link, "someone tried
-#: to register with your address", a new verification link, a change-of-address link)
-#: allowed per fixed window of :data:`MAIL_WINDOW` seconds: enough for a person, too few
-#: to flood a mailbox (or to keep voiding the link its owner just asked for).
-MAIL_LIMIT = 5
-MAIL_WINDOW = 3600
 #: Purpose label of the key, derived from ``SECRET_KEY``, that hashes the counters' keys.
 KEY_LABEL = b"flask-bastion lockout keys v1"
 
@@ -366,19 +360,21 @@ class LoginThrottle:
 
     def allow_mail(self, address: str) -> bool:
         """Count one mail to ``address`` that an outsider can cause, and say whether it
-        may go: at most :data:`MAIL_LIMIT` per window of :data:`MAIL_WINDOW` seconds.
+        may go: at most ``BASTION_LOCKOUT_MAIL_LIMIT`` per fixed window of
+        ``BASTION_LOCKOUT_MAIL_WINDOW`` seconds.
         Counted alike whether or not an account has the address, so the cost tells
         nothing; the store holds a keyed hash of the address only.
 
         :raises LockoutStoreUnavailable: when the store cannot be reached.
         """
         now = self.clock()
-        number = math.floor(now / MAIL_WINDOW)
+        window = self.settings.mail_window
+        number = math.floor(now / window)
         key = f"e:{self._digest(b'mail', normalise_identifier(address))}:{number}"
         with _store():
-            self.backend.add(key, now, MAIL_WINDOW, (number + 1) * MAIL_WINDOW)
+            self.backend.add(key, now, window, (number + 1) * window)
             (record,) = self.backend.get([key], now)
-        return record is not None and record.count <= MAIL_LIMIT
+        return record is not None and record.count <= self.settings.mail_limit
 
     def status(self, identifier: str) -> AccountStatus:
         """The account's lock and its consecutive failures.

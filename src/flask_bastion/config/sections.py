@@ -693,6 +693,18 @@ class LockoutConfig:
         int_range(1, 86_400),
         "Seconds over which the distinct accounts of one address are counted.",
     )
+    mail_limit: int = setting(
+        5,
+        int_range(1, 1_000),
+        "Mails anyone can cause to one address (a reset link, 'someone tried to register "
+        "with your address', a new verification or change-of-address link) per "
+        "BASTION_LOCKOUT_MAIL_WINDOW: enough for a person, too few to flood a mailbox or "
+        "keep voiding the link its owner asked for. Counted alike for addresses with and "
+        "without an account.",
+    )
+    mail_window: int = setting(
+        3_600, int_range(60, 86_400), "Seconds of the fixed window of BASTION_LOCKOUT_MAIL_LIMIT."
+    )
 
     def __post_init__(self) -> None:
         # The steps must come in this order, or a later one would never be reached (a
