@@ -57,6 +57,7 @@ def create_app(test_config: Mapping[str, t.Any] | None = None) -> Flask:
     accounts = Accounts(user_model=User, session_factory=db.get_db, scopes=API_SCOPES)
     Bastion(app, components=[accounts])
     app.cli.add_command(admin.create_admin_command)
+    app.register_blueprint(admin.bp)
     app.register_blueprint(pages.bp)
     app.register_blueprint(health.bp)
     app.register_blueprint(preferences.bp)

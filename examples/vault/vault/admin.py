@@ -1,4 +1,5 @@
-"""The first administrator: ``flask --app vault create-admin``.
+"""Administration: the first administrator (``flask --app vault create-admin``) and the
+admin area at ``/admin``.
 
 ``make demo`` runs it on every start. The first time, it creates the administrator with a
 random one-time password and prints it once; the password is stored only as its hash, so
@@ -10,19 +11,38 @@ from __future__ import annotations
 
 import secrets
 import time
+import typing as t
+from collections.abc import Callable
 
 import click
-from flask import current_app
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask.cli import with_appcontext
+from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 
-from flask_bastion.accounts import accounts_state
+from flask_bastion.accounts import accounts_state, current_user, fresh_login_required
 from flask_bastion.accounts.core import normalise_email
 from flask_bastion.accounts.models import UserRole
-from flask_bastion.authz import define_role, grant_role
+from flask_bastion.accounts.services import throttle_for
+from flask_bastion.accounts.tokens import revoke_all_api_tokens
+from flask_bastion.authz import define_role, grant_role, revoke_role, roles_of, roles_required
+from flask_bastion.logs import security_log
+from flask_bastion.mfa import disable_mfa, totp_enabled
+from flask_bastion.sessions import list_sessions, revoke_all_sessions
 
 from .db import get_db
 from .models import ADMIN_PERMISSIONS, ADMIN_ROLE, User
+
+F = t.TypeVar("F", bound=Callable[..., t.Any])
 
 #: The address of the first administrator, unless ``VAULT_ADMIN_EMAIL`` says otherwise.
 DEFAULT_ADMIN_EMAIL = "admin@example.com"
@@ -66,3 +86,96 @@ def create_admin_command() -> None:
         f"Created the administrator {email} with the one-time password\n\n    {password}\n\n"
         "It is shown only this once. Sign in with it and choose your own password."
     )
+
+
+# The admin area: /admin, for the "admin" role, after a fresh sign-in. Administrators
+# must also have a second factor: the sign-in flow enrols them before anything else.
+
+bp = Blueprint("admin", __name__, url_prefix="/admin")
+
+#: What an administrator can do to an account, by the form's ``action``.
+ACTIONS = ("deactivate", "reactivate", "unlock", "revoke_sessions", "reset_mfa", "grant", "revoke")
+
+
+def admin_required(view: F) -> F:
+    """The signed-in user must hold the admin role and have signed in within the fresh
+    window; anyone else gets 403 (or is sent to sign in)."""
+    return t.cast(F, fresh_login_required(roles_required(ADMIN_ROLE)(view)))
+
+
+def _account(user_id: int) -> User:
+    user = get_db().get(User, user_id)
+    if user is None:
+        abort(404)
+    return user
+
+
+@bp.get("/")
+@admin_required
+def users() -> str:
+    """Every account, newest first, with ``?q=`` to filter by address."""
+    query = request.args.get("q", "", type=str)[:254]
+    statement = select(User).order_by(User.created_at.desc()).limit(200)
+    if query:
+        statement = statement.where(User.email_key.contains(normalise_email(query)))
+    found = get_db().scalars(statement).all()
+    return render_template("admin/users.html", users=found, query=query)
+
+
+@bp.get("/users/<int:user_id>")
+@admin_required
+def user(user_id: int) -> str:
+    """One account: its state, roles, brute-force lock, second factor and sessions."""
+    account = _account(user_id)
+    return render_template(
+        "admin/user.html",
+        account=account,
+        roles=sorted(roles_of(account)),
+        all_roles=(ADMIN_ROLE,),
+        lock=throttle_for().status(account.email_key),
+        mfa=totp_enabled(account),
+        sessions=list_sessions(account.get_id()),
+    )
+
+
+@bp.post("/users/<int:user_id>")
+@admin_required
+def act(user_id: int) -> ResponseReturnValue:
+    """Change an account: deactivate, reactivate, unlock, revoke sessions, reset the
+    second factor, grant or revoke a role. Every action is a security log line."""
+    account = _account(user_id)
+    action = request.form.get("action", "")
+    if action not in ACTIONS:
+        abort(400, "Unknown action.")
+    if account.get_id() == current_user.get_id() and action in ("deactivate", "revoke"):
+        abort(400, "Administrators cannot deactivate themselves or drop their own role.")
+    if action == "deactivate":
+        account.active = False
+        revoke_all_api_tokens(account)
+        get_db().commit()
+        revoke_all_sessions(account.get_id())
+    elif action == "reactivate":
+        account.active = True
+        get_db().commit()
+    elif action == "unlock":
+        throttle_for().unlock(account.email_key, by="admin")
+    elif action == "revoke_sessions":
+        revoke_all_sessions(account.get_id())
+    elif action == "reset_mfa":
+        disable_mfa(account)
+        revoke_all_sessions(account.get_id())
+    elif action == "grant":
+        grant_role(account, ADMIN_ROLE)
+    else:
+        revoke_role(account, ADMIN_ROLE)
+    security_log.info(
+        "vault.admin_action",
+        extra={
+            "event": "vault.admin_action",
+            "action": action,
+            "user_id": account.get_id(),
+            "by": current_user.get_id(),
+        },
+    )
+    flash("Done.", "success")
+    return redirect(url_for("admin.user", user_id=user_id), 303)
