@@ -23,7 +23,12 @@ def test_init_db_creates_tables(app: Flask, runner: FlaskCliRunner) -> None:
     assert result.exit_code == 0, result.output
     assert "Initialised the database" in result.output
     with app.app_context():
-        assert sorted(inspect(database().engine).get_table_names()) == ["app_meta", "users"]
+        assert sorted(inspect(database().engine).get_table_names()) == [
+            "app_meta",
+            "note_shares",
+            "notes",
+            "users",
+        ]
     assert _schema_version(app) == SCHEMA_VERSION
 
 
@@ -66,5 +71,10 @@ def test_init_db_postgresql(make_app: Callable[..., Flask], postgres_url: str) -
     app = make_app(DATABASE_URL=postgres_url)
     assert app.test_cli_runner().invoke(args=["init-db"]).exit_code == 0
     with app.app_context():
-        assert sorted(inspect(database().engine).get_table_names()) == ["app_meta", "users"]
+        assert sorted(inspect(database().engine).get_table_names()) == [
+            "app_meta",
+            "note_shares",
+            "notes",
+            "users",
+        ]
     assert _schema_version(app) == SCHEMA_VERSION

@@ -27,8 +27,9 @@ from flask import Flask
 from flask_bastion import Bastion
 from flask_bastion.accounts import Accounts
 
-from . import admin, db, health, pages, preferences
+from . import admin, api, db, health, notes, pages, preferences
 from .models import User
+from .policy import policy
 
 #: What a personal API token may be allowed to do.
 API_SCOPES = {
@@ -56,11 +57,14 @@ def create_app(test_config: Mapping[str, t.Any] | None = None) -> Flask:
     db.init_app(app)
     accounts = Accounts(user_model=User, session_factory=db.get_db, scopes=API_SCOPES)
     Bastion(app, components=[accounts])
+    policy.init_app(app)
     app.cli.add_command(admin.create_admin_command)
     app.register_blueprint(admin.bp)
     app.register_blueprint(pages.bp)
     app.register_blueprint(health.bp)
     app.register_blueprint(preferences.bp)
+    app.register_blueprint(notes.bp)
+    app.register_blueprint(api.bp)
     return app
 
 

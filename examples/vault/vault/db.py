@@ -8,19 +8,20 @@ databases; the session belongs to the application context and is closed when it 
 
 from __future__ import annotations
 
+import typing as t
 from dataclasses import dataclass
 
 import click
 from flask import Flask, current_app, g
 from flask.cli import with_appcontext
-from sqlalchemy import Engine, String, create_engine
+from sqlalchemy import Engine, String, create_engine, event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
 #: Key of the per-application state in ``app.extensions``.
 EXTENSION_KEY = "vault.db"
 #: Version of the schema that :func:`init_db` creates, stored in :class:`AppMeta`.
-SCHEMA_VERSION = "2"
+SCHEMA_VERSION = "3"
 
 
 class Base(DeclarativeBase):
@@ -59,9 +60,20 @@ def init_app(app: Flask) -> None:
     # pool_pre_ping replaces connections the server has closed (restarts, idle timeouts)
     # instead of failing the next request on them.
     engine = create_engine(database_url(app.config["DATABASE_URL"]), pool_pre_ping=True)
+    if engine.dialect.name == "sqlite":
+        # SQLite ignores foreign keys unless asked, per connection. Deleting an account
+        # must delete its notes and shares: SQLite reuses the highest row ID, and the next
+        # account would otherwise inherit them.
+        event.listen(engine, "connect", _sqlite_foreign_keys)
     app.extensions[EXTENSION_KEY] = Database(engine, sessionmaker(engine))
     app.teardown_appcontext(close_db)
     app.cli.add_command(init_db_command)
+
+
+def _sqlite_foreign_keys(connection: t.Any, record: t.Any) -> None:
+    cursor = connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
 
 
 def database() -> Database:

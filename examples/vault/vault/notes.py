@@ -1,0 +1,226 @@
+"""``/notes``: Markdown notes, shared read-only or for editing with other users.
+
+What the pages defend against:
+
+* **Insecure direct object references.** Every view that takes a note ID loads the note
+  through :func:`~flask_bastion.authz.get_or_404` with its action (:mod:`vault.policy`):
+  a note the user may not touch answers the same 404 as one that does not exist. IDs are
+  random besides (:func:`vault.models.new_note_id`).
+* **Stored XSS.** A body is Markdown, shown through
+  :func:`~flask_bastion.sanitize.render_markdown` (raw HTML off, then an allowlist); titles
+  and everything else go through Jinja's autoescaping.
+* **SQL injection.** The search is a bound ``LIKE`` parameter with its wildcards escaped;
+  no SQL is built from strings.
+* **Forgery.** Every change is a POST form carrying ``csrf_field()``; Flask-Bastion
+  rejects a post from another site before the view runs.
+* **Token misuse.** The pages are for a signed-in browser. A personal API token (kept in
+  scripts, limited by scopes) is refused here; the API (:mod:`vault.api`) checks scopes.
+* **Oversized input.** Titles, bodies, searches and addresses have length limits.
+
+Sharing looks up the address among accounts and says when there is none: a signed-in
+user can learn whether an address has an account, which a team vault accepts.
+"""
+
+from __future__ import annotations
+
+import time
+import typing as t
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from sqlalchemy import Select, delete, or_, select
+from werkzeug.wrappers import Response
+
+from flask_bastion.accounts import (
+    current_user,
+    find_user,
+    login_required,
+    request_authentication,
+)
+from flask_bastion.authz import get_or_404
+from flask_bastion.exceptions import InvalidToken
+from flask_bastion.refusal import refuse
+from flask_bastion.sanitize import render_markdown
+
+from .db import get_db
+from .models import ACCESS_LEVELS, BODY_MAX, TITLE_MAX, Note, NoteShare, User
+
+bp = Blueprint("notes", __name__, url_prefix="/notes")
+
+#: Longest search, in characters.
+QUERY_MAX = 200
+#: Most notes a list shows.
+LIST_LIMIT = 200
+#: Longest address accepted when sharing (RFC 5321's limit).
+EMAIL_MAX = 254
+#: Why a bearer token is refused on these pages.
+REASON_BROWSER_ONLY = "Personal API tokens are for /api/v1; the notes pages need a browser sign-in."
+
+
+@bp.before_request
+def browser_only() -> None:
+    """Refuse a request authenticated by a personal API token."""
+    found = request_authentication()
+    if found is not None and found.via == "token":
+        refuse(InvalidToken(REASON_BROWSER_ONLY))
+
+
+def visible_notes(user: t.Any, query: str = "") -> Select[Note]:
+    """The notes ``user`` owns or has a share of, newest change first; with ``query``,
+    only those whose title or body contains it (case-insensitively)."""
+    shared = select(NoteShare.note_id).where(NoteShare.user_id == user.id)
+    statement = select(Note).where(or_(Note.owner_id == user.id, Note.id.in_(shared)))
+    if query:
+        statement = statement.where(
+            or_(
+                Note.title.icontains(query, autoescape=True),
+                Note.body.icontains(query, autoescape=True),
+            )
+        )
+    return statement.order_by(Note.updated_at.desc(), Note.id).limit(LIST_LIMIT)
+
+
+def note_errors(title: str, body: str) -> dict[str, str]:
+    """What is wrong with a note's ``title`` and ``body``, by field."""
+    errors = {}
+    if not title.strip():
+        errors["title"] = "Give the note a title."
+    elif len(title) > TITLE_MAX:
+        errors["title"] = f"Keep the title under {TITLE_MAX + 1} characters."
+    if len(body) > BODY_MAX:
+        errors["body"] = f"Keep the note under {BODY_MAX + 1} characters."
+    return errors
+
+
+@bp.get("")
+@login_required
+def index() -> str:
+    """The user's own and shared notes; ``?q=`` searches titles and bodies."""
+    query = request.args.get("q", "")[:QUERY_MAX]
+    notes = get_db().scalars(visible_notes(current_user, query)).all()
+    return render_template("notes/list.html", notes=notes, query=query)
+
+
+@bp.route("/new", methods=["GET", "POST"])
+@login_required
+def create() -> str | Response | tuple[str, int]:
+    """The form for a new note, and its creation."""
+    if request.method == "GET":
+        return render_template("notes/form.html", note=None, title="", body="", errors={})
+    title = request.form.get("title", "")
+    body = request.form.get("body", "")
+    errors = note_errors(title, body)
+    if errors:
+        page = render_template("notes/form.html", note=None, title=title, body=body, errors=errors)
+        return page, 422
+    now = time.time()
+    note = Note(
+        owner_id=current_user.id,
+        title=title.strip(),
+        body=body,
+        created_at=now,
+        updated_at=now,
+    )
+    db = get_db()
+    db.add(note)
+    db.commit()
+    return redirect(url_for("notes.show", note_id=note.id), 303)
+
+
+@bp.get("/<note_id>")
+@login_required
+def show(note_id: str) -> str:
+    """One note, its body rendered from Markdown."""
+    note = get_or_404(Note, note_id, "read")
+    return render_template("notes/show.html", note=note, html=render_markdown(note.body))
+
+
+@bp.route("/<note_id>/edit", methods=["GET", "POST"])
+@login_required
+def edit(note_id: str) -> str | Response | tuple[str, int]:
+    """The form to change a note, and the change."""
+    note = get_or_404(Note, note_id, "edit")
+    if request.method == "GET":
+        return render_template(
+            "notes/form.html", note=note, title=note.title, body=note.body, errors={}
+        )
+    title = request.form.get("title", "")
+    body = request.form.get("body", "")
+    errors = note_errors(title, body)
+    if errors:
+        page = render_template("notes/form.html", note=note, title=title, body=body, errors=errors)
+        return page, 422
+    note.title = title.strip()
+    note.body = body
+    note.updated_at = time.time()
+    get_db().commit()
+    return redirect(url_for("notes.show", note_id=note.id), 303)
+
+
+@bp.post("/<note_id>/delete")
+@login_required
+def remove(note_id: str) -> Response:
+    """Delete a note and its shares."""
+    note = get_or_404(Note, note_id, "delete")
+    db = get_db()
+    db.delete(note)
+    db.commit()
+    flash("The note is deleted.", "info")
+    return redirect(url_for("notes.index"), 303)
+
+
+@bp.route("/<note_id>/share", methods=["GET", "POST"])
+@login_required
+def share(note_id: str) -> str | Response | tuple[str, int]:
+    """Who the note is shared with; share it by address (``email``, ``access``), change
+    a share's access the same way, or revoke one (``revoke``: the user's ID)."""
+    note = get_or_404(Note, note_id, "share")
+    db = get_db()
+    error = None
+    if request.method == "POST":
+        if "revoke" in request.form:
+            db.execute(
+                delete(NoteShare).where(
+                    NoteShare.note_id == note.id,
+                    NoteShare.user_id == _int(request.form["revoke"]),
+                )
+            )
+            db.commit()
+            return redirect(url_for("notes.share", note_id=note.id), 303)
+        error = _add_share(note, request.form.get("email", ""), request.form.get("access", ""))
+        if error is None:
+            return redirect(url_for("notes.share", note_id=note.id), 303)
+    shares = db.scalars(
+        select(NoteShare)
+        .join(User, User.id == NoteShare.user_id)
+        .where(NoteShare.note_id == note.id)
+        .order_by(User.email_key)
+    ).all()
+    page = render_template(
+        "notes/share.html", note=note, shares=shares, access_levels=ACCESS_LEVELS, error=error
+    )
+    return (page, 422) if error else page
+
+
+def _int(value: str) -> int:
+    if not (value.isascii() and value.isdigit() and len(value) <= 18):
+        abort(400, description="Choose a share to revoke.")
+    return int(value)
+
+
+def _add_share(note: Note, email: str, access: str) -> str | None:
+    """Share ``note`` with the account of ``email``; the error to show, if any."""
+    if access not in ACCESS_LEVELS:
+        return "Choose read or edit access."
+    user = find_user(email.strip()) if 0 < len(email) <= EMAIL_MAX else None
+    if user is None:
+        return "There is no account with this address."
+    if user.id == note.owner_id:
+        return "This is your own note."
+    db = get_db()
+    existing = db.get(NoteShare, (note.id, user.id))
+    if existing is not None:
+        existing.access = access
+    else:
+        db.add(NoteShare(note_id=note.id, user_id=user.id, access=access))
+    db.commit()
+    return None
