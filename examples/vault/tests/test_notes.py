@@ -193,17 +193,6 @@ def test_search_is_a_bound_substring_match(vault: Flask) -> None:
     assert titles("") == {"Groceries", "Taxes", "Other"}
 
 
-def test_deleting_the_account_deletes_its_notes(vault: Flask) -> None:
-    """An account's notes go with it, so no later account can inherit them."""
-    client = sign_in(vault)
-    create(client)
-    with vault.app_context():
-        db = get_db()
-        db.delete(db.scalars(select(User).where(User.email == "ann@example.com")).one())
-        db.commit()
-    assert notes(vault) == []
-
-
 def test_nav_links_to_notes_when_signed_in(vault: Flask) -> None:
     """The header links to the notes for a signed-in user only."""
     assert b'href="/notes"' in sign_in(vault).get(f"{BASE}/").data
@@ -280,3 +269,52 @@ def test_api_invalid_token_is_refused(vault: Flask) -> None:
     response = vault.test_client().get(f"{BASE}/api/v1/notes", headers=headers)
     assert response.status_code == 401
     assert "invalid_token" in response.headers["WWW-Authenticate"]
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.services)])
+def any_vault(request: pytest.FixtureRequest, make_app: Callable[..., Flask]) -> Flask:
+    """Vault on SQLite, and on PostgreSQL (a private schema) when DATABASE_URL is set."""
+    config: dict[str, t.Any] = {}
+    if request.param == "postgresql":
+        config["DATABASE_URL"] = request.getfixturevalue("postgres_url")
+    app = make_app(TRUSTED_HOSTS=["localhost"], BASTION_SESSIONS_STORE="memory", **config)
+    with app.app_context():
+        init_db()
+        add_user("ann@example.com")
+        add_user("bob@example.com")
+    return app
+
+
+def test_nul_characters_are_refused_not_stored(any_vault: Flask) -> None:
+    """A NUL in a note, a search, an address or the API is a 4xx, never a server error."""
+    client = sign_in(any_vault)
+    note_id = create(client, "Plan", "100% ready")
+    assert client.post(f"{BASE}/notes/new", data={"title": "a\x00", "body": ""}).status_code == 422
+    edit = client.post(f"{BASE}/notes/{note_id}/edit", data={"title": "a", "body": "\x00"})
+    assert edit.status_code == 422
+    share = client.post(
+        f"{BASE}/notes/{note_id}/share", data={"email": "bob@example.com\x00", "access": "read"}
+    )
+    assert share.status_code == 422
+    assert "Plan" in client.get(f"{BASE}/notes?q=%25%00").get_data(as_text=True)
+    headers = token(any_vault)
+    api = any_vault.test_client()
+    assert api.get(f"{BASE}/api/v1/notes?q=%00", headers=headers).status_code == 200
+    posted = api.post(f"{BASE}/api/v1/notes", json={"title": "\x00"}, headers=headers)
+    assert posted.status_code == 422
+    assert [note.title for note in notes(any_vault)] == ["Plan"]
+
+
+def test_account_deletion_cascades(any_vault: Flask) -> None:
+    """Deleting an account deletes its notes and the shares others gave it."""
+    ann = sign_in(any_vault)
+    bob = sign_in(any_vault, "bob@example.com")
+    create(ann, "Ann's")
+    bobs = create(bob, "Bob's")
+    bob.post(f"{BASE}/notes/{bobs}/share", data={"email": "ann@example.com", "access": "edit"})
+    with any_vault.app_context():
+        db = get_db()
+        db.delete(db.scalars(select(User).where(User.email == "ann@example.com")).one())
+        db.commit()
+        assert db.scalars(select(NoteShare)).all() == []
+    assert [note.title for note in notes(any_vault)] == ["Bob's"]

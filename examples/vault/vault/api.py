@@ -32,7 +32,7 @@ from flask_bastion.authz import get_or_404
 
 from .db import get_db
 from .models import BODY_MAX, TITLE_MAX, Note
-from .notes import QUERY_MAX, visible_notes
+from .notes import search_query, visible_notes
 from .policy import access_of
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -97,6 +97,8 @@ def note_fields(*, required: bool) -> dict[str, str]:
             abort(422, description=f"'{name}' must be a string.")
         if len(value) > longest:
             abort(422, description=f"'{name}' is longer than {longest} characters.")
+        if "\x00" in value:  # PostgreSQL cannot store it
+            abort(422, description=f"'{name}' must not contain NUL characters.")
     if "title" in data and not data["title"].strip():
         abort(422, description="'title' must not be empty.")
     if required and "title" not in data:
@@ -109,8 +111,7 @@ def note_fields(*, required: bool) -> dict[str, str]:
 @require_scope("notes:read")
 def list_notes() -> ResponseReturnValue:
     """The notes the user owns or has a share of; ``?q=`` searches them."""
-    query = request.args.get("q", "")[:QUERY_MAX]
-    notes = get_db().scalars(visible_notes(current_user, query)).all()
+    notes = get_db().scalars(visible_notes(current_user, search_query())).all()
     return {"notes": [note_json(note) for note in notes]}
 
 

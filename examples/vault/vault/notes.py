@@ -15,7 +15,9 @@ What the pages defend against:
   rejects a post from another site before the view runs.
 * **Token misuse.** The pages are for a signed-in browser. A personal API token (kept in
   scripts, limited by scopes) is refused here; the API (:mod:`vault.api`) checks scopes.
-* **Oversized input.** Titles, bodies, searches and addresses have length limits.
+* **Oversized or unstorable input.** Titles, bodies, searches and addresses have length
+  limits; a NUL character, which PostgreSQL cannot store or compare, is refused in a
+  note and dropped from a search, so it is a 422 rather than a database error.
 
 Sharing looks up the address among accounts and says when there is none: a signed-in
 user can learn whether an address has an account, which a team vault accepts.
@@ -79,10 +81,17 @@ def visible_notes(user: t.Any, query: str = "") -> Select[Note]:
     return statement.order_by(Note.updated_at.desc(), Note.id).limit(LIST_LIMIT)
 
 
+def search_query() -> str:
+    """The request's ``?q=``, cut to :data:`QUERY_MAX` characters, without NULs."""
+    return request.args.get("q", "").replace("\x00", "")[:QUERY_MAX]
+
+
 def note_errors(title: str, body: str) -> dict[str, str]:
     """What is wrong with a note's ``title`` and ``body``, by field."""
     errors = {}
-    if not title.strip():
+    if "\x00" in title or "\x00" in body:
+        errors["title" if "\x00" in title else "body"] = "Remove the NUL character."
+    elif not title.strip():
         errors["title"] = "Give the note a title."
     elif len(title) > TITLE_MAX:
         errors["title"] = f"Keep the title under {TITLE_MAX + 1} characters."
@@ -95,7 +104,7 @@ def note_errors(title: str, body: str) -> dict[str, str]:
 @login_required
 def index() -> str:
     """The user's own and shared notes; ``?q=`` searches titles and bodies."""
-    query = request.args.get("q", "")[:QUERY_MAX]
+    query = search_query()
     notes = get_db().scalars(visible_notes(current_user, query)).all()
     return render_template("notes/list.html", notes=notes, query=query)
 
@@ -211,7 +220,8 @@ def _add_share(note: Note, email: str, access: str) -> str | None:
     """Share ``note`` with the account of ``email``; the error to show, if any."""
     if access not in ACCESS_LEVELS:
         return "Choose read or edit access."
-    user = find_user(email.strip()) if 0 < len(email) <= EMAIL_MAX else None
+    valid = 0 < len(email) <= EMAIL_MAX and "\x00" not in email
+    user = find_user(email.strip()) if valid else None
     if user is None:
         return "There is no account with this address."
     if user.id == note.owner_id:
