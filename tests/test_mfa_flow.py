@@ -19,7 +19,7 @@ from flask_bastion.accounts.services import throttle_for
 from flask_bastion.authz import define_role, grant_role
 from flask_bastion.mfa import TotpCredential, totp_enabled
 
-from .accounts_helpers import BASE, GOOD_PASSWORD, Site, make_site
+from .accounts_helpers import BASE, GOOD_PASSWORD, OTHER_PASSWORD, Site, make_site
 
 JSON = {"Accept": "application/json"}
 SECRET_RE = re.compile(rb'id="totp-secret">([A-Z2-7]{32})<')
@@ -514,3 +514,45 @@ def test_json_enrolment_returns_the_secret_and_the_codes(site: Site) -> None:
     with site.app.app_context():
         row = accounts_state(site.app).db().scalars(sa.select(TotpCredential)).one()
         assert row.confirmed_at == site.clock.now
+
+
+def test_an_empty_enrolment_code_is_a_field_error(site: Site) -> None:
+    """Confirming without a code is a 422 beside the field."""
+    client = site.user(EMAIL)
+    client.get(f"{BASE}/account/mfa/totp")
+    response = client.post(f"{BASE}/account/mfa/totp", data={"code": ""})
+    assert response.status_code == 422
+    assert b'id="code-error"' in response.data
+
+
+def test_wrong_codes_that_lock_the_account_mail_the_unlock_link(
+    smtp_server: t.Any, tmp_path: t.Any
+) -> None:
+    """The wrong code that sets the lock sends its owner the unlock link."""
+    site = make_site(
+        smtp_server,
+        BASTION_ACCOUNTS_DATABASE_URL=f"sqlite:///{tmp_path}/a.db",
+        BASTION_LOCKOUT_FREE_ATTEMPTS=3,
+        BASTION_LOCKOUT_THRESHOLD=3,
+    )
+    client, _, _ = half_signed_in(site)
+    for _ in range(3):
+        verify(client, "000000")
+    assert site.last_link(EMAIL, "/unlock/")
+
+
+def test_an_admin_with_a_one_time_password_changes_it_then_enrols(site: Site) -> None:
+    """The password hold comes first; the enrolment hold follows it."""
+    client = admin(site)
+    with site.app.app_context():
+        db = accounts_state(site.app).db()
+        db.execute(sa.update(User).values(must_change_password=True))
+        db.commit()
+    assert site.login(client, EMAIL).headers["Location"].endswith("/account/password")
+    assert client.get(f"{BASE}/account").headers["Location"].endswith("/account/password")
+    changed = client.post(
+        f"{BASE}/account/password",
+        data={"current_password": GOOD_PASSWORD, "new_password": OTHER_PASSWORD},
+    )
+    assert changed.status_code == 303
+    assert client.get(f"{BASE}/account").headers["Location"].endswith("/account/mfa/totp")

@@ -157,12 +157,15 @@ class Accounts:
         endpoint = request.endpoint
         if header and header[:7].lower() == "bearer ":
             self._bearer(request, header[7:].strip(), state)
-        elif peek_session_value(MFA_PENDING_KEY) and endpoint not in _MFA_PENDING_ALLOWED:
-            if wants_json():
-                abort(401)
-            abort(redirect(url_for("bastion_accounts.login_verify"), 303))
-        elif peek_session_value(MUST_CHANGE_KEY) and endpoint not in _MUST_CHANGE_ALLOWED:
-            abort(redirect(url_for("bastion_accounts.password"), 303))
+        elif peek_session_value(MFA_PENDING_KEY):
+            if endpoint not in _MFA_PENDING_ALLOWED:
+                if wants_json():
+                    abort(401)
+                abort(redirect(url_for("bastion_accounts.login_verify"), 303))
+        # One hold at a time: the password first, then the second factor.
+        elif peek_session_value(MUST_CHANGE_KEY):
+            if endpoint not in _MUST_CHANGE_ALLOWED:
+                abort(redirect(url_for("bastion_accounts.password"), 303))
         elif peek_session_value(MFA_ENROL_KEY) and endpoint not in _MFA_ENROL_ALLOWED:
             abort(redirect(url_for("bastion_accounts.mfa_totp"), 303))
 
