@@ -16,8 +16,11 @@ from flask_bastion import signals
 from flask_bastion.accounts import User, accounts_state
 from flask_bastion.accounts.second_factor import ENDED, EXPIRED, MAX_TRIES, PENDING_TTL
 from flask_bastion.accounts.services import throttle_for
+from flask_bastion.accounts.views import LOGIN_FAILED
 from flask_bastion.authz import define_role, grant_role
 from flask_bastion.mfa import TotpCredential, totp_enabled
+from flask_bastion.mfa.models import RememberedBrowser
+from flask_bastion.mfa.remember import COOKIE_NAME, REMEMBER_DAYS
 
 from .accounts_helpers import BASE, GOOD_PASSWORD, OTHER_PASSWORD, Site, make_site
 
@@ -186,10 +189,11 @@ def test_a_locked_account_ends_the_attempt(site: Site) -> None:
         for _ in range(12):
             if throttle.check(EMAIL, "203.0.113.9").allowed:
                 throttle.failed(EMAIL, "203.0.113.9")
-            site.clock.now += 61
+            site.clock.now += 17  # past each short delay, within the five minutes
+        assert throttle.status(EMAIL).locked
     response = verify(client, code(site, secret))
     assert response.headers["Location"].endswith("/login")
-    assert client.get(f"{BASE}/account").status_code == 303
+    assert LOGIN_FAILED.encode() in client.get(f"{BASE}/login").data
 
 
 def test_the_half_signed_in_state_expires_after_five_minutes(site: Site) -> None:
@@ -556,3 +560,99 @@ def test_an_admin_with_a_one_time_password_changes_it_then_enrols(site: Site) ->
     )
     assert changed.status_code == 303
     assert client.get(f"{BASE}/account").headers["Location"].endswith("/account/mfa/totp")
+
+
+# Remember this browser
+
+
+def remembered(site: Site) -> tuple[t.Any, str, t.Any]:
+    """A signed-out client that ticked "remember this browser"; the response that set it."""
+    client, secret, _ = half_signed_in(site)
+    response = client.post(
+        f"{BASE}/login/verify", data={"code": code(site, secret), "remember": "1"}
+    )
+    assert response.status_code == 303
+    client.post(f"{BASE}/logout")
+    site.clock.now += 30
+    return client, secret, response
+
+
+def test_a_remembered_browser_skips_the_code(site: Site) -> None:
+    """With the cookie, the password alone signs in."""
+    client, _, _ = remembered(site)
+    response = site.login(client, EMAIL)
+    assert response.headers["Location"].endswith("/account")
+    assert client.get(f"{BASE}/account").status_code == 200
+
+
+def test_the_remember_cookie_is_host_only_secure_httponly_and_lax(site: Site) -> None:
+    """__Host- prefix, Secure, HttpOnly, SameSite=Lax, path /, 30 days; no token stored."""
+    _, _, response = remembered(site)
+    [cookie] = [c for c in response.headers.getlist("Set-Cookie") if c.startswith(COOKIE_NAME)]
+    for part in ("Secure", "HttpOnly", "SameSite=Lax", "Path=/", "Max-Age=2592000"):
+        assert part in cookie
+    assert "Domain" not in cookie
+    token = cookie.split("=", 1)[1].split(";")[0].split(":")[1].rsplit(".", 1)[0]
+    with site.app.app_context():
+        [row] = accounts_state(site.app).db().scalars(sa.select(RememberedBrowser))
+        assert token not in (row.token_hash, row.stamp)
+
+
+def test_a_remembered_browser_is_forgotten_after_thirty_days(site: Site) -> None:
+    """Past its 30 days the code is asked for again."""
+    client, _, _ = remembered(site)
+    site.clock.now += REMEMBER_DAYS * 86_400
+    assert site.login(client, EMAIL).headers["Location"].endswith("/login/verify")
+
+
+def test_a_password_change_voids_remembered_browsers(site: Site) -> None:
+    """After a new password, the remembered browser asks for the code again."""
+    client, _, _ = remembered(site)
+    site.login(client, EMAIL)
+    changed = client.post(
+        f"{BASE}/account/password",
+        data={"current_password": GOOD_PASSWORD, "new_password": OTHER_PASSWORD},
+    )
+    assert changed.status_code == 303
+    client.post(f"{BASE}/logout")
+    assert site.login(client, EMAIL, OTHER_PASSWORD).headers["Location"].endswith("/login/verify")
+
+
+def test_turning_the_factor_off_forgets_remembered_browsers(site: Site) -> None:
+    """disable_mfa deletes the rows."""
+    client, _, _ = remembered(site)
+    site.login(client, EMAIL)
+    client.post(f"{BASE}/account/mfa/disable")
+    with site.app.app_context():
+        assert accounts_state(site.app).db().scalars(sa.select(RememberedBrowser)).all() == []
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["1:" + "A" * 43 + ".forged", "garbage", "", "1:.x"],
+    ids=["forged", "unsigned", "empty", "no-token"],
+)
+def test_a_forged_remember_cookie_skips_nothing(site: Site, value: str) -> None:
+    """A cookie the server did not sign is ignored."""
+    client, _, _ = with_mfa(site)
+    client.set_cookie(COOKIE_NAME, value, domain="localhost", secure=True)
+    assert site.login(client, EMAIL).headers["Location"].endswith("/login/verify")
+
+
+def test_a_remember_cookie_is_for_its_user_only(site: Site) -> None:
+    """Another account's password in the remembered browser still needs its code."""
+    client, _, _ = remembered(site)
+    other = site.user("bob@example.com")
+    enrol(site, other)
+    site.clock.now += 30
+    assert site.login(client, "bob@example.com").headers["Location"].endswith("/login/verify")
+
+
+def test_a_signed_cookie_without_its_row_skips_nothing(site: Site) -> None:
+    """Deleting the rows (as an administrator may) forgets the browser."""
+    client, _, _ = remembered(site)
+    with site.app.app_context():
+        db = accounts_state(site.app).db()
+        db.execute(sa.delete(RememberedBrowser))
+        db.commit()
+    assert site.login(client, EMAIL).headers["Location"].endswith("/login/verify")

@@ -130,7 +130,7 @@ class AccountsState:
         """Flask-Bastion's own tables to create: tokens, roles, second factors, and
         ``bastion_users`` unless the application has its own user model."""
         # Imported here: the second factor's models import the accounts package.
-        from ..mfa.models import RecoveryCode, TotpCredential
+        from ..mfa.models import RecoveryCode, RememberedBrowser, TotpCredential
 
         tables = [
             AccountToken.__table__,
@@ -140,6 +140,7 @@ class AccountsState:
             UserRole.__table__,
             TotpCredential.__table__,
             RecoveryCode.__table__,
+            RememberedBrowser.__table__,
         ]
         if self.user_model is User or getattr(self.user_model, "metadata", None) is (
             AccountsBase.metadata

@@ -14,6 +14,9 @@ Defends against:
   accounts clock; after that the password is asked for again.
 * **Replay.** A code is accepted once (:func:`~flask_bastion.mfa.verify_totp`); a
   recovery code is spent, and its owner is told by email.
+
+A user may tick "remember this browser" with the code: for 30 days that browser's
+password alone signs the user in (:mod:`flask_bastion.mfa.remember`).
 """
 
 from __future__ import annotations
@@ -48,6 +51,8 @@ WRONG_CODE = "The code is incorrect or was already used."
 EXPIRED = "The sign-in took too long. Enter your password again."
 ENDED = "Too many wrong codes. Enter your password again."
 TEMPLATE = "bastion/accounts/login_verify.html"
+#: What the "remember this browser" checkbox (or a JSON ``remember``) sends when ticked.
+REMEMBER_VALUES = ("1", "on", "true", True)
 
 
 def begin(user: t.Any, next_url: str | None) -> Response:
@@ -134,4 +139,10 @@ def login_verify() -> ResponseReturnValue:
         flash("Choose a new password to continue.", "info")
         return done("bastion_accounts.password", {"must_change_password": True})
     data = {"user": {"id": user.get_id(), "email": user.email}}
-    return done_to(pending.get("next") or _home(), data)
+    response = done_to(pending.get("next") or _home(), data)
+    if form.data.get("remember") in REMEMBER_VALUES:
+        from ..mfa.remember import remember_browser
+
+        remember_browser(user, response)
+        state.db().commit()
+    return response

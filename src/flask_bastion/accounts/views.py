@@ -279,7 +279,7 @@ def login() -> ResponseReturnValue:
             403,
             "Confirm your email address first: we have sent you a new link.",
         )
-    if user.has_second_factor:
+    if user.has_second_factor and not _remembered(user):
         from .second_factor import begin
 
         state.db().commit()  # a rehashed password is kept
@@ -290,6 +290,12 @@ def login() -> ResponseReturnValue:
         flash("Choose a new password to continue.", "info")
         return done("bastion_accounts.password", {"must_change_password": True})
     return done_to(next_url or _home(), {"user": {"id": user.get_id(), "email": user.email}})
+
+
+def _remembered(user: t.Any) -> bool:
+    from ..mfa.remember import browser_remembered
+
+    return browser_remembered(user)
 
 
 @dataclass(frozen=True)

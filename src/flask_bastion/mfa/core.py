@@ -39,7 +39,7 @@ from ..accounts.models import SECOND_FACTOR_ATTR, UserLike
 from ..crypto import KeyRing, keyring_for
 from ..exceptions import BastionError
 from . import recovery
-from .models import RecoveryCode, TotpCredential
+from .models import RecoveryCode, RememberedBrowser, TotpCredential
 from .totp import InvalidCode, new_secret, verify
 
 __all__ = [
@@ -292,8 +292,9 @@ def use_recovery_code(user: UserLike, code: object) -> int:
 
 
 def disable_mfa(user: UserLike) -> bool:
-    """Turn ``user``'s second factor off: the authenticator (pending or confirmed) and
-    every recovery code are deleted. Ask for a fresh sign-in before calling it.
+    """Turn ``user``'s second factor off: the authenticator (pending or confirmed), every
+    recovery code and every remembered browser are deleted. Ask for a fresh sign-in
+    before calling it.
 
     :returns: whether there was a confirmed authenticator.
     """
@@ -302,6 +303,7 @@ def disable_mfa(user: UserLike) -> bool:
     was_on = totp_enabled(user)
     db.execute(delete(TotpCredential).where(TotpCredential.user_id == user_id))
     db.execute(delete(RecoveryCode).where(RecoveryCode.user_id == user_id))
+    db.execute(delete(RememberedBrowser).where(RememberedBrowser.user_id == user_id))
     db.commit()
     _forget(user)
     if was_on:
