@@ -136,7 +136,13 @@ def add_routes(app: Flask) -> None:
 
 @pytest.fixture
 def site(smtp_server: t.Any, tmp_path: t.Any) -> Iterator[Site]:
-    made = make_site(smtp_server, BASTION_ACCOUNTS_DATABASE_URL=f"sqlite:///{tmp_path}/a.db")
+    # Roles here, not their second factor (tests/test_mfa_flow.py): no role is held on
+    # the enrolment page.
+    made = make_site(
+        smtp_server,
+        BASTION_ACCOUNTS_DATABASE_URL=f"sqlite:///{tmp_path}/a.db",
+        BASTION_ACCOUNTS_MFA_REQUIRED_ROLES=[],
+    )
     add_routes(made.app)
     policy.init_app(made.app)
     with made.app.app_context():

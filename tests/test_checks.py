@@ -613,6 +613,16 @@ FIRES = [
         id="W111-unverified-sign-in",
     ),
     pytest.param(
+        "bastion.W112",
+        {
+            "bastion": {"components": [Accounts()], "accounts_mfa_required_roles": []},
+            "BASTION_MAIL_URL": "smtps://mail.example.org",
+            "BASTION_MAIL_SENDER": SENDER,
+        },
+        ("bastion.W121",),
+        id="W112-no-role-needs-mfa",
+    ),
+    pytest.param(
         "bastion.W121",
         {
             "bastion": {"components": [Accounts()]},
@@ -648,6 +658,14 @@ SILENT = [
         "bastion.W111",
         {"bastion": {"accounts_require_verified_email": False}},
         id="W111-no-accounts",
+    ),
+    pytest.param(
+        "bastion.W112", {"bastion": {"components": [Accounts()]}}, id="W112-admins-need-mfa"
+    ),
+    pytest.param(
+        "bastion.W112",
+        {"bastion": {"accounts_mfa_required_roles": []}},
+        id="W112-no-accounts",
     ),
     pytest.param(
         "bastion.W121",
@@ -1001,6 +1019,7 @@ DEPLOY_ONLY = {
     "bastion.W091",
     "bastion.W092",
     "bastion.W111",
+    "bastion.W112",
     "bastion.W121",
 }
 

@@ -9,6 +9,7 @@ import typing as t
 from collections.abc import Callable
 from pathlib import Path
 
+import pyotp
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
@@ -67,8 +68,9 @@ def test_create_admin_prints_the_one_time_password_once(vault: Flask) -> None:
         assert password.group(1) not in (admin.password_hash or "")
 
 
-def test_admin_must_change_the_one_time_password_first(vault: Flask) -> None:
-    """After signing in with the one-time password, every page leads to the change."""
+def test_admin_must_change_the_one_time_password_then_enrol_first(vault: Flask) -> None:
+    """After signing in with the one-time password, every page leads to the change, then
+    to the enrolment of an authenticator app (administrators need a second factor)."""
     output = vault.test_cli_runner().invoke(args=["create-admin"]).output
     one_time = re.search(r"password\n\n    (\S+)\n", output).group(1)  # type: ignore[union-attr]
     client = browser(vault)
@@ -82,6 +84,10 @@ def test_admin_must_change_the_one_time_password_first(vault: Flask) -> None:
         data={"current_password": one_time, "new_password": PASSWORD},
     )
     assert changed.status_code == 303
+    assert client.get(f"{BASE}/").headers["Location"] == "/account/mfa/totp"
+    page = client.get(f"{BASE}/account/mfa/totp", headers={"Accept": "application/json"})
+    code = pyotp.TOTP(page.json["secret"]).now()
+    assert client.post(f"{BASE}/account/mfa/totp", data={"code": code}).status_code == 200
     home = client.get(f"{BASE}/")
     assert home.status_code == 200
     assert b"Signed in as admin@example.com" in home.data

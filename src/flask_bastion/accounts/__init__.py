@@ -36,6 +36,8 @@ from ..sessions import make_stateless, peek_session_value
 from .core import (
     ACCOUNTS_KEY,
     ANONYMOUS,
+    MFA_ENROL_KEY,
+    MFA_PENDING_KEY,
     MUST_CHANGE_KEY,
     AccountsState,
     AnonymousUser,
@@ -52,6 +54,7 @@ from .core import (
     login_required,
     login_user,
     logout_user,
+    wants_json,
 )
 from .events import emit
 from .models import AccountToken, ApiToken, User, UserMixin
@@ -88,6 +91,16 @@ REASON_API_ONLY = "Personal API tokens are for the API; the account pages need a
 #: user there, and refusing it would loop between the two.
 _MUST_CHANGE_ALLOWED = frozenset(
     {"bastion_accounts.password", "bastion_accounts.confirm", "bastion_accounts.logout", "static"}
+)
+#: Endpoints a half-signed-in session (the password was right, the code is awaited) may
+#: reach: anything else would serve a user who has not finished signing in.
+_MFA_PENDING_ALLOWED = frozenset(
+    {"bastion_accounts.login_verify", "bastion_accounts.logout", "static"}
+)
+#: Endpoints an account that must enrol a second factor may reach (the confirm page for
+#: the same reason as above: the enrolment page needs a fresh sign-in).
+_MFA_ENROL_ALLOWED = frozenset(
+    {"bastion_accounts.mfa_totp", "bastion_accounts.confirm", "bastion_accounts.logout", "static"}
 )
 
 
@@ -137,13 +150,24 @@ class Accounts:
             app.register_blueprint(make_blueprint(settings), url_prefix=settings.url_prefix or None)
 
     def before_request(self, request: Request, state: RequestState) -> None:
-        """Authenticate a bearer request, and hold an account with a one-time password
-        on the password page."""
+        """Authenticate a bearer request; hold a half-signed-in session on the code page,
+        an account with a one-time password on the password page, and an account that
+        must enrol a second factor on the enrolment page."""
         header = request.environ.get("HTTP_AUTHORIZATION")
+        endpoint = request.endpoint
         if header and header[:7].lower() == "bearer ":
             self._bearer(request, header[7:].strip(), state)
-        elif peek_session_value(MUST_CHANGE_KEY) and request.endpoint not in _MUST_CHANGE_ALLOWED:
-            abort(redirect(url_for("bastion_accounts.password"), 303))
+        elif peek_session_value(MFA_PENDING_KEY):
+            if endpoint not in _MFA_PENDING_ALLOWED:
+                if wants_json():
+                    abort(401)
+                abort(redirect(url_for("bastion_accounts.login_verify"), 303))
+        # One hold at a time: the password first, then the second factor.
+        elif peek_session_value(MUST_CHANGE_KEY):
+            if endpoint not in _MUST_CHANGE_ALLOWED:
+                abort(redirect(url_for("bastion_accounts.password"), 303))
+        elif peek_session_value(MFA_ENROL_KEY) and endpoint not in _MFA_ENROL_ALLOWED:
+            abort(redirect(url_for("bastion_accounts.mfa_totp"), 303))
 
     def _bearer(self, request: Request, token: str, state: RequestState) -> None:
         from .tokens import authenticate_token

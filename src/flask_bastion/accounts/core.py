@@ -58,6 +58,10 @@ ACCOUNTS_KEY = "bastion.accounts"
 #: account that must change its one-time password before anything else.
 AUTH_AT_KEY = "_bastion_auth_at"
 MUST_CHANGE_KEY = "_bastion_must_change"
+#: Session keys of the second factor: a sign-in waiting for its code (the password was
+#: right; the user is not signed in), and the flag of an account that must enrol one.
+MFA_PENDING_KEY = "_bastion_mfa_pending"
+MFA_ENROL_KEY = "_bastion_mfa_enrol"
 
 
 class AnonymousUser:
@@ -126,7 +130,7 @@ class AccountsState:
         """Flask-Bastion's own tables to create: tokens, roles, second factors, and
         ``bastion_users`` unless the application has its own user model."""
         # Imported here: the second factor's models import the accounts package.
-        from ..mfa.models import RecoveryCode, TotpCredential
+        from ..mfa.models import RecoveryCode, RememberedBrowser, TotpCredential
 
         tables = [
             AccountToken.__table__,
@@ -136,6 +140,7 @@ class AccountsState:
             UserRole.__table__,
             TotpCredential.__table__,
             RecoveryCode.__table__,
+            RememberedBrowser.__table__,
         ]
         if self.user_model is User or getattr(self.user_model, "metadata", None) is (
             AccountsBase.metadata
@@ -275,13 +280,30 @@ def login_user(user: UserLike, *, method: str = "password") -> None:
     now = accounts_state().clock()
     session[USER_KEY] = user.get_id()
     session[AUTH_AT_KEY] = now
+    session.pop(MFA_PENDING_KEY, None)
     if user.must_change_password:
         session[MUST_CHANGE_KEY] = True
     else:
         session.pop(MUST_CHANGE_KEY, None)
+    # Only where the enrolment page exists (the blueprint): the hold sends the user there.
+    if "bastion_accounts.mfa_totp" in current_app.view_functions and mfa_enrolment_due(user):
+        session[MFA_ENROL_KEY] = True
+    else:
+        session.pop(MFA_ENROL_KEY, None)
     request_state().put(Authenticated(user, "session"))
     user.last_login_at = now
     emit(signals.user_logged_in, "accounts.logged_in", user=user, method=method)
+
+
+def mfa_enrolment_due(user: UserLike) -> bool:
+    """Whether ``user`` holds a role of ``BASTION_ACCOUNTS_MFA_REQUIRED_ROLES`` and has no
+    second factor yet."""
+    required = accounts_state().settings.mfa_required_roles
+    if not required:
+        return False
+    from ..authz import roles_of
+
+    return bool(roles_of(user).intersection(required)) and not user.has_second_factor
 
 
 def logout_user() -> None:

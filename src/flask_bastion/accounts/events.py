@@ -20,7 +20,7 @@ if t.TYPE_CHECKING:
     from blinker import NamedSignal
 
 #: Fields copied to the log line; the signal receives every keyword.
-LOGGED_FIELDS = frozenset({"ip", "reason", "method", "prefix", "reset", "by"})
+LOGGED_FIELDS = frozenset({"ip", "reason", "method", "prefix", "reset", "by", "count", "remaining"})
 
 
 def emit(

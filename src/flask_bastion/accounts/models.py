@@ -34,6 +34,10 @@ __all__ = [
 ]
 
 
+#: Where :attr:`UserMixin.has_second_factor` keeps its answer on the instance.
+SECOND_FACTOR_ATTR = "_bastion_second_factor"
+
+
 class AccountsBase(DeclarativeBase):
     """Declarative base of Flask-Bastion's own account tables."""
 
@@ -79,9 +83,17 @@ class UserMixin:
 
     @property
     def has_second_factor(self) -> bool:
-        """Whether the account has a second factor (then 8 characters are enough for its
-        password, per NIST SP 800-63B-4). The MFA support overrides it."""
-        return False
+        """Whether the account has a confirmed second factor (then 8 characters are enough
+        for its password, per NIST SP 800-63B-4, and sign-in asks for a code). One query,
+        then kept on the instance, which lives as long as the request's database session;
+        enrolling or turning the factor off forgets it."""
+        cached: bool | None = self.__dict__.get(SECOND_FACTOR_ATTR)
+        if cached is None:
+            # Imported here: the second factor's modules import this one.
+            from ..mfa.core import totp_enabled
+
+            cached = self.__dict__[SECOND_FACTOR_ATTR] = totp_enabled(t.cast("UserLike", self))
+        return cached
 
     def get_id(self) -> str:
         return str(self.id)

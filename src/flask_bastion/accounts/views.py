@@ -66,10 +66,13 @@ BAD_LINK = "This link is invalid, was already used, or has expired."
 
 def make_blueprint(settings: AccountsConfig) -> Blueprint:
     """The ``bastion_accounts`` blueprint with the views ``settings.features`` asks for."""
-    from . import pages
+    from . import mfa_pages, pages
 
     bp = Blueprint("bastion_accounts", __name__)
+    from .second_factor import login_verify
+
     bp.add_url_rule("/login", "login", login, methods=["GET", "POST"])
+    bp.add_url_rule("/login/verify", "login_verify", login_verify, methods=["GET", "POST"])
     bp.add_url_rule("/logout", "logout", logout, methods=["POST"])
     bp.add_url_rule("/account/confirm", "confirm", confirm, methods=["GET", "POST"])
     bp.add_url_rule("/unlock/<token>", "unlock", unlock, methods=["GET", "POST"])
@@ -80,6 +83,7 @@ def make_blueprint(settings: AccountsConfig) -> Blueprint:
         bp.add_url_rule("/forgot", "forgot", forgot, methods=["GET", "POST"])
         bp.add_url_rule("/reset/<token>", "reset", reset, methods=["GET", "POST"])
     pages.register(bp, settings)
+    mfa_pages.register(bp)
     bp.register_error_handler(SQLAlchemyError, _database_failed)
     bp.context_processor(_template_context)
     return bp
@@ -243,7 +247,8 @@ def verify(token: str) -> ResponseReturnValue:
 
 def login() -> ResponseReturnValue:
     """Sign in with address and password, throttled per account, per address and per
-    pair; a success rehashes a password stored under older parameters."""
+    pair; a success rehashes a password stored under older parameters. An account with a
+    second factor continues on ``/login/verify`` (:mod:`.second_factor`)."""
     next_url = safe_next(request.values.get("next"))
     if request.method == "GET":
         return answer("bastion/accounts/login.html", next=next_url, errors={})
@@ -274,12 +279,23 @@ def login() -> ResponseReturnValue:
             403,
             "Confirm your email address first: we have sent you a new link.",
         )
+    if user.has_second_factor and not _remembered(user):
+        from .second_factor import begin
+
+        state.db().commit()  # a rehashed password is kept
+        return begin(user, next_url)
     login_user(user)
     state.db().commit()
     if user.must_change_password:
         flash("Choose a new password to continue.", "info")
         return done("bastion_accounts.password", {"must_change_password": True})
     return done_to(next_url or _home(), {"user": {"id": user.get_id(), "email": user.email}})
+
+
+def _remembered(user: t.Any) -> bool:
+    from ..mfa.remember import browser_remembered
+
+    return browser_remembered(user)
 
 
 @dataclass(frozen=True)

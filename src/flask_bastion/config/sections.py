@@ -511,6 +511,13 @@ class AccountsConfig:
         int_range(1, 3_650),
         "Longest lifetime, in days, a personal API token may be created with; every token expires.",
     )
+    mfa_required_roles: tuple[str, ...] = setting(
+        ("admin",),
+        string_tuple,
+        "Roles whose members must have a second factor: after the password, a member "
+        "without one is held on the enrolment page (`/account/mfa/totp`) until it is set up.",
+        danger="() (no role must use a second factor)",
+    )
 
 
 @dataclass(frozen=True)

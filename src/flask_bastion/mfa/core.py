@@ -24,6 +24,7 @@ Defends against:
 
 from __future__ import annotations
 
+import logging
 import typing as t
 
 from flask import current_app
@@ -33,11 +34,12 @@ from sqlalchemy.orm import Session
 
 from .. import signals
 from ..accounts.core import accounts_state
-from ..accounts.models import UserLike
+from ..accounts.events import emit
+from ..accounts.models import SECOND_FACTOR_ATTR, UserLike
 from ..crypto import KeyRing, keyring_for
 from ..exceptions import BastionError
 from . import recovery
-from .models import RecoveryCode, TotpCredential
+from .models import RecoveryCode, RememberedBrowser, TotpCredential
 from .totp import InvalidCode, new_secret, verify
 
 __all__ = [
@@ -69,8 +71,25 @@ def _ring() -> KeyRing:
     return keyring_for(current_app._get_current_object())  # type: ignore[attr-defined]
 
 
+#: The security log event of each signal.
+_EVENTS = {
+    signals.mfa_enabled: "mfa.enabled",
+    signals.mfa_disabled: "mfa.disabled",
+    signals.mfa_failed: "mfa.failed",
+    signals.recovery_codes_generated: "mfa.recovery_codes_generated",
+    signals.recovery_code_used: "mfa.recovery_code_used",
+}
+
+
 def _send(signal: t.Any, user: UserLike, **extra: t.Any) -> None:
-    signal.send(current_app._get_current_object(), user=user, **extra)  # type: ignore[attr-defined]
+    """Send ``signal`` and log its event (:func:`~flask_bastion.accounts.events.emit`)."""
+    level = logging.WARNING if signal is signals.mfa_failed else logging.INFO
+    emit(signal, _EVENTS[signal], user=user, level=level, **extra)
+
+
+def _forget(user: UserLike) -> None:
+    """Drop the answer :attr:`~flask_bastion.accounts.UserMixin.has_second_factor` kept."""
+    vars(user).pop(SECOND_FACTOR_ATTR, None)
 
 
 def _credential(db: Session, user_id: str) -> TotpCredential | None:
@@ -175,6 +194,7 @@ def confirm_totp(user: UserLike, code: object) -> list[str]:
         raise InvalidCode()
     codes = _replace_recovery_codes(db, user.get_id())
     db.commit()
+    _forget(user)
     _send(signals.mfa_enabled, user, method="totp")
     _send(signals.recovery_codes_generated, user, count=len(codes))
     return codes
@@ -272,8 +292,9 @@ def use_recovery_code(user: UserLike, code: object) -> int:
 
 
 def disable_mfa(user: UserLike) -> bool:
-    """Turn ``user``'s second factor off: the authenticator (pending or confirmed) and
-    every recovery code are deleted. Ask for a fresh sign-in before calling it.
+    """Turn ``user``'s second factor off: the authenticator (pending or confirmed), every
+    recovery code and every remembered browser are deleted. Ask for a fresh sign-in
+    before calling it.
 
     :returns: whether there was a confirmed authenticator.
     """
@@ -282,7 +303,9 @@ def disable_mfa(user: UserLike) -> bool:
     was_on = totp_enabled(user)
     db.execute(delete(TotpCredential).where(TotpCredential.user_id == user_id))
     db.execute(delete(RecoveryCode).where(RecoveryCode.user_id == user_id))
+    db.execute(delete(RememberedBrowser).where(RememberedBrowser.user_id == user_id))
     db.commit()
+    _forget(user)
     if was_on:
         _send(signals.mfa_disabled, user)
     return was_on

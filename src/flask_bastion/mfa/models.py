@@ -15,7 +15,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from ..accounts.models import AccountsBase
 
-__all__ = ["RecoveryCode", "TotpCredential"]
+__all__ = ["RecoveryCode", "RememberedBrowser", "TotpCredential"]
 
 
 class TotpCredential(AccountsBase):
@@ -47,3 +47,24 @@ class RecoveryCode(AccountsBase):
     user_id: Mapped[str] = mapped_column(String(64))
     code_hash: Mapped[str] = mapped_column(String(128))
     used_at: Mapped[float | None] = mapped_column(Float, default=None)
+
+
+class RememberedBrowser(AccountsBase):
+    """A browser whose user chose "remember this browser" at the second step of sign-in:
+    until ``expires_at`` its password alone signs the user in.
+
+    Stored as the SHA-256 of the random token its cookie holds, with the account's stamp
+    of the moment (:func:`~flask_bastion.accounts.tokens.account_stamp`, a digest of the
+    password hash and the address): changing the password voids every remembered browser.
+    """
+
+    __tablename__ = "bastion_remembered_browsers"
+    __table_args__ = (Index("ix_bastion_remembered_browsers_user", "user_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(64))
+    #: SHA-256 of the token, hex.
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    stamp: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[float] = mapped_column(Float)
+    expires_at: Mapped[float] = mapped_column(Float)
