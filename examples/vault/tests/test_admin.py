@@ -186,3 +186,36 @@ def test_admin_actions_need_a_same_site_request(vault: Flask) -> None:
     assert response.status_code == 403
     with vault.app_context():
         assert roles_of(member(vault)) == frozenset()
+
+
+def admin_routes(app: Flask) -> list[tuple[str, str]]:
+    """(rule, method) of every admin route in the url_map."""
+    return sorted(
+        (rule.rule, method)
+        for rule in app.url_map.iter_rules()
+        if rule.endpoint.startswith("admin.")
+        for method in rule.methods or ()
+        if method not in ("HEAD", "OPTIONS")
+    )
+
+
+@pytest.mark.parametrize("action", ["deactivate", "grant", "reset_mfa", "revoke_sessions"])
+def test_a_member_calling_every_admin_url_changes_nothing(vault: Flask, action: str) -> None:
+    """Every admin route from the url_map, as a member and anonymously, is refused (403,
+    or sent to sign in) and leaves the target account as it was."""
+    client = member_client(vault)
+    before = member(vault)
+    routes = admin_routes(vault)
+    assert {rule for rule, _ in routes} == {"/admin/", "/admin/users/<int:user_id>"}
+    for rule, method in routes:
+        path = rule.replace("<int:user_id>", str(before.id))
+        response = client.open(f"{BASE}{path}", method=method, data={"action": action})
+        assert response.status_code == 403, (rule, method)
+        anonymous = browser(vault).open(f"{BASE}{path}", method=method, data={"action": action})
+        assert anonymous.status_code == 303, (rule, method)
+        assert anonymous.headers["Location"].startswith("/login")
+    after = member(vault)
+    assert (after.active, after.email) == (before.active, before.email)
+    with vault.app_context():
+        assert roles_of(after) == frozenset()
+    assert client.get(f"{BASE}/account").status_code == 200
