@@ -537,3 +537,11 @@ def test_a_registration_without_transports_stores_none(site: Site) -> None:
     )
     assert response.status_code == 200
     assert [(row.name, row.transports) for row in rows(site)] == [("Passkey", "")]
+
+
+def test_the_two_factor_page_says_a_passkey_is_on(site: Site) -> None:
+    """With a passkey and no app, /account/mfa does not say the factor is off."""
+    client, _ = with_passkey(site)
+    page = client.get(f"{BASE}/account/mfa")
+    assert b"On with a passkey" in page.data
+    assert b"Off:" not in page.data
