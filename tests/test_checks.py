@@ -623,6 +623,28 @@ FIRES = [
         id="W112-no-role-needs-mfa",
     ),
     pytest.param(
+        "bastion.W113",
+        {
+            "bastion": {"components": [Accounts()], "accounts_webauthn_rp_id": "example.net"},
+            "SERVER_NAME": "www.example.org",
+            "BASTION_MAIL_URL": "smtps://mail.example.org",
+            "BASTION_MAIL_SENDER": SENDER,
+        },
+        ("bastion.W121",),
+        id="W113-rp-id-of-another-site",
+    ),
+    pytest.param(
+        "bastion.W113",
+        {
+            "bastion": {"components": [Accounts()], "accounts_webauthn_rp_id": "ample.org"},
+            "SERVER_NAME": "www.example.org",
+            "BASTION_MAIL_URL": "smtps://mail.example.org",
+            "BASTION_MAIL_SENDER": SENDER,
+        },
+        ("bastion.W121",),
+        id="W113-suffix-without-a-dot",
+    ),
+    pytest.param(
         "bastion.W121",
         {
             "bastion": {"components": [Accounts()]},
@@ -666,6 +688,27 @@ SILENT = [
         "bastion.W112",
         {"bastion": {"accounts_mfa_required_roles": []}},
         id="W112-no-accounts",
+    ),
+    pytest.param(
+        "bastion.W113",
+        {
+            "bastion": {"components": [Accounts()], "accounts_webauthn_rp_id": "example.org"},
+            "SERVER_NAME": "www.example.org:8443",
+        },
+        id="W113-registrable-suffix",
+    ),
+    pytest.param(
+        "bastion.W113",
+        {
+            "bastion": {"components": [Accounts()], "accounts_webauthn_rp_id": "Example.org"},
+            "SERVER_NAME": "example.org",
+        },
+        id="W113-same-host",
+    ),
+    pytest.param(
+        "bastion.W113",
+        {"bastion": {"components": [Accounts()], "accounts_webauthn_rp_id": "example.net"}},
+        id="W113-no-server-name",
     ),
     pytest.param(
         "bastion.W121",
@@ -1020,6 +1063,7 @@ DEPLOY_ONLY = {
     "bastion.W092",
     "bastion.W111",
     "bastion.W112",
+    "bastion.W113",
     "bastion.W121",
 }
 

@@ -95,12 +95,26 @@ _MUST_CHANGE_ALLOWED = frozenset(
 #: Endpoints a half-signed-in session (the password was right, the code is awaited) may
 #: reach: anything else would serve a user who has not finished signing in.
 _MFA_PENDING_ALLOWED = frozenset(
-    {"bastion_accounts.login_verify", "bastion_accounts.logout", "static"}
+    {
+        "bastion_accounts.login_verify",
+        "bastion_accounts.login_passkey_options",
+        "bastion_accounts.login_passkey_verify",
+        "bastion_accounts.logout",
+        "static",
+    }
 )
 #: Endpoints an account that must enrol a second factor may reach (the confirm page for
 #: the same reason as above: the enrolment page needs a fresh sign-in).
 _MFA_ENROL_ALLOWED = frozenset(
-    {"bastion_accounts.mfa_totp", "bastion_accounts.confirm", "bastion_accounts.logout", "static"}
+    {
+        "bastion_accounts.mfa_totp",
+        "bastion_accounts.passkeys",
+        "bastion_accounts.passkey_register_options",
+        "bastion_accounts.passkey_register_verify",
+        "bastion_accounts.confirm",
+        "bastion_accounts.logout",
+        "static",
+    }
 )
 
 

@@ -130,7 +130,7 @@ class AccountsState:
         """Flask-Bastion's own tables to create: tokens, roles, second factors, and
         ``bastion_users`` unless the application has its own user model."""
         # Imported here: the second factor's models import the accounts package.
-        from ..mfa.models import RecoveryCode, RememberedBrowser, TotpCredential
+        from ..mfa.models import Passkey, RecoveryCode, RememberedBrowser, TotpCredential
 
         tables = [
             AccountToken.__table__,
@@ -141,6 +141,7 @@ class AccountsState:
             TotpCredential.__table__,
             RecoveryCode.__table__,
             RememberedBrowser.__table__,
+            Passkey.__table__,
         ]
         if self.user_model is User or getattr(self.user_model, "metadata", None) is (
             AccountsBase.metadata

@@ -49,7 +49,7 @@ def _codes_once(codes: list[str], **context: t.Any) -> Response:
 @fresh_login_required
 def overview() -> ResponseReturnValue:
     """Whether the second factor is on, and how many recovery codes are left."""
-    from ..mfa import recovery_codes_left, totp_enabled
+    from ..mfa import has_passkey, recovery_codes_left, totp_enabled
 
     user = _user()
     enabled = totp_enabled(user)
@@ -59,6 +59,7 @@ def overview() -> ResponseReturnValue:
         data={"totp": enabled, "recovery_codes_left": left},
         enabled=enabled,
         left=left,
+        passkey=has_passkey(user),
     )
 
 

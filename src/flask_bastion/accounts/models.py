@@ -83,16 +83,19 @@ class UserMixin:
 
     @property
     def has_second_factor(self) -> bool:
-        """Whether the account has a confirmed second factor (then 8 characters are enough
-        for its password, per NIST SP 800-63B-4, and sign-in asks for a code). One query,
+        """Whether the account has a confirmed second factor, an authenticator app or a
+        passkey (then 8 characters are enough for its password, per NIST SP 800-63B-4, and
+        sign-in after the password asks for a code or the passkey). At most two queries,
         then kept on the instance, which lives as long as the request's database session;
         enrolling or turning the factor off forgets it."""
         cached: bool | None = self.__dict__.get(SECOND_FACTOR_ATTR)
         if cached is None:
             # Imported here: the second factor's modules import this one.
             from ..mfa.core import totp_enabled
+            from ..mfa.passkeys import has_passkey
 
-            cached = self.__dict__[SECOND_FACTOR_ATTR] = totp_enabled(t.cast("UserLike", self))
+            user = t.cast("UserLike", self)
+            cached = self.__dict__[SECOND_FACTOR_ATTR] = totp_enabled(user) or has_passkey(user)
         return cached
 
     def get_id(self) -> str:

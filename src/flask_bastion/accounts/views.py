@@ -66,7 +66,7 @@ BAD_LINK = "This link is invalid, was already used, or has expired."
 
 def make_blueprint(settings: AccountsConfig) -> Blueprint:
     """The ``bastion_accounts`` blueprint with the views ``settings.features`` asks for."""
-    from . import mfa_pages, pages
+    from . import mfa_pages, pages, passkey_pages
 
     bp = Blueprint("bastion_accounts", __name__)
     from .second_factor import login_verify
@@ -84,6 +84,7 @@ def make_blueprint(settings: AccountsConfig) -> Blueprint:
         bp.add_url_rule("/reset/<token>", "reset", reset, methods=["GET", "POST"])
     pages.register(bp, settings)
     mfa_pages.register(bp)
+    passkey_pages.register(bp)
     bp.register_error_handler(SQLAlchemyError, _database_failed)
     bp.context_processor(_template_context)
     return bp

@@ -1,5 +1,5 @@
-"""Accounts checks (``11x``): sign-in that trusts an address nobody confirmed, and
-administrators without a second factor.
+"""Accounts checks (``11x``): sign-in that trusts an address nobody confirmed,
+administrators without a second factor, and a passkey RP ID the site's host cannot use.
 
 Without email verification anyone can register with someone else's address: the real
 owner is then locked out of signing up, and every mail the account sends (resets,
@@ -10,6 +10,7 @@ factor, one phished administrator password is the whole site.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from urllib.parse import urlsplit
 
 from flask import Flask
 
@@ -49,3 +50,26 @@ def check_mfa_required(app: Flask, config: BastionConfig) -> Iterable[CheckMessa
     if "bastion.accounts" not in app.extensions:
         return []
     return [] if config.accounts.mfa_required_roles else [W112]
+
+
+W113 = message(
+    WARNING,
+    "BASTION_ACCOUNTS_WEBAUTHN_RP_ID is not SERVER_NAME's host nor a domain it is under: "
+    "no passkey can be made or used.",
+    "Browsers accept an RP ID only when it is the page's host or a registrable suffix of "
+    "it. Set it to the site's domain, such as 'example.org' for 'www.example.org', or "
+    "leave it unset to use SERVER_NAME's host.",
+    "bastion.W113",
+    settings=("BASTION_ACCOUNTS_WEBAUTHN_RP_ID", "SERVER_NAME"),
+)
+
+
+@register(deploy=True)
+def check_webauthn_rp_id(app: Flask, config: BastionConfig) -> Iterable[CheckMessage]:
+    rp_id = config.accounts.webauthn_rp_id
+    server_name: str | None = app.config.get("SERVER_NAME")
+    if "bastion.accounts" not in app.extensions or not rp_id or not server_name:
+        return []
+    host = (urlsplit("//" + server_name).hostname or "").rstrip(".")
+    rp_id = rp_id.lower().rstrip(".")
+    return [] if host == rp_id or host.endswith("." + rp_id) else [W113]

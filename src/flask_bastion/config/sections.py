@@ -518,6 +518,20 @@ class AccountsConfig:
         "without one is held on the enrolment page (`/account/mfa/totp`) until it is set up.",
         danger="() (no role must use a second factor)",
     )
+    webauthn_rp_id: str | None = setting(
+        None,
+        optional_str,
+        "The WebAuthn relying party ID of passkeys: the site's domain (such as 'example.org'), "
+        "which browsers bind every passkey to. Default: the host of `SERVER_NAME`, else the "
+        "request's host when `TRUSTED_HOSTS` checked it. Changing it later orphans every "
+        "passkey already registered.",
+    )
+    webauthn_rp_name: str | None = setting(
+        None,
+        optional_str,
+        "The site's name that the browser shows when a passkey is made; default "
+        "`BASTION_PASSWORDS_SITE_NAME`, else the application's name.",
+    )
 
 
 @dataclass(frozen=True)

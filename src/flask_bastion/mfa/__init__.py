@@ -33,25 +33,46 @@ from .core import (
     use_recovery_code,
     verify_totp,
 )
-from .models import RecoveryCode, TotpCredential
+from .models import Passkey, RecoveryCode, TotpCredential
+from .passkeys import (
+    InvalidPasskey,
+    authenticate_passkey,
+    authentication_options,
+    delete_passkey,
+    has_passkey,
+    passkeys_of,
+    register_passkey,
+    registration_options,
+    rename_passkey,
+)
 from .recovery import generate_codes
 from .totp import InvalidCode, new_secret, provisioning_uri, qr_svg, verify
 
 __all__ = [
     "AlreadyEnrolled",
     "InvalidCode",
+    "InvalidPasskey",
+    "Passkey",
     "RecoveryCode",
     "TotpCredential",
+    "authenticate_passkey",
+    "authentication_options",
     "confirm_totp",
+    "delete_passkey",
     "disable_mfa",
     "enrol_totp",
     "generate_codes",
+    "has_passkey",
     "new_secret",
+    "passkeys_of",
     "pending_totp_secret",
     "provisioning_uri",
     "qr_svg",
     "recovery_codes_left",
     "regenerate_recovery_codes",
+    "register_passkey",
+    "registration_options",
+    "rename_passkey",
     "rotate_totp_secrets",
     "totp_context",
     "totp_enabled",

@@ -1,21 +1,22 @@
-"""The tables of the second factor: a TOTP credential per user and their recovery codes.
+"""The tables of the second factor: a TOTP credential per user, their recovery codes,
+remembered browsers and passkeys.
 
 They live beside the accounts tables (on
 :class:`~flask_bastion.accounts.models.AccountsBase`, created on first use with them) and
 are keyed by the user's ID as text, like the tokens, so they work with any user model.
 Nothing in them signs anyone in on its own: the TOTP secret is encrypted with the key
-ring, bound to its user (:mod:`flask_bastion.crypto`), and recovery codes are salted
-digests.
+ring, bound to its user (:mod:`flask_bastion.crypto`), recovery codes are salted
+digests, and a passkey row holds only a public key.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import Float, Index, Integer, String, Text
+from sqlalchemy import BigInteger, Float, Index, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ..accounts.models import AccountsBase
 
-__all__ = ["RecoveryCode", "RememberedBrowser", "TotpCredential"]
+__all__ = ["Passkey", "RecoveryCode", "RememberedBrowser", "TotpCredential"]
 
 
 class TotpCredential(AccountsBase):
@@ -68,3 +69,25 @@ class RememberedBrowser(AccountsBase):
     stamp: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[float] = mapped_column(Float)
     expires_at: Mapped[float] = mapped_column(Float)
+
+
+class Passkey(AccountsBase):
+    """A WebAuthn credential (a passkey) of a user: the public key its authenticator
+    made, never anything secret. The credential ID is stored as base64url text."""
+
+    __tablename__ = "bastion_passkeys"
+    __table_args__ = (Index("ix_bastion_passkeys_user", "user_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(64))
+    #: The credential ID, base64url without padding (at most 1,023 bytes, per WebAuthn).
+    credential_id: Mapped[str] = mapped_column(String(1400), unique=True)
+    #: The COSE public key, as the authenticator gave it.
+    public_key: Mapped[bytes] = mapped_column(LargeBinary)
+    #: The authenticator's signature counter; 0 for authenticators that keep none.
+    sign_count: Mapped[int] = mapped_column(BigInteger, default=0)
+    name: Mapped[str] = mapped_column(String(80))
+    created_at: Mapped[float] = mapped_column(Float)
+    last_used_at: Mapped[float | None] = mapped_column(Float, default=None)
+    #: Space-separated transports the browser reported (``internal hybrid usb``...).
+    transports: Mapped[str] = mapped_column(String(255), default="")
