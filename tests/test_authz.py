@@ -849,3 +849,30 @@ def test_reset_mfa_turns_the_second_factor_off_and_signs_out(site: Site) -> None
     assert client.get(f"{BASE}/api/me", headers=JSON).status_code == 401
     again = invoke(site, "reset-mfa", "ann@example.com")
     assert "was not on" in again.output
+
+
+def test_reset_mfa_also_removes_passkeys(site: Site) -> None:
+    """A lost device may hold a passkey too: reset-mfa deletes every passkey."""
+    import sqlalchemy as sa
+
+    from flask_bastion.mfa.models import Passkey
+
+    site.user("ann@example.com")
+    with site.app.test_request_context():
+        user = find_user("ann@example.com")
+        db = accounts_state(site.app).db()
+        db.add(
+            Passkey(
+                user_id=user.get_id(),
+                credential_id="Y3JlZGVudGlhbA",
+                public_key=b"key",
+                name="phone",
+                created_at=site.clock.now,
+            )
+        )
+        db.commit()
+        assert user.has_second_factor
+    result = invoke(site, "reset-mfa", "ann@example.com")
+    assert "turned off" in result.output
+    with site.app.test_request_context():
+        assert accounts_state(site.app).db().scalars(sa.select(Passkey)).all() == []

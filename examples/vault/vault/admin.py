@@ -36,7 +36,7 @@ from flask_bastion.accounts.services import throttle_for
 from flask_bastion.accounts.tokens import revoke_all_api_tokens
 from flask_bastion.authz import define_role, grant_role, revoke_role, roles_of, roles_required
 from flask_bastion.logs import security_log
-from flask_bastion.mfa import disable_mfa, totp_enabled
+from flask_bastion.mfa import reset_second_factors
 from flask_bastion.sessions import list_sessions, revoke_all_sessions
 
 from .db import get_db
@@ -133,7 +133,7 @@ def user(user_id: int) -> str:
         roles=sorted(roles_of(account)),
         all_roles=(ADMIN_ROLE,),
         lock=throttle_for().status(account.email_key),
-        mfa=totp_enabled(account),
+        mfa=account.has_second_factor,
         sessions=list_sessions(account.get_id()),
     )
 
@@ -162,7 +162,7 @@ def act(user_id: int) -> ResponseReturnValue:
     elif action == "revoke_sessions":
         revoke_all_sessions(account.get_id())
     elif action == "reset_mfa":
-        disable_mfa(account)
+        reset_second_factors(account)
         revoke_all_sessions(account.get_id())
     elif action == "grant":
         grant_role(account, ADMIN_ROLE)

@@ -168,14 +168,15 @@ def revoke_sessions_command(email: str) -> None:
 @users_cli.command("reset-mfa")
 @click.argument("email")
 def reset_mfa_command(email: str) -> None:
-    """Turn EMAIL's second factor off (a lost phone and lost recovery codes): the
-    authenticator and the recovery codes are deleted and every session is revoked, so
-    the next sign-in, with the password alone, enrols again where a role requires it."""
-    from ..mfa import disable_mfa
+    """Turn EMAIL's second factors off (a lost phone, lost recovery codes, lost passkeys):
+    the authenticator, the recovery codes, the remembered browsers and every passkey are
+    deleted and every session is revoked, so the next sign-in, with the password alone,
+    enrols again where a role requires it."""
+    from ..mfa import reset_second_factors
 
     with _failures():
         user = _user(email)
-        was_on = disable_mfa(user)
+        was_on = reset_second_factors(user)
         count = revoke_all_sessions(user.get_id())
     state = "turned off" if was_on else "was not on"
     click.echo(f"The second factor of {email} {state}; {count} session(s) revoked.")

@@ -44,6 +44,7 @@ from .passkeys import (
     register_passkey,
     registration_options,
     rename_passkey,
+    reset_second_factors,
 )
 from .recovery import generate_codes
 from .totp import InvalidCode, new_secret, provisioning_uri, qr_svg, verify
@@ -73,6 +74,7 @@ __all__ = [
     "register_passkey",
     "registration_options",
     "rename_passkey",
+    "reset_second_factors",
     "rotate_totp_secrets",
     "totp_context",
     "totp_enabled",
