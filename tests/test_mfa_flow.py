@@ -656,3 +656,22 @@ def test_a_signed_cookie_without_its_row_skips_nothing(site: Site) -> None:
         db.execute(sa.delete(RememberedBrowser))
         db.commit()
     assert site.login(client, EMAIL).headers["Location"].endswith("/login/verify")
+
+
+def test_a_token_of_a_role_that_needs_a_second_factor_waits_for_enrolment(site: Site) -> None:
+    """An API token made before the role came works only once the account has enrolled."""
+    from flask_bastion.accounts.tokens import create_api_token
+
+    client = site.user(EMAIL)
+    with site.app.test_request_context():
+        token, _ = create_api_token(user_row(site), "ci", ["api"], 30)
+    api = site.app.test_client()
+    auth = {"Authorization": f"Bearer {token}"}
+    assert api.get(f"{BASE}/api/me", headers=auth).status_code == 200
+    with site.app.app_context():
+        define_role("admin")
+        grant_role(user_row(site), "admin")
+    assert api.get(f"{BASE}/api/me", headers=auth).status_code == 401
+    site.login(client, EMAIL)
+    enrol(site, client)
+    assert api.get(f"{BASE}/api/me", headers=auth).status_code == 200

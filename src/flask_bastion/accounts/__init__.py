@@ -54,6 +54,7 @@ from .core import (
     login_required,
     login_user,
     logout_user,
+    mfa_enrolment_due,
     wants_json,
 )
 from .events import emit
@@ -197,9 +198,10 @@ class Accounts:
             found = authenticate_token(token)
         except SQLAlchemyError:
             db_unavailable()
-        # An account held on its password page (a one-time password) is served nothing
-        # else, through a token made before the hold either.
-        if found is None or found[0].must_change_password:
+        # An account held on its password page (a one-time password) or on the
+        # enrolment of a second factor its role requires is served nothing else, through
+        # a token made before the hold either.
+        if found is None or found[0].must_change_password or mfa_enrolment_due(found[0]):
             refuse(InvalidToken())
         user, row = found
         state.put(Authenticated(user, "token", row))
