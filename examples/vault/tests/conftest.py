@@ -15,7 +15,7 @@ from sqlalchemy import create_engine
 from sqlalchemy.schema import CreateSchema, DropSchema
 
 from vault import create_app
-from vault.db import database, database_url
+from vault.db import database, database_url, init_db
 
 
 @pytest.fixture
@@ -81,3 +81,16 @@ def postgres_url() -> Iterator[str]:
                 connection.execute(DropSchema(schema, cascade=True))
     finally:
         admin.dispose()
+
+
+@pytest.fixture
+def vault(make_app: Callable[..., Flask], tmp_path: Path) -> Flask:
+    """A Vault with its tables, mail in an outbox under ``tmp_path``, sessions in memory."""
+    app = make_app(
+        TRUSTED_HOSTS=["localhost"],
+        BASTION_MAIL_OUTBOX=str(tmp_path / "outbox"),
+        BASTION_SESSIONS_STORE="memory",
+    )
+    with app.app_context():
+        init_db()
+    return app

@@ -6,38 +6,18 @@ from __future__ import annotations
 import email
 import re
 import typing as t
-from collections.abc import Callable
 from pathlib import Path
 
 import pyotp
-import pytest
 from flask import Flask
-from flask.testing import FlaskClient
 from sqlalchemy import select
+from vault_testing import browser
 
-from vault.db import get_db, init_db
+from vault.db import get_db
 from vault.models import User
 
 BASE = "https://localhost"
 PASSWORD = "a long and memorable team passphrase"
-
-
-@pytest.fixture
-def vault(make_app: Callable[..., Flask], tmp_path: Path) -> Flask:
-    app = make_app(
-        TRUSTED_HOSTS=["localhost"],
-        BASTION_MAIL_OUTBOX=str(tmp_path / "outbox"),
-        BASTION_SESSIONS_STORE="memory",
-    )
-    with app.app_context():
-        init_db()
-    return app
-
-
-def browser(app: Flask) -> FlaskClient:
-    client = app.test_client()
-    client.environ_base["HTTP_SEC_FETCH_SITE"] = "same-origin"
-    return client
 
 
 def outbox_links(app: Flask, tmp_path: Path, path: str) -> list[str]:

@@ -6,40 +6,21 @@ from __future__ import annotations
 
 import re
 import typing as t
-from collections.abc import Callable
-from pathlib import Path
 
 import pyotp
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
+from vault_testing import browser
 
 from flask_bastion.authz import roles_of
-from vault.db import get_db, init_db
+from vault.db import get_db
 from vault.models import User
 
 BASE = "https://localhost"
 PASSWORD = "a long and memorable team passphrase"
 MEMBER = "member@example.com"
-
-
-@pytest.fixture
-def vault(make_app: Callable[..., Flask], tmp_path: Path) -> Flask:
-    app = make_app(
-        TRUSTED_HOSTS=["localhost"],
-        BASTION_MAIL_OUTBOX=str(tmp_path / "outbox"),
-        BASTION_SESSIONS_STORE="memory",
-    )
-    with app.app_context():
-        init_db()
-    return app
-
-
-def browser(app: Flask) -> FlaskClient:
-    client = app.test_client()
-    client.environ_base["HTTP_SEC_FETCH_SITE"] = "same-origin"
-    return client
 
 
 def admin_client(app: Flask) -> FlaskClient:
