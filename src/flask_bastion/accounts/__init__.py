@@ -160,7 +160,7 @@ class Accounts:
         app.teardown_appcontext(close_db)
         app.jinja_env.globals["current_user"] = current_user
         if self.blueprint:
-            from .views import make_blueprint
+            from .blueprint import make_blueprint
 
             app.register_blueprint(make_blueprint(settings), url_prefix=settings.url_prefix or None)
 

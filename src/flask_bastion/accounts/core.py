@@ -39,6 +39,7 @@ from ..sessions import USER_KEY, end_session, peek_session_value, rotate_session
 from ..stores.sql import _timeouts
 from .events import emit
 from .models import (
+    DATABASE,
     AccountsBase,
     AccountToken,
     ApiToken,
@@ -199,6 +200,10 @@ def accounts_state(app: Flask | None = None) -> AccountsState:
         raise RuntimeError(
             "Accounts are not set up: Bastion(app, components=[Accounts(...)])."
         ) from None
+
+
+# The models read the request's session through this, without importing this module.
+DATABASE[:] = [lambda: accounts_state().db()]
 
 
 def close_db(exc: BaseException | None = None) -> None:

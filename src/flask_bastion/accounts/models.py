@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import typing as t
 
-from sqlalchemy import Boolean, Float, ForeignKey, Index, Integer, String, Text
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy import Boolean, Float, ForeignKey, Index, Integer, String, Text, exists, select
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, object_session
 
 __all__ = [
     "AccountToken",
@@ -90,16 +90,36 @@ class UserMixin:
         enrolling or turning the factor off forgets it."""
         cached: bool | None = self.__dict__.get(SECOND_FACTOR_ATTR)
         if cached is None:
-            # Imported here: the second factor's modules import this one.
-            from ..mfa.core import totp_enabled
-            from ..mfa.passkeys import has_passkey
-
-            user = t.cast("UserLike", self)
-            cached = self.__dict__[SECOND_FACTOR_ATTR] = totp_enabled(user) or has_passkey(user)
+            cached = self.__dict__[SECOND_FACTOR_ATTR] = _has_second_factor(self)
         return cached
 
     def get_id(self) -> str:
         return str(self.id)
+
+
+#: Gives the request's database session, for an instance no longer attached to one; set
+#: by :mod:`.core` when it is imported (it imports this module, never the reverse).
+DATABASE: list[t.Callable[[], t.Any]] = []
+
+
+def _has_second_factor(user: UserMixin) -> bool:
+    """Whether ``user`` has a confirmed authenticator app or a passkey, read through the
+    tables the second-factor models declare on :class:`AccountsBase` (looked up by name,
+    so this module imports none of them: they import it)."""
+    db = object_session(user) or (DATABASE[0]() if DATABASE else None)
+    if db is None:
+        return False
+    tables = AccountsBase.metadata.tables
+    user_id = user.get_id()
+    apps = tables.get("bastion_totp_credentials")
+    if apps is not None and db.scalar(
+        select(exists().where(apps.c.user_id == user_id, apps.c.confirmed_at.is_not(None)))
+    ):
+        return True
+    passkeys = tables.get("bastion_passkeys")
+    return passkeys is not None and bool(
+        db.scalar(select(exists().where(passkeys.c.user_id == user_id)))
+    )
 
 
 class User(UserMixin, AccountsBase):

@@ -15,17 +15,13 @@ import logging
 import typing as t
 from dataclasses import dataclass
 
-from flask import Blueprint, Response, current_app, flash, request, url_for
+from flask import Response, flash, request, url_for
 from flask.typing import ResponseReturnValue
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import IntegrityError
 
 from .. import signals
-from ..config import AccountsConfig
-from ..context import get_state
-from ..exceptions import AccountsUnavailable
 from ..mail import after_response
 from ..passwords import PasswordMismatch, PasswordRefused
-from ..refusal import report
 from ..sessions import revoke_all_sessions
 from .core import (
     accounts_state,
@@ -62,50 +58,6 @@ LOGIN_FAILED = "The email address or password is incorrect, or sign-in is paused
 #: The page after registration and after "forgot password", whatever the address.
 CHECK_INBOX = "check_inbox"
 BAD_LINK = "This link is invalid, was already used, or has expired."
-
-
-def make_blueprint(settings: AccountsConfig) -> Blueprint:
-    """The ``bastion_accounts`` blueprint with the views ``settings.features`` asks for."""
-    from . import mfa_pages, pages, passkey_pages
-
-    bp = Blueprint("bastion_accounts", __name__)
-    from .second_factor import login_verify
-
-    bp.add_url_rule("/login", "login", login, methods=["GET", "POST"])
-    bp.add_url_rule("/login/verify", "login_verify", login_verify, methods=["GET", "POST"])
-    bp.add_url_rule("/logout", "logout", logout, methods=["POST"])
-    bp.add_url_rule("/account/confirm", "confirm", confirm, methods=["GET", "POST"])
-    bp.add_url_rule("/unlock/<token>", "unlock", unlock, methods=["GET", "POST"])
-    if "register" in settings.features:
-        bp.add_url_rule("/register", "register", register, methods=["GET", "POST"])
-        bp.add_url_rule("/verify/<token>", "verify", verify, methods=["GET", "POST"])
-    if "reset" in settings.features:
-        bp.add_url_rule("/forgot", "forgot", forgot, methods=["GET", "POST"])
-        bp.add_url_rule("/reset/<token>", "reset", reset, methods=["GET", "POST"])
-    pages.register(bp, settings)
-    mfa_pages.register(bp)
-    passkey_pages.register(bp)
-    bp.register_error_handler(SQLAlchemyError, _database_failed)
-    bp.context_processor(_template_context)
-    return bp
-
-
-def _template_context() -> dict[str, t.Any]:
-    passwords = get_state(current_app).config.passwords
-    return {
-        # Which views exist, so the templates link only to those.
-        "url_rules": current_app.view_functions,
-        "password_min_length": passwords.min_length,
-    }
-
-
-def _database_failed(error: SQLAlchemyError) -> ResponseReturnValue:
-    accounts_state().rollback()
-    rejection = AccountsUnavailable()
-    report(rejection)
-    # Answered, not raised: Flask turns an exception raised by an error handler into a
-    # 500, so the 503 goes through the application's error pages from here.
-    return current_app.handle_http_exception(rejection)
 
 
 def _ip() -> str:
