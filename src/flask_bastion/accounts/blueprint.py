@@ -13,28 +13,31 @@ from ..config import AccountsConfig
 from ..context import get_state
 from ..exceptions import AccountsUnavailable
 from ..refusal import report
-from . import mfa_pages, pages, passkey_pages, views
 from .core import accounts_state
+from .mfa_pages import register as register_mfa_pages
+from .pages import register as register_account_pages
+from .passkey_pages import register as register_passkey_pages
 from .second_factor import login_verify
+from .views import confirm, forgot, login, logout, register, reset, unlock, verify
 
 
 def make_blueprint(settings: AccountsConfig) -> Blueprint:
     """The ``bastion_accounts`` blueprint with the views ``settings.features`` asks for."""
     bp = Blueprint("bastion_accounts", __name__)
-    bp.add_url_rule("/login", "login", views.login, methods=["GET", "POST"])
+    bp.add_url_rule("/login", "login", login, methods=["GET", "POST"])
     bp.add_url_rule("/login/verify", "login_verify", login_verify, methods=["GET", "POST"])
-    bp.add_url_rule("/logout", "logout", views.logout, methods=["POST"])
-    bp.add_url_rule("/account/confirm", "confirm", views.confirm, methods=["GET", "POST"])
-    bp.add_url_rule("/unlock/<token>", "unlock", views.unlock, methods=["GET", "POST"])
+    bp.add_url_rule("/logout", "logout", logout, methods=["POST"])
+    bp.add_url_rule("/account/confirm", "confirm", confirm, methods=["GET", "POST"])
+    bp.add_url_rule("/unlock/<token>", "unlock", unlock, methods=["GET", "POST"])
     if "register" in settings.features:
-        bp.add_url_rule("/register", "register", views.register, methods=["GET", "POST"])
-        bp.add_url_rule("/verify/<token>", "verify", views.verify, methods=["GET", "POST"])
+        bp.add_url_rule("/register", "register", register, methods=["GET", "POST"])
+        bp.add_url_rule("/verify/<token>", "verify", verify, methods=["GET", "POST"])
     if "reset" in settings.features:
-        bp.add_url_rule("/forgot", "forgot", views.forgot, methods=["GET", "POST"])
-        bp.add_url_rule("/reset/<token>", "reset", views.reset, methods=["GET", "POST"])
-    pages.register(bp, settings)
-    mfa_pages.register(bp)
-    passkey_pages.register(bp)
+        bp.add_url_rule("/forgot", "forgot", forgot, methods=["GET", "POST"])
+        bp.add_url_rule("/reset/<token>", "reset", reset, methods=["GET", "POST"])
+    register_account_pages(bp, settings)
+    register_mfa_pages(bp)
+    register_passkey_pages(bp)
     bp.register_error_handler(SQLAlchemyError, _database_failed)
     bp.context_processor(_template_context)
     return bp
