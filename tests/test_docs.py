@@ -18,6 +18,7 @@ from flask import Flask
 from flask_bastion import checks, extension
 from flask_bastion.checks import CheckMessage
 from flask_bastion.config import SECTIONS, SettingInfo, load_config, parsers, settings
+from flask_bastion.config.parsers import basic
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
@@ -121,7 +122,7 @@ def test_boolean_spellings_documented_are_the_accepted_ones() -> None:
     tokens = re.findall(r"`([^`]+)`", gen.ACCEPTS["boolean"])
     documented = [ast.literal_eval(token) for token in tokens]
     assert all(isinstance(parsers.boolean(value), bool) for value in documented)
-    accepted = {True, False, *parsers._TRUE, *parsers._FALSE}
+    accepted = {True, False, *basic._TRUE, *basic._FALSE}
     assert set(documented) == accepted
 
 

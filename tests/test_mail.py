@@ -25,7 +25,6 @@ from flask_bastion.config.parsers import MAX_WAIT_SECONDS, Invalid, MailServer, 
 from flask_bastion.config.parsers import seconds as seconds_upto
 from flask_bastion.exceptions import ConfigurationError
 from flask_bastion.mail import (
-    _SMTP,
     REASON_AUTH,
     REASON_CONNECTION,
     REASON_OUTBOX,
@@ -34,11 +33,10 @@ from flask_bastion.mail import (
     REASON_TIMEOUT,
     REASON_TLS,
     InvalidMessage,
-    _close,
-    _failure_kind,
     flush_mail,
     mailer_for,
 )
+from flask_bastion.mail.smtp import _SMTP, _close, _failure_kind
 
 from .conftest import SMTPFactory, make_app
 from .servers import free_port

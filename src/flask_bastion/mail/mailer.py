@@ -1,35 +1,4 @@
-"""Outgoing email: messages built safely, sent over verified TLS within a deadline, and
-links that point only at the site's own host.
-
-Defends against:
-
-* **Header injection.** A subject or an address holding a line break would add headers
-  (``Bcc:``) of the attacker's choosing. Messages are :class:`email.message.EmailMessage`
-  objects, which refuse line breaks in headers; :func:`send_mail` turns that, and any
-  other control character or malformed address, into :class:`InvalidMessage` before
-  anything is sent.
-* **Poisoned links.** A password-reset link built from the request's ``Host`` header
-  points wherever the attacker who asked for the reset said, and hands them the token
-  (host header poisoning). :func:`external_url` builds links from
-  ``BASTION_MAIL_BASE_URL``, else ``SERVER_NAME``, else the request's host only when
-  Flask checked it against ``TRUSTED_HOSTS``; otherwise it raises
-  :class:`~flask_bastion.exceptions.ConfigurationError`.
-* **Reading and rewriting mail in transit.** TLS (``smtps://`` or ``?starttls=1``) is
-  verified against the system's certificate authorities (or ``BASTION_MAIL_CA_FILE``),
-  server name included; ``bastion.W082`` reports plain SMTP to another machine.
-* **An outage that hangs or breaks pages.** Each message has one deadline
-  (``BASTION_MAIL_TIMEOUT``) from connecting to the server's last answer; every failure
-  becomes :class:`~flask_bastion.exceptions.MailUnavailable`, a clean 503 page, with the
-  ``mail_failed`` signal and a log line naming the kind of failure only, never the
-  message, the credentials or the server's password.
-* **Account enumeration by timing.** ``send_mail(..., background=True)`` hands the
-  message to a per-application worker thread and returns at once, so a "forgot
-  password" page answers in the same time whether or not a message was sent. The queue
-  is bounded; when it is full the message is dropped and reported.
-
-Without ``BASTION_MAIL_URL`` (or with ``'console'``), messages are logged and written as
-``.eml`` files to the outbox folder, for development. See docs/mail.md.
-"""
+"""The mail component: builds messages, sends them or hands them to a worker thread."""
 
 from __future__ import annotations
 
@@ -38,8 +7,6 @@ import email.utils
 import os
 import queue
 import secrets
-import smtplib
-import socket
 import ssl
 import threading
 import time
@@ -47,129 +14,31 @@ import typing as t
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from pathlib import Path
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
 
-from flask import Flask, current_app, has_request_context, request
+from flask import Flask, current_app
 
-from .components import Stage
-from .config import BastionConfig
-from .config.parsers import MailServer, mail_server
-from .context import get_state
-from .exceptions import BastionError, ConfigurationError, MailUnavailable
-from .logs import mask_urls
-from .proxy import host_is_loopback
-from .refusal import refuse, report
-
-__all__ = [
-    "REASON_AUTH",
-    "REASON_CONNECTION",
-    "REASON_OUTBOX",
-    "REASON_QUEUE_FULL",
-    "REASON_REJECTED",
-    "REASON_TIMEOUT",
-    "REASON_TLS",
-    "InvalidMessage",
-    "MailError",
-    "MailUnavailable",
-    "Mailer",
-    "after_response",
-    "external_url",
-    "flush_mail",
-    "mailer_for",
-    "send_mail",
-]
-
-#: The kinds of failure: the ``reason`` of :class:`MailUnavailable` and of the
-#: ``mail_failed`` signal.
-REASON_CONNECTION = "connection failed"
-REASON_TIMEOUT = "timed out"
-REASON_TLS = "TLS failed"
-REASON_AUTH = "authentication failed"
-REASON_REJECTED = "refused by the server"
-REASON_QUEUE_FULL = "queue full"
-REASON_OUTBOX = "outbox not writable"
-
-#: The ``BASTION_MAIL_URL`` value (and the meaning of no value) that logs messages and
-#: writes them to the outbox folder.
-CONSOLE = "console"
-
-
-class MailError(BastionError):
-    """Base of the mail errors other than :class:`MailUnavailable`."""
-
-
-class InvalidMessage(MailError, ValueError):
-    """The message cannot be sent as asked: a header holds a line break or another
-    control character (header injection), or the address is not one email address.
-    Raised by :func:`send_mail` before anything is sent or queued."""
-
-
-def _failure_kind(exc: OSError, phase: str) -> str:
-    """The kind of ``exc``, raised while the exchange was at ``phase`` (the kind of
-    failure that step stands for: connecting, TLS, authenticating, sending)."""
-    # smtplib reports a read that failed as SMTPServerDisconnected, raised while
-    # handling the socket's error: that error is the kind.
-    cause = exc.__context__ if isinstance(exc, smtplib.SMTPServerDisconnected) else exc
-    if isinstance(cause, TimeoutError):  # socket timeouts, the TLS handshake's included
-        return REASON_TIMEOUT
-    if isinstance(cause, ssl.SSLError):  # certificate or name not verified, bad handshake
-        return REASON_TLS
-    refused = smtplib.SMTPResponseException, smtplib.SMTPRecipientsRefused
-    if phase == REASON_REJECTED and not isinstance(exc, refused):
-        return REASON_CONNECTION  # the connection dropped: the server refused nothing
-    return phase
-
-
-class _SMTP(smtplib.SMTP):
-    """SMTP with one deadline for the whole exchange, and implicit TLS when given a
-    context (as :class:`smtplib.SMTP_SSL`).
-
-    Each read and write waits only for what is left of the deadline, so a server that
-    answers every command just before a per-operation timeout cannot hold a worker for
-    many times ``BASTION_MAIL_TIMEOUT``.
-    """
-
-    def __init__(
-        self,
-        deadline: float,
-        local_hostname: str,
-        implicit_tls: ssl.SSLContext | None = None,
-    ) -> None:
-        self.deadline = deadline
-        self.implicit_tls = implicit_tls
-        # No host: nothing connects yet, and each wait takes what is left of the deadline.
-        super().__init__(local_hostname=local_hostname)
-
-    def _left(self) -> float:
-        left = self.deadline - time.monotonic()
-        if left <= 0:
-            raise TimeoutError("the mail deadline passed")
-        return left
-
-    def connect(
-        self, host: str = "localhost", port: int = 0, source_address: t.Any = None
-    ) -> t.Any:
-        # STARTTLS checks the certificate against _host, which only __init__ sets.
-        self._host = host
-        return super().connect(host, port, source_address)
-
-    def _get_socket(self, host: str, port: int, timeout: float) -> t.Any:
-        # What smtplib.SMTP_SSL overrides too; typeshed leaves the private method out.
-        sock = super()._get_socket(host, port, self._left())  # type: ignore[misc]
-        if self.implicit_tls is not None:
-            sock = self.implicit_tls.wrap_socket(sock, server_hostname=host)
-        return sock
-
-    def send(self, s: t.Any) -> None:
-        if self.sock is not None:
-            self.sock.settimeout(self._left())
-        super().send(s)
-
-    def getreply(self) -> tuple[int, bytes]:
-        # smtplib reads a reply only on a connected socket.
-        t.cast(socket.socket, self.sock).settimeout(self._left())
-        return super().getreply()
-
+from ..components import Stage
+from ..config import BastionConfig
+from ..config.parsers import MailServer, mail_server
+from ..context import get_state
+from ..exceptions import ConfigurationError, MailUnavailable
+from ..logs import mask_urls
+from ..refusal import refuse, report
+from .smtp import (
+    _SMTP,
+    CONSOLE,
+    REASON_AUTH,
+    REASON_CONNECTION,
+    REASON_OUTBOX,
+    REASON_QUEUE_FULL,
+    REASON_REJECTED,
+    REASON_TLS,
+    InvalidMessage,
+    _close,
+    _failure_kind,
+    _tls_context,
+)
 
 #: Work for the mail worker (:func:`after_response`).
 Job = t.Callable[[], None]
@@ -423,28 +292,6 @@ class Mailer:
             self.dropped += dropped
 
 
-def _tls_context(ca_file: str | None) -> ssl.SSLContext:
-    """A client context that verifies the certificate and the server's name."""
-    try:
-        return ssl.create_default_context(cafile=ca_file)
-    except (OSError, ssl.SSLError):
-        raise ConfigurationError(
-            "BASTION_MAIL_CA_FILE", "cannot be read as a file of PEM certificates."
-        ) from None
-
-
-def _close(smtp: smtplib.SMTP, *, sent: bool) -> None:
-    """End the exchange: ``QUIT`` after a message went through (its failure changes
-    nothing: the server took the message), a plain close otherwise."""
-    try:
-        if sent and smtp.sock is not None:
-            smtp.quit()
-    except OSError:
-        pass
-    finally:
-        smtp.close()
-
-
 def _write_eml(folder: Path, message: EmailMessage) -> Path:
     """Write ``message`` to a new file of ``folder`` (made 0700): named by UTC time to
     the microsecond and a random suffix, so names sort by time and never collide."""
@@ -507,61 +354,3 @@ def flush_mail(app: Flask, timeout: float = 10.0) -> bool:
     ``send_mail(..., background=True)``, at most ``timeout`` seconds; return whether it
     did. For tests and for a clean shutdown."""
     return mailer_for(app).flush(timeout)
-
-
-def external_url(endpoint: str, **values: t.Any) -> str:
-    """The absolute URL of ``endpoint``, for a link in an email, like ``url_for`` with
-    ``_external=True`` but never from an unchecked ``Host`` header.
-
-    The scheme, host and root come from ``BASTION_MAIL_BASE_URL``; else from
-    ``SERVER_NAME`` and ``APPLICATION_ROOT``; else, inside a request, from the request's
-    host when Flask checked it against ``TRUSTED_HOSTS``. The scheme is ``https``,
-    except for a loopback host under the development profile (then
-    ``PREFERRED_URL_SCHEME``, or the request's). ``_anchor`` and ``_method`` work as in
-    ``url_for``.
-
-    :raises ConfigurationError: when none of these vouches for a host.
-    :raises werkzeug.routing.BuildError: when ``endpoint`` cannot be built.
-    """
-    app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
-    scheme, netloc, root = _link_base(app, mailer_for(app))
-    if endpoint.startswith("."):
-        blueprint = request.blueprint if has_request_context() else None
-        endpoint = f"{blueprint}{endpoint}" if blueprint else endpoint[1:]
-    anchor = values.pop("_anchor", None)
-    method = values.pop("_method", None)
-    app.inject_url_defaults(endpoint, values)
-    adapter = app.url_map.bind(netloc, script_name=root or "/", url_scheme=scheme)
-    url = adapter.build(endpoint, values, method=method, force_external=True)
-    if anchor is not None:
-        url += "#" + quote(str(anchor), safe="%!#$&'()*+,/:;=?@")
-    return url
-
-
-def _link_base(app: Flask, mailer: Mailer) -> tuple[str, str, str]:
-    """(scheme, host[:port], root) of the links in emails."""
-    if mailer.base_url is not None:
-        parts = urlsplit(mailer.base_url)
-        return parts.scheme, parts.netloc, parts.path
-    server_name: str | None = app.config["SERVER_NAME"]
-    if server_name:
-        scheme = _scheme(mailer, server_name, app.config["PREFERRED_URL_SCHEME"])
-        return scheme, server_name, app.config["APPLICATION_ROOT"]
-    # Flask copies TRUSTED_HOSTS to request.trusted_hosts and checks request.host
-    # against it before any view runs (400 otherwise); an empty list trusts every host,
-    # so it vouches for none.
-    if has_request_context() and request.trusted_hosts:
-        host = request.host
-        return _scheme(mailer, host, request.scheme), host, request.script_root
-    raise ConfigurationError(
-        "BASTION_MAIL_BASE_URL",
-        "links in emails need a host that the client cannot choose: set "
-        "BASTION_MAIL_BASE_URL (such as 'https://example.org'), SERVER_NAME, or "
-        "TRUSTED_HOSTS (then links use the request's host, which Flask checks against it).",
-    )
-
-
-def _scheme(mailer: Mailer, host: str, local_scheme: str) -> str:
-    if mailer.development and host_is_loopback(host):
-        return local_scheme
-    return "https"
