@@ -16,7 +16,7 @@ from flask_bastion import signals
 from flask_bastion.accounts import User, accounts_state
 from flask_bastion.accounts.second_factor import ENDED, EXPIRED, MAX_TRIES, PENDING_TTL
 from flask_bastion.accounts.services import throttle_for
-from flask_bastion.accounts.views import LOGIN_FAILED
+from flask_bastion.accounts.signin import LOGIN_FAILED
 from flask_bastion.authz import define_role, grant_role
 from flask_bastion.mfa import TotpCredential, totp_enabled
 from flask_bastion.mfa.models import RememberedBrowser

@@ -18,7 +18,8 @@ from .mfa_pages import register as register_mfa_pages
 from .pages import register as register_account_pages
 from .passkey_pages import register as register_passkey_pages
 from .second_factor import login_verify
-from .views import confirm, forgot, login, logout, register, reset, unlock, verify
+from .signin import confirm, login, logout, unlock
+from .views import forgot, register, reset, verify
 
 
 def make_blueprint(settings: AccountsConfig) -> Blueprint:

@@ -90,7 +90,7 @@ def overview() -> ResponseReturnValue:
 def _current_password_ok(form: Form) -> bool:
     """Whether the form's ``current_password`` is the user's password (an error on the
     field otherwise)."""
-    from .views import Throttled, _check_password
+    from .signin import Throttled, _check_password
 
     typed = form.password("current_password")
     if not typed:

@@ -87,7 +87,8 @@ def login_verify() -> ResponseReturnValue:
     """The code page of a half-signed-in session: a code from the app, or a recovery
     code (field ``recovery_code``)."""
     from ..mfa import InvalidCode, use_recovery_code, verify_totp
-    from .views import _LOCKS, LOGIN_FAILED, _home, _ip, _send_unlock
+    from .signin import _LOCKS, LOGIN_FAILED, _send_unlock
+    from .views import _home, _ip
 
     pending = session.get(MFA_PENDING_KEY)
     if not isinstance(pending, dict):

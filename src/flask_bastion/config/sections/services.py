@@ -110,7 +110,7 @@ class CryptoConfig:
 
 @dataclass(frozen=True)
 class LockoutConfig:
-    """Brute-force and credential-stuffing defence of sign-in (``accounts/throttle.py``)."""
+    """Brute-force and credential-stuffing defence of sign-in (``accounts/throttle/``)."""
 
     enabled: bool = setting(
         True,

@@ -1,173 +1,40 @@
-"""Brute-force and credential-stuffing defence of sign-in: counters per account, per
-client address and per (account, address) pair.
-
-Defends against online password guessing on one account (slowed down, then locked, and
-never more than ``BASTION_LOCKOUT_MAX_FAILURES`` consecutive failures evaluated), against
-one address guessing across accounts (limited per window) and against credential
-stuffing, one address trying leaked credentials on many accounts (refused for a window,
-and :data:`~flask_bastion.signals.credential_stuffing` sent). Delays are answers ("not
-before T"), never sleeps in the request. The counters know nothing of users: a known and
-an unknown identifier are counted alike, so the throttle never tells whether an account
-exists, and the store holds keyed hashes (HMAC-SHA256 under a key derived from
-``SECRET_KEY``), never an email or an address. When the store cannot be reached, sign-in
-fails closed (:class:`~flask_bastion.exceptions.LockoutStoreUnavailable`, a 503).
-
-A sign-in view calls it around the password check::
-
-    throttle = get_state(app).component("lockout").throttle
-    verdict = throttle.check(email, ip)        # before checking the password
-    if not verdict.allowed:
-        ...                                    # 429 with Retry-After: verdict.retry_after
-    elif user is not None and password_ok:
-        throttle.succeeded(email, ip)
-    else:
-        verdict = throttle.failed(email, ip)   # the verdict for the next attempt
-
-:meth:`LoginThrottle.check` counts the attempt against the account as it allows it, and
-:meth:`~LoginThrottle.succeeded` forgets it; so concurrent attempts can never pass the
-limits together, and an attempt that never reports its outcome counts as a failure. The
-policy, its numbers and its trade-offs: ``docs/brute-force.md``.
-"""
+"""The throttle: decides from the counters whether a sign-in attempt may go on."""
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
 import hmac
-import ipaddress
 import math
 import time
-import typing as t
-import unicodedata
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 
-from flask import Flask, current_app
+from flask import current_app
 
-from .. import signals
-from ..components import Stage
-from ..config import BastionConfig, LockoutConfig
-from ..context import get_state
-from ..exceptions import LockoutStoreUnavailable, StoreError
-from ..logs import security_log
-from ..refusal import refuse
-from .counters import NEVER, Counter, CounterBackend, MemoryCounters, RedisCounters, SQLCounters
-
-__all__ = [
-    "REASON_DELAYED",
-    "REASON_IP_LIMIT",
-    "REASON_LOCKED",
-    "REASON_PAIR_DELAYED",
-    "REASON_STUFFING",
-    "REASON_UNLOCK_REQUIRED",
-    "AccountStatus",
-    "LoginThrottle",
-    "LoginThrottling",
-    "Scope",
-    "Verdict",
-    "make_throttle",
-]
-
-REASON_DELAYED = "Too many failed sign-ins on this account: wait a moment before trying again."
-REASON_LOCKED = "This account is locked for a while after too many failed sign-ins."
-REASON_UNLOCK_REQUIRED = (
-    "This account is locked after too many failed sign-ins, until it is unlocked by the "
-    "link sent by email or by an administrator."
+from ... import signals
+from ...config import LockoutConfig
+from ...exceptions import LockoutStoreUnavailable, StoreError
+from ...logs import security_log
+from ...refusal import refuse
+from ..counters import NEVER, Counter, CounterBackend
+from .verdicts import (
+    ALLOWED,
+    MAX_RACES,
+    MEMORY,
+    PURGE_INTERVAL,
+    REASON_DELAYED,
+    REASON_IP_LIMIT,
+    REASON_LOCKED,
+    REASON_PAIR_DELAYED,
+    REASON_STUFFING,
+    REASON_UNLOCK_REQUIRED,
+    AccountStatus,
+    Scope,
+    Verdict,
+    _delay,
+    _Keys,
+    normalise_identifier,
 )
-REASON_PAIR_DELAYED = (
-    "Too many failed sign-ins on this account from this address: wait a moment before trying again."
-)
-REASON_IP_LIMIT = "Too many failed sign-ins from this address: try again later."
-REASON_STUFFING = "Failed sign-ins on too many accounts from this address: try again later."
-
-#: What a refusal is about: ``"account"``, ``"pair"`` (this account from this address) or
-#: ``"ip"`` (the address, whatever the account; a view may answer it with a 429).
-Scope = t.Literal["account", "ip", "pair"]
-
-#: Seconds an account's consecutive failures are remembered without a new one, for the
-#: hard limit; an account at the hard limit is remembered until it is unlocked.
-MEMORY = 30 * 86_400
-#: Seconds of the throttle's clock between two purges of expired SQL rows.
-PURGE_INTERVAL = 300
-#: Attempts at claiming an attempt while other requests claim on the same account.
-MAX_RACES = 64
-#: Purpose label of the key, derived from ``SECRET_KEY``, that hashes the counters' keys.
-KEY_LABEL = b"flask-bastion lockout keys v1"
-
-
-@dataclass(frozen=True)
-class Verdict:
-    """Whether a sign-in attempt may go on to the password check."""
-
-    #: ``True``: check the password.
-    allowed: bool
-    #: One of the ``REASON_*`` constants when refused, else ``None``.
-    reason: str | None = None
-    #: Seconds before an attempt can be allowed again (``0`` when allowed). For
-    #: :data:`REASON_UNLOCK_REQUIRED` waiting does not help: it is the lock duration, as a
-    #: polite ``Retry-After``.
-    retry_after: int = 0
-    #: What the refusal is about, ``None`` when allowed.
-    scope: Scope | None = None
-
-
-#: The verdict of an allowed attempt.
-ALLOWED = Verdict(True)
-
-
-@dataclass(frozen=True)
-class AccountStatus:
-    """An account's lock, as an administrator or the unlock page sees it."""
-
-    #: Whether sign-in is refused now (temporary lock or hard limit; not the short delays).
-    locked: bool
-    #: When the temporary lock lifts (Unix time); ``None`` when not locked or when only
-    #: an unlock lifts it.
-    until: float | None
-    #: Consecutive failed attempts since the last success or unlock.
-    failures: int
-    #: Whether only an unlock (link or administrator) lifts the lock.
-    unlock_required: bool
-
-
-def _delay(count: int, free: int, cap: int) -> int:
-    """Seconds to wait after ``count`` consecutive failures: 1, 2, 4, ... up to ``cap``."""
-    return 0 if count < free else min(2 ** min(count - free, 31), cap)
-
-
-def normalise_identifier(identifier: str) -> str:
-    """``identifier`` as counted: NFKC, stripped, case-folded, so that ``Alice@X.org``
-    and ``alice@x.org`` share their counters (spelling variants bypass nothing)."""
-    return unicodedata.normalize("NFKC", identifier).strip().casefold()
-
-
-def normalise_ip(ip: str) -> str:
-    """The address as counted: canonical text, and an IPv6 address's /64 network, since
-    one client usually holds a whole /64 (an IPv4-mapped address counts as IPv4)."""
-    try:
-        address = ipaddress.ip_address(ip.strip())
-    except ValueError:
-        return ip.strip().lower()
-    if isinstance(address, ipaddress.IPv6Address):
-        if address.ipv4_mapped is not None:
-            return str(address.ipv4_mapped)
-        return str(ipaddress.IPv6Network((address, 64), strict=False))
-    return str(address)
-
-
-class _Keys:
-    """The store keys of one attempt."""
-
-    __slots__ = ("account", "ip", "pair", "seen", "stuffing")
-
-    def __init__(self, digest: Callable[[bytes, str], str], identifier: str, ip: str) -> None:
-        identifier = normalise_identifier(identifier)
-        address = digest(b"ip", normalise_ip(ip))
-        self.account = "a:" + digest(b"account", identifier)
-        self.pair = "p:" + digest(b"pair", f"{identifier}\0{normalise_ip(ip)}")
-        self.ip = "i:" + address
-        self.stuffing = "s:" + address
-        self.seen = "m:" + address
 
 
 class LoginThrottle:
@@ -434,52 +301,3 @@ def _stuffing(ip: str, accounts: int, window: int) -> None:
         "lockout.credential_stuffing",
         extra={"event": "lockout.credential_stuffing", "ip": ip, "accounts": accounts},
     )
-
-
-def make_throttle(app: Flask) -> LoginThrottle:
-    """A :class:`LoginThrottle` for ``app`` on the store its configuration names.
-
-    ``BASTION_LOCKOUT_STORE = "auto"`` takes the kind of store the sessions use, and their
-    URL unless ``BASTION_LOCKOUT_URL`` is set. Applications use the one the ``"lockout"``
-    component made, ``get_state(app).component("lockout").throttle``.
-
-    :raises ConfigurationError: for a redis store without a URL, or a SQL database other
-        than SQLite or PostgreSQL.
-    """
-    state = get_state(app)
-    config = state.config
-    settings = config.lockout
-    kind, url = settings.store, settings.url
-    if kind == "auto":
-        kind, url = config.sessions.store, url or config.sessions.url
-    backend: CounterBackend
-    if not settings.enabled or kind == "memory":
-        backend = MemoryCounters()
-    elif kind == "redis":
-        client = state.stores.redis(url, key="BASTION_LOCKOUT_URL")
-        backend = RedisCounters(client, settings.key_prefix)
-    else:
-        database = state.stores.sql(url, name="lockout store")
-        backend = SQLCounters(database, settings.table_name)
-    key = app.secret_key
-    secret = None
-    if key:
-        raw = key.encode() if isinstance(key, str) else key
-        secret = hmac.new(raw, KEY_LABEL, hashlib.sha256).digest()
-    return LoginThrottle(backend, settings, secret=secret)
-
-
-class LoginThrottling:
-    """Component: makes the application's :class:`LoginThrottle` at ``init_app`` and keeps
-    it as :attr:`throttle`, for the sign-in views
-    (``get_state(app).component("lockout").throttle``). It looks at no request itself."""
-
-    name = "lockout"
-    stage = Stage.AUTHENTICATE
-
-    def __init__(self, config: BastionConfig) -> None:
-        self.config = config
-
-    def init_app(self, app: Flask) -> None:
-        #: The application's throttle.
-        self.throttle = make_throttle(app)
