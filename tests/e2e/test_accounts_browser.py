@@ -12,7 +12,6 @@ from __future__ import annotations
 import email
 import email.policy
 import re
-import secrets
 import typing as t
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,10 +19,9 @@ from pathlib import Path
 import pytest
 
 from flask_bastion.mail import flush_mail
-from vault import create_app
-from vault.db import init_db
 
 from .conftest import Server
+from .vault_site import WATCH_CSP, make_vault, no_violations, watched_page  # noqa: F401 (re-exported)
 
 if t.TYPE_CHECKING:
     from flask import Flask
@@ -32,46 +30,19 @@ if t.TYPE_CHECKING:
 pytestmark = pytest.mark.slow
 
 PASSWORD = "a quiet harbour at dawn with gulls"
-#: Records CSP violations on every page the context opens.
-WATCH_CSP = """
-window.__violations = [];
-document.addEventListener("securitypolicyviolation", (e) => {
-  window.__violations.push(e.violatedDirective + " " + e.blockedURI);
-});
-"""
 
 
 @pytest.fixture(scope="module")
 def vault(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Flask, str, Path]]:
     folder: Path = tmp_path_factory.mktemp("vault-accounts")
-    app = create_app(
-        {
-            "SECRET_KEY": secrets.token_hex(32),
-            "DATABASE_URL": f"sqlite:///{folder / 'vault.sqlite3'}",
-            "BASTION_PROFILE": "development",
-            "TRUSTED_HOSTS": ["localhost"],
-            "BASTION_MAIL_OUTBOX": str(folder / "outbox"),
-        }
-    )
-    with app.app_context():
-        init_db()
+    app = make_vault(folder)
     with Server(app) as server:
         yield app, f"http://localhost:{server.port}", folder / "outbox"
 
 
 @pytest.fixture
 def page(context: BrowserContext) -> Page:
-    context.add_init_script(WATCH_CSP)
-    new = context.new_page()
-    errors: list[str] = []
-    new.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    new.console_errors = errors  # type: ignore[attr-defined]
-    return new
-
-
-def no_violations(page: Page) -> None:
-    assert page.evaluate("window.__violations") == []
-    assert [e for e in page.console_errors if "Content Security Policy" in e] == []  # type: ignore[attr-defined]
+    return watched_page(context)
 
 
 def mailed_link(app: Flask, outbox: Path, to: str, path: str) -> str:

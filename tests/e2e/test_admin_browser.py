@@ -8,7 +8,6 @@ violation.
 from __future__ import annotations
 
 import re
-import secrets
 import typing as t
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,12 +16,11 @@ import pyotp
 import pytest
 from sqlalchemy import select
 
-from vault import create_app
-from vault.db import get_db, init_db
+from vault.db import get_db
 from vault.models import User
 
 from .conftest import Server
-from .test_accounts_browser import WATCH_CSP, no_violations
+from .vault_site import make_vault, no_violations, watched_page
 
 if t.TYPE_CHECKING:
     from flask import Flask
@@ -40,17 +38,7 @@ MEMBER_PASSWORD = "quiet notes kept behind a locked door"
 def vault(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Flask, str, str]]:
     """Vault on ``http://localhost:PORT``, its one-time admin password, and a member."""
     folder: Path = tmp_path_factory.mktemp("vault-admin")
-    app = create_app(
-        {
-            "SECRET_KEY": secrets.token_hex(32),
-            "DATABASE_URL": f"sqlite:///{folder / 'vault.sqlite3'}",
-            "BASTION_PROFILE": "development",
-            "TRUSTED_HOSTS": ["localhost"],
-            "BASTION_MAIL_OUTBOX": str(folder / "outbox"),
-        }
-    )
-    with app.app_context():
-        init_db()
+    app = make_vault(folder)
     runner = app.test_cli_runner()
     output = runner.invoke(args=["create-admin"]).output
     found = re.search(r"password\n\n    (\S+)\n", output)
@@ -64,16 +52,6 @@ def vault(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Flask, str
         yield app, f"http://localhost:{server.port}", found.group(1)
 
 
-def watched(context: BrowserContext) -> Page:
-    """A page that records CSP violations and console errors."""
-    context.add_init_script(WATCH_CSP)
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    page.console_errors = errors  # type: ignore[attr-defined]
-    return page
-
-
 def sign_in(page: Page, base: str, email: str, password: str) -> None:
     page.goto(f"{base}/login")
     page.get_by_label("Email address").fill(email)
@@ -85,7 +63,7 @@ def member_row(app: Flask) -> User:
     with app.app_context():
         user = get_db().scalars(select(User).where(User.email_key == MEMBER)).one()
         get_db().expunge(user)
-        return t.cast(User, user)
+        return user
 
 
 def test_first_admin_sets_up_then_deactivates_a_member(
@@ -93,7 +71,7 @@ def test_first_admin_sets_up_then_deactivates_a_member(
 ) -> None:
     """One-time password, forced password change, forced TOTP set-up, then /admin works."""
     app, base, one_time = vault
-    page = watched(context)
+    page = watched_page(context)
     sign_in(page, base, ADMIN, one_time)
     page.wait_for_url(f"{base}/account/password*")
     # Nothing else is served before the password is changed.
@@ -132,7 +110,7 @@ def test_a_member_is_refused_every_admin_page(
 ) -> None:
     """A signed-in member gets 403 on the list and on an account's page."""
     app, base, _ = vault
-    page = watched(context)
+    page = watched_page(context)
     sign_in(page, base, MEMBER, MEMBER_PASSWORD)
     page.wait_for_url(f"{base}/account")
     for path in ("/admin/", f"/admin/users/{member_row(app).id}"):

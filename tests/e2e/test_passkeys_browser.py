@@ -9,7 +9,6 @@ authenticator holding discoverable credentials, whose user is verified. Vault ru
 
 from __future__ import annotations
 
-import secrets
 import time
 import typing as t
 from collections.abc import Iterator
@@ -21,11 +20,9 @@ from sqlalchemy import select
 from flask_bastion.accounts import accounts_state
 from flask_bastion.accounts.core import normalise_email
 from flask_bastion.mfa.models import Passkey
-from vault import create_app
-from vault.db import init_db
 
 from .conftest import Server
-from .test_accounts_browser import WATCH_CSP, no_violations
+from .vault_site import make_vault, no_violations, watched_page
 
 if t.TYPE_CHECKING:
     from flask import Flask
@@ -40,17 +37,8 @@ EMAIL = "pia@example.com"
 @pytest.fixture(scope="module")
 def vault(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Flask, str]]:
     folder: Path = tmp_path_factory.mktemp("vault-passkeys")
-    app = create_app(
-        {
-            "SECRET_KEY": secrets.token_hex(32),
-            "DATABASE_URL": f"sqlite:///{folder / 'vault.sqlite3'}",
-            "BASTION_PROFILE": "development",
-            "TRUSTED_HOSTS": ["localhost"],
-            "BASTION_MAIL_OUTBOX": str(folder / "outbox"),
-        }
-    )
+    app = make_vault(folder)
     with app.app_context():
-        init_db()
         state = accounts_state()
         now = time.time()
         db = state.db()
@@ -73,11 +61,7 @@ def vault(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Flask, str
 
 @pytest.fixture
 def page(context: BrowserContext) -> Page:
-    context.add_init_script(WATCH_CSP)
-    new = context.new_page()
-    errors: list[str] = []
-    new.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    new.console_errors = errors  # type: ignore[attr-defined]
+    new = watched_page(context)
     cdp = context.new_cdp_session(new)
     cdp.send("WebAuthn.enable")
     cdp.send(
