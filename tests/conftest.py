@@ -132,7 +132,7 @@ def pg_url() -> Iterator[str]:
     schema = f"bastion_test_{secrets.token_hex(6)}"
     engine = sa.create_engine(url)
     with engine.begin() as connection:
-        connection.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+        connection.execute(sa.schema.CreateSchema(schema))
     try:
         yield (
             sa.make_url(url)
@@ -141,7 +141,7 @@ def pg_url() -> Iterator[str]:
         )
     finally:
         with engine.begin() as connection:
-            connection.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+            connection.execute(sa.schema.DropSchema(schema, cascade=True))
         engine.dispose()
 
 

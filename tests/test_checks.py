@@ -7,6 +7,7 @@ import subprocess
 import sys
 import typing as t
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from flask import Flask
@@ -33,6 +34,7 @@ from flask_bastion.checks import (
     sessions,
 )
 from flask_bastion.checks import accounts as accounts_checks
+from flask_bastion.checks import code as code_checks
 from flask_bastion.checks import crypto as crypto_checks
 from flask_bastion.config import settings
 
@@ -74,10 +76,15 @@ MODULE_BLOCKS = [
     pytest.param(lockout, "09", id="lockout"),
     pytest.param(accounts_checks, "11", id="accounts"),
     pytest.param(crypto_checks, "12", id="crypto"),
+    pytest.param(code_checks, "17", id="code"),
 ]
 #: Checks that concern no configuration key, and why.
 NO_SETTING = {
     "bastion.W006": "autoescaping is chosen in code (select_jinja_autoescape, jinja_options)",
+    "bastion.W170": "a template of the application's own",
+    "bastion.W171": "a line of the application's own code",
+    "bastion.W172": "a line of the application's own code",
+    "bastion.W173": "a line of the application's own code",
 }
 #: Settings with a danger note that no check reports, and why. Empty: every one is checked,
 #: as docs/checks.md promises; an entry here needs that page changed too.
@@ -94,6 +101,28 @@ def _plain_flask_sessions(app: Flask) -> None:
 
 def _debugger_script(app: Flask) -> None:
     app.import_name = "tests.debug_script"
+
+
+_INJECTION_CODE = Path(__file__).parent / "injection_code"
+
+
+def _code(module: str) -> Callable[[Flask], None]:
+    """A patch making ``tests/injection_code/<module>.py`` the application's code."""
+
+    def patch(app: Flask) -> None:
+        app.import_name = f"tests.injection_code.{module}"
+
+    return patch
+
+
+def _templates(folder: str) -> Callable[[Flask], None]:
+    """A patch making ``tests/injection_code/<folder>`` the application's templates."""
+
+    def patch(app: Flask) -> None:
+        app.root_path = str(_INJECTION_CODE)
+        app.template_folder = folder
+
+    return patch
 
 
 def _view(app: Flask, *decorators: Callable[[t.Any], t.Any], name: str = "weak") -> None:
@@ -231,6 +260,12 @@ FIRES = [
     ),
     pytest.param("bastion.W006", {"patch": _autoescape_off}, (), id="W006-autoescape-off"),
     pytest.param("bastion.W009", {"patch": _debugger_script}, (), id="W009-run-debug-in-main"),
+    pytest.param("bastion.W170", {"patch": _templates("templates")}, (), id="W170-safe-filter"),
+    pytest.param("bastion.W171", {"patch": _code("markup")}, (), id="W171-markup-f-string"),
+    pytest.param(
+        "bastion.W172", {"patch": _code("template_string")}, (), id="W172-template-from-form"
+    ),
+    pytest.param("bastion.W173", {"patch": _code("sql")}, (), id="W173-sql-f-string"),
     pytest.param("bastion.W017", {"patch": _https_exempt_view}, (), id="W017-https-exempt-view"),
     pytest.param("bastion.W024", {"patch": _csrf_exempt_view}, (), id="W024-csrf-exempt-view"),
     pytest.param("bastion.W043", {"patch": _framed_view}, (), id="W043-framing-allowed"),
@@ -724,6 +759,10 @@ SILENT = [
     pytest.param("bastion.W005", {"bastion": {"profile": "development"}}, id="W005-no-debug"),
     pytest.param("bastion.W006", {}, id="W006-autoescape-default"),
     pytest.param("bastion.W009", {}, id="W009-no-debugger-in-code"),
+    pytest.param("bastion.W170", {"patch": _templates("clean_templates")}, id="W170-sanitized"),
+    pytest.param("bastion.W171", {"patch": _code("clean")}, id="W171-escaped-markup"),
+    pytest.param("bastion.W172", {"patch": _code("clean")}, id="W172-constant-templates"),
+    pytest.param("bastion.W173", {"patch": _code("clean")}, id="W173-bound-parameters"),
     pytest.param(
         "bastion.W017",
         {"patch": _https_exempt_view, "bastion": {"https_redirect": False}},

@@ -82,8 +82,8 @@ def _app_with(*components: t.Any, **config: t.Any) -> Flask:
 
 def test_builtin_components_run_in_stage_order() -> None:
     """The built-ins are ordered by stage: input, transport, session, authentication,
-    forgery, response (the key ring, which has no hook, after the headers), and the
-    mailer, which has no hook, last."""
+    forgery, response (the key ring and the sanitizer filters, which have no hook, after
+    the headers), and the mailer, which has no hook, last."""
     names = get_state(make_app()).components.names
     assert names == [
         "proxy",
@@ -98,6 +98,7 @@ def test_builtin_components_run_in_stage_order() -> None:
         "headers",
         "csp",
         "crypto",
+        "sanitize",
         "mail",
     ]
     stages = [c.stage for c in get_state(make_app()).components]

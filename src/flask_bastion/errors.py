@@ -171,6 +171,10 @@ def render_error(error: HTTPException) -> Response:
             "detail": description,
             "request_id": request_id,
         }
+        # Field errors of a validation failure: an RFC 9457 extension member.
+        errors = getattr(error, "errors", None)
+        if isinstance(errors, dict):
+            body["errors"] = errors
         response = Response(json.dumps(body), code, mimetype="application/problem+json")
     else:
         response = _html_error(code, title, description, request_id)

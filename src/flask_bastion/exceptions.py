@@ -21,6 +21,8 @@ from werkzeug.exceptions import (
     SecurityError,
     ServiceUnavailable,
     Unauthorized,
+    UnprocessableEntity,
+    UnsupportedMediaType,
 )
 
 from . import signals
@@ -83,6 +85,28 @@ class Rejection(BastionError):
 
 class MalformedRequest(Rejection, BadRequest):
     """The request's path, query string, body or headers cannot be decoded safely."""
+
+
+class UnsupportedBody(Rejection, UnsupportedMediaType):
+    """The request body is not of the type the view reads (JSON for
+    :func:`~flask_bastion.validation.validate`)."""
+
+
+class InvalidInput(Rejection, UnprocessableEntity):
+    """Fields of the request failed validation (:mod:`flask_bastion.validation`).
+
+    :param errors: field path -> messages; the ``errors`` member of the problem document.
+        The signal and the log line carry the field paths only, never a value.
+    """
+
+    event = "input.invalid"
+    signal = signals.input_rejected
+    log_level = logging.INFO
+
+    def __init__(self, reason: str, errors: t.Mapping[str, list[str]]) -> None:
+        super().__init__(reason)
+        self.errors = dict(errors)
+        self.details = types.MappingProxyType({"fields": sorted(self.errors)})
 
 
 class HeadersTooLarge(Rejection, RequestHeaderFieldsTooLarge):

@@ -56,6 +56,7 @@ from .inputs import InputLimits
 from .mail import Mailer
 from .markers import View
 from .proxy import TrustedProxies
+from .sanitize import Sanitizer
 from .sessions import Sessions
 from .stores import Stores
 
@@ -80,6 +81,7 @@ BUILTIN_COMPONENTS: tuple[Factory, ...] = (
     ContentSecurityPolicy,
     Encryption,
     Mailer,
+    Sanitizer,
 )
 
 

@@ -28,15 +28,25 @@ as safe.
 
 from __future__ import annotations
 
+import typing as t
+
 import nh3
 from markdown_it import MarkdownIt
 from markupsafe import Markup
+
+from .components import Stage
+
+if t.TYPE_CHECKING:
+    from flask import Flask
+
+    from .config import BastionConfig
 
 __all__ = [
     "ALLOWED_ATTRIBUTES",
     "ALLOWED_TAGS",
     "LINK_REL",
     "URL_SCHEMES",
+    "Sanitizer",
     "render_markdown",
     "sanitize_html",
 ]
@@ -101,3 +111,36 @@ def render_markdown(text: str) -> Markup:
     .. versionadded:: 0.1
     """
     return sanitize_html(_markdown.render(text))
+
+
+class Sanitizer:
+    """Component: the Jinja filters ``sanitize`` (:func:`sanitize_html`) and ``markdown``
+    (:func:`render_markdown`), so a template shows user HTML or Markdown safely without
+    ``|safe``::
+
+        {{ note.body | markdown }}
+        {{ profile.bio_html | sanitize }}
+
+    It looks at no request.
+    """
+
+    name = "sanitize"
+    # No hook: its stage only places it in the list of components.
+    stage = Stage.RESPONSE
+
+    def __init__(self, config: BastionConfig) -> None:
+        pass
+
+    def init_app(self, app: Flask) -> None:
+        app.jinja_env.filters.setdefault("sanitize", _filter_input(sanitize_html))
+        app.jinja_env.filters.setdefault("markdown", _filter_input(render_markdown))
+
+
+def _filter_input(function: t.Callable[[str], Markup]) -> t.Callable[[object], Markup]:
+    """``function`` as a filter: ``None`` shows nothing, anything else as its text."""
+
+    def apply(value: object) -> Markup:
+        return Markup() if value is None else function(str(value))
+
+    apply.__name__ = function.__name__
+    return apply

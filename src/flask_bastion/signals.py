@@ -13,6 +13,10 @@ _signals = Namespace()
 #: A request was rejected before reaching the view (malformed input, oversized headers).
 #: Keywords: ``reason``, ``status``.
 request_rejected = _signals.signal("bastion.request-rejected")
+#: Fields of a request failed validation (:mod:`flask_bastion.validation`): a 422.
+#: Keywords: ``reason``, ``status``, ``fields`` (the paths of the fields at fault; never
+#: a value).
+input_rejected = _signals.signal("bastion.input-rejected")
 
 #: A plain-HTTP request was redirected to HTTPS. Keywords: ``location``.
 https_redirected = _signals.signal("bastion.https-redirected")

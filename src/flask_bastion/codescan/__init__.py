@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import ast
 import importlib.util
-from collections.abc import Iterator
+import typing as t
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 #: A package with more modules than this is scanned only this far (bounded work in CI).
@@ -69,15 +70,35 @@ def debugger_calls(tree: ast.AST) -> Iterator[ast.Call]:
             yield node
 
 
-def starts_debugger(import_name: str) -> list[str]:
-    """``"path:line"`` of each call in the application's code that starts the debugger."""
-    found: list[str] = []
+def parsed_modules(import_name: str) -> Iterator[tuple[Path, ast.AST]]:
+    """Each readable source file of the application, with its syntax tree."""
     for path in application_files(import_name):
         try:
             if path.stat().st_size > MAX_FILE_BYTES:
                 continue
-            tree = ast.parse(path.read_bytes(), filename=str(path))
+            yield path, ast.parse(path.read_bytes(), filename=str(path))
         except (OSError, SyntaxError, ValueError):
             continue
-        found.extend(f"{path}:{call.lineno}" for call in debugger_calls(tree))
+
+
+def find(import_name: str, finder: Callable[[ast.AST], Iterator[ast.expr]]) -> list[str]:
+    """``"path:line"`` of each node ``finder`` yields in the application's code; the path
+    is relative to the folder that holds the application's package, so a finding keeps
+    its name on every machine (and can be silenced by it)."""
+    found: list[str] = []
+    for path, tree in parsed_modules(import_name):
+        name = path.relative_to(_base(import_name)).as_posix()
+        found.extend(f"{name}:{node.lineno}" for node in finder(tree))
     return found
+
+
+def _base(import_name: str) -> Path:
+    """The folder that holds the application's module or package."""
+    spec = importlib.util.find_spec(import_name)
+    origin = Path(t.cast(str, t.cast(t.Any, spec).origin))
+    return origin.parent.parent if origin.name == "__init__.py" else origin.parent
+
+
+def starts_debugger(import_name: str) -> list[str]:
+    """``"path:line"`` of each call in the application's code that starts the debugger."""
+    return find(import_name, debugger_calls)

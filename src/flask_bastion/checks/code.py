@@ -1,0 +1,89 @@
+"""Code checks (``17x``): injection sinks in the application's own modules and templates.
+
+Each finding names its place (``"app/views.py:42"`` or ``"templates/note.html:7"``),
+so a reviewed one is silenced alone: ``BASTION_SILENCED_CHECKS =
+["bastion.W173:app/report.py:42"]``. The scans read source text (:mod:`ast`, Jinja's
+parser); they never import or render anything. See :mod:`flask_bastion.codescan`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+from flask import Flask
+
+from ..codescan import MAX_FILE_BYTES, find
+from ..codescan.injection import markup_calls, sql_from_strings, template_from_values
+from ..codescan.templates import MAX_TEMPLATE_BYTES, application_templates, unescaped
+from ..config import BastionConfig
+from .registry import WARNING, CheckMessage, message, register
+
+W170 = message(
+    WARNING,
+    "A template turns escaping off for a value (|safe or {% autoescape false %}).",
+    "A request or database value shown this way is cross-site scripting. Show user HTML "
+    "with the `sanitize` filter, Markdown with the `markdown` filter, and everything else "
+    "escaped; silence this finding by its place once reviewed.",
+    "bastion.W170",
+)
+W171 = message(
+    WARNING,
+    "Markup(...) is built from a value in the application's code.",
+    "Markup() declares its argument safe HTML; built from a request or database value it "
+    "is cross-site scripting. Use markupsafe.escape(), Markup('<b>{}</b>').format(value) "
+    "(which escapes the value) or flask_bastion.sanitize.sanitize_html().",
+    "bastion.W171",
+)
+W172 = message(
+    WARNING,
+    "render_template_string() or from_string() compiles a template that is not a constant.",
+    "A template built from a value is server-side template injection, which runs code. "
+    "Keep templates in files or constants and pass values as variables.",
+    "bastion.W172",
+)
+W173 = message(
+    WARNING,
+    "SQL is built from strings (f-string, %, + or .format) and sent to the database.",
+    "A value pasted into SQL is SQL injection. Use bound parameters "
+    "(text('... WHERE id = :id'), {'id': value}) or SQLAlchemy's expressions.",
+    "bastion.W173",
+)
+
+
+def _about(message: CheckMessage, places: Iterable[str]) -> list[CheckMessage]:
+    return [message.about(place) for place in places]
+
+
+@register()
+def check_unescaped_templates(app: Flask, config: BastionConfig) -> Iterable[CheckMessage]:
+    base = Path(app.root_path).resolve()
+    places: list[str] = []
+    for path in application_templates(app):
+        try:
+            if path.stat().st_size > MAX_TEMPLATE_BYTES:
+                continue
+            source = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            continue
+        name = path.relative_to(base).as_posix()
+        places.extend(f"{name}:{line}" for line in unescaped(app, source))
+    return _about(W170, places)
+
+
+@register()
+def check_markup_from_values(app: Flask, config: BastionConfig) -> Iterable[CheckMessage]:
+    return _about(W171, find(app.import_name, markup_calls))
+
+
+@register()
+def check_templates_from_values(app: Flask, config: BastionConfig) -> Iterable[CheckMessage]:
+    return _about(W172, find(app.import_name, template_from_values))
+
+
+@register()
+def check_sql_from_strings(app: Flask, config: BastionConfig) -> Iterable[CheckMessage]:
+    return _about(W173, find(app.import_name, sql_from_strings))
+
+
+__all__ = ["MAX_FILE_BYTES", "W170", "W171", "W172", "W173"]
