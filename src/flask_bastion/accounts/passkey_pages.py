@@ -43,9 +43,9 @@ from .services import throttle_for
 
 TEMPLATE = "bastion/accounts/passkeys.html"
 REFUSED = "The passkey was not accepted. Try again, or use another way to sign in."
-#: The largest ID a route takes: a larger number is a 404, never a number the database
-#: cannot hold (an error, not a missing row).
-MAX_ID = 2**63 - 1
+#: The largest ID a route takes (the column is a 32-bit ``INTEGER`` on PostgreSQL): a
+#: larger number is a 404, never a number the database refuses with an error.
+MAX_ID = 2**31 - 1
 THROTTLED = "Too many failed sign-ins from your network. Try again later."
 
 
