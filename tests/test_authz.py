@@ -543,6 +543,14 @@ def test_a_text_id_that_is_no_number_is_missing(site: Site) -> None:
     assert client.get(f"{BASE}/by-text/x1").status_code == 404
 
 
+@pytest.mark.parametrize("digits", [10, 19, 40])
+def test_a_text_id_past_the_columns_range_is_missing(site: Site, digits: int) -> None:
+    """get_or_404 with a number the integer key cannot hold answers 404, not a
+    database error (SQLite overflows past 64 bits, PostgreSQL's INTEGER past 31)."""
+    client = site.user("ann@example.com")
+    assert client.get(f"{BASE}/by-text/{'9' * digits}").status_code == 404
+
+
 def test_object_denial_is_logged_without_the_object(
     site: Site, caplog: pytest.LogCaptureFixture
 ) -> None:

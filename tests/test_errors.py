@@ -661,3 +661,42 @@ def test_development_profile_allows_debug() -> None:
     """The development profile allows DEBUG."""
     app = make_app(DEBUG=True, BASTION_PROFILE=DEVELOPMENT)
     assert app.debug is True
+
+
+@pytest.mark.parametrize("accept", [None, "*/*", "text/html"], ids=["none", "any", "html"])
+def test_problem_json_views_answer_json_whatever_the_accept(accept: str | None) -> None:
+    """@problem_json on a view or a blueprint: its errors are problem documents for any
+    Accept; the other views still answer a browser with a page."""
+    from flask import Blueprint
+
+    from flask_bastion import Bastion, problem_json
+
+    app = Flask(__name__)
+    app.config.update(SECRET_KEY="x" * 32, TRUSTED_HOSTS=["localhost"])
+    app.config["BASTION_SESSIONS_STORE"] = "memory"
+    api = problem_json(Blueprint("api", __name__, url_prefix="/api"))
+
+    @api.get("/missing")
+    def missing() -> t.Any:
+        abort(404)
+
+    @app.get("/one")
+    @problem_json
+    def one() -> t.Any:
+        abort(422)
+
+    @app.get("/page")
+    def page() -> t.Any:
+        abort(404)
+
+    app.register_blueprint(api)
+    Bastion(app)
+    client = app.test_client()
+    headers = {"Accept": accept} if accept else {}
+    for path, code in (("/api/missing", 404), ("/one", 422)):
+        response = client.get(path, base_url=HTTPS, headers=headers)
+        assert response.status_code == code
+        assert response.mimetype == "application/problem+json"
+        assert response.json["status"] == code
+    html = client.get("/page", base_url=HTTPS, headers={"Accept": "text/html"})
+    assert html.mimetype == "text/html"

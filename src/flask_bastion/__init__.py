@@ -14,6 +14,7 @@ from __future__ import annotations
 from .config import BastionConfig
 from .csp import csp, csp_nonce
 from .csrf import csrf_exempt, csrf_token, rotate_csrf_secret, validate_csrf
+from .errors import problem_json
 from .exceptions import (
     BastionError,
     ConfigurationError,
@@ -46,6 +47,7 @@ __all__ = [
     "get_state",
     "https_exempt",
     "no_store",
+    "problem_json",
     "rotate_csrf_secret",
     "security_headers",
     "send_mail",

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import re
+import typing as t
 
 from flask import Blueprint, Flask, Request, Response, current_app, render_template, request
 from markupsafe import escape
@@ -28,8 +29,11 @@ from .components import Stage
 from .config import BastionConfig
 from .context import RequestState, request_state
 from .exceptions import Rejection, UntrustedHost
+from .markers import View, mark
 from .proxy import peer_is_trusted
 from .refusal import report
+
+V = t.TypeVar("V")
 
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{8,128}")
 _JSON_TYPES = ("application/json", "application/problem+json")
@@ -98,7 +102,27 @@ class SafeErrors:
         return response
 
 
+#: Mark of the views whose errors are always problem documents (:func:`problem_json`).
+PROBLEM_JSON = "problem_json"
+
+
+def problem_json(view: V) -> V:
+    """Answer every error of ``view`` (a view function, a class-based view or a
+    blueprint) as an RFC 9457 ``application/problem+json`` document, whatever the
+    client's ``Accept``: for an API, whose clients often send ``Accept: */*`` or none
+    at all and cannot read an HTML page. Refusals before the view (a bad bearer token,
+    a rate limit) are covered too, since the URL is matched first; a URL that matches no
+    route (404, 405) is not, as no view is known for it.
+
+    .. versionadded:: 0.1
+    """
+    return mark(view, PROBLEM_JSON, True)
+
+
 def _wants_json() -> bool:
+    endpoint = request.endpoint
+    if endpoint is not None and View(current_app, endpoint).get(PROBLEM_JSON, False):
+        return True
     accept = request.accept_mimetypes
     if accept.best_match(["text/html", *_JSON_TYPES]) in _JSON_TYPES:
         return True

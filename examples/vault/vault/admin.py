@@ -93,6 +93,8 @@ def create_admin_command() -> None:
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
+#: The largest user ID a URL takes (a 32-bit ``INTEGER`` on PostgreSQL): past it, a 404.
+USER_ID_MAX = 2**31 - 1
 #: What an administrator can do to an account, by the form's ``action``.
 ACTIONS = ("deactivate", "reactivate", "unlock", "revoke_sessions", "reset_mfa", "grant", "revoke")
 
@@ -122,7 +124,7 @@ def users() -> str:
     return render_template("admin/users.html", users=found, query=query)
 
 
-@bp.get("/users/<int:user_id>")
+@bp.get(f"/users/<int(max={USER_ID_MAX}):user_id>")
 @admin_required
 def user(user_id: int) -> str:
     """One account: its state, roles, brute-force lock, second factor and sessions."""
@@ -138,7 +140,7 @@ def user(user_id: int) -> str:
     )
 
 
-@bp.post("/users/<int:user_id>")
+@bp.post(f"/users/<int(max={USER_ID_MAX}):user_id>")
 @admin_required
 def act(user_id: int) -> ResponseReturnValue:
     """Change an account: deactivate, reactivate, unlock, revoke sessions, reset the

@@ -10,9 +10,10 @@
 * **Objects.** Every note is loaded through :func:`~flask_bastion.authz.get_or_404`: a
   note the token's user may not touch is the same 404 as a missing one.
 * **Input.** A body must be a JSON object with only the known fields, of the right types
-  and lengths (no mass assignment): otherwise 400 (not JSON) or 422. Errors are RFC 9457
-  ``application/problem+json`` documents for a client that accepts JSON, which an API
-  client should say (``Accept: application/json``).
+  and lengths (no mass assignment): otherwise 400 (not JSON) or 422. Every error is an
+  RFC 9457 ``application/problem+json`` document, whatever the client's ``Accept``
+  (``*/*``, none, even ``text/html``): the blueprint is marked
+  :func:`~flask_bastion.problem_json`, so a script never has an HTML page to parse.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from werkzeug.datastructures import WWWAuthenticate
 from werkzeug.exceptions import Unauthorized
 from werkzeug.wrappers import Response
 
+from flask_bastion import problem_json
 from flask_bastion.accounts import current_user, request_authentication, require_scope
 from flask_bastion.authz import get_or_404
 
@@ -35,7 +37,8 @@ from .models import BODY_MAX, TITLE_MAX, Note
 from .notes import search_query, visible_notes
 from .policy import access_of
 
-bp = Blueprint("api", __name__, url_prefix="/api/v1")
+#: Every error of the API is an RFC 9457 problem document, whatever ``Accept`` says.
+bp = problem_json(Blueprint("api", __name__, url_prefix="/api/v1"))
 
 F = t.TypeVar("F", bound=t.Callable[..., t.Any])
 

@@ -20,7 +20,9 @@ What the pages defend against:
   note and dropped from a search, so it is a 422 rather than a database error.
 
 Sharing looks up the address among accounts and says when there is none: a signed-in
-user can learn whether an address has an account, which a team vault accepts.
+user can learn whether an address has an account, which a team vault accepts. An account
+whose address is unconfirmed, or that is deactivated, counts as none: whoever registered
+an address they do not own must not receive what is shared with its owner.
 """
 
 from __future__ import annotations
@@ -210,8 +212,12 @@ def share(note_id: str) -> str | Response | tuple[str, int]:
     return (page, 422) if error else page
 
 
+#: The largest user ID (a 32-bit ``INTEGER`` on PostgreSQL): past it, a 400, not an error.
+USER_ID_MAX = 2**31 - 1
+
+
 def _int(value: str) -> int:
-    if not (value.isascii() and value.isdigit() and len(value) <= 18):
+    if not (value.isascii() and value.isdigit() and len(value) <= 10 and int(value) <= USER_ID_MAX):
         abort(400, description="Choose a share to revoke.")
     return int(value)
 
@@ -222,7 +228,10 @@ def _add_share(note: Note, email: str, access: str) -> str | None:
         return "Choose read or edit access."
     valid = 0 < len(email) <= EMAIL_MAX and "\x00" not in email
     user = find_user(email.strip()) if valid else None
-    if user is None:
+    # An unconfirmed address may have been registered by someone other than its owner,
+    # and a deactivated account is one nobody should reach: neither gets a share, and
+    # both answer as an address without an account.
+    if user is None or not user.is_active or not user.email_verified:
         return "There is no account with this address."
     if user.id == note.owner_id:
         return "This is your own note."

@@ -9,6 +9,9 @@ Defends against:
   read new recovery codes or turn the factor off.
 * **Recovery codes kept by a cache.** They are shown once, in the response to the POST
   that made them, with ``Cache-Control: no-store``; afterwards only their count is shown.
+* **Writes on a GET.** The secret being enrolled waits in the session, sealed by the key
+  ring (:mod:`flask_bastion.mfa.enrolment`); the credential is stored only once a code
+  confirms it, so showing the page changes nothing in the database.
 * **A role that must use a second factor without one.** Turning it off puts the account
   back on the enrolment page (``BASTION_ACCOUNTS_MFA_REQUIRED_ROLES``).
 """
@@ -25,6 +28,8 @@ from .core import MFA_ENROL_KEY, current_user, fresh_login_required, mfa_enrolme
 from .forms import Form, answer, done, problem
 
 CODES_TEMPLATE = "bastion/accounts/mfa_codes.html"
+#: Session key of the secret being enrolled, sealed by the key ring.
+TOTP_PENDING_KEY = "_bastion_mfa_totp_pending"
 
 
 def register(bp: Blueprint) -> None:
@@ -63,39 +68,54 @@ def overview() -> ResponseReturnValue:
     )
 
 
+def _shown_secret(user: t.Any) -> str:
+    """The secret this session's enrolment shows: the one kept (sealed) in the session
+    for ``user``, or a new one put there. Nothing is written to the database."""
+    from ..crypto import DecryptionFailed
+    from ..mfa import new_secret, open_totp_secret, seal_totp_secret
+
+    kept = session.get(TOTP_PENDING_KEY)
+    if isinstance(kept, str):
+        try:
+            return open_totp_secret(user, kept)
+        except DecryptionFailed:  # another user's, or under a key no longer in the ring
+            pass
+    secret = new_secret()
+    session[TOTP_PENDING_KEY] = seal_totp_secret(user, secret)
+    return secret
+
+
 @fresh_login_required
 def totp() -> ResponseReturnValue:
-    """Enrol an authenticator app: GET shows the QR code and the secret (the pending one
-    again, if any), POST confirms with a code and shows the recovery codes once."""
-    from ..mfa import (
-        InvalidCode,
-        confirm_totp,
-        enrol_totp,
-        pending_totp_secret,
-        provisioning_uri,
-        qr_svg,
-        totp_enabled,
-    )
+    """Enrol an authenticator app: GET shows the QR code and the secret (the same one
+    again on a reload), POST confirms with a code and shows the recovery codes once.
+
+    The pending secret is kept in the session, sealed by the key ring, not in the
+    database: a GET writes no row, and a secret shown to one browser is confirmed only
+    from that browser."""
+    from ..mfa import InvalidCode, confirm_totp_secret, provisioning_uri, qr_svg, totp_enabled
 
     user = _user()
     if totp_enabled(user):
+        session.pop(TOTP_PENDING_KEY, None)
         flash("An authenticator app is already set up.", "info")
         return done("bastion_accounts.mfa", {"totp": True})
     template = "bastion/accounts/mfa_totp.html"
     errors: dict[str, list[str]] = {}
+    secret = _shown_secret(user)
     if request.method == "POST":
         form = Form()
         code = form.text("code", limit=16)
         if form.ok:
             try:
-                codes = confirm_totp(user, code)
+                codes = confirm_totp_secret(user, secret, code)
             except InvalidCode:
                 form.error("code", "The code is incorrect. Enter the code the app shows now.")
             else:
                 session.pop(MFA_ENROL_KEY, None)
+                session.pop(TOTP_PENDING_KEY, None)
                 return _codes_once(codes, enrolled=True)
         errors = form.errors
-    secret = pending_totp_secret(user) or enrol_totp(user)
     issuer = get_state(current_app).config.passwords.site_name or current_app.name
     uri = provisioning_uri(secret, user.email, issuer)
     context: dict[str, t.Any] = {

@@ -19,11 +19,13 @@ Defends against:
 from __future__ import annotations
 
 import json
+import logging
 import typing as t
 
 from flask import Blueprint, Response, flash, request, session, url_for
 from flask.typing import ResponseReturnValue
 
+from .. import signals
 from .core import (
     MFA_ENROL_KEY,
     MFA_PENDING_KEY,
@@ -32,22 +34,35 @@ from .core import (
     fresh_login_required,
     load_user,
     login_user,
+    mfa_enrolment_due,
 )
+from .events import emit
 from .forms import Form, answer, done, problem
 from .nexturl import safe_next
+from .services import throttle_for
 
 TEMPLATE = "bastion/accounts/passkeys.html"
 REFUSED = "The passkey was not accepted. Try again, or use another way to sign in."
+#: The largest ID a route takes (the column is a 32-bit ``INTEGER`` on PostgreSQL): a
+#: larger number is a 404, never a number the database refuses with an error.
+MAX_ID = 2**31 - 1
+THROTTLED = "Too many failed sign-ins from your network. Try again later."
 
 
 def register(bp: Blueprint) -> None:
     """Add the passkey views to ``bp``."""
     bp.add_url_rule("/account/passkeys", "passkeys", overview)
     bp.add_url_rule(
-        "/account/passkeys/<int:passkey_id>/rename", "passkey_rename", rename, methods=["POST"]
+        f"/account/passkeys/<int(max={MAX_ID}):passkey_id>/rename",
+        "passkey_rename",
+        rename,
+        methods=["POST"],
     )
     bp.add_url_rule(
-        "/account/passkeys/<int:passkey_id>/delete", "passkey_delete", delete, methods=["POST"]
+        f"/account/passkeys/<int(max={MAX_ID}):passkey_id>/delete",
+        "passkey_delete",
+        delete,
+        methods=["POST"],
     )
     bp.add_url_rule(
         "/account/passkeys/register/options",
@@ -128,8 +143,15 @@ def delete(passkey_id: int) -> ResponseReturnValue:
     """Delete one of the account's passkeys; it signs nobody in from now on."""
     from ..mfa.passkeys import delete_passkey
 
-    if not delete_passkey(_user(), passkey_id):
+    user = _user()
+    if not delete_passkey(user, passkey_id):
         return problem("bastion/accounts/message.html", 404, "There is no such passkey.")
+    if mfa_enrolment_due(user):
+        # The last second factor of a role that needs one: held on the enrolment page
+        # at once, as after turning the authenticator app off.
+        session[MFA_ENROL_KEY] = True
+        flash("Your role needs a second factor: set up an authenticator app.", "info")
+        return done("bastion_accounts.mfa_totp", {"deleted": True})
     flash("The passkey is deleted.", "success")
     return done("bastion_accounts.passkeys", {"deleted": True})
 
@@ -182,19 +204,43 @@ def login_options() -> ResponseReturnValue:
 
 def login_verify() -> ResponseReturnValue:
     """Sign in with the browser's answer (``credential``): the passkey alone, or as the
-    second step after the password. Answers the user and where to go (``redirect``)."""
+    second step after the password. Answers the user and where to go (``redirect``).
+
+    Throttled like the password sign-in, by the client's address (the answer names no
+    account before it is checked): every refused answer counts in the address's limit
+    of failed sign-ins, and past it the answer is a 429 with ``Retry-After``."""
     from ..mfa.passkeys import InvalidPasskey, authenticate_passkey
-    from .views import _home
+    from .views import _home, _ip
 
     pending = session.get(MFA_PENDING_KEY)
     body = _body()
+    throttle = throttle_for()
+    ip = _ip()
+    verdict = throttle.check_address(ip)
+    if not verdict.allowed:
+        emit(
+            signals.login_failed,
+            "accounts.login_failed",
+            level=logging.WARNING,
+            reason=verdict.reason,
+            method="passkey",
+            ip=ip,
+        )
+        response = _refused(429, THROTTLED)
+        response.headers["Retry-After"] = str(max(verdict.retry_after, 1))
+        return response
+    state = accounts_state()
     try:
         user = authenticate_passkey(body.get("credential"))
+        if not user.is_active or (
+            state.settings.require_verified_email and not user.email_verified
+        ):
+            raise InvalidPasskey()
     except InvalidPasskey:
+        throttle.failed_address(ip)
         return _refused(401)
-    state = accounts_state()
-    if not user.is_active or (state.settings.require_verified_email and not user.email_verified):
-        return _refused(401)
+    # A whole sign-in: the wrong passwords and codes before it stop counting.
+    throttle.succeeded(user.email_key, ip)
     login_user(user, method="passkey")
     state.db().commit()
     if user.must_change_password:

@@ -156,7 +156,11 @@ def _check_password(identifier: str, password: str) -> t.Any:
         # Only a limit on the client's own address is said out loud: a locked or slowed
         # account answers exactly like a wrong password.
         return Throttled(verdict.retry_after) if verdict.scope == "ip" else "failed"
-    throttle.succeeded(identifier, ip)
+    if user is not None and user.has_second_factor and not _remembered(user):
+        # Not a finished sign-in: the wrong codes of earlier attempts must still count.
+        throttle.release(identifier, ip)
+    else:
+        throttle.succeeded(identifier, ip)
     if new_hash is not None and user is not None:
         # The same password under the current parameters: the links the user asked for
         # stay valid (their stamp covers the hash, so they are stamped again).

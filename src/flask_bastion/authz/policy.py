@@ -13,7 +13,7 @@ import typing as t
 from collections.abc import Callable
 
 from flask import Flask, current_app, request
-from sqlalchemy import Integer
+from sqlalchemy import BigInteger, Integer, SmallInteger
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import NotFound
@@ -91,6 +91,11 @@ class Policy:
         component.policy = self
 
 
+#: Bits of a non-negative number each integer column type holds (PostgreSQL's ranges;
+#: SQLite holds 64 bits whatever the type). ``Integer`` and unknown subclasses: 32.
+_BITS: dict[type[t.Any], int] = {SmallInteger: 16, Integer: 32, BigInteger: 64}
+
+
 def authorized(obj: object, action: str) -> bool:
     """Whether the current user may do ``action`` with ``obj`` (``False`` for ``None``);
     for templates and for filtering lists. Logs nothing."""
@@ -131,6 +136,9 @@ def get_or_404(model: type[T], ident: object, action: str) -> T:
         if not (ident.isascii() and ident.isdigit()):
             raise NotFound()
         ident = int(ident)
+        # A number past the column's range is missing too, never a database error.
+        if ident.bit_length() >= _BITS.get(type(columns[0].type), 32):
+            raise NotFound()
     db = accounts_state().db()
     try:
         obj = db.get(model, ident)

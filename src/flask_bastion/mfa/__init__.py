@@ -33,6 +33,7 @@ from .core import (
     use_recovery_code,
     verify_totp,
 )
+from .enrolment import confirm_totp_secret, open_totp_secret, seal_totp_secret
 from .models import Passkey, RecoveryCode, TotpCredential
 from .passkeys import (
     InvalidPasskey,
@@ -59,12 +60,14 @@ __all__ = [
     "authenticate_passkey",
     "authentication_options",
     "confirm_totp",
+    "confirm_totp_secret",
     "delete_passkey",
     "disable_mfa",
     "enrol_totp",
     "generate_codes",
     "has_passkey",
     "new_secret",
+    "open_totp_secret",
     "passkeys_of",
     "pending_totp_secret",
     "provisioning_uri",
@@ -76,6 +79,7 @@ __all__ = [
     "rename_passkey",
     "reset_second_factors",
     "rotate_totp_secrets",
+    "seal_totp_secret",
     "totp_context",
     "totp_enabled",
     "use_recovery_code",

@@ -202,6 +202,60 @@ class LoginThrottle:
             with _store():
                 self.backend.delete([keys.account, keys.pair])
 
+    def release(self, identifier: str, ip: str) -> None:
+        """Take back the attempt :meth:`check` counted when it neither failed nor ended
+        the sign-in: a right password with a second factor still to come. The failures
+        before it still count, so that starting the sign-in again does not wipe the
+        wrong codes of the attempts before (:meth:`succeeded` does, once the second
+        factor is right too).
+
+        :raises LockoutStoreUnavailable: when the store cannot be reached.
+        """
+        if not self.settings.enabled:
+            return
+        key = _Keys(self._digest, identifier, ip).account
+        with _store():
+            for _ in range(MAX_RACES):
+                now = self.clock()
+                (account,) = self.backend.get([key], now)
+                if account is None or account.total < 1:
+                    return
+                count = max(account.count - 1, 0)
+                taken = Counter(count, account.total - 1, account.last, account.expires)
+                if self.backend.swap(key, account, taken, now):
+                    return
+
+    def check_address(self, ip: str) -> Verdict:
+        """Whether a sign-in that names no account yet (a passkey) may be tried from
+        ``ip``: the per-address limit and the credential-stuffing refusal, shared with
+        the password sign-in.
+
+        :raises LockoutStoreUnavailable: when the store cannot be reached (fail closed).
+        """
+        if not self.settings.enabled:
+            return ALLOWED
+        keys = _Keys(self._digest, "", ip)
+        with _store():
+            now = self.clock()
+            ip_key, _ = self._ip_window(keys, now)
+            per_ip, stuffing = self.backend.get([ip_key, keys.stuffing], now)
+        return self._verdict([None, None, per_ip, stuffing], now)
+
+    def failed_address(self, ip: str) -> Verdict:
+        """Record a failed sign-in that named no account (a refused passkey) against the
+        address's limit; the verdict for the next attempt from ``ip``.
+
+        :raises LockoutStoreUnavailable: when the store cannot be reached (fail closed).
+        """
+        if not self.settings.enabled:
+            return ALLOWED
+        keys = _Keys(self._digest, "", ip)
+        with _store():
+            now = self.clock()
+            ip_key, window_end = self._ip_window(keys, now)
+            self.backend.add(ip_key, now, self.settings.window, window_end)
+        return self.check_address(ip)
+
     def unlock(self, identifier: str, *, by: str = "link") -> None:
         """Lift the account's lock and forget its failures (the emailed unlock link, an
         administrator). The (account, address) pairs keep theirs, so the address that
