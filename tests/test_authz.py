@@ -884,3 +884,9 @@ def test_reset_mfa_also_removes_passkeys(site: Site) -> None:
     assert "turned off" in result.output
     with site.app.test_request_context():
         assert accounts_state(site.app).db().scalars(sa.select(Passkey)).all() == []
+    [mail] = [
+        m
+        for m in site.mails("ann@example.com")
+        if m["Subject"] == "The second factor of your account changed"
+    ]
+    assert "An administrator removed every second factor" in mail.get_body(("plain",)).get_content()

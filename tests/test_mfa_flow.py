@@ -675,3 +675,35 @@ def test_a_token_of_a_role_that_needs_a_second_factor_waits_for_enrolment(site: 
     site.login(client, EMAIL)
     enrol(site, client)
     assert api.get(f"{BASE}/api/me", headers=auth).status_code == 200
+
+
+# The owner is told of every change of the second factor
+
+
+def changed(site: Site) -> list[str]:
+    """The bodies of the "second factor changed" mails to EMAIL, oldest first."""
+    return [
+        m.get_body(("plain",)).get_content()
+        for m in site.mails(EMAIL)
+        if m["Subject"] == "The second factor of your account changed"
+    ]
+
+
+def test_setting_up_regenerating_and_turning_off_mail_the_owner(site: Site) -> None:
+    """Turning the app on, new recovery codes, and turning it off: one mail each."""
+    client = site.user(EMAIL)
+    enrol(site, client)
+    assert client.post(f"{BASE}/account/mfa/recovery").status_code == 200
+    assert client.post(f"{BASE}/account/mfa/disable").status_code == 303
+    bodies = changed(site)
+    assert len(bodies) == 3
+    assert "An authenticator app was set up" in bodies[0]
+    assert "New recovery codes were made" in bodies[1]
+    assert "turned off" in bodies[2]
+
+
+def test_turning_off_nothing_mails_nobody(site: Site) -> None:
+    """Disabling without an app changes nothing, so no mail goes out."""
+    client = site.user(EMAIL)
+    assert client.post(f"{BASE}/account/mfa/disable").status_code == 303
+    assert changed(site) == []

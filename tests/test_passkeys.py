@@ -545,3 +545,15 @@ def test_the_two_factor_page_says_a_passkey_is_on(site: Site) -> None:
     page = client.get(f"{BASE}/account/mfa")
     assert b"On with a passkey" in page.data
     assert b"Off:" not in page.data
+
+
+def test_adding_and_removing_a_passkey_mails_the_owner(site: Site) -> None:
+    """One mail when a passkey is added, one when it is removed."""
+    client, _ = with_passkey(site)
+    client.post(f"{BASE}/account/passkeys/{rows(site)[0].id}/delete")
+    subjects = [
+        m.get_body(("plain",)).get_content()
+        for m in site.mails(EMAIL)
+        if m["Subject"] == "The second factor of your account changed"
+    ]
+    assert ["added" in subjects[0], "removed" in subjects[1], len(subjects)] == [True, True, 2]

@@ -26,6 +26,7 @@ from flask.typing import ResponseReturnValue
 from ..context import get_state
 from .core import MFA_ENROL_KEY, current_user, fresh_login_required, mfa_enrolment_due
 from .forms import Form, answer, done, problem
+from .services import notify_second_factor
 
 CODES_TEMPLATE = "bastion/accounts/mfa_codes.html"
 #: Session key of the secret being enrolled, sealed by the key ring.
@@ -114,6 +115,7 @@ def totp() -> ResponseReturnValue:
             else:
                 session.pop(MFA_ENROL_KEY, None)
                 session.pop(TOTP_PENDING_KEY, None)
+                notify_second_factor(user, "totp_on")
                 return _codes_once(codes, enrolled=True)
         errors = form.errors
     issuer = get_state(current_app).config.passwords.site_name or current_app.name
@@ -139,7 +141,9 @@ def recovery() -> ResponseReturnValue:
     user = _user()
     if not totp_enabled(user):
         return problem("bastion/accounts/message.html", 409, "Set up an authenticator first.")
-    return _codes_once(regenerate_recovery_codes(user), enrolled=False)
+    codes = regenerate_recovery_codes(user)
+    notify_second_factor(user, "codes")
+    return _codes_once(codes, enrolled=False)
 
 
 @fresh_login_required
@@ -148,7 +152,8 @@ def disable() -> ResponseReturnValue:
     from ..mfa import disable_mfa
 
     user = _user()
-    disable_mfa(user)
+    if disable_mfa(user):
+        notify_second_factor(user, "totp_off")
     if mfa_enrolment_due(user):
         session[MFA_ENROL_KEY] = True
         flash("Your role needs a second factor: set up an authenticator app.", "info")

@@ -39,7 +39,7 @@ from .core import (
 from .events import emit
 from .forms import Form, answer, done, problem
 from .nexturl import safe_next
-from .services import throttle_for
+from .services import notify_second_factor, throttle_for
 
 TEMPLATE = "bastion/accounts/passkeys.html"
 REFUSED = "The passkey was not accepted. Try again, or use another way to sign in."
@@ -146,6 +146,7 @@ def delete(passkey_id: int) -> ResponseReturnValue:
     user = _user()
     if not delete_passkey(user, passkey_id):
         return problem("bastion/accounts/message.html", 404, "There is no such passkey.")
+    notify_second_factor(user, "passkey_deleted")
     if mfa_enrolment_due(user):
         # The last second factor of a role that needs one: held on the enrolment page
         # at once, as after turning the authenticator app off.
@@ -172,10 +173,12 @@ def register_verify() -> ResponseReturnValue:
     body = _body()
     name = body.get("name")
     name = name.strip()[:MAX_NAME] if isinstance(name, str) else ""
+    user = _user()
     try:
-        row = register_passkey(_user(), body.get("credential"), name or DEFAULT_NAME)
+        row = register_passkey(user, body.get("credential"), name or DEFAULT_NAME)
     except InvalidPasskey:
         return _refused()
+    notify_second_factor(user, "passkey_added")
     session.pop(MFA_ENROL_KEY, None)
     flash("The passkey is added.", "success")
     return _json({"passkey": _listed(row), "redirect": url_for("bastion_accounts.passkeys")})

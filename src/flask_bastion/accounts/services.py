@@ -55,6 +55,30 @@ def send(to: str, template: str, *, background: bool = True, **context: t.Any) -
     send_mail(to, subject, body.strip() + "\n", background=background)
 
 
+#: What the mail after each change of the second factor tells the account's owner.
+SECOND_FACTOR_CHANGES = {
+    "totp_on": "An authenticator app was set up as the second factor of your account.",
+    "totp_off": "The second factor of your account was turned off: the authenticator app "
+    "and the recovery codes were removed.",
+    "codes": "New recovery codes were made for your account; the old ones no longer work.",
+    "passkey_added": "A passkey was added to your account.",
+    "passkey_deleted": "A passkey was removed from your account.",
+    "reset": "An administrator removed every second factor of your account: the "
+    "authenticator app, the recovery codes and the passkeys.",
+}
+
+
+def notify_second_factor(user: t.Any, change: str) -> None:
+    """Mail ``user`` that their second factor changed (a key of
+    :data:`SECOND_FACTOR_CHANGES`): whoever took over a session or a password and swaps
+    the factor is then seen by the owner, not only by the log."""
+    send(
+        user.email,
+        "bastion/accounts/mail/second_factor_changed.txt",
+        change=SECOND_FACTOR_CHANGES[change],
+    )
+
+
 def throttle_for() -> t.Any:
     """The sign-in throttle of the current application."""
     return get_state(current_app).component("lockout").throttle
