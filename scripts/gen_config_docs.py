@@ -44,6 +44,7 @@ TITLES = {
     "mail": "Mail",
     "lockout": "Lockout",
     "crypto": "Crypto",
+    "content": "Content",
 }
 
 #: What each parser in ``config/parsers/`` accepts, by the parser's function name.
@@ -84,6 +85,19 @@ ACCEPTS = {
         "Flask-Bastion sends (`Content-Security-Policy`, `X-Frame-Options`, ...)"
     ),
     "identifier": "a name of letters, digits, `_`, `-` and `.`",
+    "endpoint_patterns": (
+        "a list of endpoint names (letters, digits, `_`, `-`, `.`; `*` matches any "
+        "characters, so `'*.static'` is every blueprint's static files), or one "
+        "comma-separated string"
+    ),
+    "path_prefixes": (
+        "a list of paths such as `'/admin'` (a `/` and path segments, no trailing `/`), or "
+        "one comma-separated string"
+    ),
+    "robots_tag": (
+        "`None`, or 1 to 200 visible ASCII characters and inner spaces, such as "
+        "`'noindex, nofollow'`"
+    ),
     "origins": (
         "a list of origins (`https://app.example.org`, no path; `*` stands for one "
         "subdomain label), or one comma-separated string"

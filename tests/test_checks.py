@@ -10,12 +10,20 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from flask import Flask
+from flask import Blueprint, Flask
 from flask.sessions import SecureCookieSessionInterface
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.middleware.shared_data import SharedDataMiddleware
 
-from flask_bastion import Bastion, checks, csrf_exempt, https_exempt, security_headers
+from flask_bastion import (
+    Bastion,
+    checks,
+    csrf_exempt,
+    hotlink_protected,
+    https_exempt,
+    security_headers,
+    signed_url_required,
+)
 from flask_bastion import csp as view_csp
 from flask_bastion.accounts import Accounts
 from flask_bastion.checks import (
@@ -35,6 +43,7 @@ from flask_bastion.checks import (
 )
 from flask_bastion.checks import accounts as accounts_checks
 from flask_bastion.checks import code as code_checks
+from flask_bastion.checks import content as content_checks
 from flask_bastion.checks import crypto as crypto_checks
 from flask_bastion.config import settings
 
@@ -77,6 +86,7 @@ MODULE_BLOCKS = [
     pytest.param(accounts_checks, "11", id="accounts"),
     pytest.param(crypto_checks, "12", id="crypto"),
     pytest.param(code_checks, "17", id="code"),
+    pytest.param(content_checks, "15", id="content"),
 ]
 #: Checks that concern no configuration key, and why.
 NO_SETTING = {
@@ -1105,6 +1115,166 @@ DEPLOY_ONLY = {
     "bastion.W113",
     "bastion.W121",
 }
+
+
+def _signed_view(app: Flask) -> None:
+    _view(app, signed_url_required, name="download")
+
+
+def _signed_blueprint(app: Flask) -> None:
+    bp = signed_url_required(Blueprint("files", __name__))
+    bp.add_url_rule("/files/<int:file_id>", "download", lambda file_id: "file")
+    app.register_blueprint(bp)
+
+
+def _unsigned_view(app: Flask) -> None:
+    _view(app, hotlink_protected, name="media")
+
+
+def _blueprint_static(app: Flask) -> None:
+    app.register_blueprint(Blueprint("theme", __name__, static_folder="static"))
+
+
+SHORT_KEY = SECRET[:31]
+FIRES.extend(
+    [
+        pytest.param(
+            "bastion.W150",
+            {"bastion": {"content_hotlink_protection": False}},
+            (),
+            id="W150-hotlink-off",
+        ),
+        pytest.param(
+            "bastion.W150",
+            {"BASTION_CONTENT_HOTLINK_PROTECTION": "false"},
+            (),
+            id="W150-hotlink-off-from-app-config",
+        ),
+        pytest.param(
+            "bastion.W151",
+            {"bastion": {"content_hotlink_allow": ["https://*.partner.example"]}},
+            (),
+            id="W151-subdomain-wildcard",
+        ),
+        pytest.param(
+            "bastion.W152",
+            {"bastion": {"content_hotlink_allow": ["https://cdn*.partner.example"]}},
+            ("bastion.W151",),
+            id="W152-wildcard-inside-a-label",
+        ),
+        pytest.param(
+            "bastion.W152",
+            {"bastion": {"content_hotlink_allow": ["https://partner.example:99999"]}},
+            (),
+            id="W152-port-out-of-range",
+        ),
+        pytest.param(
+            "bastion.W152",
+            {"bastion": {"content_hotlink_allow": ["https://partner..example"]}},
+            (),
+            id="W152-empty-label",
+        ),
+        pytest.param(
+            "bastion.W152",
+            {"bastion": {"content_hotlink_allow": ["https://*.example"]}},
+            ("bastion.W151",),
+            id="W152-wildcard-top-level-domain",
+        ),
+        pytest.param(
+            "bastion.E153",
+            {"SECRET_KEY": SHORT_KEY, "patch": _signed_view},
+            ("bastion.W002",),
+            id="E153-short-key-signed-view",
+        ),
+        pytest.param(
+            "bastion.E153",
+            {"SECRET_KEY": SHORT_KEY.encode(), "patch": _signed_blueprint},
+            ("bastion.W002",),
+            id="E153-short-bytes-key-signed-blueprint",
+        ),
+        pytest.param(
+            "bastion.W154",
+            {"bastion": {"content_signed_url_expires": 86_401}},
+            (),
+            id="W154-over-a-day",
+        ),
+        pytest.param(
+            "bastion.W155",
+            {"BASTION_CONTENT_HOTLINK_ENDPOINTS": ["*.static"]},
+            (),
+            id="W155-app-static-left-out",
+        ),
+        pytest.param(
+            "bastion.W155",
+            {"BASTION_CONTENT_HOTLINK_ENDPOINTS": ["static"], "patch": _blueprint_static},
+            (),
+            id="W155-blueprint-static-left-out",
+        ),
+        pytest.param(
+            "bastion.W156", {"bastion": {"content_robots_tag": None}}, (), id="W156-robots-off"
+        ),
+    ]
+)
+SILENT.extend(
+    [
+        pytest.param("bastion.W150", {}, id="W150-hotlink-on"),
+        pytest.param(
+            "bastion.W151",
+            {"bastion": {"content_hotlink_allow": ["https://partner.example"]}},
+            id="W151-exact-partner",
+        ),
+        pytest.param(
+            "bastion.W152",
+            {
+                "bastion": {
+                    "content_hotlink_allow": [
+                        "https://partner.example:8443",
+                        "http://127.0.0.1:5000",
+                        "https://[::1]",
+                    ]
+                }
+            },
+            id="W152-real-origins",
+        ),
+        pytest.param(
+            "bastion.W152",
+            {"bastion": {"content_hotlink_allow": ["https://*.partner.example"]}},
+            id="W152-W151-wildcard-label-is-an-origin",
+        ),
+        pytest.param(
+            "bastion.E153",
+            {"SECRET_KEY": SECRET, "patch": _signed_view},
+            id="E153-long-key-signed-view",
+        ),
+        pytest.param(
+            "bastion.E153",
+            {"SECRET_KEY": SHORT_KEY, "patch": _unsigned_view},
+            id="E153-short-key-no-signed-view",
+        ),
+        pytest.param(
+            "bastion.W154",
+            {"bastion": {"content_signed_url_expires": 86_400}},
+            id="W154-one-day",
+        ),
+        pytest.param("bastion.W155", {"patch": _blueprint_static}, id="W155-defaults"),
+        pytest.param(
+            "bastion.W155",
+            {"BASTION_CONTENT_HOTLINK_ENDPOINTS": ["*static"]},
+            id="W155-pattern-covers-both",
+        ),
+        pytest.param(
+            "bastion.W155",
+            {"bastion": {"content_hotlink_protection": False, "content_hotlink_endpoints": []}},
+            id="W155-W150-instead",
+        ),
+        pytest.param(
+            "bastion.W156",
+            {"bastion": {"content_robots_tag": "noindex"}},
+            id="W156-noindex-only",
+        ),
+    ]
+)
+DEPLOY_ONLY |= {"bastion.W150", "bastion.E153", "bastion.W156"}
 
 
 def test_default_app_has_no_findings_for_deploy() -> None:

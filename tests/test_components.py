@@ -81,9 +81,10 @@ def _app_with(*components: t.Any, **config: t.Any) -> Flask:
 
 
 def test_builtin_components_run_in_stage_order() -> None:
-    """The built-ins are ordered by stage: input, transport, session, authentication,
-    forgery, response (the key ring and the sanitizer filters, which have no hook, after
-    the headers), and the mailer, which has no hook, last."""
+    """The built-ins are ordered by stage: input, transport, filter, session,
+    authentication, forgery, authorization, response (the key ring and the sanitizer
+    filters, which have no hook, after the headers), and the mailer, which has no hook,
+    last."""
     names = get_state(make_app()).components.names
     assert names == [
         "proxy",
@@ -91,10 +92,12 @@ def test_builtin_components_run_in_stage_order() -> None:
         "debugger",
         "inputs",
         "https",
+        "hotlink",
         "sessions",
         "lockout",
         "csrf",
         "authz",
+        "content",
         "headers",
         "csp",
         "crypto",

@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 from .config import BastionConfig
+from .content import hotlink_protected, noindex, signed_url, signed_url_required
 from .csp import csp, csp_nonce
 from .csrf import csrf_exempt, csrf_token, rotate_csrf_secret, validate_csrf
 from .errors import problem_json
@@ -45,12 +46,16 @@ __all__ = [
     "csrf_token",
     "external_url",
     "get_state",
+    "hotlink_protected",
     "https_exempt",
     "no_store",
+    "noindex",
     "problem_json",
     "rotate_csrf_secret",
     "security_headers",
     "send_mail",
+    "signed_url",
+    "signed_url_required",
     "sri",
     "validate_csrf",
 ]

@@ -266,3 +266,45 @@ class ObjectDenied(Denied, NotFound):
     def __init__(self, reason: str, **where: t.Any) -> None:
         super().__init__(reason, **where)
         self.description = NotFound.description
+
+
+class HotlinkRefused(Rejection, Forbidden):
+    """Another site's page embedded a file of a view protected from hotlinking
+    (:mod:`flask_bastion.content`): 403, the :data:`~flask_bastion.signals.hotlink_refused`
+    signal and an info log line (hotlinking is abuse of bandwidth, not an attack on
+    users, and a popular page that embeds an image would otherwise flood the log).
+
+    :param reason: a ``REASON_*`` constant of :mod:`flask_bastion.content`.
+    :param endpoint: the protected view's endpoint.
+    :param origin: the embedding page's origin, ``None`` when unknown; never its path.
+    """
+
+    event = "content.hotlink_refused"
+    signal = signals.hotlink_refused
+    log_level = logging.INFO
+
+    def __init__(self, reason: str, *, endpoint: str | None, origin: str | None) -> None:
+        super().__init__(reason)
+        self.details = types.MappingProxyType({"endpoint": endpoint, "origin": origin})
+
+
+class SignedURLInvalid(Rejection, Forbidden):
+    """A view that needs a signed URL (:func:`~flask_bastion.content.signed_url_required`)
+    was requested without a valid one. Every failure (no signature, a tampered path,
+    query or expiry, an expired link, a link made for another user, a rotated-out key)
+    gets the very same 403 page, so the response is no oracle; the reason goes to the
+    signal and the log only.
+
+    :param reason: a ``REASON_*`` constant of :mod:`flask_bastion.content`.
+    :param endpoint: the refused view's endpoint.
+    """
+
+    event = "content.signed_url_invalid"
+    signal = signals.signed_url_rejected
+    #: What the client reads, whatever the reason.
+    PAGE_TEXT = "This link is invalid or has expired."
+
+    def __init__(self, reason: str, *, endpoint: str | None) -> None:
+        super().__init__(reason)
+        self.description = self.PAGE_TEXT
+        self.details = types.MappingProxyType({"endpoint": endpoint})

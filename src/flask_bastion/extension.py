@@ -17,10 +17,13 @@ Hook order, for every request:
    from a trusted proxy, refuses every request while Werkzeug's debugger is on under the
    production profile (:mod:`~flask_bastion.debugger`) and rejects malformed input
    (:mod:`~flask_bastion.inputs`); the transport stage redirects plain HTTP
-   (:mod:`~flask_bastion.https`); the session stage answers 503 when the session store
-   could not be read (:mod:`~flask_bastion.sessions`); the forgery stage rejects
-   cross-site forgeries (:mod:`~flask_bastion.csrf`). A component ends the request only
-   by raising; the view never runs then.
+   (:mod:`~flask_bastion.https`); the filter stage refuses another site's embedding of
+   protected media (:mod:`~flask_bastion.content`); the session stage answers 503 when
+   the session store could not be read (:mod:`~flask_bastion.sessions`); the forgery
+   stage rejects cross-site forgeries (:mod:`~flask_bastion.csrf`); the authorization
+   stage refuses a view that needs a signed URL without a valid one
+   (:mod:`~flask_bastion.content`). A component ends the request only by raising; the
+   view never runs then.
 3. The view and the application's hooks.
 4. (WSGI) :class:`ResponseLayer` runs after every Flask hook, as the response starts, so
    it sees the final response; it adds the security headers, the CSP and the request ID,
@@ -42,6 +45,7 @@ from .accounts.throttle import LoginThrottling
 from .authz import Authorization
 from .components import Component, Factory, Registry
 from .config import BastionConfig, load_config
+from .content import HotlinkProtection, PrivateContent
 from .context import EXTENSION_KEY, RequestState, get_state, request_state
 from .cookies import private_headers
 from .crypto import Encryption
@@ -73,10 +77,12 @@ BUILTIN_COMPONENTS: tuple[Factory, ...] = (
     DebuggerGuard,
     InputLimits,
     HTTPS,
+    HotlinkProtection,
     Sessions,
     LoginThrottling,
     CSRFProtection,
     Authorization,
+    PrivateContent,
     SecurityHeaders,
     ContentSecurityPolicy,
     Encryption,

@@ -109,3 +109,15 @@ recovery_code_used = _signals.signal("bastion.recovery-code-used")
 #: :mod:`flask_bastion.mail`; never the message, the address or a credential),
 #: ``status`` (503), ``subject``.
 mail_failed = _signals.signal("bastion.mail-failed")
+
+# Content protection (flask_bastion.content).
+
+#: Another site's page embedded a protected image, video, audio file or font, and the
+#: request was refused with 403. Keywords: ``reason`` (one of the ``REASON_*``
+#: constants of :mod:`flask_bastion.content`), ``status``, ``endpoint``, ``origin`` (the
+#: embedding page's origin, ``None`` when it sent no ``Referer``).
+hotlink_refused = _signals.signal("bastion.hotlink-refused")
+#: A request to a view that needs a signed URL carried none, or one that was tampered
+#: with, expired or made for another user; answered with one opaque 403. Keywords:
+#: ``reason`` (which of these it was, for the operator only), ``status``, ``endpoint``.
+signed_url_rejected = _signals.signal("bastion.signed-url-rejected")

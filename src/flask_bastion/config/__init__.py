@@ -29,6 +29,7 @@ from .sections import (
     DEVELOPMENT,
     PRODUCTION,
     AccountsConfig,
+    ContentConfig,
     CoreConfig,
     CryptoConfig,
     CspConfig,
@@ -53,6 +54,7 @@ __all__ = [
     "PRODUCTION",
     "AccountsConfig",
     "BastionConfig",
+    "ContentConfig",
     "CoreConfig",
     "CryptoConfig",
     "CspConfig",
@@ -96,6 +98,7 @@ SECTIONS: dict[str, type[t.Any]] = {
     "mail": MailConfig,
     "lockout": LockoutConfig,
     "crypto": CryptoConfig,
+    "content": ContentConfig,
 }
 
 
@@ -157,6 +160,7 @@ class BastionConfig:
     mail: MailConfig
     lockout: LockoutConfig
     crypto: CryptoConfig
+    content: ContentConfig
     #: key -> where its value came from: ``"keyword"``, ``"app.config"`` or ``"default"``.
     sources: Mapping[str, str]
 

@@ -42,7 +42,6 @@ threat model.
 
 from __future__ import annotations
 
-import re
 import typing as t
 
 from flask import Flask, Request, current_app
@@ -51,6 +50,7 @@ from ..components import Stage
 from ..config import BastionConfig
 from ..context import RequestState
 from ..markers import View, mark
+from ..origins import OriginList, normalise_origin, request_origin
 from .tokens import (
     ANONYMOUS_BYTES,
     ANONYMOUS_COOKIE,
@@ -103,7 +103,6 @@ _PASSING_SITES = frozenset({"same-origin", "none"})
 # Authorization schemes a browser attaches by itself once the user has logged in to a
 # challenge (RFC 7617, 7616, 4559): ambient authority, like a cookie.
 _AMBIENT_SCHEMES = frozenset({"basic", "digest", "negotiate", "ntlm"})
-_DEFAULT_PORTS = {"http": ":80", "https": ":443"}
 V = t.TypeVar("V")
 
 
@@ -125,15 +124,6 @@ def csrf_exempt(target: V) -> V:
     return mark(target, EXEMPT, True)
 
 
-def normalise_origin(origin: str) -> str:
-    """``origin`` in lower case without the scheme's default port (``:443`` for https)."""
-    origin = origin.lower()
-    port = _DEFAULT_PORTS.get(origin.partition("://")[0])
-    if port is not None and origin.endswith(port):
-        return origin[: -len(port)]
-    return origin
-
-
 class CSRFProtection:
     """Component: rejects cross-origin unsafe requests before the view runs."""
 
@@ -145,20 +135,8 @@ class CSRFProtection:
         self.enabled = csrf.enabled
         self.token_header = csrf.token_header
         self.field_name = csrf.field_name
-        origins = [normalise_origin(origin) for origin in csrf.trusted_origins]
-        #: Trusted origins compared as strings.
-        self.trusted = frozenset(origin for origin in origins if "*" not in origin)
-        #: Trusted origins with ``*`` as the leftmost label; a ``*`` anywhere else never
-        #: matches a real origin.
-        self.trusted_patterns = tuple(
-            re.compile(
-                re.escape(origin[: origin.index("://*.") + 3])
-                + r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
-                + re.escape(origin[origin.index("://*.") + 4 :])
-            )
-            for origin in origins
-            if "://*." in origin
-        )
+        #: ``BASTION_CSRF_TRUSTED_ORIGINS``, exact or with a ``*`` leftmost label.
+        self.trusted = OriginList(csrf.trusted_origins)
 
     def init_app(self, app: Flask) -> None:
         """Register the template globals ``csrf_token``, ``csrf_field`` and ``csrf_meta``."""
@@ -182,8 +160,7 @@ class CSRFProtection:
 
     def is_trusted(self, origin: str) -> bool:
         """Whether ``origin`` is one of ``BASTION_CSRF_TRUSTED_ORIGINS``."""
-        origin = normalise_origin(origin)
-        return origin in self.trusted or any(p.fullmatch(origin) for p in self.trusted_patterns)
+        return origin in self.trusted
 
     def forgery_reason(self, request: Request) -> str | None:
         """Why the unsafe ``request`` may be forged, or ``None`` when it passes."""
@@ -206,8 +183,7 @@ class CSRFProtection:
         if origin:
             if origin == "null":
                 return REASON_NULL_ORIGIN
-            own = normalise_origin(f"{request.scheme}://{request.host}")
-            if normalise_origin(origin) == own or self.is_trusted(origin):
+            if normalise_origin(origin) == request_origin(request) or self.is_trusted(origin):
                 return None
             return REASON_ORIGIN_MISMATCH
         if not ambient:

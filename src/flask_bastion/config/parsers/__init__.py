@@ -37,6 +37,11 @@ from .basic import (
     url_prefix,
     visible_ascii,
 )
+from .content import (
+    endpoint_patterns,
+    path_prefixes,
+    robots_tag,
+)
 from .headers import (
     csp_policy,
     feature_allowlists,
@@ -64,6 +69,7 @@ __all__ = [
     "choice",
     "crypto_keys",
     "csp_policy",
+    "endpoint_patterns",
     "feature_allowlists",
     "header_token",
     "identifier",
@@ -76,9 +82,11 @@ __all__ = [
     "non_negative_int",
     "optional_str",
     "origins",
+    "path_prefixes",
     "positive_int",
     "report_url",
     "response_header",
+    "robots_tag",
     "seconds",
     "setting",
     "string_tuple",

@@ -9,6 +9,10 @@ from .accounts import (
     range_api_url,
     secret,
 )
+from .content import (
+    MAX_SIGNED_URL_LIFETIME,
+    ContentConfig,
+)
 from .services import (
     MAX_CONSECUTIVE_FAILURES,
     CryptoConfig,
@@ -43,9 +47,11 @@ __all__ = [
     "DEVELOPMENT",
     "MAX_CONSECUTIVE_FAILURES",
     "MAX_SESSION_TIMEOUT",
+    "MAX_SIGNED_URL_LIFETIME",
     "MAX_STORE_TIMEOUT",
     "PRODUCTION",
     "AccountsConfig",
+    "ContentConfig",
     "CoreConfig",
     "CryptoConfig",
     "CspConfig",

@@ -1,0 +1,87 @@
+"""Origins: the one way Flask-Bastion compares where a request came from with where it
+went.
+
+An origin is ``scheme://host[:port]`` (RFC 6454): lower case, without the scheme's
+default port, so ``https://App.example.org:443`` and ``https://app.example.org`` are one
+origin. The request's own origin is built from the scheme and host that
+:mod:`flask_bastion.proxy` settled (never from a forwarded header on its own, and the
+host checked against ``TRUSTED_HOSTS`` by Flask when it is set). Lists of trusted origins
+(``BASTION_CSRF_TRUSTED_ORIGINS``, ``BASTION_CONTENT_HOTLINK_ALLOW``) match exactly, or
+with ``*`` as the whole leftmost label: ``https://*.example.org`` matches
+``https://a.example.org``, not ``https://a.b.example.org`` or ``https://example.org``;
+a ``*`` anywhere else never matches a real origin.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from urllib.parse import urlsplit
+
+from flask import Request
+
+_DEFAULT_PORTS = {"http": ":80", "https": ":443"}
+_LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
+
+
+def normalise_origin(origin: str) -> str:
+    """``origin`` in lower case without the scheme's default port (``:443`` for https)."""
+    origin = origin.lower()
+    port = _DEFAULT_PORTS.get(origin.partition("://")[0])
+    if port is not None and origin.endswith(port):
+        return origin[: -len(port)]
+    return origin
+
+
+def origin_of(url: str) -> str | None:
+    """The normalised origin of the absolute ``http(s)`` URL ``url`` (a ``Referer``), or
+    ``None`` when it is not one (``null``, a relative path, another scheme)."""
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError:  # an unbalanced "[" in the host
+        return None
+    scheme = parts.scheme.lower()
+    # Browsers never send credentials in a Referer; drop any "user:pass@" all the same.
+    host = parts.netloc.rpartition("@")[2]
+    if scheme not in _DEFAULT_PORTS or not host:
+        return None
+    return normalise_origin(f"{scheme}://{host}")
+
+
+def request_origin(request: Request) -> str:
+    """The origin the request was sent to, from the scheme and host that proxy trust
+    settled."""
+    return normalise_origin(f"{request.scheme}://{request.host}")
+
+
+class OriginList:
+    """A list of trusted origins, exact or with a ``*`` leftmost label, precompiled.
+
+    :param origins: origins as the configuration holds them (already validated).
+    """
+
+    __slots__ = ("exact", "patterns")
+
+    def __init__(self, origins: Iterable[str]) -> None:
+        normalised = [normalise_origin(origin) for origin in origins]
+        #: The origins compared as strings.
+        self.exact = frozenset(origin for origin in normalised if "*" not in origin)
+        #: The origins with ``*`` as the leftmost label.
+        self.patterns = tuple(
+            re.compile(
+                re.escape(origin[: origin.index("://*.") + 3])
+                + _LABEL
+                + re.escape(origin[origin.index("://*.") + 4 :])
+            )
+            for origin in normalised
+            if "://*." in origin
+        )
+
+    def __contains__(self, origin: object) -> bool:
+        if not isinstance(origin, str):
+            return False
+        origin = normalise_origin(origin)
+        return origin in self.exact or any(p.fullmatch(origin) for p in self.patterns)
+
+    def __bool__(self) -> bool:
+        return bool(self.exact or self.patterns)
