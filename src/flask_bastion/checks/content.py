@@ -120,11 +120,9 @@ def check_static_protected(app: Flask, config: BastionConfig) -> Iterable[CheckM
     if not config.content.hotlink_protection:  # W150 reports the whole application
         return []
     patterns = config.content.hotlink_endpoints
-    for endpoint in app.view_functions:
-        if endpoint == "static" or endpoint.endswith(".static"):
-            if not any(fnmatch.fnmatchcase(endpoint, p) for p in patterns):
-                return [W155]
-    return []
+    static = [e for e in app.view_functions if e == "static" or e.endswith(".static")]
+    covered = all(any(fnmatch.fnmatchcase(e, p) for p in patterns) for e in static)
+    return [] if covered else [W155]
 
 
 @register(deploy=True)

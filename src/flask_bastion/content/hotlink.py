@@ -60,48 +60,18 @@ MEDIA_DESTINATIONS = frozenset({"image", "video", "audio", "font", "track"})
 #: File extensions of images, video, audio, fonts and subtitles: what a static
 #: request without ``Sec-Fetch-Dest`` is judged by.
 MEDIA_EXTENSIONS = frozenset(
-    [
-        "apng",
-        "avif",
-        "bmp",
-        "gif",
-        "ico",
-        "jfif",
-        "jpeg",
-        "jpg",
-        "png",
-        "svg",
-        "tif",
-        "tiff",
-        "webp",
-        "avi",
-        "m4v",
-        "mkv",
-        "mov",
-        "mp4",
-        "mpeg",
-        "mpg",
-        "ogv",
-        "webm",
-        "aac",
-        "flac",
-        "m4a",
-        "mid",
-        "midi",
-        "mp3",
-        "oga",
-        "ogg",
-        "opus",
-        "wav",
-        "weba",
-        "eot",
-        "otf",
-        "ttf",
-        "woff",
-        "woff2",
-        "vtt",
-    ]
-)
+    {
+        # images
+        "apng", "avif", "bmp", "gif", "ico", "jfif", "jpeg", "jpg", "png", "svg", "tif",
+        "tiff", "webp",
+        # video
+        "avi", "m4v", "mkv", "mov", "mp4", "mpeg", "mpg", "ogv", "webm",
+        # audio
+        "aac", "flac", "m4a", "mid", "midi", "mp3", "oga", "ogg", "opus", "wav", "weba",
+        # fonts and subtitles
+        "eot", "otf", "ttf", "woff", "woff2", "vtt",
+    }
+)  # fmt: skip
 _PASSING_SITES = frozenset({"same-origin", "none"})
 
 # What a protected endpoint's request is judged by without Sec-Fetch-Dest.
