@@ -159,9 +159,8 @@ def test_application_root_is_part_of_the_signed_path() -> None:
         url = signed_url("download", file_id=1)
     assert url.startswith("/vault/files/1?")
     client = app.test_client()
-    mounted = client.get(
-        url[len("/vault") :], base_url="https://localhost/vault/", headers=SAME_ORIGIN
-    )
+    path = url[len("/vault") :]
+    mounted = client.get(path, base_url="https://localhost/vault/", headers=SAME_ORIGIN)
     assert mounted.status_code == 200
     assert get(client, path).status_code == 403
 
