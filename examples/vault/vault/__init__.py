@@ -3,7 +3,8 @@
 The application factory loads configuration in a fixed order, protects the app with
 ``Bastion(app)`` and registers the blueprints. Configuration precedence, lowest first:
 
-1. defaults: ``DATABASE_URL`` is SQLite under the instance folder;
+1. defaults: ``DATABASE_URL`` is SQLite under the instance folder, and the account
+   pages are ``noindex`` (``BASTION_CONTENT_NOINDEX_PATHS``);
 2. ``VAULT_*`` environment variables, without the prefix (``VAULT_BASTION_HTTPS_REDIRECT=false``
    sets ``BASTION_HTTPS_REDIRECT``; values are parsed as JSON where they can be);
 3. the ``DATABASE_URL`` environment variable, the name hosting platforms use;
@@ -46,6 +47,10 @@ def create_app(test_config: Mapping[str, t.Any] | None = None) -> Flask:
     app = Flask(__name__, instance_relative_config=True)
     os.makedirs(app.instance_path, mode=0o700, exist_ok=True)
     app.config["DATABASE_URL"] = "sqlite:///" + os.path.join(app.instance_path, "vault.sqlite3")
+    # The account pages come from Flask-Bastion's blueprint: noindex by path. Notes, the
+    # admin area and the API mark their blueprints with @noindex; static files are
+    # protected from hotlinking by default.
+    app.config["BASTION_CONTENT_NOINDEX_PATHS"] = ["/account"]
     app.config.from_prefixed_env("VAULT")
     if os.environ.get("DATABASE_URL"):
         app.config["DATABASE_URL"] = os.environ["DATABASE_URL"]

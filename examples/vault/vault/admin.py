@@ -35,6 +35,7 @@ from flask_bastion.accounts.models import UserRole
 from flask_bastion.accounts.services import throttle_for
 from flask_bastion.accounts.tokens import revoke_all_api_tokens
 from flask_bastion.authz import define_role, grant_role, revoke_role, roles_of, roles_required
+from flask_bastion.content import noindex
 from flask_bastion.logs import security_log
 from flask_bastion.mfa import reset_second_factors
 from flask_bastion.sessions import list_sessions, revoke_all_sessions
@@ -91,7 +92,8 @@ def create_admin_command() -> None:
 # The admin area: /admin, for the "admin" role, after a fresh sign-in. Administrators
 # must also have a second factor: the sign-in flow enrols them before anything else.
 
-bp = Blueprint("admin", __name__, url_prefix="/admin")
+# Its pages are noindex (X-Robots-Tag) for everyone, signed in or not.
+bp = noindex(Blueprint("admin", __name__, url_prefix="/admin"))
 
 #: The largest user ID a URL takes (a 32-bit ``INTEGER`` on PostgreSQL): past it, a 404.
 USER_ID_MAX = 2**31 - 1

@@ -31,14 +31,16 @@ from werkzeug.wrappers import Response
 from flask_bastion import problem_json
 from flask_bastion.accounts import current_user, request_authentication, require_scope
 from flask_bastion.authz import get_or_404
+from flask_bastion.content import noindex
 
 from .db import get_db
 from .models import BODY_MAX, TITLE_MAX, Note
 from .notes import search_query, visible_notes
 from .policy import access_of
 
-#: Every error of the API is an RFC 9457 problem document, whatever ``Accept`` says.
-bp = problem_json(Blueprint("api", __name__, url_prefix="/api/v1"))
+#: Every error of the API is an RFC 9457 problem document, whatever ``Accept`` says, and
+#: every answer is noindex (X-Robots-Tag), whoever asks.
+bp = noindex(problem_json(Blueprint("api", __name__, url_prefix="/api/v1")))
 
 F = t.TypeVar("F", bound=t.Callable[..., t.Any])
 

@@ -41,6 +41,7 @@ from flask_bastion.accounts import (
     request_authentication,
 )
 from flask_bastion.authz import get_or_404
+from flask_bastion.content import noindex
 from flask_bastion.exceptions import InvalidToken
 from flask_bastion.refusal import refuse
 from flask_bastion.sanitize import render_markdown
@@ -48,7 +49,8 @@ from flask_bastion.sanitize import render_markdown
 from .db import get_db
 from .models import ACCESS_LEVELS, BODY_MAX, TITLE_MAX, Note, NoteShare, User
 
-bp = Blueprint("notes", __name__, url_prefix="/notes")
+#: The notes; every page is noindex (X-Robots-Tag), whoever asks.
+bp = noindex(Blueprint("notes", __name__, url_prefix="/notes"))
 
 #: Longest search, in characters.
 QUERY_MAX = 200
