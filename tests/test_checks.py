@@ -1448,7 +1448,7 @@ def test_protection_modules_do_not_import_the_checks() -> None:
     """Importing the extension and every protection module leaves the checks unloaded, so
     the request pipeline cannot depend on them (nor form an import cycle with them)."""
     code = (
-        "import sys, flask_bastion, flask_bastion.csp, flask_bastion.csrf, "
+        "import sys, flask_bastion, flask_bastion.content, flask_bastion.csp, flask_bastion.csrf, "
         "flask_bastion.debugger, flask_bastion.errors, flask_bastion.extension, "
         "flask_bastion.headers, flask_bastion.https, flask_bastion.mail, flask_bastion.proxy, "
         "flask_bastion.sessions; "

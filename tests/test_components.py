@@ -444,7 +444,9 @@ def test_package_has_no_import_cycles() -> None:
         visit(name)
 
 
-@pytest.mark.parametrize("module", ["flask_bastion.sessions", "flask_bastion.csrf"])
+@pytest.mark.parametrize(
+    "module", ["flask_bastion.sessions", "flask_bastion.csrf", "flask_bastion.content"]
+)
 def test_pipeline_modules_do_not_import_cli_or_checks(module: str) -> None:
     """Nothing in the request pipeline imports the CLI or the checks at module level."""
     forbidden = {"flask_bastion.cli", "flask_bastion.checks"}

@@ -130,7 +130,9 @@ class HotlinkProtection:
         """
         if not self.enabled:
             return
-        kind = self.protection(current_app, request.endpoint)
+        kind = self._kinds.get(request.endpoint)
+        if kind is None:
+            kind = self.protection(current_app, request.endpoint)
         if kind == _NOT_PROTECTED:
             return
         environ = request.environ

@@ -96,7 +96,12 @@ class PrivateContent:
             if path in self._paths or path.startswith(self._below):
                 state.on_response(self.add_robots_tag)
                 return
-        if self.noindex_signed_in and (state.stateless or peek_session_value(USER_KEY) is not None):
+        # A signed-in browser always sends the session cookie: a request without any
+        # cookie (most anonymous ones) skips the session lookup.
+        if self.noindex_signed_in and (
+            state.stateless
+            or ("HTTP_COOKIE" in request.environ and peek_session_value(USER_KEY) is not None)
+        ):
             state.on_response(self.add_robots_tag)
 
     def view_headers(self, view: View, https: bool) -> list[tuple[str, str]]:
