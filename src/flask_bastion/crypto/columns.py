@@ -156,6 +156,7 @@ class EncryptedText(_EncryptedType):
     """
 
     _python = str
+    cache_ok = True
 
     def __init__(self) -> None:
         super().__init__()
@@ -169,6 +170,7 @@ class EncryptedBytes(_EncryptedType):
     """
 
     _python = bytes
+    cache_ok = True
 
     def __init__(self) -> None:
         super().__init__()
