@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 from flask import current_app
+from flask.cli import with_appcontext
 
 from .keyring import KeyRing, keyring_for
 from .rotation import Rotation, pending, rotations_for
@@ -14,7 +15,9 @@ BATCH_SIZE = 500
 
 def _breakdown(usage: dict[str, int], ring: KeyRing) -> str:
     parts = []
-    for kid, count in sorted(usage.items()):
+    order = ring.key_ids
+    ranked = sorted(usage.items(), key=lambda item: (order + [item[0]]).index(item[0]))
+    for kid, count in ranked:
         mark = " newest" if kid == ring.current_id else ""
         mark = mark if kid in ring.key_ids else " NOT IN THE RING"
         parts.append(f"{kid}{mark}: {count}")
@@ -45,6 +48,7 @@ def _run(name: str, rotation: Rotation, ring: KeyRing, batch_size: int) -> int:
     help="Values re-encrypted per committed batch.",
 )
 @click.option("--dry-run", is_flag=True, help="Count the values per key; change nothing.")
+@with_appcontext
 def rotate_keys_command(batch_size: int, dry_run: bool) -> None:
     """Re-encrypt every stored secret under the newest key of BASTION_CRYPTO_KEYS.
 
