@@ -38,11 +38,13 @@ OLD = base64.urlsafe_b64encode(bytes(range(32))).decode()
 NEW = base64.urlsafe_b64encode(bytes(range(32, 64))).decode()
 GONE = base64.urlsafe_b64encode(bytes(range(64, 96))).decode()
 
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path}/rot.sqlite3"
     return t.cast(str, request.getfixturevalue("pg_url"))
+
 
 @pytest.fixture
 def engine(db_url: str) -> Iterator[sa.Engine]:
@@ -50,6 +52,7 @@ def engine(db_url: str) -> Iterator[sa.Engine]:
     Base.metadata.create_all(engine)
     yield engine
     engine.dispose()
+
 
 def docs_app(engine: sa.Engine, keys: list[str], folder: Path | None = None) -> Flask:
     """An app whose encrypted docs (and optionally files) are registered for rotation."""
@@ -72,6 +75,7 @@ def docs_app(engine: sa.Engine, keys: list[str], folder: Path | None = None) -> 
         register_rotation(app, "files", FolderRotation(folder, lambda n: b"file:" + n.encode()))
     return app
 
+
 def seed(engine: sa.Engine, count: int, keys: list[str]) -> list[str]:
     app = make_app(BASTION_CRYPTO_KEYS=keys)
     with app.app_context(), Session(engine) as db:
@@ -80,13 +84,16 @@ def seed(engine: sa.Engine, count: int, keys: list[str]) -> list[str]:
         db.commit()
         return [d.id for d in docs]
 
+
 def key_ids(engine: sa.Engine, column: str = "body") -> list[str]:
     with engine.connect() as connection:
         tokens = connection.execute(sa.text(f"SELECT {column} FROM docs")).scalars()  # noqa: S608
         return sorted(token.split(".")[1] for token in tokens if token)
 
+
 def kid(key: str) -> str:
     return KeyRing([base64.urlsafe_b64decode(key + "=")]).current_id
+
 
 def test_rotation_moves_every_column(engine: sa.Engine) -> None:
     """rotate-keys re-encrypts body and note of each row under the new key; the rows
@@ -105,24 +112,31 @@ def test_rotation_moves_every_column(engine: sa.Engine) -> None:
         )
         assert db.get(Doc, ids[3]).note == "note 3"  # type: ignore[union-attr]
 
+
 def test_dry_run_counts_and_changes_nothing(engine: sa.Engine) -> None:
     """--dry-run prints, per place, how many values wait and under which key."""
     seed(engine, 4, [OLD])
     seed(engine, 2, [NEW])
-    result = docs_app(engine, [NEW, OLD]).test_cli_runner().invoke(
-        args=["bastion", "rotate-keys", "--dry-run"]
+    result = (
+        docs_app(engine, [NEW, OLD])
+        .test_cli_runner()
+        .invoke(args=["bastion", "rotate-keys", "--dry-run"])
     )
     assert result.exit_code == 0, result.output
     assert f"docs.body: 4 to re-encrypt ({kid(NEW)} newest: 2, {kid(OLD)}: 4)" in result.output
     assert key_ids(engine).count(kid(OLD)) == 4
 
+
 def test_dry_run_names_a_key_missing_from_the_ring(engine: sa.Engine) -> None:
     """A value under a key that is not listed is flagged in the dry run."""
     seed(engine, 1, [GONE])
-    result = docs_app(engine, [NEW]).test_cli_runner().invoke(
-        args=["bastion", "rotate-keys", "--dry-run"]
+    result = (
+        docs_app(engine, [NEW])
+        .test_cli_runner()
+        .invoke(args=["bastion", "rotate-keys", "--dry-run"])
     )
     assert f"{kid(GONE)} NOT IN THE RING: 1" in result.output
+
 
 def test_interrupted_run_resumes(engine: sa.Engine, monkeypatch: pytest.MonkeyPatch) -> None:
     """A failure in the second batch keeps the first batch committed and rolls back the
@@ -148,17 +162,17 @@ def test_interrupted_run_resumes(engine: sa.Engine, monkeypatch: pytest.MonkeyPa
     assert "docs.body: 7 re-encrypted, 0 left" in result.output
     assert set(key_ids(engine)) == {kid(NEW)}
 
+
 def test_unreadable_values_fail_the_command(engine: sa.Engine) -> None:
     """Values under a key gone from the ring are skipped, logged, and the command exits 1
     saying how many are left; the readable ones are rotated."""
     seed(engine, 3, [OLD])
     seed(engine, 2, [GONE])
-    result = docs_app(engine, [NEW, OLD]).test_cli_runner().invoke(
-        args=["bastion", "rotate-keys"]
-    )
+    result = docs_app(engine, [NEW, OLD]).test_cli_runner().invoke(args=["bastion", "rotate-keys"])
     assert result.exit_code == 1
     assert "docs.body: 3 re-encrypted, 2 left (2 unreadable)" in result.output
     assert "value(s) are still not under the newest key" in result.output
+
 
 def test_row_changed_meanwhile_is_not_overwritten(engine: sa.Engine) -> None:
     """A value rewritten by the application during the rotation keeps the new content."""
@@ -176,10 +190,12 @@ def test_row_changed_meanwhile_is_not_overwritten(engine: sa.Engine) -> None:
     with app.app_context(), Session(engine) as db:
         assert db.get(Doc, doc_id).body == "edited meanwhile"  # type: ignore[union-attr]
 
+
 def write_file(path: Path, data: bytes, key: str) -> None:
     ring = KeyRing([base64.urlsafe_b64decode(key + "=")])
     with path.open("wb") as dst:
         encrypt_stream(io.BytesIO(data), dst, context=b"file:" + path.name.encode(), ring=ring)
+
 
 def test_registered_folder_is_rotated(engine: sa.Engine, tmp_path: Path) -> None:
     """A FolderRotation registered by the application re-encrypts its files."""
@@ -197,11 +213,13 @@ def test_registered_folder_is_rotated(engine: sa.Engine, tmp_path: Path) -> None
         with path.open("rb") as src:
             assert stream_key_id(src) == kid(NEW)
 
+
 def test_register_rotation_refuses_a_taken_name(engine: sa.Engine) -> None:
     """Two rotations cannot share a name."""
     app = docs_app(engine, [NEW])
     with pytest.raises(ValueError, match="already registered"):
         register_rotation(app, "docs.body", FolderRotation(".", lambda n: b""))
+
 
 def accounts_app(url: str, keys: list[str]) -> Flask:
     app = Flask(__name__)
@@ -216,6 +234,7 @@ def accounts_app(url: str, keys: list[str]) -> Flask:
     OPEN_APPS.append(app)
     return app
 
+
 def test_totp_secrets_are_rotated_by_the_command(db_url: str) -> None:
     """With accounts, rotate-keys finds the TOTP secrets on its own."""
     before = accounts_app(db_url, [OLD])
@@ -223,8 +242,10 @@ def test_totp_secrets_are_rotated_by_the_command(db_url: str) -> None:
 
     with before.app_context():
         db = accounts_state().db()
-        users = [User(email=f"u{i}@example.com", email_key=f"u{i}@example.com", created_at=0.0)
-                 for i in range(3)]
+        users = [
+            User(email=f"u{i}@example.com", email_key=f"u{i}@example.com", created_at=0.0)
+            for i in range(3)
+        ]
         db.add_all(users)
         db.commit()
         for user in users:
@@ -241,6 +262,7 @@ def test_totp_secrets_are_rotated_by_the_command(db_url: str) -> None:
     for app in (before, after):
         accounts_state(app).engine.dispose()
 
+
 def test_pending_counts_only_older_keys(engine: sa.Engine) -> None:
     """pending() is the number of values under any key but the newest."""
     seed(engine, 2, [OLD])
@@ -249,5 +271,6 @@ def test_pending_counts_only_older_keys(engine: sa.Engine) -> None:
     with app.app_context():
         rotation = rotations_for(app)["docs.body"]
         assert rotation_module.pending(rotation, keyring_for(app)) == 2
+
 
 _unused: Callable[..., t.Any] = lambda: None  # noqa: E731

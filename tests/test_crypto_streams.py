@@ -124,7 +124,7 @@ def _mutations() -> list[t.Any]:
         return h
 
     def other_file(h: bytes, c: list[bytes]) -> bytes:
-        oh, oc = split(seal(b"z" * 3 * SMALL + b"tail"))
+        oh, _ = split(seal(b"z" * 3 * SMALL + b"tail"))
         return oh + b"".join(c)
 
     return [
@@ -199,7 +199,9 @@ def test_short_reads_are_completed() -> None:
     """Sources that return less than asked (sockets) give the same result."""
     data = os.urandom(5 * SMALL + 3)
     out = io.BytesIO()
-    encrypt_stream(t.cast(t.BinaryIO, Trickle(data)), out, context=CONTEXT, ring=OLD, chunk_size=SMALL)
+    encrypt_stream(
+        t.cast(t.BinaryIO, Trickle(data)), out, context=CONTEXT, ring=OLD, chunk_size=SMALL
+    )
     back = io.BytesIO()
     decrypt_stream(t.cast(t.BinaryIO, Trickle(out.getvalue())), back, context=CONTEXT, ring=OLD)
     assert back.getvalue() == data

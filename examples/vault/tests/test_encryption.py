@@ -102,9 +102,7 @@ def test_body_moved_to_another_note_is_a_safe_500(vault: Flask) -> None:
     page = response.get_data(as_text=True)
     assert response.status_code == 500
     assert "secret" not in page and "Traceback" not in page
-    assert [(s["table"], s["column"], s["row_id"]) for s in sent] == [
-        ("notes", "body", bob_note)
-    ]
+    assert [(s["table"], s["column"], s["row_id"]) for s in sent] == [("notes", "body", bob_note)]
     assert sign_in(vault).get(f"{BASE}/notes/{ann_note}").status_code == 200
 
 
@@ -119,9 +117,7 @@ def test_rotate_keys_moves_notes_and_totp_secrets(
     with vault.app_context():
         enrol_totp(get_db().scalars(select(User).where(User.email == "bob@example.com")).one())
     fresh = new_key()
-    both = make_app(
-        DATABASE_URL=vault.config["DATABASE_URL"], BASTION_CRYPTO_KEYS=[fresh, old_key]
-    )
+    both = make_app(DATABASE_URL=vault.config["DATABASE_URL"], BASTION_CRYPTO_KEYS=[fresh, old_key])
     dry = both.test_cli_runner().invoke(args=["bastion", "rotate-keys", "--dry-run"])
     assert "notes.body: 5 to re-encrypt" in dry.output, dry.output
     result = both.test_cli_runner().invoke(args=["bastion", "rotate-keys", "--batch-size", "2"])

@@ -29,7 +29,6 @@ an address they do not own must not receive what is shared with its owner.
 from __future__ import annotations
 
 import time
-import typing as t
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from sqlalchemy import delete, select

@@ -16,7 +16,7 @@ BATCH_SIZE = 500
 def _breakdown(usage: dict[str, int], ring: KeyRing) -> str:
     parts = []
     order = ring.key_ids
-    ranked = sorted(usage.items(), key=lambda item: (order + [item[0]]).index(item[0]))
+    ranked = sorted(usage.items(), key=lambda item: [*order, item[0]].index(item[0]))
     for kid, count in ranked:
         mark = " newest" if kid == ring.current_id else ""
         mark = mark if kid in ring.key_ids else " NOT IN THE RING"

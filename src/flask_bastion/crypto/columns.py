@@ -34,7 +34,7 @@ import typing as t
 import weakref
 
 from flask import current_app, has_app_context
-from sqlalchemy import LargeBinary, Text, event
+from sqlalchemy import Text, event
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Mapper, attributes
 from sqlalchemy.orm.state import InstanceState
@@ -130,7 +130,7 @@ class _EncryptedType(TypeDecorator[t.Any]):
     def encode(self, value: t.Any, where: str) -> bytes:
         if not isinstance(value, self._python):
             raise TypeError(f"{where} takes {self._python.__name__}, not {type(value).__name__}")
-        return value.encode("utf-8") if isinstance(value, str) else bytes(value)
+        return value.encode("utf-8") if isinstance(value, str) else bytes(t.cast(bytes, value))
 
     def decode(self, plain: bytes) -> t.Any:
         return plain.decode("utf-8") if self._python is str else plain
@@ -243,10 +243,10 @@ def _primary_key(mapper: Mapper[t.Any], target: t.Any, *, inserting: bool) -> li
         default = column.default
         if value is None and inserting and default is not None:
             if default.is_scalar:
-                value = default.arg  # type: ignore[attr-defined]
+                value = default.arg
             elif default.is_callable:
                 try:
-                    value = default.arg(None)  # type: ignore[attr-defined]
+                    value = default.arg(None)
                 except Exception as exc:  # a default that needs the execution context
                     raise _unknown(mapper, column) from exc
             setattr(target, prop.key, value)
@@ -256,7 +256,7 @@ def _primary_key(mapper: Mapper[t.Any], target: t.Any, *, inserting: bool) -> li
     return values
 
 
-def _unknown(mapper: Mapper[t.Any], column: Column[t.Any]) -> PrimaryKeyUnknown:
+def _unknown(mapper: Mapper[t.Any], column: t.Any) -> PrimaryKeyUnknown:
     return PrimaryKeyUnknown(
         f"{mapper.class_.__name__} has encrypted columns, which are bound to the row's "
         f"primary key, but {column.table.name}.{column.name} has no value before the row is "
@@ -325,7 +325,8 @@ def _open(state: InstanceState[t.Any], keys: t.Iterable[str] | None) -> None:
     mapper = state.mapper
     columns = encrypted_columns(mapper)
     loaded = [
-        k for k in (columns if keys is None else keys)
+        k
+        for k in (columns if keys is None else keys)
         if k in columns and isinstance(state.dict.get(k), Ciphertext)
     ]
     if not loaded:

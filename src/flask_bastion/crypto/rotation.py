@@ -92,7 +92,7 @@ class ColumnRotation:
     ) -> None:
         self.session = session
         self.column = column
-        self.table = t.cast(Table, column.table)
+        self.table: Table = column.table
         self.context = context
         self.also = list(also)
         # Compared as text: an encrypted column's own type refuses plain values.
@@ -158,7 +158,9 @@ def column_rotations(
             keys = list(column.table.primary_key.columns)
             table, name = column.table.name, column.name
 
-            def context(row: t.Any, keys: t.Any = keys, table: str = table, name: str = name):
+            def context(
+                row: t.Any, keys: t.Any = keys, table: str = table, name: str = name
+            ) -> bytes:
                 return column_context(table, name, [row._mapping[k] for k in keys])
 
             found[f"{table}.{name}"] = ColumnRotation(session, column, context)

@@ -202,6 +202,11 @@ class DecryptingReader(io.RawIOBase):
         self._done = False
         self._buffer = memoryview(b"")
 
+    @property
+    def chunk_size(self) -> int:
+        """Plaintext bytes per chunk, from the header."""
+        return self._header.chunk_size
+
     def readable(self) -> bool:
         return True
 
@@ -240,7 +245,7 @@ def open_decrypted(
 ) -> io.BufferedReader:
     """A buffered reader of the plaintext of ``src`` (:class:`DecryptingReader`)."""
     reader = DecryptingReader(src, context=context, ring=ring)
-    return io.BufferedReader(reader, buffer_size=reader._header.chunk_size)
+    return io.BufferedReader(reader, buffer_size=reader.chunk_size)
 
 
 def decrypt_stream(
@@ -254,7 +259,7 @@ def decrypt_stream(
     """
     reader = DecryptingReader(src, context=context, ring=ring)
     total = 0
-    while chunk := reader.read(reader._header.chunk_size):
+    while chunk := reader.read(reader.chunk_size):
         dst.write(chunk)
         total += len(chunk)
     return total
@@ -285,7 +290,7 @@ def rotate_file(
                     dst,
                     context=context,
                     ring=ring,
-                    chunk_size=reader._header.chunk_size,
+                    chunk_size=reader.chunk_size,
                 )
                 dst.flush()
                 os.fsync(dst.fileno())

@@ -28,7 +28,7 @@ import logging
 import typing as t
 
 from flask import current_app
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import Table, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -52,8 +52,8 @@ __all__ = [
     "recovery_codes_left",
     "regenerate_recovery_codes",
     "rotate_totp_secrets",
-    "totp_rotation",
     "totp_enabled",
+    "totp_rotation",
     "use_recovery_code",
     "verify_totp",
 ]
@@ -316,7 +316,7 @@ def disable_mfa(user: UserLike) -> bool:
 def totp_rotation() -> ColumnRotation:
     """The TOTP secrets as a key rotation (:mod:`flask_bastion.crypto.rotation`), on
     the accounts database; ``flask bastion rotate-keys`` runs it as ``totp``."""
-    table = TotpCredential.__table__
+    table = t.cast(Table, TotpCredential.__table__)
     return ColumnRotation(
         accounts_state().db,
         table.c.secret_encrypted,
