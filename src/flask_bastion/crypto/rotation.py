@@ -226,6 +226,35 @@ def _component(app: Flask) -> Encryption:
     return t.cast(Encryption, get_state(app).components[Encryption.name])
 
 
+def _model_mappers(app: Flask) -> list[t.Any]:
+    """The mappers of the accounts user model's declarative registry, configured."""
+    from ..accounts.core import ACCOUNTS_KEY, accounts_state
+
+    if ACCOUNTS_KEY not in app.extensions:
+        return []
+    registry = getattr(accounts_state(app).user_model, "registry", None)
+    if registry is None:
+        return []
+    from sqlalchemy.orm import configure_mappers
+
+    configure_mappers()
+    return list(registry.mappers)
+
+
+def encrypted_column_names(app: Flask) -> list[str]:
+    """``table.column`` of every encrypted column :func:`rotations_for` covers, found
+    without touching the database."""
+    found = {
+        f"{column.table.name}.{column.name}"
+        for mapper in _model_mappers(app)
+        for column in encrypted_columns(mapper).values()
+    }
+    found.update(
+        name for name, r in _component(app).rotations.items() if isinstance(r, ColumnRotation)
+    )
+    return sorted(found)
+
+
 def rotations_for(app: Flask) -> dict[str, Rotation]:
     """Every rotation of ``app``: with accounts, the TOTP secrets (``totp``) and the
     encrypted columns of the user model's declarative registry; then those registered.
@@ -234,15 +263,9 @@ def rotations_for(app: Flask) -> dict[str, Rotation]:
     from ..accounts.core import ACCOUNTS_KEY, accounts_state
 
     if ACCOUNTS_KEY in app.extensions:
-        from sqlalchemy.orm import configure_mappers
-
         from ..mfa.core import totp_rotation
 
-        state = accounts_state(app)
         found["totp"] = totp_rotation()
-        registry = getattr(state.user_model, "registry", None)
-        if registry is not None:
-            configure_mappers()
-            found.update(column_rotations(registry.mappers, state.db))
+        found.update(column_rotations(_model_mappers(app), accounts_state(app).db))
     found.update(_component(app).rotations)
     return found
