@@ -178,9 +178,9 @@ class EncryptedBytes(_EncryptedType):
 
 def column_context(table: str, column: str, primary_key: t.Sequence[t.Any]) -> bytes:
     """The associated data of a value of ``table.column`` in the row ``primary_key``:
-    canonical JSON, ``["bastion.column","notes","body",["Zx3..."]]``. Integers stay
-    numbers; any other key value is written as its ``str``."""
-    key = [v if isinstance(v, int) and not isinstance(v, bool) else str(v) for v in primary_key]
+    canonical JSON, ``["bastion.column","notes","body",["Zx3..."]]``, each key value as
+    its ``str``: the same whether the value was given as ``5`` or loaded as ``"5"``."""
+    key = [str(v) for v in primary_key]
     return json.dumps(
         ["bastion.column", table, column, key], separators=(",", ":"), ensure_ascii=False
     ).encode("utf-8")
