@@ -7,7 +7,8 @@ cd "$(dirname "$0")/.."
 BIN=$PWD/.venv/bin
 PORT=${PORT:-8000}
 
-# Vault's instance folder (secret key, SQLite database); Flask puts it next to the package.
+# Vault's instance folder (secret key, key ring key, SQLite database); Flask puts it next
+# to the package. In production set VAULT_BASTION_CRYPTO_KEYS (newest first, comma-separated).
 mkdir -p examples/vault/instance
 chmod 700 examples/vault/instance
 

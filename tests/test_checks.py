@@ -10,8 +10,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from flask import Blueprint, Flask
 from flask.sessions import SecureCookieSessionInterface
+from sqlalchemy.orm import Session
+from sqlalchemy.pool import StaticPool
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.middleware.shared_data import SharedDataMiddleware
 
@@ -46,8 +49,11 @@ from flask_bastion.checks import code as code_checks
 from flask_bastion.checks import content as content_checks
 from flask_bastion.checks import crypto as crypto_checks
 from flask_bastion.config import settings
+from flask_bastion.crypto import column_rotations, register_rotation
 
 from .conftest import SECRET, make_app
+from .test_crypto_columns import Base as DocsBase
+from .test_crypto_columns import Doc
 
 #: The key printed in Flask's quickstart ("How to generate good secret keys").
 FLASK_DOCS_KEY = b'_5#y2L"F4Q8z\n\xec]/'
@@ -214,6 +220,28 @@ def _lax_none_interface(app: Flask) -> None:
 
 def _other_middleware(app: Flask) -> None:
     app.wsgi_app = SharedDataMiddleware(app.wsgi_app, {})  # type: ignore[method-assign]
+
+
+OLD_KEY = "b2f1R5n0mK8vYc3xWb7aZt4uLp6sDe9hJg2iNo5rTkE"
+GONE_KEY = "c2f1R5n0mK8vYc3xWb7aZt4uLp6sDe9hJg2iNo5rTkE"
+
+
+def _encrypted_docs(*sealed_under: str) -> Callable[[Flask], None]:
+    """Register the encrypted columns of a model for rotation, on an in-memory database
+    holding one row sealed under each key of ``sealed_under``."""
+
+    def patch(app: Flask) -> None:
+        engine = sa.create_engine("sqlite://", poolclass=StaticPool)
+        DocsBase.metadata.create_all(engine)
+        for key in sealed_under:
+            with make_app(BASTION_CRYPTO_KEYS=[key]).app_context(), Session(engine) as db:
+                db.add(Doc(body="x"))
+                db.commit()
+        session = Session(engine)
+        for name, rotation in column_rotations([sa.inspect(Doc)], lambda: session).items():
+            register_rotation(app, name, rotation)
+
+    return patch
 
 
 def build(
@@ -699,6 +727,21 @@ FIRES = [
         (),
         id="W121-accounts-key-from-secret-key",
     ),
+    pytest.param(
+        "bastion.E122", {"patch": _encrypted_docs()}, (), id="E122-columns-under-derived-key"
+    ),
+    pytest.param(
+        "bastion.W123",
+        {"BASTION_CRYPTO_KEYS": [CRYPTO_KEY, OLD_KEY], "patch": _encrypted_docs(OLD_KEY)},
+        (),
+        id="W123-values-under-older-key",
+    ),
+    pytest.param(
+        "bastion.E124",
+        {"BASTION_CRYPTO_KEYS": [CRYPTO_KEY], "patch": _encrypted_docs(CRYPTO_KEY, GONE_KEY)},
+        (),
+        id="E124-values-under-removed-key",
+    ),
     pytest.param("bastion.W101", {"bastion": {"passwords_min_length": 14}}, (), id="W101-fourteen"),
     pytest.param(
         "bastion.W101", {"BASTION_PASSWORDS_MIN_LENGTH": "8"}, (), id="W101-eight-from-app-config"
@@ -761,6 +804,26 @@ SILENT = [
         id="W121-own-key",
     ),
     pytest.param("bastion.W121", {}, id="W121-no-accounts"),
+    pytest.param(
+        "bastion.E122",
+        {"BASTION_CRYPTO_KEYS": [CRYPTO_KEY], "patch": _encrypted_docs()},
+        id="E122-own-key",
+    ),
+    pytest.param(
+        "bastion.E122",
+        {"bastion": {"profile": "development"}, "patch": _encrypted_docs()},
+        id="E122-development",
+    ),
+    pytest.param(
+        "bastion.W123",
+        {"BASTION_CRYPTO_KEYS": [CRYPTO_KEY, OLD_KEY], "patch": _encrypted_docs(CRYPTO_KEY)},
+        id="W123-older-key-listed-but-unused",
+    ),
+    pytest.param(
+        "bastion.E124",
+        {"BASTION_CRYPTO_KEYS": [CRYPTO_KEY, OLD_KEY], "patch": _encrypted_docs(OLD_KEY)},
+        id="E124-old-key-still-listed",
+    ),
     pytest.param("bastion.E001", {"SECRET_KEY": SECRET}, id="E001-hex-key"),
     pytest.param("bastion.W002", {"SECRET_KEY": SECRET[:32]}, id="W002-exactly-32-chars"),
     pytest.param("bastion.W002", {"SECRET_KEY": bytes.fromhex(SECRET)}, id="W002-32-random-bytes"),
@@ -1079,6 +1142,9 @@ SILENT = [
 
 #: Checks registered with ``deploy=True``: only ``check --deploy`` runs them.
 DEPLOY_ONLY = {
+    "bastion.E122",
+    "bastion.W123",
+    "bastion.E124",
     "bastion.W101",
     "bastion.E102",
     "bastion.W103",

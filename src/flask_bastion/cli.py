@@ -29,6 +29,7 @@ from .checks import LEVELS, run_checks
 from .config import is_secret, settings, value_of
 from .context import get_state
 from .crypto import new_key
+from .crypto.cli import rotate_keys_command
 from .logs import mask_urls
 
 if t.TYPE_CHECKING:
@@ -65,6 +66,7 @@ def _has_accounts(ctx: click.Context) -> bool:
 
 bastion_cli = BastionGroup("bastion", help="Flask-Bastion: security checks and configuration.")
 bastion_cli.add_command(users_cli)
+bastion_cli.add_command(rotate_keys_command)
 
 
 def _state() -> BastionState:

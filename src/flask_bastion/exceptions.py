@@ -54,6 +54,15 @@ class ConfigurationError(BastionError, ValueError):
         super().__init__(f"{key}: {message}")
 
 
+class DecryptionFailed(BastionError):
+    """Something encrypted at rest could not be decrypted (:mod:`flask_bastion.crypto`).
+    Raised for every cause alike (unknown key, tampered data, wrong context, malformed
+    token), so that the error tells an attacker nothing about which check failed."""
+
+    def __init__(self) -> None:
+        super().__init__("The token could not be decrypted.")
+
+
 class RoleError(BastionError, ValueError):
     """A role or permission name is invalid, a role was never defined, or a role was to
     be given to an anonymous user (:mod:`flask_bastion.authz`)."""
@@ -308,3 +317,27 @@ class SignedURLInvalid(Rejection, Forbidden):
         super().__init__(reason)
         self.description = self.PAGE_TEXT
         self.details = types.MappingProxyType({"endpoint": endpoint})
+
+
+class UnreadableValue(Rejection, InternalServerError, DecryptionFailed):
+    """A value of an encrypted column (:class:`~flask_bastion.crypto.EncryptedText`) did
+    not decrypt when its row was loaded: the row was edited or copied in the database, or
+    the key that sealed it is gone from ``BASTION_CRYPTO_KEYS``. A
+    :class:`DecryptionFailed` as well, so one ``except`` catches every decryption error.
+
+    Unhandled in a view, it is the safe 500 page (the server's data is at fault, not the
+    request), saying nothing about the cause; the signal
+    (:data:`~flask_bastion.signals.decryption_failed`) and the security log line name the
+    table, the column and the row, never the value.
+    """
+
+    event = "crypto.decryption_failed"
+    signal = signals.decryption_failed
+    log_level = logging.ERROR
+    #: What the user reads; the log has the rest.
+    PAGE_TEXT = "Stored data could not be read. The administrators have been told."
+
+    def __init__(self, reason: str, *, table: str, column: str, row_id: str) -> None:
+        super().__init__(reason)
+        self.description = self.PAGE_TEXT
+        self.details = types.MappingProxyType({"table": table, "column": column, "row_id": row_id})

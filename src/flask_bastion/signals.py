@@ -33,6 +33,11 @@ store_unavailable = _signals.signal("bastion.store-unavailable")
 #: An unhandled exception became a 500 page. Keywords: ``request_id``, ``exception``.
 server_error = _signals.signal("bastion.server-error")
 
+#: A value encrypted at rest could not be decrypted: it was changed or moved in the
+#: database, or the key that sealed it is no longer in ``BASTION_CRYPTO_KEYS``. Keywords:
+#: ``reason``, ``status`` (500), ``table``, ``column``, ``row_id`` (never the value).
+decryption_failed = _signals.signal("bastion.decryption-failed")
+
 #: An unsafe request failed the cross-site request forgery check. Keywords: ``reason``
 #: (one of the ``REASON_*`` constants of :mod:`flask_bastion.csrf`), ``status`` (403).
 #: Like every signal here, receivers should accept ``**extra``: keywords may be added.

@@ -14,6 +14,7 @@ from flask.testing import FlaskClient, FlaskCliRunner
 from sqlalchemy import create_engine
 from sqlalchemy.schema import CreateSchema, DropSchema
 
+from flask_bastion.crypto import new_key
 from vault import create_app
 from vault.db import database, database_url, init_db
 
@@ -27,6 +28,7 @@ def make_app(tmp_path: Path) -> Iterator[Callable[..., Flask]]:
         defaults = {
             "TESTING": True,
             "SECRET_KEY": secrets.token_hex(32),
+            "BASTION_CRYPTO_KEYS": [new_key()],
             "DATABASE_URL": f"sqlite:///{tmp_path / f'vault{len(apps)}.sqlite3'}",
         }
         app = create_app({**defaults, **config})

@@ -13,6 +13,12 @@ The application factory loads configuration in a fixed order, protects the app w
 When no layer sets ``SECRET_KEY``, it is read from ``instance/secret_key``, which is created
 with 256 random bits on first run. The key is never part of the code or the repository: a
 key that is published lets anyone forge session cookies and signed tokens.
+
+Likewise the key that encrypts note titles, bodies and TOTP secrets at rest,
+``BASTION_CRYPTO_KEYS``: in production from ``VAULT_BASTION_CRYPTO_KEYS`` (newest first,
+comma-separated), otherwise from ``instance/crypto_key``, created on first run. It is kept
+apart from ``SECRET_KEY`` so that either can be replaced without the other
+(``flask bastion rotate-keys`` moves the data to a new key).
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ from flask import Flask
 
 from flask_bastion import Bastion
 from flask_bastion.accounts import Accounts
+from flask_bastion.crypto import new_key
 
 from . import admin, api, db, health, notes, pages, preferences
 from .models import User
@@ -58,6 +65,8 @@ def create_app(test_config: Mapping[str, t.Any] | None = None) -> Flask:
         app.config.from_mapping(test_config)
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = load_secret_key(app.instance_path)
+    if not app.config.get("BASTION_CRYPTO_KEYS"):
+        app.config["BASTION_CRYPTO_KEYS"] = [load_crypto_key(app.instance_path)]
 
     db.init_app(app)
     accounts = Accounts(user_model=User, session_factory=db.get_db, scopes=API_SCOPES)
@@ -82,12 +91,29 @@ def load_secret_key(instance_path: str) -> str:
     :param instance_path: an existing directory, normally the application's instance folder.
     :raises RuntimeError: when the file exists but holds no key.
     """
-    path = os.path.join(instance_path, "secret_key")
+    return _instance_key(
+        instance_path, "secret_key", secrets.token_hex(32), "delete it to generate a new one"
+    )
+
+
+def load_crypto_key(instance_path: str) -> str:
+    """Return the key ring key stored in ``<instance_path>/crypto_key`` (base64url, 256
+    bits), creating it on first use like :func:`load_secret_key`."""
+    return _instance_key(
+        instance_path,
+        "crypto_key",
+        new_key(),
+        "restore it from a backup: what was encrypted under it cannot be read without it",
+    )
+
+
+def _instance_key(instance_path: str, name: str, fresh: str, if_empty: str) -> str:
+    path = os.path.join(instance_path, name)
     if not os.path.exists(path):
-        fd, tmp = tempfile.mkstemp(dir=instance_path, prefix=".secret_key.")  # mode 0600
+        fd, tmp = tempfile.mkstemp(dir=instance_path, prefix=f".{name}.")  # mode 0600
         try:
             with os.fdopen(fd, "w") as f:
-                f.write(secrets.token_hex(32) + "\n")
+                f.write(fresh + "\n")
             os.link(tmp, path)
         except FileExistsError:
             pass  # another process created it first; use theirs
@@ -96,5 +122,5 @@ def load_secret_key(instance_path: str) -> str:
     with open(path) as f:
         key = f.read().strip()
     if not key:
-        raise RuntimeError(f"{path} is empty; delete it to generate a new secret key")
+        raise RuntimeError(f"{path} is empty; {if_empty}")
     return key

@@ -34,8 +34,8 @@ from flask_bastion.authz import get_or_404
 from flask_bastion.content import noindex
 
 from .db import get_db
-from .models import BODY_MAX, TITLE_MAX, Note
-from .notes import search_query, visible_notes
+from .models import BODY_MAX, TITLE_MAX, Note, search_notes
+from .notes import search_query
 from .policy import access_of
 
 #: Every error of the API is an RFC 9457 problem document, whatever ``Accept`` says, and
@@ -116,7 +116,7 @@ def note_fields(*, required: bool) -> dict[str, str]:
 @require_scope("notes:read")
 def list_notes() -> ResponseReturnValue:
     """The notes the user owns or has a share of; ``?q=`` searches them."""
-    notes = get_db().scalars(visible_notes(current_user, search_query())).all()
+    notes = search_notes(get_db(), current_user, search_query())
     return {"notes": [note_json(note) for note in notes]}
 
 

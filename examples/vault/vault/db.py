@@ -21,7 +21,8 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sess
 #: Key of the per-application state in ``app.extensions``.
 EXTENSION_KEY = "vault.db"
 #: Version of the schema that :func:`init_db` creates, stored in :class:`AppMeta`.
-SCHEMA_VERSION = "3"
+#: 4: note titles and bodies are encrypted (``TEXT`` columns of key ring tokens).
+SCHEMA_VERSION = "4"
 
 
 class Base(DeclarativeBase):

@@ -5,17 +5,25 @@ to its other tables; roles are Flask-Bastion's (:mod:`flask_bastion.authz`), sto
 own tables. A note's ID is random (:func:`new_note_id`), not a counter: an ID seen once
 says nothing about the others, and the object policy (:mod:`vault.policy`) still decides
 every access, so a guessed ID is worth nothing either way.
+
+A note's title and body are encrypted at rest (:class:`~flask_bastion.crypto.EncryptedText`,
+under ``BASTION_CRYPTO_KEYS``), each bound to its note: a database dump shows neither, and
+a title or body copied into another note's row does not decrypt there. The ID is made in
+Python, as the binding requires. Encrypted text cannot be searched in SQL, so
+:func:`search_notes` filters the user's notes in Python, over a bounded number of them.
 """
 
 from __future__ import annotations
 
 import secrets
+import typing as t
 
-from sqlalchemy import Float, ForeignKey, Integer, String, Text
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy import Float, ForeignKey, Integer, String, or_, select
+from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from flask_bastion.accounts import UserMixin
 from flask_bastion.authz import has_role
+from flask_bastion.crypto import EncryptedText
 
 from .db import Base
 
@@ -29,6 +37,11 @@ TITLE_MAX = 200
 BODY_MAX = 100_000
 #: What a share gives: ``read`` shows the note, ``edit`` also changes it.
 ACCESS_LEVELS = ("read", "edit")
+#: Most notes a list shows.
+LIST_LIMIT = 200
+#: Most notes a search looks through, the most recently changed first: the search
+#: decrypts each, so it is bounded (at most this many times :data:`BODY_MAX`).
+SEARCH_SCAN_LIMIT = 1000
 
 
 class User(UserMixin, Base):
@@ -56,9 +69,10 @@ class Note(Base):
     owner_id: Mapped[int] = mapped_column(
         Integer, ForeignKey("users.id", ondelete="CASCADE"), index=True
     )
-    title: Mapped[str] = mapped_column(String(TITLE_MAX))
-    #: Markdown, rendered with :func:`flask_bastion.sanitize.render_markdown`.
-    body: Mapped[str] = mapped_column(Text, default="")
+    #: At most :data:`TITLE_MAX` characters (checked by the views), encrypted.
+    title: Mapped[str] = mapped_column(EncryptedText())
+    #: Markdown, rendered with :func:`flask_bastion.sanitize.render_markdown`; encrypted.
+    body: Mapped[str] = mapped_column(EncryptedText(), default="")
     created_at: Mapped[float] = mapped_column(Float)
     updated_at: Mapped[float] = mapped_column(Float)
 
@@ -82,3 +96,28 @@ class NoteShare(Base):
 
     note: Mapped[Note] = relationship(back_populates="shares")
     user: Mapped[User] = relationship()
+
+
+def search_notes(db: Session, user: t.Any, query: str = "") -> list[Note]:
+    """The notes ``user`` owns or has a share of, newest change first, at most
+    :data:`LIST_LIMIT`; with ``query``, those whose title or body contains it
+    (case-insensitively) among the :data:`SEARCH_SCAN_LIMIT` most recently changed."""
+    shared = select(NoteShare.note_id).where(NoteShare.user_id == user.id)
+    statement = (
+        select(Note)
+        .where(or_(Note.owner_id == user.id, Note.id.in_(shared)))
+        .order_by(Note.updated_at.desc(), Note.id)
+    )
+    if not query:
+        return list(db.scalars(statement.limit(LIST_LIMIT)))
+    needle = query.casefold()
+    found = []
+    # In batches, so that the notes looked at and dropped do not pile up in memory.
+    rows = db.scalars(statement.limit(SEARCH_SCAN_LIMIT).execution_options(yield_per=100))
+    for note in rows:
+        if needle in note.title.casefold() or needle in note.body.casefold():
+            found.append(note)
+            if len(found) == LIST_LIMIT:
+                break
+    rows.close()
+    return found

@@ -28,7 +28,7 @@ import logging
 import typing as t
 
 from flask import current_app
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import Table, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -36,8 +36,9 @@ from .. import signals
 from ..accounts.core import accounts_state
 from ..accounts.events import emit
 from ..accounts.models import SECOND_FACTOR_ATTR, UserLike
-from ..crypto import KeyRing, keyring_for
-from ..exceptions import BastionError
+from ..crypto.keyring import KeyRing, keyring_for
+from ..crypto.rotation import ColumnRotation
+from ..exceptions import BastionError, DecryptionFailed
 from . import recovery
 from .models import RecoveryCode, RememberedBrowser, TotpCredential
 from .totp import InvalidCode, new_secret, verify
@@ -52,6 +53,7 @@ __all__ = [
     "regenerate_recovery_codes",
     "rotate_totp_secrets",
     "totp_enabled",
+    "totp_rotation",
     "use_recovery_code",
     "verify_totp",
 ]
@@ -311,29 +313,28 @@ def disable_mfa(user: UserLike) -> bool:
     return was_on
 
 
-def rotate_totp_secrets() -> int:
-    """Re-encrypt every TOTP secret not under the key ring's newest key; the number
-    re-encrypted. Run it (in an application context) after putting a new key first in
-    ``BASTION_CRYPTO_KEYS``, before removing the old one.
+def totp_rotation() -> ColumnRotation:
+    """The TOTP secrets as a key rotation (:mod:`flask_bastion.crypto.rotation`), on
+    the accounts database; ``flask bastion rotate-keys`` runs it as ``totp``."""
+    table = t.cast(Table, TotpCredential.__table__)
+    return ColumnRotation(
+        accounts_state().db,
+        table.c.secret_encrypted,
+        lambda row: totp_context(row.user_id),
+        also=[table.c.user_id],
+    )
+
+
+def rotate_totp_secrets(*, batch_size: int = 500) -> int:
+    """Re-encrypt every TOTP secret not under the key ring's newest key, in batches
+    committed one by one; the number re-encrypted. Run it (in an application context)
+    after putting a new key first in ``BASTION_CRYPTO_KEYS``, before removing the old
+    one; ``flask bastion rotate-keys`` runs it with everything else.
 
     :raises flask_bastion.crypto.DecryptionFailed: when a secret is under a key no
-        longer in the ring.
+        longer in the ring (after the others were re-encrypted).
     """
-    ring = _ring()
-    db = accounts_state().db()
-    done = 0
-    rows = db.execute(
-        select(TotpCredential.id, TotpCredential.user_id, TotpCredential.secret_encrypted)
-    ).all()
-    for row_id, user_id, sealed in rows:
-        if not ring.needs_rotation(sealed):
-            continue
-        # Only if unchanged: a secret enrolled meanwhile is already under the new key.
-        claimed = db.execute(
-            update(TotpCredential)
-            .where(TotpCredential.id == row_id, TotpCredential.secret_encrypted == sealed)
-            .values(secret_encrypted=ring.rotate(sealed, context=totp_context(user_id)))
-        )
-        done += _claimed(claimed)
-    db.commit()
-    return done
+    batches = list(totp_rotation().rotate(_ring(), batch_size))
+    if any(batch.unreadable for batch in batches):
+        raise DecryptionFailed()
+    return sum(batch.rotated for batch in batches)

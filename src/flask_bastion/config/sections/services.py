@@ -94,15 +94,16 @@ MAX_CONSECUTIVE_FAILURES = 100
 
 @dataclass(frozen=True)
 class CryptoConfig:
-    """Encryption of secrets kept at rest (``crypto.py``)."""
+    """Encryption of data kept at rest (``crypto/``)."""
 
     keys: tuple[bytes, ...] | None = setting(
         None,
         crypto_keys,
-        "The keys of the key ring that encrypts secrets kept at rest (TOTP secrets), "
-        "newest first: each the base64url text of 32 random bytes (`flask bastion "
-        "generate-key`). The first encrypts; every one decrypts, so an old key stays listed "
-        "until `rotate` has re-encrypted what it protects. Unset: one key derived from "
+        "The keys of the key ring that encrypts data kept at rest (TOTP secrets, encrypted "
+        "columns and files), newest first: each the base64url text of 32 random bytes "
+        "(`flask bastion generate-key`). The first encrypts; every one decrypts, so an old "
+        "key stays listed until `flask bastion rotate-keys` has re-encrypted what it "
+        "protects. Unset: one key derived from "
         "SECRET_KEY (and one from each of SECRET_KEY_FALLBACKS, to decrypt). Never printed: "
         "`flask bastion config` shows it as [redacted].",
     )

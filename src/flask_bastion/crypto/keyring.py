@@ -44,11 +44,11 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from flask import Flask
 
-from .components import Stage
-from .config import BastionConfig
-from .config.parsers import CRYPTO_KEY_BYTES
-from .context import get_state
-from .exceptions import BastionError, ConfigurationError
+from ..components import Stage
+from ..config import BastionConfig
+from ..config.parsers import CRYPTO_KEY_BYTES
+from ..context import get_state
+from ..exceptions import ConfigurationError, DecryptionFailed
 
 __all__ = [
     "HKDF_INFO",
@@ -70,15 +70,6 @@ HKDF_INFO = b"flask-bastion keyring v1"
 NONCE_BYTES = 12
 TAG_BYTES = 16
 _TOKEN_RE = re.compile(r"v1\.([0-9a-f]{8})\.([A-Za-z0-9_-]+)")
-
-
-class DecryptionFailed(BastionError):
-    """A token could not be decrypted. Raised for every cause alike (unknown key,
-    tampered data, wrong context, malformed token), so that the error tells an attacker
-    nothing about which check failed."""
-
-    def __init__(self) -> None:
-        super().__init__("The token could not be decrypted.")
 
 
 def key_id(key: bytes) -> str:
@@ -223,6 +214,9 @@ class Encryption:
         self.keys = config.crypto.keys
         self._ring: KeyRing | None = None
         self._lock = threading.Lock()
+        #: What ``flask bastion rotate-keys`` runs besides the built-in rotations, by
+        #: name (:func:`~flask_bastion.crypto.register_rotation`).
+        self.rotations: dict[str, t.Any] = {}
 
     def init_app(self, app: Flask) -> None:
         """Nothing to register: the ring is built on first use."""
