@@ -45,9 +45,9 @@ from .passkeys import (
     register_passkey,
     registration_options,
     rename_passkey,
-    reset_second_factors,
 )
 from .recovery import generate_codes
+from .reset import reset_second_factors
 from .totp import InvalidCode, new_secret, provisioning_uri, qr_svg, verify
 
 __all__ = [

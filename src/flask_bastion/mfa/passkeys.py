@@ -385,21 +385,3 @@ def delete_passkey(user: UserLike, passkey_id: int) -> bool:
         _forget(user)
         emit(signals.mfa_disabled, "mfa.disabled", user=user, method="passkey")
     return gone
-
-
-def reset_second_factors(user: UserLike) -> bool:
-    """Remove every second factor of ``user``, for a user who lost them all (an
-    administrator's reset): the authenticator app, the recovery codes, the remembered
-    browsers and every passkey, and mail its owner that it happened. Whether there was
-    any."""
-    from .core import disable_mfa
-
-    had_app = disable_mfa(user)
-    had_passkey = False
-    for passkey in passkeys_of(user):
-        had_passkey = delete_passkey(user, passkey.id) or had_passkey
-    if had_app or had_passkey:
-        from ..accounts.services import notify_second_factor
-
-        notify_second_factor(user, "reset")
-    return had_app or had_passkey

@@ -173,7 +173,7 @@ def _model_errors(exc: ValidationError) -> Errors:
     return errors
 
 
-def _load_body(bounds: _Bounds) -> dict[str, t.Any]:
+def _load_body() -> dict[str, t.Any]:
     if not request.mimetype or not (
         request.mimetype == "application/json" or request.mimetype.endswith("+json")
     ):
@@ -253,7 +253,7 @@ def validate(
             if query is not None:
                 kwargs["query"] = _check(query, _load_query(list_fields), bounds)
             if body is not None:
-                kwargs["body"] = _check(body, _load_body(bounds), bounds)
+                kwargs["body"] = _check(body, _load_body(), bounds)
             return view(*args, **kwargs)
 
         return t.cast(F, wrapper)
