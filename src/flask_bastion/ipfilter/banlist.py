@@ -4,9 +4,10 @@ request.
 :meth:`BanList.find` is on every request's path. It asks the store for its change
 marker (a version number in memory, the count of Redis's change notices with Redis;
 neither sends a command) and reads the whole list again, in one round trip, only when
-the marker moved, when the store has no marker (SQL, or Redis without its notice
-connection) and the copy is older than ``refresh`` seconds, or when this process
-changed a ban itself. A request from an address that is not banned therefore costs a
+the marker moved, when the copy is older than ``refresh`` seconds (the only signal for
+a store without marker: SQL, or Redis without its notice connection; a bound on
+staleness for the others), when a ban in the copy ended, or when this process changed
+a ban itself. A request from an address that is not banned therefore costs a
 dictionary lookup per distinct prefix length in the list, and nothing on the network.
 
 When the store cannot be read, the failure mode decides: ``open`` keeps using the last
@@ -73,7 +74,8 @@ class BanList:
         loaded_at = self._loaded_at
         if (
             loaded_at is not None
-            and (marker == self._marker if marker is not None else now - loaded_at < self.refresh)
+            and (marker is None or marker == self._marker)
+            and now - loaded_at < self.refresh  # bounds staleness if notices stop
             and now < self._next_expiry
         ):
             return self._index

@@ -61,7 +61,6 @@ class IpfilterConfig:
         "What a request gets when the ban store cannot be read: 'open' serves it with the "
         "last ban list this process read (and logs the failure), 'closed' answers 503. The "
         "allow and deny lists apply either way.",
-        danger="'open' while a ban must hold during a store outage",
     )
     ipv6_ban_prefix: int = setting(
         64,
