@@ -46,7 +46,11 @@ ALLOW_MARK = "ip_allow"
 DENY_MARK = "ip_deny"
 
 
-def _networks(decorator: str, networks: t.Iterable[str | IPNetwork]) -> tuple[IPNetwork, ...]:
+def _networks(
+    decorator: str, networks: str | t.Iterable[str | IPNetwork]
+) -> tuple[IPNetwork, ...]:
+    if isinstance(networks, str):  # one comma-separated string, as from the environment
+        networks = [part for part in networks.split(",") if part.strip()]
     parsed = []
     for network in networks:
         try:
@@ -210,8 +214,8 @@ def restrict_blueprint(
     app: Flask,
     blueprint: str,
     *,
-    allow: t.Iterable[str | IPNetwork] = (),
-    deny: t.Iterable[str | IPNetwork] = (),
+    allow: str | t.Iterable[str | IPNetwork] = (),
+    deny: str | t.Iterable[str | IPNetwork] = (),
     key: str = "restrict_blueprint",
 ) -> None:
     """Allow only ``allow`` (when not empty) and refuse ``deny`` on every endpoint of the
@@ -220,6 +224,8 @@ def restrict_blueprint(
     apply to every application made from it. Call it at start-up; an empty ``allow``
     and ``deny`` leaves the blueprint open.
 
+    :param allow: networks, or one comma-separated string of them.
+    :param deny: likewise.
     :param key: the configuration key the lists came from, named in errors.
     :raises ConfigurationError: naming ``key`` when a network is malformed.
     """
