@@ -36,7 +36,6 @@ from flask import Flask
 from flask_bastion import Bastion
 from flask_bastion.accounts import Accounts
 from flask_bastion.crypto import new_key
-
 from flask_bastion.ipfilter import restrict_blueprint
 
 from . import admin, admin_bans, api, db, health, notes, pages, preferences
