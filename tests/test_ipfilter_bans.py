@@ -129,6 +129,8 @@ def test_ipv4_mapped_client_is_banned_as_ipv4() -> None:
     [
         pytest.param("198.51.100.7/8", 60, "host bits", id="host-bits"),
         pytest.param("not-an-address", 60, "not an IP network", id="garbage"),
+        pytest.param("0.0.0.0/0", 60, "every address", id="all-ipv4"),
+        pytest.param("::/0", 60, "every address", id="all-ipv6"),
         pytest.param("198.51.100.7", 0, "duration", id="zero-duration"),
         pytest.param("198.51.100.7", 10**9, "duration", id="over-a-year"),
         pytest.param("198.51.100.7", 1.5, "whole number", id="fractional"),
@@ -155,18 +157,21 @@ def test_reason_is_one_short_printable_line() -> None:
 # Bans made by the other controls
 
 
+def post_without_token(app: Flask, ip: str, **headers: str) -> int:
+    """A form POST as a tool sends it: a cookie, but no Fetch Metadata, no Origin, no
+    token."""
+    client = app.test_client()
+    client.set_cookie("s", "1", domain="localhost")
+    response = client.post(f"{HTTPS}/form", environ_base={"REMOTE_ADDR": ip}, headers=headers)
+    return response.status_code
+
+
 def test_repeated_csrf_failures_ban_the_address() -> None:
-    """The third CSRF rejection within the window bans the address."""
+    """The third CSRF token failure within the window bans the address."""
     app = make_app(BASTION_IPFILTER_CSRF_FAILURES=3, BASTION_IPFILTER_CSRF_BAN=900)
     clocked(app)
     banned = recorded(app, signals.ip_banned)
-    client = app.test_client()
-    env = {"REMOTE_ADDR": "198.51.100.7"}
-    for _ in range(3):
-        response = client.post(
-            f"{HTTPS}/form", environ_base=env, headers={"Sec-Fetch-Site": "cross-site"}
-        )
-        assert response.status_code == 403
+    assert [post_without_token(app, "198.51.100.7") for _ in range(3)] == [403] * 3
     assert banned == [
         {"network": "198.51.100.7/32", "until": NOW + 900, "reason": REASON_CSRF, "by": "csrf"}
     ]
@@ -174,17 +179,52 @@ def test_repeated_csrf_failures_ban_the_address() -> None:
     assert get(app, "198.51.100.8") == 200
 
 
+@pytest.mark.parametrize(
+    "headers",
+    [
+        pytest.param({"Sec-Fetch-Site": "cross-site"}, id="fetch-metadata-cross-site"),
+        pytest.param({"Origin": "https://evil.example"}, id="foreign-origin"),
+        pytest.param({"Origin": "null"}, id="null-origin"),
+        pytest.param({"Referer": "https://evil.example/page"}, id="foreign-referer"),
+    ],
+)
+def test_forgeries_from_another_site_never_ban_the_victim(headers: dict[str, str]) -> None:
+    """Another site's page making its visitors' browsers post forged forms gets them
+    refused by CSRF, but never banned: the visitor is the victim, not the attacker."""
+    app = make_app(BASTION_IPFILTER_CSRF_FAILURES=3)
+    assert [post_without_token(app, "198.51.100.7", **headers) for _ in range(10)] == [403] * 10
+    assert get(app, "198.51.100.7") == 200
+
+
 def test_csrf_failures_in_separate_windows_do_not_add_up() -> None:
     """Failures spread over several windows never reach the threshold."""
     app = make_app(BASTION_IPFILTER_CSRF_FAILURES=3, BASTION_IPFILTER_CSRF_WINDOW=60)
     clock = clocked(app)
     for _ in range(4):
-        app.test_client().post(
-            f"{HTTPS}/form",
-            environ_base={"REMOTE_ADDR": "198.51.100.7"},
-            headers={"Sec-Fetch-Site": "cross-site"},
-        )
+        assert post_without_token(app, "198.51.100.7") == 403
         clock.now += 40
+    assert get(app, "198.51.100.7") == 200
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        pytest.param({"Sec-Fetch-Site": "cross-site", "Sec-Fetch-Dest": "image"}, id="img"),
+        pytest.param({"Sec-Fetch-Site": "same-site"}, id="sibling-subdomain"),
+        pytest.param({"Referer": "https://evil.example/"}, id="old-browser-foreign-referer"),
+    ],
+)
+def test_404s_made_by_another_sites_page_never_ban(headers: dict[str, str]) -> None:
+    """<img src="https://our.site/nope-N"> on another site makes its visitors request
+    missing paths here: they are answered 404 and never banned."""
+    app = make_app(BASTION_IPFILTER_NOTFOUND_BURST=3)
+    client = app.test_client()
+    env = {"REMOTE_ADDR": "198.51.100.7"}
+    statuses = [
+        client.get(f"{HTTPS}/nope-{n}", environ_base=env, headers=headers).status_code
+        for n in range(10)
+    ]
+    assert statuses == [404] * 10
     assert get(app, "198.51.100.7") == 200
 
 
@@ -291,3 +331,18 @@ def test_ban_round_trips_through_json() -> None:
     assert Ban.from_json("2001:db8::/64", made.to_json()) == made
     assert Ban.from_json("2001:db8::/64", "{not json") is None
     assert Ban.from_json("nonsense", made.to_json()) is None
+
+
+@pytest.mark.parametrize("mode", ["open", "closed"])
+def test_sql_store_down_follows_the_failure_mode(tmp_path: t.Any, mode: str) -> None:
+    """A database that cannot be opened: served (open) or a clean 503 (closed), never a
+    500; ban() raises StoreError, which the CLI and the admin page report."""
+    from flask_bastion.exceptions import StoreError
+
+    url = f"sqlite:///{tmp_path}/missing/dir/bans.db"
+    app = make_app(BASTION_IPFILTER_BANS_URL=url, BASTION_IPFILTER_ON_STORE_FAILURE=mode)
+    failures = recorded(app, signals.ban_store_failed)
+    assert get(app, "198.51.100.7") == (200 if mode == "open" else 503)
+    assert failures[0]["fail"] == mode
+    with app.app_context(), pytest.raises(StoreError):
+        ban("198.51.100.7", 60, "x")

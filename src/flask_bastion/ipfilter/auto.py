@@ -8,11 +8,19 @@ credential stuffing
     the :data:`~flask_bastion.signals.credential_stuffing` signal of the sign-in
     throttle: the address is banned for ``BASTION_IPFILTER_STUFFING_BAN`` seconds;
 repeated CSRF failures
-    each :data:`~flask_bastion.signals.csrf_rejected` counts for the address;
-    ``BASTION_IPFILTER_CSRF_FAILURES`` of them within ``..._CSRF_WINDOW`` seconds ban it;
+    each :data:`~flask_bastion.signals.csrf_rejected` for a missing or invalid token
+    counts for the address; ``BASTION_IPFILTER_CSRF_FAILURES`` of them within
+    ``..._CSRF_WINDOW`` seconds ban it;
 404 scanning bursts
     each unrouted request counts; ``BASTION_IPFILTER_NOTFOUND_BURST`` of them within
     ``..._NOTFOUND_WINDOW`` seconds ban it.
+
+Neither counts a request another site's page made the visitor's browser send: a
+cross-site forgery refused by Fetch Metadata or ``Origin``, or a 404 whose
+``Sec-Fetch-Site`` (or, without it, ``Referer``) names another site. Otherwise any page
+could get its visitors banned here with twenty hidden forms or a hundred
+``<img src="https://our.site/nope-N">``. What counts is what a tool sends on its own:
+no Fetch Metadata, no foreign ``Referer``, no token.
 
 An automatic ban of an IPv6 client covers its ``/BASTION_IPFILTER_IPV6_BAN_PREFIX``. An
 address of a trusted proxy (``BASTION_PROXY_TRUSTED_CIDRS``) is never banned
@@ -33,8 +41,10 @@ from .. import signals
 from ..config.parsers import IPAddress, IPNetwork
 from ..config.sections import MAX_BAN_SECONDS
 from ..context import EXTENSION_KEY
+from ..csrf.tokens import REASON_NO_SECRET, REASON_TOKEN_INVALID, REASON_TOKEN_MISSING
 from ..exceptions import StoreError
 from ..logs import security_log
+from ..origins import origin_of, request_origin
 from .component import IPFilter, ipfilter_of
 from .networks import ban_network, client_address, network_of
 from .stores import Ban, clean_reason
@@ -42,6 +52,10 @@ from .stores import Ban, clean_reason
 REASON_STUFFING = "credential stuffing"
 REASON_CSRF = "repeated CSRF failures"
 REASON_NOT_FOUND = "404 scanning burst"
+#: The CSRF rejections that count towards a ban: those of a request that carried no
+#: sign of another site's page (no cross-site Fetch Metadata, no foreign Origin).
+COUNTED_CSRF_REASONS = frozenset({REASON_TOKEN_MISSING, REASON_TOKEN_INVALID, REASON_NO_SECRET})
+_OWN_SITES = frozenset({"same-origin", "none"})
 
 
 def ban_in(
@@ -53,6 +67,8 @@ def ban_in(
     if not 1 <= duration <= MAX_BAN_SECONDS:
         raise ValueError(f"the duration must be from 1 to {MAX_BAN_SECONDS} seconds")
     network = network_of(target)
+    if network.prefixlen == 0:  # one typo from refusing every visitor, admins included
+        raise ValueError(f"{network} is every address; the deny list is the place for that")
     now = ipfilter.bans.clock()
     entry = Ban(network, now + duration, clean_reason(reason) or "-", now, clean_reason(by))
     ipfilter.bans.store.add(entry, now)
@@ -88,7 +104,8 @@ def ban(target: str | IPAddress | IPNetwork, duration: int, reason: str, *, by: 
     :param duration: seconds, from 1 to one year.
     :param reason: shown to operators (``flask bastion bans``, the admin page, the log).
     :param by: who bans, for the record.
-    :raises ValueError: for a malformed network or an out-of-range duration.
+    :raises ValueError: for a malformed network, ``0.0.0.0/0`` or ``::/0``, or an
+        out-of-range duration.
     :raises StoreError: when the ban store cannot be written.
     """
     return ban_in(ipfilter_of(current_app), target, duration, reason, by)
@@ -155,10 +172,21 @@ def _store_failed(exc: StoreError) -> None:
     )
 
 
+def from_another_site() -> bool:
+    """Whether the current request was made by another site's page: its browser said so
+    in ``Sec-Fetch-Site``, or (an older browser) its ``Referer`` is a foreign origin."""
+    site = request.environ.get("HTTP_SEC_FETCH_SITE")
+    if site is not None:
+        return site not in _OWN_SITES
+    referer: str | None = request.environ.get("HTTP_REFERER")
+    return referer is not None and origin_of(referer) != request_origin(request)
+
+
 def count_not_found(ipfilter: IPFilter, address: IPAddress, now: float) -> None:
-    """Count an unrouted request of ``address``; ban it after a burst."""
+    """Count an unrouted request of ``address`` unless another site's page made it; ban
+    the address after a burst."""
     settings = ipfilter.settings
-    if not settings.notfound_burst:
+    if not settings.notfound_burst or from_another_site():
         return
     count = _counted(ipfilter, "404", address, settings.notfound_window, now)
     if count == settings.notfound_burst:  # once per window, not on every later 404
@@ -187,6 +215,8 @@ def _on_credential_stuffing(sender: object, **extra: t.Any) -> None:
 def _on_csrf_rejected(sender: object, **extra: t.Any) -> None:
     ipfilter = _ipfilter(sender)
     if ipfilter is None or not ipfilter.settings.csrf_failures or not has_request_context():
+        return
+    if extra.get("reason") not in COUNTED_CSRF_REASONS or from_another_site():
         return
     address = client_address(request.remote_addr)
     if address is None:

@@ -46,9 +46,7 @@ ALLOW_MARK = "ip_allow"
 DENY_MARK = "ip_deny"
 
 
-def _networks(
-    decorator: str, networks: str | t.Iterable[str | IPNetwork]
-) -> tuple[IPNetwork, ...]:
+def _networks(decorator: str, networks: str | t.Iterable[str | IPNetwork]) -> tuple[IPNetwork, ...]:
     if isinstance(networks, str):  # one comma-separated string, as from the environment
         networks = [part for part in networks.split(",") if part.strip()]
     parsed = []
