@@ -79,6 +79,23 @@ def test_expiry_uses_the_injected_clock_with_redis(shared: tuple[str, str]) -> N
     assert get(app, "2001:db8::99") == 200
 
 
+def test_ended_bans_are_dropped_from_redis_by_the_next_ban(shared: tuple[str, str]) -> None:
+    """Ended bans leave the hash and the end-time set when a later ban is stored."""
+    app = redis_app(*shared)
+    clock = clocked(app)
+    with app.app_context():
+        ban("198.51.100.7", 10, "short")
+        ban("198.51.100.8", 600, "long")
+        clock.now += 10
+        ban("198.51.100.9", 600, "later")
+    store = store_of(app)
+    assert sorted(store.client.hkeys(store.key)) == [b"198.51.100.8/32", b"198.51.100.9/32"]
+    assert sorted(store.client.zrange(store.ends, 0, -1)) == [
+        b"198.51.100.8/32",
+        b"198.51.100.9/32",
+    ]
+
+
 def test_requests_send_no_redis_command_without_a_change(
     private_redis: tuple[str, subprocess.Popen[bytes]],  # noqa: F811
 ) -> None:

@@ -56,12 +56,14 @@ class BanList:
         self._loaded_at: float | None = None
         self._next_expiry = float("inf")
         self._down_until = 0.0
+        self._changes = 0
         self._lock = threading.Lock()
         #: Whole-list reads from the store by this process (for tests and the docs).
         self.loads = 0
 
     def invalidate(self) -> None:
         """Read the list again before the next lookup: this process just changed it."""
+        self._changes += 1
         self._loaded_at = None
 
     def current(self, now: float) -> NetworkIndex[Ban]:
@@ -82,9 +84,15 @@ class BanList:
         return self._reload(marker, now)
 
     def _reload(self, marker: object, now: float) -> NetworkIndex[Ban]:
-        with self._lock:
+        # Once there is a copy, a thread that finds another reading the list uses the
+        # copy for the milliseconds that takes rather than wait (a long list takes a
+        # while to read); before that, it waits.
+        if not self._lock.acquire(blocking=not self.loads):
+            return self._index
+        try:
             if now < self._down_until:
                 return self._failed(None)
+            changes = self._changes
             try:
                 bans = self.store.load()
             except StoreError as exc:
@@ -93,8 +101,12 @@ class BanList:
             self.loads += 1
             self._down_until = 0.0
             self.set(bans, now)
-            self._marker, self._loaded_at = marker, now
+            # A ban made by this process while the list was read may be missing from it.
+            self._marker = marker
+            self._loaded_at = now if changes == self._changes else None
             return self._index
+        finally:
+            self._lock.release()
 
     def set(self, bans: t.Iterable[Ban], now: float) -> None:
         """Replace the copy with the bans among ``bans`` still live at ``now``."""

@@ -91,6 +91,9 @@ class _Rules:
 
 
 _NO_RULES = _Rules()
+_UNPARSED = object()
+#: Client addresses whose parsed form is kept (then the cache starts over).
+_ADDRESS_CACHE = 4096
 
 
 def make_store(app: Flask, config: BastionConfig) -> BanStore:
@@ -126,6 +129,8 @@ class IPFilter:
         self._rules: dict[str | None, _Rules] = {None: _NO_RULES}
         self._restrictions: dict[str, _Rules] = {}
         self._static = bool(settings.deny) or self.allow is not None
+        # Parsed client addresses: parsing costs more than every lookup after it.
+        self._addresses: dict[str, t.Any] = {}
 
     def init_app(self, app: Flask) -> None:
         """Open the ban store."""
@@ -179,7 +184,12 @@ class IPFilter:
         unrouted = isinstance(request.routing_exception, NotFound)
         if not (bans or self._static or rules is not _NO_RULES or unrouted):
             return  # the common case: nothing is listed or banned
-        address = client_address(request.remote_addr)
+        remote = request.remote_addr or ""
+        address = self._addresses.get(remote, _UNPARSED)
+        if address is _UNPARSED:
+            if len(self._addresses) >= _ADDRESS_CACHE:
+                self._addresses.clear()
+            address = self._addresses[remote] = client_address(remote)
         reason = None
         if address is None:
             if self.allow is not None or rules.allows:

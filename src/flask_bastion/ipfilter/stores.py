@@ -31,7 +31,7 @@ from dataclasses import dataclass
 
 from ..config.parsers import IPNetwork
 from ..stores import redis_call
-from .networks import network_of
+from .networks import stored_network
 
 if t.TYPE_CHECKING:
     import redis
@@ -66,13 +66,13 @@ class Ban:
         try:
             data = json.loads(text)
             return cls(
-                network_of(network),
+                stored_network(network),
                 float(data["until"]),
                 str(data["reason"]),
                 float(data["at"]),
                 str(data["by"]),
             )
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError, OSError):  # OSError: inet_pton
             return None
 
 
@@ -105,6 +105,7 @@ class MemoryBanStore:
         self._version = 0
         self._hits = _Hits()
         self._lock = threading.Lock()
+        self._first_end = float("inf")
 
     def marker(self) -> object:
         return self._version
@@ -115,8 +116,11 @@ class MemoryBanStore:
 
     def add(self, ban: Ban, now: float) -> None:
         with self._lock:
-            self._bans = {n: b for n, b in self._bans.items() if b.until > now}
+            if now >= self._first_end:  # a ban has ended: drop the ended ones, once
+                self._bans = {n: b for n, b in self._bans.items() if b.until > now}
+                self._first_end = min((b.until for b in self._bans.values()), default=now)
             self._bans[ban.network] = ban
+            self._first_end = min(self._first_end, ban.until)
             self._version += 1
 
     def remove(self, network: IPNetwork) -> bool:
@@ -132,8 +136,22 @@ class MemoryBanStore:
         """Nothing to close."""
 
 
+#: KEYS: the ban hash, the end-time sorted set; ARGV: the network, the ban's JSON, now,
+#: its end. Drops up to 1000 ended bans (in one step, atomically), then stores the new one.
+_ADD = """
+local gone = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[3], 'LIMIT', 0, 1000)
+if #gone > 0 then
+  redis.call('HDEL', KEYS[1], unpack(gone))
+  redis.call('ZREM', KEYS[2], unpack(gone))
+end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('ZADD', KEYS[2], ARGV[4], ARGV[1])
+"""
+
+
 class RedisBanStore:
-    """Bans in one Redis hash (network -> JSON), counters in keys that expire.
+    """Bans in one Redis hash (network -> JSON) with a sorted set of their end times,
+    counters in keys that expire. A ban costs one script call, whatever the list's size.
 
     :param client: the shared Redis client.
     :param prefix: the key prefix; the bans are ``<prefix>bans``.
@@ -145,8 +163,12 @@ class RedisBanStore:
         self.client = client
         self.prefix = prefix
         self.key = f"{prefix}bans"
+        #: A sorted set of the banned networks by end time, so ended bans are found
+        #: without reading them all. Its name does not start with :attr:`key`.
+        self.ends = f"{prefix}ban-ends"
         # Tracks exactly the ban hash: a key name starting with it and nothing else.
         self.tracker = InvalidationTracker(client, self.key, max_age=0)
+        self._add = client.register_script(_ADD)
 
     def marker(self) -> object:
         return self.tracker.generation if self.tracker.sync() else None
@@ -157,20 +179,19 @@ class RedisBanStore:
         return [ban for ban in bans if ban is not None]
 
     def add(self, ban: Ban, now: float) -> None:
-        def write() -> None:
-            stored = t.cast("dict[t.Any, t.Any]", self.client.hgetall(self.key))
-            gone = [k for k, v in stored.items() if (b := Ban.from_json(_text(k), v)) is None
-                    or b.until <= now]  # fmt: skip
-            pipe = self.client.pipeline(transaction=True)
-            if gone:
-                pipe.hdel(self.key, *gone)
-            pipe.hset(self.key, str(ban.network), ban.to_json())
-            pipe.execute()
-
-        redis_call(write, "ban store")
+        network = str(ban.network)
+        keys = [self.key, self.ends]
+        args: list[str | float] = [network, ban.to_json(), now, ban.until]
+        redis_call(lambda: self._add(keys=keys, args=args), "ban store")
 
     def remove(self, network: IPNetwork) -> bool:
-        return bool(redis_call(lambda: self.client.hdel(self.key, str(network)), "ban store"))
+        def delete() -> int:
+            pipe = self.client.pipeline(transaction=True)
+            pipe.hdel(self.key, str(network))
+            pipe.zrem(self.ends, str(network))
+            return int(pipe.execute()[0])
+
+        return bool(redis_call(delete, "ban store"))
 
     def hit(self, key: str, window: int, now: float) -> int:
         slot = f"{self.prefix}hits:{key}:{int(now // window)}"
