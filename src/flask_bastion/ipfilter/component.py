@@ -107,9 +107,19 @@ def make_store(app: Flask, config: BastionConfig) -> BanStore:
     if scheme in REDIS_SCHEMES:
         client = stores.redis(url, key="BASTION_IPFILTER_BANS_URL")
         return RedisBanStore(client, settings.key_prefix)
+    import sqlalchemy.exc
+
     from .sql_store import SQLBanStore
 
-    return SQLBanStore(stores.sql(url, name="ban store"), settings.table_name)
+    try:
+        database = stores.sql(url, name="ban store")
+    except (sqlalchemy.exc.ArgumentError, sqlalchemy.exc.NoSuchModuleError):
+        # The message would echo the URL, password included.
+        raise ConfigurationError(
+            "BASTION_IPFILTER_BANS_URL",
+            f"{scheme}:// is neither memory://, Redis nor a database SQLAlchemy can open.",
+        ) from None
+    return SQLBanStore(database, settings.table_name)
 
 
 class IPFilter:
