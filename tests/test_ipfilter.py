@@ -321,3 +321,21 @@ def test_malformed_ban_store_url_is_refused(url: t.Any) -> None:
     """A value without a scheme is refused by the configuration."""
     with pytest.raises(ConfigurationError, match="BASTION_IPFILTER_BANS_URL"):
         make_app(BASTION_IPFILTER_BANS_URL=url)
+
+
+def test_index_updates_in_place() -> None:
+    """put() and remove() keep the longest prefix first and the count right."""
+    index: NetworkIndex[str] = NetworkIndex()
+    index.put(ipaddress.ip_network("10.0.0.0/8"), "wide")
+    index.put(ipaddress.ip_network("10.1.2.3/32"), "host")
+    index.put(ipaddress.ip_network("2001:db8::/64"), "v6")
+    index.put(ipaddress.ip_network("10.1.2.3/32"), "host again")
+    assert len(index) == 3
+    assert index.find(ipaddress.ip_address("10.1.2.3")) == "host again"
+    assert index.find(ipaddress.ip_address("10.9.9.9")) == "wide"
+    assert index.find(ipaddress.ip_address("2001:db8::5")) == "v6"
+    index.remove(ipaddress.ip_network("10.1.2.3/32"))
+    index.remove(ipaddress.ip_network("192.0.2.0/24"))  # not listed: nothing happens
+    assert index.find(ipaddress.ip_address("10.1.2.3")) == "wide"
+    assert len(index) == 2
+    assert sorted(index.values()) == ["v6", "wide"]

@@ -34,7 +34,8 @@ from ..markers import ENDPOINT_MARKS, mark, marks_of
 from ..refusal import refuse
 from .banlist import BanList
 from .networks import NetworkIndex, client_address, index_of
-from .stores import BanStore, MemoryBanStore, RedisBanStore
+from .redis_store import RedisBanStore
+from .stores import BanStore, MemoryBanStore
 
 V = t.TypeVar("V")
 

@@ -30,11 +30,7 @@ import typing as t
 from dataclasses import dataclass
 
 from ..config.parsers import IPNetwork
-from ..stores import redis_call
 from .networks import stored_network
-
-if t.TYPE_CHECKING:
-    import redis
 
 #: The longest ban reason kept; longer ones are cut.
 MAX_REASON = 200
@@ -134,82 +130,6 @@ class MemoryBanStore:
 
     def close(self) -> None:
         """Nothing to close."""
-
-
-#: KEYS: the ban hash, the end-time sorted set; ARGV: the network, the ban's JSON, now,
-#: its end. Drops up to 1000 ended bans (in one step, atomically), then stores the new one.
-_ADD = """
-local gone = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[3], 'LIMIT', 0, 1000)
-if #gone > 0 then
-  redis.call('HDEL', KEYS[1], unpack(gone))
-  redis.call('ZREM', KEYS[2], unpack(gone))
-end
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-redis.call('ZADD', KEYS[2], ARGV[4], ARGV[1])
-"""
-
-
-class RedisBanStore:
-    """Bans in one Redis hash (network -> JSON) with a sorted set of their end times,
-    counters in keys that expire. A ban costs one script call, whatever the list's size.
-
-    :param client: the shared Redis client.
-    :param prefix: the key prefix; the bans are ``<prefix>bans``.
-    """
-
-    def __init__(self, client: redis.Redis, prefix: str) -> None:
-        from ..sessions.redis_store import InvalidationTracker
-
-        self.client = client
-        self.prefix = prefix
-        self.key = f"{prefix}bans"
-        #: A sorted set of the banned networks by end time, so ended bans are found
-        #: without reading them all. Its name does not start with :attr:`key`.
-        self.ends = f"{prefix}ban-ends"
-        # Tracks exactly the ban hash: a key name starting with it and nothing else.
-        self.tracker = InvalidationTracker(client, self.key, max_age=0)
-        self._add = client.register_script(_ADD)
-
-    def marker(self) -> object:
-        return self.tracker.generation if self.tracker.sync() else None
-
-    def load(self) -> list[Ban]:
-        raw = redis_call(lambda: self.client.hgetall(self.key), "ban store")
-        bans = (Ban.from_json(_text(k), v) for k, v in t.cast("dict[t.Any, t.Any]", raw).items())
-        return [ban for ban in bans if ban is not None]
-
-    def add(self, ban: Ban, now: float) -> None:
-        network = str(ban.network)
-        keys = [self.key, self.ends]
-        args: list[str | float] = [network, ban.to_json(), now, ban.until]
-        redis_call(lambda: self._add(keys=keys, args=args), "ban store")
-
-    def remove(self, network: IPNetwork) -> bool:
-        def delete() -> int:
-            pipe = self.client.pipeline(transaction=True)
-            pipe.hdel(self.key, str(network))
-            pipe.zrem(self.ends, str(network))
-            return int(pipe.execute()[0])
-
-        return bool(redis_call(delete, "ban store"))
-
-    def hit(self, key: str, window: int, now: float) -> int:
-        slot = f"{self.prefix}hits:{key}:{int(now // window)}"
-
-        def count() -> int:
-            pipe = self.client.pipeline(transaction=False)
-            pipe.incr(slot)
-            pipe.expire(slot, window * 2)
-            return int(pipe.execute()[0])
-
-        return redis_call(count, "ban store")
-
-    def close(self) -> None:
-        self.tracker.close()
-
-
-def _text(value: str | bytes) -> str:
-    return value.decode() if isinstance(value, bytes) else value
 
 
 class BanStore(t.Protocol):
