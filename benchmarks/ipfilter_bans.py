@@ -4,9 +4,11 @@ Times, in one run and in alternating batches (median of the batch means):
 
 - ``IPFilter.before_request`` for an address that is not banned, with nothing listed or
   banned (the default), and with a ban list of ``--bans`` addresses plus a deny list;
-- reading the whole ban list again after a change (``HGETALL`` and building the
-  per-process index), from Redis and from memory, for 10,000 and ``--bans`` bans: what
-  each process pays once per change, never per request.
+- reading the whole ban list (building the per-process index), from memory and from
+  Redis, for 10,000 and ``--bans`` bans: what a process pays on its first request, and
+  for memory and SQL after each change;
+- what a process on Redis pays at its next request after another process banned one
+  more address, with that many bans listed: it reads only the change.
 
 ::
 
@@ -90,6 +92,24 @@ def reload(app: Flask, runs: int) -> float:
     return statistics.median(times)
 
 
+def one_change(app: Flask, other: Flask, runs: int) -> float:
+    """Median milliseconds for ``app`` to take in one ban made through ``other``."""
+    bans = ipfilter_of(app).bans
+    bans.clock = ipfilter_of(other).bans.clock = lambda: NOW
+    bans.current(NOW)
+    times = []
+    for n in range(runs):
+        with other.app_context():
+            ipfilter_of(other).bans.store.add(
+                Ban(ipaddress.ip_network(f"192.0.2.{n}"), NOW + 60, "b", NOW, "b"), NOW
+            )
+        start = time.perf_counter()
+        bans.invalidate()  # as the change notice would
+        bans.current(NOW)
+        times.append((time.perf_counter() - start) * 1e3)
+    return statistics.median(times)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--url", default="redis://127.0.0.1:6379/0")
@@ -116,11 +136,18 @@ def main() -> None:
             BASTION_IPFILTER_KEY_PREFIX=f"{prefix}{count}:",
         )
         fill(redis_app, count)
+        other = make_app(
+            BASTION_SESSIONS_STORE="memory",
+            BASTION_IPFILTER_BANS_URL=args.url,
+            BASTION_IPFILTER_KEY_PREFIX=f"{prefix}{count}:",
+        )
         try:
             print(f"reload {count} bans from Redis:  {reload(redis_app, 5):.1f} ms")
+            cost = one_change(redis_app, other, 20)
+            print(f"one more ban, {count} listed, Redis, next request:  {cost:.2f} ms")
         finally:
             store = t.cast(t.Any, ipfilter_of(redis_app).bans.store)
-            store.client.delete(store.key)
+            store.client.delete(store.key, store.ends, store.changes_key, store.seq_key)
 
 
 if __name__ == "__main__":
