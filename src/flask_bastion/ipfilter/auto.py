@@ -1,8 +1,8 @@
 """The one ban API, and the controls that ban by themselves.
 
-Every ban, whoever makes it, goes through :func:`ban` (or :meth:`IPFilter`-level
-:func:`ban_in`): the store's write, the :data:`~flask_bastion.signals.ip_banned`
-signal and an ``ipfilter.banned`` security log line. Three controls ban on their own:
+Every ban, whoever makes it, goes through :func:`ban_in` (:func:`ban` for the current
+application): the store's write, the :data:`~flask_bastion.signals.ip_banned` signal
+and an ``ipfilter.banned`` security log line. Three controls ban on their own:
 
 credential stuffing
     the :data:`~flask_bastion.signals.credential_stuffing` signal of the sign-in
