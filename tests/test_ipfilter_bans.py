@@ -371,3 +371,16 @@ def test_stored_networks_are_parsed_strictly(text: str) -> None:
 
     with pytest.raises((ValueError, OSError)):
         stored_network(text)
+
+
+def test_sql_store_replaces_a_ban_of_the_same_network(sql_url: str) -> None:
+    """Banning a network again replaces its ban (an upsert: no conflict between two
+    processes banning it at once)."""
+    app = make_app(BASTION_IPFILTER_BANS_URL=sql_url)
+    clocked(app)
+    with app.app_context():
+        ban("198.51.100.7", 60, "first")
+        ban("198.51.100.7", 600, "second")
+        assert [(str(b.network), b.until, b.reason) for b in bans()] == [
+            ("198.51.100.7/32", NOW + 600, "second")
+        ]

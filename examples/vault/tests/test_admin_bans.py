@@ -143,3 +143,24 @@ def test_malformed_admin_allowlist_stops_start_up(make_app: Callable[..., Flask]
     with pytest.raises(ConfigurationError) as error:
         make_app(ADMIN_ALLOW="10.0.0.1/8")
     assert error.value.key == "VAULT_ADMIN_ALLOW"
+
+
+def test_ban_page_with_the_store_down_is_a_clean_503(
+    make_app: Callable[..., Flask], tmp_path: t.Any
+) -> None:
+    """A ban store that cannot be opened: Vault is served (fail open), the ban page
+    answers 503 without a traceback, and banning answers 503 too."""
+    app = make_app(
+        TRUSTED_HOSTS=["localhost"],
+        BASTION_MAIL_OUTBOX=str(tmp_path / "outbox"),
+        BASTION_SESSIONS_STORE="memory",
+        BASTION_IPFILTER_BANS_URL=f"sqlite:///{tmp_path}/missing/dir/bans.db",
+    )
+    with app.app_context():
+        init_db()
+    client = admin_client(app)
+    page = client.get(f"{BASE}/admin/bans")
+    assert page.status_code == 503
+    assert "Traceback" not in page.get_data(as_text=True)
+    data = {"network": "198.51.100.7", "duration": "3600"}
+    assert client.post(f"{BASE}/admin/bans", data=data).status_code == 503

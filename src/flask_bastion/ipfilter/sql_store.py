@@ -8,6 +8,7 @@ kept per process.
 
 from __future__ import annotations
 
+import importlib
 import typing as t
 
 import sqlalchemy as sa
@@ -58,18 +59,25 @@ class SQLBanStore:
 
     def add(self, ban: Ban, now: float) -> None:
         c = self.table.c
-        stale = sa.or_(c.until <= now, c.network == str(ban.network))
-        self.database.run(sa.delete(self.table).where(stale), tables=self._metadata)
-        self.database.run(
-            sa.insert(self.table).values(
-                network=str(ban.network),
-                until=ban.until,
-                reason=ban.reason,
-                created_at=ban.created_at,
-                by=ban.by,
-            ),
-            tables=self._metadata,
-        )
+        self.database.run(sa.delete(self.table).where(c.until <= now), tables=self._metadata)
+        values = {"until": ban.until, "reason": ban.reason, "created_at": ban.created_at,
+                  "by": ban.by}  # fmt: skip
+        dialect = self.database.engine.dialect.name
+        if dialect in ("postgresql", "sqlite"):
+            # An upsert: two processes banning one network at once both succeed.
+            module = "postgresql" if dialect == "postgresql" else "sqlite"
+            insert = importlib.import_module(f"sqlalchemy.dialects.{module}").insert
+            statement = (
+                insert(self.table)
+                .values(network=str(ban.network), **values)
+                .on_conflict_do_update(index_elements=[c.network], set_=values)
+            )
+        else:
+            self.database.run(
+                sa.delete(self.table).where(c.network == str(ban.network)), tables=self._metadata
+            )
+            statement = sa.insert(self.table).values(network=str(ban.network), **values)
+        self.database.run(statement, tables=self._metadata)
 
     def remove(self, network: IPNetwork) -> bool:
         statement = sa.delete(self.table).where(self.table.c.network == str(network))
