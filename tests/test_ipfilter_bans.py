@@ -229,13 +229,14 @@ def test_404s_made_by_another_sites_page_never_ban(headers: dict[str, str]) -> N
 
 
 def test_a_burst_of_404s_bans_the_address_and_ipv6_by_its_64() -> None:
-    """Scanning for paths: the fifth 404 within the window bans the client's /64."""
+    """Scanning for paths: the fifth 404 within the window from one /64 bans it."""
     app = make_app(BASTION_IPFILTER_NOTFOUND_BURST=5)
     clocked(app)
     banned = recorded(app, signals.ip_banned)
-    scanner = "2001:db8:5:6:aaaa::1"
+    # A scanner rotating through its /64 counts as one.
+    scanners = [f"2001:db8:5:6:aaaa::{n}" for n in range(1, 6)]
     paths = ["/wp-admin", "/.env", "/.git/config", "/phpmyadmin", "/admin.php"]
-    assert [get(app, scanner, path) for path in paths] == [404] * 5
+    assert [get(app, ip, path) for ip, path in zip(scanners, paths, strict=True)] == [404] * 5
     assert [(b["network"], b["reason"]) for b in banned] == [
         ("2001:db8:5:6::/64", REASON_NOT_FOUND)
     ]

@@ -167,8 +167,11 @@ def auto_ban(ipfilter: IPFilter, address: IPAddress, duration: int, reason: str,
 
 
 def _counted(ipfilter: IPFilter, kind: str, address: IPAddress, window: int, now: float) -> int:
+    # Counted per network a ban would cover: an IPv6 client rotating through its /64
+    # adds up like one address.
+    network = ban_network(address, ipfilter.settings.ipv6_ban_prefix)
     try:
-        return ipfilter.bans.store.hit(f"{kind}:{address}", window, now)
+        return ipfilter.bans.store.hit(f"{kind}:{network}", window, now)
     except StoreError as exc:
         _store_failed(exc)
         return 0
