@@ -107,7 +107,9 @@ def make_store(app: Flask, config: BastionConfig) -> BanStore:
     stores = get_state(app).stores
     if scheme in REDIS_SCHEMES:
         client = stores.redis(url, key="BASTION_IPFILTER_BANS_URL")
-        return RedisBanStore(client, settings.key_prefix)
+        store = RedisBanStore(client, settings.key_prefix)
+        stores.on_close(store.close)  # its change-notice connection
+        return store
     import sqlalchemy.exc
 
     from .sql_store import SQLBanStore
