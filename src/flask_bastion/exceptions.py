@@ -68,6 +68,11 @@ class RoleError(BastionError, ValueError):
     be given to an anonymous user (:mod:`flask_bastion.authz`)."""
 
 
+class LastHolderError(RoleError):
+    """A role was to be taken from its last holder with ``keep_one``
+    (:func:`~flask_bastion.authz.revoke_role`)."""
+
+
 class Rejection(BastionError):
     """Base of the errors that end a request; combined with a werkzeug exception, which
     gives the status code. Never raised directly: a component calls
