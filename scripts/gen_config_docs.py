@@ -45,6 +45,7 @@ TITLES = {
     "lockout": "Lockout",
     "crypto": "Crypto",
     "content": "Content",
+    "ipfilter": "IP filter",
 }
 
 #: What each parser in ``config/parsers/`` accepts, by the parser's function name.
@@ -69,6 +70,15 @@ ACCEPTS = {
         "a list of IP networks in CIDR notation (`10.0.0.0/8`, `fd00::/8`; a bare address "
         "means that one address; an IPv6 zone ID must be an interface name such as `%eth0` "
         "and is dropped), or one comma-separated string"
+    ),
+    "cidr_list": (
+        "a list of IP networks in CIDR notation (`10.0.0.0/8`, `2001:db8::/32`; a bare "
+        "address means that one address; host bits after the prefix are an error; "
+        "IPv4-mapped IPv6 networks are read as IPv4), or one comma-separated string"
+    ),
+    "ban_store_url": (
+        "`'memory://'`, a `redis://`, `rediss://` or `unix://` URL, or a SQLAlchemy "
+        "database URL such as `'sqlite:///bans.db'` or `'postgresql+psycopg://...'`"
     ),
     "optional_str": "a string, or `None` (an empty string also means `None`)",
     "secret": "a string or bytes, or `None` (an empty value also means `None`)",

@@ -48,6 +48,7 @@ from flask_bastion.checks import accounts as accounts_checks
 from flask_bastion.checks import code as code_checks
 from flask_bastion.checks import content as content_checks
 from flask_bastion.checks import crypto as crypto_checks
+from flask_bastion.checks import ipfilter as ipfilter_checks
 from flask_bastion.config import settings
 from flask_bastion.crypto import column_rotations, register_rotation
 
@@ -93,6 +94,7 @@ MODULE_BLOCKS = [
     pytest.param(crypto_checks, "12", id="crypto"),
     pytest.param(code_checks, "17", id="code"),
     pytest.param(content_checks, "15", id="content"),
+    pytest.param(ipfilter_checks, "14", id="ipfilter"),
 ]
 #: Checks that concern no configuration key, and why.
 NO_SETTING = {
@@ -1341,6 +1343,84 @@ SILENT.extend(
     ]
 )
 DEPLOY_ONLY |= {"bastion.W150", "bastion.E153", "bastion.W156"}
+
+FIRES.extend(
+    [
+        pytest.param(
+            "bastion.W140",
+            {"BASTION_IPFILTER_ALLOW": ["10.0.0.0/8", "0.0.0.0/0"]},
+            (),
+            id="W140-ipv4-allow-all",
+        ),
+        pytest.param(
+            "bastion.W140", {"BASTION_IPFILTER_ALLOW": "::/0"}, (), id="W140-ipv6-allow-all"
+        ),
+        pytest.param(
+            "bastion.W141",
+            {
+                "BASTION_IPFILTER_ALLOW": ["10.1.0.0/16", "192.168.0.0/16"],
+                "BASTION_IPFILTER_DENY": ["10.0.0.0/8"],
+            },
+            (),
+            id="W141-allow-inside-deny",
+        ),
+        pytest.param(
+            "bastion.W141",
+            {
+                "BASTION_IPFILTER_ALLOW": ["2001:db8::/48"],
+                "BASTION_IPFILTER_DENY": ["2001:db8::/48"],
+            },
+            (),
+            id="W141-same-ipv6-network",
+        ),
+        pytest.param(
+            "bastion.E142",
+            {
+                "BASTION_IPFILTER_ALLOW": ["10.0.0.5"],
+                "BASTION_PROXY_TRUSTED_CIDRS": ["10.0.0.0/24"],
+            },
+            (),
+            id="E142-allow-only-the-proxy",
+        ),
+        pytest.param(
+            "bastion.W143",
+            {"WEB_CONCURRENCY": 4},
+            (),
+            id="W143-memory-bans-four-workers",
+        ),
+        pytest.param(
+            "bastion.W143",
+            {"WEB_CONCURRENCY": "2", "BASTION_IPFILTER_BANS_URL": "MEMORY://"},
+            (),
+            id="W143-memory-bans-upper-case-scheme",
+        ),
+    ]
+)
+SILENT.extend(
+    [
+        pytest.param("bastion.W140", {"BASTION_IPFILTER_ALLOW": ["0.0.0.0/1"]}, id="W140-half"),
+        pytest.param(
+            "bastion.W141",
+            {"BASTION_IPFILTER_ALLOW": ["10.0.0.0/8"], "BASTION_IPFILTER_DENY": ["10.9.0.0/16"]},
+            id="W141-deny-carves-a-hole",
+        ),
+        pytest.param(
+            "bastion.E142",
+            {
+                "BASTION_IPFILTER_ALLOW": ["10.0.0.5", "198.51.100.0/24"],
+                "BASTION_PROXY_TRUSTED_CIDRS": ["10.0.0.0/24"],
+            },
+            id="E142-allow-names-clients-too",
+        ),
+        pytest.param("bastion.W143", {"WEB_CONCURRENCY": 1}, id="W143-one-worker"),
+        pytest.param(
+            "bastion.W143",
+            {"WEB_CONCURRENCY": 8, "BASTION_IPFILTER_BANS_URL": "sqlite://"},
+            id="W143-shared-store",
+        ),
+    ]
+)
+DEPLOY_ONLY |= {"bastion.W143"}
 
 
 def test_default_app_has_no_findings_for_deploy() -> None:

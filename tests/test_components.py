@@ -93,6 +93,7 @@ def test_builtin_components_run_in_stage_order() -> None:
         "inputs",
         "https",
         "hotlink",
+        "ipfilter",
         "sessions",
         "lockout",
         "csrf",

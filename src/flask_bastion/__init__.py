@@ -27,6 +27,7 @@ from .exceptions import (
 from .extension import Bastion, BastionState, get_state
 from .headers import no_store, security_headers
 from .https import https_exempt
+from .ipfilter import ip_allow, ip_deny
 from .mail import external_url, send_mail
 from .sri import sri
 
@@ -48,6 +49,8 @@ __all__ = [
     "get_state",
     "hotlink_protected",
     "https_exempt",
+    "ip_allow",
+    "ip_deny",
     "no_store",
     "noindex",
     "problem_json",

@@ -302,6 +302,38 @@ class HotlinkRefused(Rejection, Forbidden):
         self.details = types.MappingProxyType({"endpoint": endpoint, "origin": origin})
 
 
+class AddressRefused(Rejection, Forbidden):
+    """The client address may not use this application or view
+    (:mod:`flask_bastion.ipfilter`): it is in a deny list, outside an allow list, or
+    banned. Every cause gets the same bare 403 page, so a scanner learns nothing about
+    the lists or its ban; the reason goes to the
+    :data:`~flask_bastion.signals.ip_refused` signal and the log only.
+
+    :param reason: a ``REASON_*`` constant of :mod:`flask_bastion.ipfilter`.
+    :param ip: the client address as the proxy-trust model settled it.
+    :param endpoint: the requested endpoint (``None`` when unrouted).
+    """
+
+    event = "ipfilter.refused"
+    signal = signals.ip_refused
+    log_level = logging.INFO
+    #: What the client reads, whatever the reason.
+    PAGE_TEXT = "Access is not permitted."
+
+    def __init__(self, reason: str, *, ip: str | None, endpoint: str | None) -> None:
+        super().__init__(reason)
+        self.description = self.PAGE_TEXT
+        self.details = types.MappingProxyType({"ip": ip, "endpoint": endpoint})
+
+
+class BanStoreUnavailable(StoreUnavailable):
+    """The ban store could not be read and ``BASTION_IPFILTER_ON_STORE_FAILURE`` is
+    ``'closed'``: 503 with ``Retry-After``."""
+
+    event = "ipfilter.store_unavailable"
+    DEFAULT_REASON = "The ban store is unavailable; try again shortly."
+
+
 class SignedURLInvalid(Rejection, Forbidden):
     """A view that needs a signed URL (:func:`~flask_bastion.content.signed_url_required`)
     was requested without a valid one. Every failure (no signature, a tampered path,

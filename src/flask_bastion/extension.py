@@ -18,7 +18,8 @@ Hook order, for every request:
    production profile (:mod:`~flask_bastion.debugger`) and rejects malformed input
    (:mod:`~flask_bastion.inputs`); the transport stage redirects plain HTTP
    (:mod:`~flask_bastion.https`); the filter stage refuses another site's embedding of
-   protected media (:mod:`~flask_bastion.content`); the session stage answers 503 when
+   protected media (:mod:`~flask_bastion.content`) and denied, not allowed or banned
+   client addresses (:mod:`~flask_bastion.ipfilter`); the session stage answers 503 when
    the session store could not be read (:mod:`~flask_bastion.sessions`); the forgery
    stage rejects cross-site forgeries (:mod:`~flask_bastion.csrf`); the authorization
    stage refuses a view that needs a signed URL without a valid one
@@ -57,6 +58,7 @@ from .exceptions import ConfigurationError
 from .headers import SecurityHeaders
 from .https import HTTPS
 from .inputs import InputLimits
+from .ipfilter import IPFilter
 from .mail import Mailer
 from .markers import View
 from .proxy import TrustedProxies
@@ -78,6 +80,7 @@ BUILTIN_COMPONENTS: tuple[Factory, ...] = (
     InputLimits,
     HTTPS,
     HotlinkProtection,
+    IPFilter,
     Sessions,
     LoginThrottling,
     CSRFProtection,

@@ -126,3 +126,19 @@ hotlink_refused = _signals.signal("bastion.hotlink-refused")
 #: with, expired or made for another user; answered with one opaque 403. Keywords:
 #: ``reason`` (which of these it was, for the operator only), ``status``, ``endpoint``.
 signed_url_rejected = _signals.signal("bastion.signed-url-rejected")
+
+# IP filtering and bans (flask_bastion.ipfilter).
+
+#: A request was refused with a bare 403 because of its client address: a deny list, an
+#: allow list it is not in, or a ban. Keywords: ``reason`` (one of the ``REASON_*``
+#: constants of :mod:`flask_bastion.ipfilter`), ``status``, ``ip``, ``endpoint``.
+ip_refused = _signals.signal("bastion.ip-refused")
+#: A network was banned. Keywords: ``network`` (text), ``until`` (Unix time), ``reason``,
+#: ``by`` (``"csrf"``, ``"stuffing"``, ``"notfound"``, ``"cli"``, ``"admin:<id>"``...).
+ip_banned = _signals.signal("bastion.ip-banned")
+#: A ban was lifted before its time. Keywords: ``network``, ``by``.
+ip_unbanned = _signals.signal("bastion.ip-unbanned")
+#: The ban store could not be read. Keywords: ``reason``, ``fail`` (``"open"``: served
+#: with the last ban list read; ``"closed"``: answered 503, with the ``store_unavailable``
+#: signal as well).
+ban_store_failed = _signals.signal("bastion.ban-store-failed")

@@ -38,6 +38,7 @@ from .sections import (
     HeadersConfig,
     HttpsConfig,
     InputsConfig,
+    IpfilterConfig,
     LockoutConfig,
     MailConfig,
     PasswordsConfig,
@@ -64,6 +65,7 @@ __all__ = [
     "HttpsConfig",
     "IPNetwork",
     "InputsConfig",
+    "IpfilterConfig",
     "LockoutConfig",
     "MailConfig",
     "PasswordsConfig",
@@ -99,6 +101,7 @@ SECTIONS: dict[str, type[t.Any]] = {
     "lockout": LockoutConfig,
     "crypto": CryptoConfig,
     "content": ContentConfig,
+    "ipfilter": IpfilterConfig,
 }
 
 
@@ -161,6 +164,7 @@ class BastionConfig:
     lockout: LockoutConfig
     crypto: CryptoConfig
     content: ContentConfig
+    ipfilter: IpfilterConfig
     #: key -> where its value came from: ``"keyword"``, ``"app.config"`` or ``"default"``.
     sources: Mapping[str, str]
 

@@ -13,6 +13,10 @@ from .content import (
     MAX_SIGNED_URL_LIFETIME,
     ContentConfig,
 )
+from .ipfilter import (
+    MAX_BAN_SECONDS,
+    IpfilterConfig,
+)
 from .services import (
     MAX_CONSECUTIVE_FAILURES,
     CryptoConfig,
@@ -45,6 +49,7 @@ __all__ = [
     "DEFAULT_CSP",
     "DEFAULT_PERMISSIONS_POLICY",
     "DEVELOPMENT",
+    "MAX_BAN_SECONDS",
     "MAX_CONSECUTIVE_FAILURES",
     "MAX_SESSION_TIMEOUT",
     "MAX_SIGNED_URL_LIFETIME",
@@ -60,6 +65,7 @@ __all__ = [
     "HeadersConfig",
     "HttpsConfig",
     "InputsConfig",
+    "IpfilterConfig",
     "LockoutConfig",
     "MailConfig",
     "PasswordsConfig",
