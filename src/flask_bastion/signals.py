@@ -126,3 +126,20 @@ hotlink_refused = _signals.signal("bastion.hotlink-refused")
 #: with, expired or made for another user; answered with one opaque 403. Keywords:
 #: ``reason`` (which of these it was, for the operator only), ``status``, ``endpoint``.
 signed_url_rejected = _signals.signal("bastion.signed-url-rejected")
+
+# File uploads (flask_bastion.uploads).
+
+#: An uploaded file was refused and nothing of the request's files was kept. Keywords:
+#: ``reason`` (one of the ``REASON_*`` constants of :mod:`flask_bastion.uploads`),
+#: ``status``, ``filename`` (as sent, made printable; ``None`` when unknown).
+upload_refused = _signals.signal("bastion.upload-refused")
+#: ClamAV found malware in an uploaded file, which was refused (422). Keywords:
+#: ``reason``, ``status``, ``filename``, ``signature`` (the name ClamAV gave it).
+malware_found = _signals.signal("bastion.malware-found")
+#: A file could not be scanned (clamd down, timed out or failing). Keywords: ``reason``,
+#: ``accepted`` (``True`` when ``BASTION_UPLOADS_SCAN_FAILURE`` is ``accept`` and the
+#: file was stored unscanned).
+scan_failed = _signals.signal("bastion.scan-failed")
+#: A file was stored. Keywords: ``name`` (the random stored name), ``size``,
+#: ``content_type``, ``user_id``, ``scanned`` (whether ClamAV passed it).
+upload_stored = _signals.signal("bastion.upload-stored")

@@ -44,6 +44,7 @@ from .sections import (
     ProxyConfig,
     SessionsConfig,
     StoresConfig,
+    UploadsConfig,
 )
 
 __all__ = [
@@ -71,6 +72,7 @@ __all__ = [
     "SessionsConfig",
     "SettingInfo",
     "StoresConfig",
+    "UploadsConfig",
     "is_secret",
     "load_config",
     "setting",
@@ -99,6 +101,7 @@ SECTIONS: dict[str, type[t.Any]] = {
     "lockout": LockoutConfig,
     "crypto": CryptoConfig,
     "content": ContentConfig,
+    "uploads": UploadsConfig,
 }
 
 
@@ -161,6 +164,7 @@ class BastionConfig:
     lockout: LockoutConfig
     crypto: CryptoConfig
     content: ContentConfig
+    uploads: UploadsConfig
     #: key -> where its value came from: ``"keyword"``, ``"app.config"`` or ``"default"``.
     sources: Mapping[str, str]
 

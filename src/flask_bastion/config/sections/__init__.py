@@ -23,6 +23,11 @@ from .state import (
     SessionsConfig,
     StoresConfig,
 )
+from .uploads import (
+    EXECUTABLE_EXTENSIONS,
+    KNOWN_EXTENSIONS,
+    UploadsConfig,
+)
 from .web import (
     DEFAULT_CSP,
     DEFAULT_PERMISSIONS_POLICY,
@@ -45,6 +50,8 @@ __all__ = [
     "DEFAULT_CSP",
     "DEFAULT_PERMISSIONS_POLICY",
     "DEVELOPMENT",
+    "EXECUTABLE_EXTENSIONS",
+    "KNOWN_EXTENSIONS",
     "MAX_CONSECUTIVE_FAILURES",
     "MAX_SESSION_TIMEOUT",
     "MAX_SIGNED_URL_LIFETIME",
@@ -66,6 +73,7 @@ __all__ = [
     "ProxyConfig",
     "SessionsConfig",
     "StoresConfig",
+    "UploadsConfig",
     "range_api_url",
     "secret",
 ]
