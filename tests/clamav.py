@@ -91,7 +91,7 @@ class PrivateClamd:
         :raises RuntimeError: when it exits or does not answer within
             :data:`START_TIMEOUT` seconds (waiting on a real process, not a test sleep).
         """
-        self.process = subprocess.Popen(  # noqa: S603 - a fixed binary, our own config
+        self.process = subprocess.Popen(
             [CLAMD, "--config-file", str(self.config)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

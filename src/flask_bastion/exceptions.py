@@ -349,16 +349,16 @@ class UploadRefused(Rejection):
     signal is sent and an info line logged. Never raised directly.
 
     :param reason: a ``REASON_*`` constant of :mod:`flask_bastion.uploads`.
-    :param filename: the file's name as sent, cut and made printable, when known.
+    :param file_name: the file's name as sent, cut and made printable, when known.
     """
 
     event = "upload.refused"
     signal = signals.upload_refused
     log_level = logging.INFO
 
-    def __init__(self, reason: str, *, filename: str | None = None, **details: t.Any) -> None:
+    def __init__(self, reason: str, *, file_name: str | None = None, **details: t.Any) -> None:
         super().__init__(reason)
-        self.details = types.MappingProxyType({"filename": filename, **details})
+        self.details = types.MappingProxyType({"file_name": file_name, **details})
 
 
 class UploadInvalid(UploadRefused, BadRequest):

@@ -131,10 +131,10 @@ signed_url_rejected = _signals.signal("bastion.signed-url-rejected")
 
 #: An uploaded file was refused and nothing of the request's files was kept. Keywords:
 #: ``reason`` (one of the ``REASON_*`` constants of :mod:`flask_bastion.uploads`),
-#: ``status``, ``filename`` (as sent, made printable; ``None`` when unknown).
+#: ``status``, ``file_name`` (as sent, made printable; ``None`` when unknown).
 upload_refused = _signals.signal("bastion.upload-refused")
 #: ClamAV found malware in an uploaded file, which was refused (422). Keywords:
-#: ``reason``, ``status``, ``filename``, ``signature`` (the name ClamAV gave it).
+#: ``reason``, ``status``, ``file_name``, ``signature`` (the name ClamAV gave it).
 malware_found = _signals.signal("bastion.malware-found")
 #: A file could not be scanned (clamd down, timed out or failing). Keywords: ``reason``,
 #: ``accepted`` (``True`` when ``BASTION_UPLOADS_SCAN_FAILURE`` is ``accept`` and the

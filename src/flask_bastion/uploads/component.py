@@ -19,11 +19,11 @@ import typing as t
 from dataclasses import dataclass
 from pathlib import Path
 
-from flask import Flask, Request, current_app
+from flask import Flask, Request, current_app, g
 
 from ..components import Stage
 from ..config import BastionConfig
-from ..context import RequestState, get_state
+from ..context import RequestState, get_state, request_state
 from ..crypto import FolderRotation, register_rotation
 from ..exceptions import UploadInvalid, UploadTooLarge
 from ..markers import View, mark
@@ -95,7 +95,7 @@ class _LimitedFile:
         self.size += len(data)
         if self.size > self._limit:
             self._file.close()
-            refuse(UploadTooLarge(REASON_FILE_TOO_LARGE, filename=self._filename))
+            refuse(UploadTooLarge(REASON_FILE_TOO_LARGE, file_name=self._filename))
         return self._file.write(data)
 
     def __getattr__(self, name: str) -> t.Any:
@@ -103,6 +103,17 @@ class _LimitedFile:
 
     def __iter__(self) -> t.Iterator[bytes]:
         return iter(self._file)
+
+
+class _OpenFiles(list[_LimitedFile]):
+    """The temporary files of this request, closed when it ends: a parse that fails
+    midway leaves files werkzeug never hands to the request."""
+
+
+def _close_files(exc: BaseException | None = None) -> None:
+    found = request_state().get(_OpenFiles) if "_bastion" in g else None
+    for file in found or ():
+        file.close()
 
 
 class Uploads:
@@ -131,6 +142,7 @@ class Uploads:
         """Settle the folder and register its files for ``flask bastion rotate-keys``."""
         folder = self.config.folder or os.path.join(app.instance_path, "uploads")
         self.folder = Path(folder).resolve()
+        app.teardown_request(_close_files)
         if self.config.encrypt:
             register_rotation(
                 app, "uploads", FolderRotation(self.folder, stored_context, f"*{SUFFIX}")
@@ -164,7 +176,8 @@ class Uploads:
         limits = self.limits(request.endpoint)
         max_size = t.cast(int, limits.max_file_size)
         max_files = t.cast(int, limits.max_files)
-        count = 0
+        opened = _OpenFiles()
+        state.put(opened)
 
         def file_stream(
             total_content_length: int | None,
@@ -172,15 +185,14 @@ class Uploads:
             filename: str | None = None,
             content_length: int | None = None,
         ) -> t.IO[bytes]:
-            nonlocal count
             shown = printable(filename)
             # An empty name is a file input left empty: save_uploads says so.
             if filename is None or (filename and name_problem(filename) is not None):
-                refuse(UploadInvalid(REASON_BAD_NAME, filename=shown))
-            count += 1
-            if count > max_files:
-                refuse(UploadTooLarge(REASON_TOO_MANY_FILES, filename=shown))
-            return t.cast(t.IO[bytes], _LimitedFile(max_size, shown))
+                refuse(UploadInvalid(REASON_BAD_NAME, file_name=shown))
+            if len(opened) >= max_files:
+                refuse(UploadTooLarge(REASON_TOO_MANY_FILES, file_name=shown))
+            opened.append(_LimitedFile(max_size, shown))
+            return t.cast(t.IO[bytes], opened[-1])
 
         request._get_file_stream = file_stream  # type: ignore[method-assign]
 

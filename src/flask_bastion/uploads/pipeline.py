@@ -23,6 +23,7 @@ through :func:`~flask_bastion.refusal.refuse`, with the ``upload_refused`` or
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import re
 import secrets
@@ -39,7 +40,7 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from .. import signals
 from ..config.sections import EXECUTABLE_EXTENSIONS
 from ..context import get_state
-from ..crypto import encrypt_stream, open_decrypted
+from ..crypto import DecryptingReader, encrypt_stream
 from ..exceptions import (
     MalwareFound,
     Rejection,
@@ -143,6 +144,10 @@ def save_uploads(field: str = "file", *, user_id: object = None) -> list[StoredU
         refuse(UploadTooLarge(REASON_REQUEST_TOO_LARGE))
     except HTTPException:  # werkzeug: the client went away mid-body
         refuse(UploadInvalid(REASON_BODY))
+    if not request.files and not request.form:
+        # werkzeug's parser drops a body it cannot parse (no closing boundary: the
+        # client stopped sending) and returns nothing at all.
+        refuse(UploadInvalid(REASON_BODY))
     files = [f for f in sent if f.filename]
     if not files:
         refuse(UploadInvalid(REASON_NO_FILE))
@@ -157,32 +162,32 @@ def _check(component: Uploads, limits: RouteLimits, upload: FileStorage) -> _Che
     raw = upload.filename or ""
     shown = printable(raw)
     if name_problem(raw) is not None:
-        refuse(UploadInvalid(REASON_BAD_NAME, filename=shown))
+        refuse(UploadInvalid(REASON_BAD_NAME, file_name=shown))
     name = clean_name(raw)
     ext = extension_of(name)
     if ext not in t.cast(tuple[str, ...], limits.extensions) or ext not in KINDS:
-        refuse(UploadTypeRefused(REASON_EXTENSION, filename=shown))
+        refuse(UploadTypeRefused(REASON_EXTENSION, file_name=shown))
     if ext in EXECUTABLE_EXTENSIONS and ext not in config.allow_executable:
-        refuse(UploadTypeRefused(REASON_EXECUTABLE, filename=shown))
+        refuse(UploadTypeRefused(REASON_EXECUTABLE, file_name=shown))
     kind = KINDS[ext]
     if not declared_ok(kind, (upload.mimetype or "").lower()):
-        refuse(UploadTypeRefused(REASON_DECLARED_TYPE, filename=shown))
+        refuse(UploadTypeRefused(REASON_DECLARED_TYPE, file_name=shown))
     stream = t.cast(t.BinaryIO, upload.stream)
     stream.seek(0)
     head = stream.read(HEAD_BYTES)
     stream.seek(0)
     if executable_content(head) and ext not in config.allow_executable:
-        refuse(UploadTypeRefused(REASON_EXECUTABLE, filename=shown))
+        refuse(UploadTypeRefused(REASON_EXECUTABLE, file_name=shown))
     try:
         matches = is_text(stream) if kind.text else magic_matches(kind, head)
         stream.seek(0)
         if not matches:
-            refuse(UploadTypeRefused(REASON_TYPE_MISMATCH, filename=shown))
+            refuse(UploadTypeRefused(REASON_TYPE_MISMATCH, file_name=shown))
         if kind.image is not None:
             image_size(stream, kind.image, config.max_image_pixels)
             stream.seek(0)
             if has_polyglot_markers(stream):
-                refuse(UploadUnsafe(REASON_POLYGLOT, filename=shown))
+                refuse(UploadUnsafe(REASON_POLYGLOT, file_name=shown))
         elif kind.archive:
             check_archive(
                 stream,
@@ -191,7 +196,7 @@ def _check(component: Uploads, limits: RouteLimits, upload: FileStorage) -> _Che
                 max_members=config.max_archive_members,
             )
     except ContentProblem as problem:
-        refuse(UploadUnsafe(str(problem), filename=shown))
+        refuse(UploadUnsafe(str(problem), file_name=shown))
     stream.seek(0)
     return _Checked(upload, name, kind)
 
@@ -221,7 +226,7 @@ def _scan(app: Flask, component: Uploads, checked: list[_Checked]) -> bool:
         if found is not None:
             refuse(
                 MalwareFound(
-                    REASON_MALWARE, filename=printable(item.upload.filename), signature=found
+                    REASON_MALWARE, file_name=printable(item.upload.filename), signature=found
                 )
             )
     return True
@@ -243,10 +248,14 @@ def _store(
                 try:
                     source = reencode_image(source, item.kind.image, config.max_image_pixels)
                 except ContentProblem as problem:
-                    refuse(UploadUnsafe(str(problem), filename=printable(item.upload.filename)))
+                    refuse(UploadUnsafe(str(problem), file_name=printable(item.upload.filename)))
             name = f"{key}/{secrets.token_urlsafe(18)}{SUFFIX}"
             path = component.folder / name
-            size = _write(source, path, name, encrypt=config.encrypt)
+            try:
+                size = _write(source, path, name, encrypt=config.encrypt)
+            finally:
+                if source is not item.upload.stream:
+                    source.close()
             written.append(path)
             stored.append(StoredUpload(name, item.name, item.kind.content_type, size, scanned))
         on_disk = sum(p.stat().st_size for p in written)
@@ -317,10 +326,25 @@ def open_upload(name: str) -> t.BinaryIO:
     if not component.config.encrypt:
         return t.cast(t.BinaryIO, src)
     try:
-        return t.cast(t.BinaryIO, open_decrypted(src, context=stored_context(name)))
+        reader = DecryptingReader(src, context=stored_context(name))
     except BaseException:
         src.close()
         raise
+    return t.cast(t.BinaryIO, _Owning(reader, src))
+
+
+class _Owning(io.BufferedReader):
+    """A buffered reader of decrypted content that closes the stored file with itself."""
+
+    def __init__(self, reader: DecryptingReader, src: t.BinaryIO) -> None:
+        super().__init__(reader, buffer_size=reader.chunk_size)
+        self._src = src
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            self._src.close()
 
 
 #: Headers of every download: never rendered, never sniffed, never cached by others.
