@@ -10,6 +10,7 @@ need it skip, and fail under ``BASTION_REQUIRE_SERVICES=1``.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -110,10 +111,8 @@ class PrivateClamd:
     def process_wait(self, seconds: float) -> None:
         """Wait for the process for up to ``seconds`` (a bounded wait on clamd itself)."""
         assert self.process is not None
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             self.process.wait(seconds)
-        except subprocess.TimeoutExpired:
-            pass
 
     def ping(self) -> bool:
         """Whether clamd answers ``PING`` on its Unix socket."""
