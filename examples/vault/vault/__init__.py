@@ -35,7 +35,7 @@ from flask_bastion import Bastion
 from flask_bastion.accounts import Accounts
 from flask_bastion.crypto import new_key
 
-from . import admin, api, db, health, notes, pages, preferences
+from . import admin, api, attachments, db, health, notes, pages, preferences
 from .models import User
 from .policy import policy
 
@@ -78,6 +78,7 @@ def create_app(test_config: Mapping[str, t.Any] | None = None) -> Flask:
     app.register_blueprint(health.bp)
     app.register_blueprint(preferences.bp)
     app.register_blueprint(notes.bp)
+    attachments.init_app(app)
     app.register_blueprint(api.bp)
     return app
 

@@ -55,8 +55,21 @@ class RouteLimits:
     extensions: tuple[str, ...] | None = None
 
 
+@t.overload
+def accepts_uploads(target: V) -> V: ...
+
+
+@t.overload
 def accepts_uploads(
-    target: V | None = None,
+    *,
+    max_file_size: int | None = None,
+    max_files: int | None = None,
+    extensions: t.Iterable[str] | None = None,
+) -> t.Callable[[V], V]: ...
+
+
+def accepts_uploads(
+    target: t.Any = None,
     *,
     max_file_size: int | None = None,
     max_files: int | None = None,
@@ -70,13 +83,11 @@ def accepts_uploads(
         @accepts_uploads(max_file_size=2_000_000, max_files=1, extensions=["png", "jpg"])
         def avatar(): ...
 
-    The deploy check ``bastion.E160`` looks for these marks.
+    Used bare (``@accepts_uploads``), the configured limits apply. The deploy check
+    ``bastion.E160`` looks for these marks.
     """
-    limits = RouteLimits(
-        max_file_size,
-        max_files,
-        None if extensions is None else tuple(e.lower() for e in extensions),
-    )
+    allowed = None if extensions is None else tuple(e.lower() for e in extensions)
+    limits = RouteLimits(max_file_size, max_files, allowed)
     if target is not None:
         return mark(target, ACCEPTS_UPLOADS, limits)
     return lambda view: mark(view, ACCEPTS_UPLOADS, limits)
