@@ -2,7 +2,8 @@
 
 * **Decompression bombs.** An image's width and height are read from its header
   (Pillow's ``open`` decodes nothing) and checked against
-  ``BASTION_UPLOADS_MAX_IMAGE_PIXELS`` before any pixel is decoded; Pillow's own
+  ``BASTION_UPLOADS_MAX_IMAGE_PIXELS`` before any pixel is decoded, then the pixels of
+  all its frames (an animation of many large frames is a bomb too); Pillow's own
   :data:`PIL.Image.MAX_IMAGE_PIXELS` guard is held to the same figure while it runs.
 * **Metadata and polyglots.** The decoded pixels are written to a new file in the same
   format, without EXIF (GPS position, camera, owner), XMP, ICC or text chunks, so nothing
@@ -25,7 +26,7 @@ import typing as t
 import warnings
 import zipfile
 
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageOps, ImageSequence, UnidentifiedImageError
 
 REASON_IMAGE_BOMB = "The image has more pixels than allowed (a decompression bomb)."
 REASON_IMAGE_BROKEN = "The image could not be decoded."
@@ -56,11 +57,15 @@ def image_size(src: t.BinaryIO, fmt: str, max_pixels: int) -> tuple[int, int]:
         try:
             with Image.open(src, formats=[fmt]) as image:
                 width, height = image.size
+                if width * height > max_pixels:
+                    raise ContentProblem(REASON_IMAGE_BOMB)
+                # Every frame of an animation is decoded when it is re-encoded.
+                frames = int(getattr(image, "n_frames", 1))
         except (Image.DecompressionBombError, Image.DecompressionBombWarning):
             raise ContentProblem(REASON_IMAGE_BOMB) from None
-        except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
+        except (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError):
             raise ContentProblem(REASON_IMAGE_BROKEN) from None
-    if width * height > max_pixels:
+    if width * height * frames > max_pixels:
         raise ContentProblem(REASON_IMAGE_BOMB)
     return width, height
 
@@ -74,12 +79,11 @@ def reencode_image(src: t.BinaryIO, fmt: str, max_pixels: int) -> t.BinaryIO:
     out = tempfile.TemporaryFile()  # noqa: SIM115 - returned to the caller, who closes it
     try:
         with _pillow_guard(max_pixels), Image.open(src, formats=[fmt]) as image:
-            frames = getattr(image, "n_frames", 1)
-            if frames > 1 and fmt in ("GIF", "WEBP"):
-                image.load()
-                image.save(out, format=fmt, save_all=True)
+            if getattr(image, "n_frames", 1) > 1 and fmt in ("GIF", "WEBP"):
+                frames = [_clean(frame) for frame in ImageSequence.Iterator(image)]
+                frames[0].save(out, format=fmt, save_all=True, append_images=frames[1:])
             else:
-                pixels = ImageOps.exif_transpose(image)
+                pixels = _clean(ImageOps.exif_transpose(image))
                 if fmt == "JPEG" and pixels.mode not in ("RGB", "L"):
                     pixels = pixels.convert("RGB")
                 pixels.save(out, format=fmt, **({"quality": 90} if fmt == "JPEG" else {}))
@@ -91,6 +95,18 @@ def reencode_image(src: t.BinaryIO, fmt: str, max_pixels: int) -> t.BinaryIO:
         raise ContentProblem(REASON_IMAGE_BROKEN) from None
     out.seek(0)
     return t.cast(t.BinaryIO, out)
+
+
+#: What of an image's ``info`` survives re-encoding: how it is drawn, never text, EXIF,
+#: XMP or ICC (Pillow writes ``info`` back on save: a GIF or JPEG comment would survive).
+_KEPT_INFO = frozenset({"transparency", "duration", "loop", "background", "disposal"})
+
+
+def _clean(frame: Image.Image) -> Image.Image:
+    """A copy of ``frame``'s pixels with only :data:`_KEPT_INFO`."""
+    copy = frame.copy()
+    copy.info = {key: value for key, value in frame.info.items() if key in _KEPT_INFO}
+    return copy
 
 
 @contextlib.contextmanager
