@@ -271,3 +271,30 @@ def test_two_apps(tmp_path: Path) -> None:
     assert post(second, (b"hello world", "a.txt")).status_code == 413
     assert len(stored_files(tmp_path / "one")) == 1
     assert stored_files(tmp_path / "two") == []
+
+
+def test_download_of_missing_file_is_404(tmp_path: Path) -> None:
+    """A stored name whose file is gone downloads as a 404, not a 500."""
+    app = upload_app(tmp_path)
+
+    @app.get("/download/<path:name>")
+    def download(name: str) -> t.Any:
+        return send_upload(name, content_type="text/plain", download_name="a.txt")
+
+    name = post(app, (b"hello", "a.txt")).get_json()[0]["name"]
+    for path in stored_files(tmp_path):
+        path.unlink()
+    assert app.test_client().get(f"/download/{name}", base_url=HTTPS).status_code == 404
+
+
+def test_csrf_fallback_parses_with_the_limits(tmp_path: Path) -> None:
+    """Without Fetch Metadata or Origin, the CSRF token fallback reads the form: the
+    file limits apply there too (413), and a post without a token stores nothing (403)."""
+    app = upload_app(tmp_path)
+    client = app.test_client()
+    client.set_cookie("tracking", "1", domain="localhost")  # an ambient credential
+    big = {"file": (io.BytesIO(b"a" * 5000), "a.txt")}
+    assert client.post("/small", data=big, base_url=HTTPS).status_code == 413
+    small = {"file": (io.BytesIO(b"hello"), "a.txt")}
+    assert client.post("/up", data=small, base_url=HTTPS).status_code == 403
+    assert stored_files(tmp_path) == []

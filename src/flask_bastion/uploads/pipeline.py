@@ -35,7 +35,7 @@ from pathlib import Path
 
 from flask import Flask, Response, current_app, request, send_file
 from werkzeug.datastructures import FileStorage
-from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+from werkzeug.exceptions import HTTPException, NotFound, RequestEntityTooLarge
 
 from .. import signals
 from ..config.sections import EXECUTABLE_EXTENSIONS
@@ -362,10 +362,15 @@ def send_upload(name: str, *, content_type: str, download_name: str) -> Response
     ``Content-Security-Policy: sandbox; default-src 'none'``, so the file is never shown
     as a page of this origin.
 
-    :raises ValueError, FileNotFoundError, DecryptionFailed: as :func:`open_upload`.
+    :raises NotFound: when the file is gone (a 404, as for a missing row).
+    :raises ValueError, DecryptionFailed: as :func:`open_upload`.
     """
+    try:
+        stream = open_upload(name)
+    except FileNotFoundError:
+        raise NotFound() from None
     response = send_file(
-        open_upload(name),
+        stream,
         mimetype=content_type,
         as_attachment=True,
         download_name=download_name,
