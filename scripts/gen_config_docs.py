@@ -46,6 +46,7 @@ TITLES = {
     "crypto": "Crypto",
     "content": "Content",
     "ipfilter": "IP filter",
+    "uploads": "Uploads",
 }
 
 #: What each parser in ``config/parsers/`` accepts, by the parser's function name.
@@ -104,6 +105,7 @@ ACCEPTS = {
         "a list of paths such as `'/admin'` (a `/` and path segments, no trailing `/`), or "
         "one comma-separated string"
     ),
+    "clamd_url": "`None`, `'tcp://host:port'` or `'unix:///path/to/clamd.sock'`",
     "robots_tag": (
         "`None`, or 1 to 200 visible ASCII characters and inner spaces, such as "
         "`'noindex, nofollow'`"

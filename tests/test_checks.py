@@ -49,8 +49,10 @@ from flask_bastion.checks import code as code_checks
 from flask_bastion.checks import content as content_checks
 from flask_bastion.checks import crypto as crypto_checks
 from flask_bastion.checks import ipfilter as ipfilter_checks
+from flask_bastion.checks import uploads as upload_checks
 from flask_bastion.config import settings
 from flask_bastion.crypto import column_rotations, register_rotation
+from flask_bastion.uploads import accepts_uploads
 
 from .conftest import SECRET, make_app
 from .test_crypto_columns import Base as DocsBase
@@ -95,6 +97,7 @@ MODULE_BLOCKS = [
     pytest.param(code_checks, "17", id="code"),
     pytest.param(content_checks, "15", id="content"),
     pytest.param(ipfilter_checks, "14", id="ipfilter"),
+    pytest.param(upload_checks, "16", id="uploads"),
 ]
 #: Checks that concern no configuration key, and why.
 NO_SETTING = {
@@ -1421,6 +1424,74 @@ SILENT.extend(
     ]
 )
 DEPLOY_ONLY |= {"bastion.W143"}
+
+
+def _upload_view(app: Flask) -> None:
+    _view(app, accepts_uploads, name="upload")
+
+
+#: A folder inside the test app's static folder.
+STATIC_UPLOADS = str(Path(__file__).parent / "static" / "uploads")
+FIRES.extend(
+    [
+        pytest.param("bastion.E160", {"patch": _upload_view}, (), id="E160-upload-view-no-scanner"),
+        pytest.param(
+            "bastion.W161",
+            {"BASTION_UPLOADS_SCAN_FAILURE": "accept"},
+            (),
+            id="W161-accept-unscanned",
+        ),
+        pytest.param(
+            "bastion.E162", {"BASTION_UPLOADS_FOLDER": STATIC_UPLOADS}, (), id="E162-in-static"
+        ),
+        pytest.param("bastion.W163", {"BASTION_UPLOADS_ENCRYPT": False}, (), id="W163-plain"),
+        pytest.param(
+            "bastion.W164",
+            {"BASTION_UPLOADS_ALLOW_EXECUTABLE": ["svg"]},
+            (),
+            id="W164-svg-allowed",
+        ),
+        pytest.param(
+            "bastion.W165", {"BASTION_UPLOADS_REENCODE_IMAGES": False}, (), id="W165-as-sent"
+        ),
+        pytest.param(
+            "bastion.W166",
+            {
+                "BASTION_UPLOADS_QUOTA": 0,
+                "BASTION_UPLOADS_CLAMD_URL": "tcp://127.0.0.1:3310",
+                "patch": _upload_view,
+            },
+            (),
+            id="W166-no-quota",
+        ),
+    ]
+)
+SILENT.extend(
+    [
+        pytest.param(
+            "bastion.E160",
+            {"BASTION_UPLOADS_CLAMD_URL": "unix:///run/clamav/clamd.ctl", "patch": _upload_view},
+            id="E160-scanner-set",
+        ),
+        pytest.param(
+            "bastion.E160",
+            {"BASTION_PROFILE": "development", "patch": _upload_view},
+            id="E160-development",
+        ),
+        pytest.param("bastion.E160", {}, id="E160-no-upload-view"),
+        pytest.param("bastion.W161", {}, id="W161-refuse"),
+        pytest.param(
+            "bastion.E162",
+            {"BASTION_UPLOADS_FOLDER": str(Path(__file__).parent / "static-uploads")},
+            id="E162-beside-static",
+        ),
+        pytest.param("bastion.W163", {}, id="W163-encrypted"),
+        pytest.param("bastion.W164", {}, id="W164-none"),
+        pytest.param("bastion.W165", {}, id="W165-reencoded"),
+        pytest.param("bastion.W166", {"BASTION_UPLOADS_QUOTA": 0}, id="W166-no-upload-view"),
+    ]
+)
+DEPLOY_ONLY |= {"bastion.E160", "bastion.W166"}
 
 
 def test_default_app_has_no_findings_for_deploy() -> None:

@@ -91,6 +91,7 @@ def test_builtin_components_run_in_stage_order() -> None:
         "errors",
         "debugger",
         "inputs",
+        "uploads",
         "https",
         "hotlink",
         "ipfilter",

@@ -378,3 +378,62 @@ class UnreadableValue(Rejection, InternalServerError, DecryptionFailed):
         super().__init__(reason)
         self.description = self.PAGE_TEXT
         self.details = types.MappingProxyType({"table": table, "column": column, "row_id": row_id})
+
+
+class UploadRefused(Rejection):
+    """Base of the refusals of an uploaded file (:mod:`flask_bastion.uploads`): nothing
+    of the request's files is kept, the :data:`~flask_bastion.signals.upload_refused`
+    signal is sent and an info line logged. Never raised directly.
+
+    :param reason: a ``REASON_*`` constant of :mod:`flask_bastion.uploads`.
+    :param file_name: the file's name as sent, cut and made printable, when known.
+    """
+
+    event = "upload.refused"
+    signal = signals.upload_refused
+    log_level = logging.INFO
+
+    def __init__(self, reason: str, *, file_name: str | None = None, **details: t.Any) -> None:
+        super().__init__(reason)
+        self.details = types.MappingProxyType({"file_name": file_name, **details})
+
+
+class UploadInvalid(UploadRefused, BadRequest):
+    """The upload is malformed: not multipart, cut off, a name with a path, a NUL or a
+    control character (400)."""
+
+
+class UploadTooLarge(UploadRefused, RequestEntityTooLarge):
+    """A file passed its size limit, the request carried too many files, or the user's
+    quota is spent (413)."""
+
+
+class UploadTypeRefused(UploadRefused, UnsupportedMediaType):
+    """A file's extension is not allowed, is of a type a browser may execute, or does not
+    match the type of its content or its declared ``Content-Type`` (415)."""
+
+
+class UploadUnsafe(UploadRefused, UnprocessableEntity):
+    """A file's content is refused: an image too large to decode (a decompression bomb)
+    or that does not decode, an archive that unpacks too far (a zip bomb) or holds a
+    path that climbs out of its folder (422)."""
+
+
+class MalwareFound(UploadRefused, UnprocessableEntity):
+    """ClamAV found malware in a file (422): the
+    :data:`~flask_bastion.signals.malware_found` signal, with the signature's name, and
+    an error log line."""
+
+    event = "upload.malware"
+    signal = signals.malware_found
+    log_level = logging.ERROR
+
+
+class UploadsUnavailable(StoreUnavailable):
+    """An upload could not be handled for want of a service: clamd could not be reached,
+    timed out or failed (and ``BASTION_UPLOADS_SCAN_FAILURE`` is ``refuse``), or the
+    quota counters' database could not be reached. 503 with ``Retry-After``; nothing is
+    stored."""
+
+    event = "upload.unavailable"
+    DEFAULT_REASON = "Uploads are unavailable; try again shortly."

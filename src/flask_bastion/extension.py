@@ -65,6 +65,7 @@ from .proxy import TrustedProxies
 from .sanitize import Sanitizer
 from .sessions import Sessions
 from .stores import Stores
+from .uploads import Uploads
 
 if t.TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -78,6 +79,7 @@ BUILTIN_COMPONENTS: tuple[Factory, ...] = (
     SafeErrors,
     DebuggerGuard,
     InputLimits,
+    Uploads,
     HTTPS,
     HotlinkProtection,
     IPFilter,

@@ -142,3 +142,19 @@ ip_unbanned = _signals.signal("bastion.ip-unbanned")
 #: with the last ban list read; ``"closed"``: answered 503, with the ``store_unavailable``
 #: signal as well).
 ban_store_failed = _signals.signal("bastion.ban-store-failed")
+# File uploads (flask_bastion.uploads).
+
+#: An uploaded file was refused and nothing of the request's files was kept. Keywords:
+#: ``reason`` (one of the ``REASON_*`` constants of :mod:`flask_bastion.uploads`),
+#: ``status``, ``file_name`` (as sent, made printable; ``None`` when unknown).
+upload_refused = _signals.signal("bastion.upload-refused")
+#: ClamAV found malware in an uploaded file, which was refused (422). Keywords:
+#: ``reason``, ``status``, ``file_name``, ``signature`` (the name ClamAV gave it).
+malware_found = _signals.signal("bastion.malware-found")
+#: A file could not be scanned (clamd down, timed out or failing). Keywords: ``reason``,
+#: ``accepted`` (``True`` when ``BASTION_UPLOADS_SCAN_FAILURE`` is ``accept`` and the
+#: file was stored unscanned).
+scan_failed = _signals.signal("bastion.scan-failed")
+#: A file was stored. Keywords: ``name`` (the random stored name), ``size``,
+#: ``content_type``, ``user_id``, ``scanned`` (whether ClamAV passed it).
+upload_stored = _signals.signal("bastion.upload-stored")

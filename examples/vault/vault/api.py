@@ -33,6 +33,7 @@ from flask_bastion.accounts import current_user, request_authentication, require
 from flask_bastion.authz import get_or_404
 from flask_bastion.content import noindex
 
+from . import attachments
 from .db import get_db
 from .models import BODY_MAX, TITLE_MAX, Note, search_notes
 from .notes import search_query
@@ -172,8 +173,5 @@ def update_note(note_id: str) -> ResponseReturnValue:
 @require_scope("notes:write")
 def delete_note(note_id: str) -> Response:
     """Delete a note; 204."""
-    note = get_or_404(Note, note_id, "delete")
-    db = get_db()
-    db.delete(note)
-    db.commit()
+    attachments.delete_note(get_or_404(Note, note_id, "delete"))
     return Response(status=204)

@@ -44,7 +44,6 @@ from flask_bastion.authz import get_or_404
 from flask_bastion.content import noindex
 from flask_bastion.exceptions import InvalidToken
 from flask_bastion.refusal import refuse
-from flask_bastion.sanitize import render_markdown
 
 from .db import get_db
 from .models import ACCESS_LEVELS, BODY_MAX, TITLE_MAX, Note, NoteShare, User, search_notes
@@ -126,8 +125,9 @@ def create() -> str | Response | tuple[str, int]:
 @login_required
 def show(note_id: str) -> str:
     """One note, its body rendered from Markdown."""
-    note = get_or_404(Note, note_id, "read")
-    return render_template("notes/show.html", note=note, html=render_markdown(note.body))
+    from .attachments import render_note
+
+    return render_note(get_or_404(Note, note_id, "read"))
 
 
 @bp.route("/<note_id>/edit", methods=["GET", "POST"])
@@ -156,10 +156,9 @@ def edit(note_id: str) -> str | Response | tuple[str, int]:
 @login_required
 def remove(note_id: str) -> Response:
     """Delete a note and its shares."""
-    note = get_or_404(Note, note_id, "delete")
-    db = get_db()
-    db.delete(note)
-    db.commit()
+    from .attachments import delete_note
+
+    delete_note(get_or_404(Note, note_id, "delete"))
     flash("The note is deleted.", "info")
     return redirect(url_for("notes.index"), 303)
 

@@ -45,6 +45,7 @@ from .sections import (
     ProxyConfig,
     SessionsConfig,
     StoresConfig,
+    UploadsConfig,
 )
 
 __all__ = [
@@ -73,6 +74,7 @@ __all__ = [
     "SessionsConfig",
     "SettingInfo",
     "StoresConfig",
+    "UploadsConfig",
     "is_secret",
     "load_config",
     "setting",
@@ -102,6 +104,7 @@ SECTIONS: dict[str, type[t.Any]] = {
     "crypto": CryptoConfig,
     "content": ContentConfig,
     "ipfilter": IpfilterConfig,
+    "uploads": UploadsConfig,
 }
 
 
@@ -165,6 +168,7 @@ class BastionConfig:
     crypto: CryptoConfig
     content: ContentConfig
     ipfilter: IpfilterConfig
+    uploads: UploadsConfig
     #: key -> where its value came from: ``"keyword"``, ``"app.config"`` or ``"default"``.
     sources: Mapping[str, str]
 

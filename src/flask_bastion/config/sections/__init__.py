@@ -27,6 +27,11 @@ from .state import (
     SessionsConfig,
     StoresConfig,
 )
+from .uploads import (
+    EXECUTABLE_EXTENSIONS,
+    KNOWN_EXTENSIONS,
+    UploadsConfig,
+)
 from .web import (
     DEFAULT_CSP,
     DEFAULT_PERMISSIONS_POLICY,
@@ -49,6 +54,8 @@ __all__ = [
     "DEFAULT_CSP",
     "DEFAULT_PERMISSIONS_POLICY",
     "DEVELOPMENT",
+    "EXECUTABLE_EXTENSIONS",
+    "KNOWN_EXTENSIONS",
     "MAX_BAN_SECONDS",
     "MAX_CONSECUTIVE_FAILURES",
     "MAX_SESSION_TIMEOUT",
@@ -72,6 +79,7 @@ __all__ = [
     "ProxyConfig",
     "SessionsConfig",
     "StoresConfig",
+    "UploadsConfig",
     "range_api_url",
     "secret",
 ]
