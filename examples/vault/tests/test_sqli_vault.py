@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import ipaddress
 import re
 import secrets
 import time
@@ -67,6 +68,8 @@ JSON_VALUES: list[object] = [
     0, -1, 1.5, 2**63, True, None, [], {}, ["' OR 1=1 --"], {"$ne": None}, {"' OR 1=1 --": 1},
 ]  # fmt: skip
 ATTACKER = "mallory@example.com"
+#: Where payloads come from; sign-ins come from the test client's 127.0.0.1.
+FUZZ_ADDRESSES = ipaddress.IPv4Address("127.1.0.0")
 VICTIMS = ("ann@example.com", "bob@example.com")
 #: Columns that say whose a row is.
 OWNER_COLUMNS = ("user_id", "owner_id", "note_id")
@@ -257,14 +260,26 @@ def _path(rule: Rule, values: dict[str, str]) -> str:
     )
 
 
+def member(arena: Arena) -> FlaskClient:
+    """The attacker's member session, signed in again (and unlocked, since payloads in
+    password fields count as failures) when an earlier route ended it or it is no longer
+    fresh."""
+    client = arena.clients.get("member")
+    if client is None or client.get(f"{BASE}/account/tokens").status_code != 200:
+        arena.app.test_cli_runner().invoke(args=["bastion", "users", "unlock", ATTACKER])
+        client = arena.clients["member"] = sign_in(arena.app, ATTACKER)
+    return client
+
+
 class Caller:
     """Sends requests to one route as one identity, and checks each answer."""
 
     def __init__(self, arena: Arena, rule: Rule, method: str, who: str) -> None:
         self.arena, self.rule, self.method = arena, rule, method
-        self.client = arena.clients[who] if who == "admin" else arena.app.test_client()
         if who == "member":
-            self.client = sign_in(arena.app, ATTACKER)
+            self.client = member(arena)
+        else:
+            self.client = arena.clients[who] if who == "admin" else arena.app.test_client()
         self.client.environ_base["HTTP_SEC_FETCH_SITE"] = "same-origin"
         self.headers = arena.bearer if who == "bearer" else {}
         # A note of the attacker's own for routes that take one: a fresh one, as an
@@ -286,10 +301,15 @@ class Caller:
     def send(self, path_values: dict[str, str] | None = None, **kwargs: t.Any) -> t.Any:
         url = self.url(path_values)
         started = time.perf_counter()
-        response = self.client.open(url, method=self.method, headers=self.headers, **kwargs)
+        # Each payload from its own address, as from a botnet: the sign-in throttle counts
+        # failures per address, and the payloads must reach the views.
+        self.sent += 1
+        address = {"REMOTE_ADDR": str(FUZZ_ADDRESSES + self.sent % 2**16)}
+        response = self.client.open(
+            url, method=self.method, headers=self.headers, environ_overrides=address, **kwargs
+        )
         elapsed = time.perf_counter() - started
         response.close()
-        self.sent += 1
         where = (self.method, url, kwargs)
         assert response.status_code < 500, where
         assert elapsed < SLEEP, ("an injected sleep ran", elapsed, where)
