@@ -33,6 +33,7 @@ from pathlib import Path
 from urllib.parse import quote, urlencode
 
 import pytest
+from flask import Flask, Response, request
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
@@ -123,9 +124,9 @@ class Seen(t.NamedTuple):
 class Watch:
     """What ran in a browser context: marker calls, dialogs and CSP violations."""
 
-    def __init__(self, context: BrowserContext, account: Account) -> None:
+    def __init__(self, context: BrowserContext, account: Account | None = None) -> None:
         #: The account whose payloads the test reads.
-        self.account = account
+        self.account = t.cast(Account, account)
         self.ran: list[str] = []
         self.violations: list[str] = []
         context.expose_binding("xss", lambda source, mark=None: self.ran.append(str(mark)))
@@ -282,6 +283,37 @@ def test_the_corpus_covers_every_family() -> None:
         "mutation xss", "encodings", "template injection",
     }  # fmt: skip
     assert len({p.mark for p in PAYLOADS}) == len(PAYLOADS)
+
+
+def test_the_watch_sees_a_payload_that_runs(browser: Browser) -> None:
+    """A control for the checks below: on a page that echoes its input raw, a marker call,
+    a dialog and a dangerous attribute are caught; under a CSP, the violation is."""
+    echo = Flask(__name__)
+
+    @echo.get("/raw")
+    def raw() -> str:
+        return request.args["v"]  # deliberately unescaped
+
+    @echo.get("/csp")
+    def csp() -> Response:
+        return Response(request.args["v"], headers={"Content-Security-Policy": "script-src 'none'"})
+
+    context = browser.new_context()
+    context.set_default_timeout(TIMEOUT_MS)
+    try:
+        with Server(echo) as server:
+            base = f"http://localhost:{server.port}"
+            watch = Watch(context)
+            watch.page.goto(f"{base}/raw?{urlencode({'v': '<img src=x onerror=xss(7)>'})}")
+            with pytest.raises(AssertionError):
+                watch.inspect("raw")
+            watch.page.goto(f"{base}/raw?{urlencode({'v': '<script>alert(8)</script>'})}")
+            watch.page.goto(f"{base}/csp?{urlencode({'v': '<script>xss(9)</script>'})}")
+            watch.page.evaluate("1")
+            assert watch.ran == ["7", "alert(8)"]
+            assert [v for v in watch.violations if v.startswith("script-src")] != []
+    finally:
+        context.close()
 
 
 @by_chunk
