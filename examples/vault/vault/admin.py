@@ -126,11 +126,16 @@ def _account(user_id: int) -> User:
 @bp.get("/")
 @admin_required
 def users() -> str:
-    """Every account, newest first, with ``?q=`` to filter by address."""
-    query = request.args.get("q", "", type=str)[:254]
+    """Every account, newest first, with ``?q=`` to filter by address.
+
+    The query is text to find, never a pattern: ``%`` and ``_`` match themselves, and a
+    NUL, which PostgreSQL cannot compare, is dropped (as in the notes' search).
+    """
+    query = request.args.get("q", "", type=str).replace("\x00", "")[:254]
     statement = select(User).order_by(User.created_at.desc()).limit(200)
     if query:
-        statement = statement.where(User.email_key.contains(normalise_email(query)))
+        needle = normalise_email(query)
+        statement = statement.where(User.email_key.contains(needle, autoescape=True))
     found = get_db().scalars(statement).all()
     return render_template("admin/users.html", users=found, query=query)
 
