@@ -303,3 +303,39 @@ def test_index_finds_the_longest_prefix_among_many() -> None:
     assert str(index.find(client_address("11.2.3.4"))) == "11.0.0.0/8"  # type: ignore[arg-type]
     assert index.find(client_address("12.0.0.1")) is None  # type: ignore[arg-type]
     assert not NetworkIndex()
+
+
+@pytest.mark.parametrize(
+    "url", ["nosuchdb://user:hunter2@host/db", "postgresql+nodriver://user:hunter2@host/db"]
+)
+def test_unknown_ban_store_url_fails_at_start_up_without_its_password(url: str) -> None:
+    """A URL nothing can open is a ConfigurationError naming the key, not the password."""
+    with pytest.raises(ConfigurationError) as error:
+        make_app(BASTION_IPFILTER_BANS_URL=url)
+    assert error.value.key == "BASTION_IPFILTER_BANS_URL"
+    assert "hunter2" not in str(error.value)
+
+
+@pytest.mark.parametrize("url", ["", "localhost:6379", 42])
+def test_malformed_ban_store_url_is_refused(url: t.Any) -> None:
+    """A value without a scheme is refused by the configuration."""
+    with pytest.raises(ConfigurationError, match="BASTION_IPFILTER_BANS_URL"):
+        make_app(BASTION_IPFILTER_BANS_URL=url)
+
+
+def test_index_updates_in_place() -> None:
+    """put() and remove() keep the longest prefix first and the count right."""
+    index: NetworkIndex[str] = NetworkIndex()
+    index.put(ipaddress.ip_network("10.0.0.0/8"), "wide")
+    index.put(ipaddress.ip_network("10.1.2.3/32"), "host")
+    index.put(ipaddress.ip_network("2001:db8::/64"), "v6")
+    index.put(ipaddress.ip_network("10.1.2.3/32"), "host again")
+    assert len(index) == 3
+    assert index.find(ipaddress.ip_address("10.1.2.3")) == "host again"
+    assert index.find(ipaddress.ip_address("10.9.9.9")) == "wide"
+    assert index.find(ipaddress.ip_address("2001:db8::5")) == "v6"
+    index.remove(ipaddress.ip_network("10.1.2.3/32"))
+    index.remove(ipaddress.ip_network("192.0.2.0/24"))  # not listed: nothing happens
+    assert index.find(ipaddress.ip_address("10.1.2.3")) == "wide"
+    assert len(index) == 2
+    assert sorted(index.values()) == ["v6", "wide"]

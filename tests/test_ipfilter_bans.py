@@ -346,3 +346,28 @@ def test_sql_store_down_follows_the_failure_mode(tmp_path: t.Any, mode: str) -> 
     assert failures[0]["fail"] == mode
     with app.app_context(), pytest.raises(StoreError):
         ban("198.51.100.7", 60, "x")
+
+
+def test_automatic_bans_stop_at_the_cap(caplog: pytest.LogCaptureFixture) -> None:
+    """With BASTION_IPFILTER_MAX_BANS live bans, a scanner is no longer banned (logged);
+    an operator's ban still is."""
+    app = make_app(BASTION_IPFILTER_MAX_BANS=2, BASTION_IPFILTER_NOTFOUND_BURST=1)
+    clocked(app)
+    assert [get(app, ip, "/nope") for ip in ("192.0.2.1", "192.0.2.2", "192.0.2.3")] == [404] * 3
+    assert get(app, "192.0.2.2") == 403
+    assert get(app, "192.0.2.3") == 200
+    assert any(getattr(r, "event", "") == "ipfilter.ban_list_full" for r in caplog.records)
+    with app.app_context():
+        ban("192.0.2.3", 60, "by hand")
+    assert get(app, "192.0.2.3") == 403
+
+
+@pytest.mark.parametrize(
+    "text", ["10.0.0.5", "10.0.0.5/33", "10.0.0.5/x", "10.0.0.256/32", "10.0.0.5/24", "::g/64"]
+)
+def test_stored_networks_are_parsed_strictly(text: str) -> None:
+    """A stored ban whose network is not in the stores' own form is skipped."""
+    from flask_bastion.ipfilter.networks import stored_network
+
+    with pytest.raises((ValueError, OSError)):
+        stored_network(text)

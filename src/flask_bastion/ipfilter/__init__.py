@@ -40,7 +40,8 @@ from .component import (
     restrict_blueprint,
 )
 from .networks import NetworkIndex, client_address
-from .stores import Ban, MemoryBanStore, RedisBanStore
+from .redis_store import RedisBanStore
+from .stores import Ban, MemoryBanStore
 
 __all__ = [
     "ALLOW_MARK",

@@ -22,7 +22,9 @@ could get its visitors banned here with twenty hidden forms or a hundred
 ``<img src="https://our.site/nope-N">``. What counts is what a tool sends on its own:
 no Fetch Metadata, no foreign ``Referer``, no token.
 
-An automatic ban of an IPv6 client covers its ``/BASTION_IPFILTER_IPV6_BAN_PREFIX``. An
+No automatic ban is added while ``BASTION_IPFILTER_MAX_BANS`` bans are live (each
+change makes every process read the whole list again). An automatic ban of an IPv6
+client covers its ``/BASTION_IPFILTER_IPV6_BAN_PREFIX``. An
 address of a trusted proxy (``BASTION_PROXY_TRUSTED_CIDRS``) is never banned
 automatically: when proxy trust is misconfigured every request seems to come from the
 proxy, and banning it would refuse everyone. A store failure while counting or banning
@@ -149,8 +151,17 @@ def auto_ban(ipfilter: IPFilter, address: IPAddress, duration: int, reason: str,
         return
     network = ban_network(address, ipfilter.settings.ipv6_ban_prefix)
     try:
-        if ipfilter.bans.find(address, ipfilter.bans.clock()) is None:
-            ban_in(ipfilter, network, duration, reason, by)
+        current = ipfilter.bans.current(ipfilter.bans.clock())
+        if current.find(address) is not None:
+            return
+        if len(current) >= ipfilter.settings.max_bans:
+            security_log.error(
+                "ipfilter.ban_list_full: %s not banned",
+                network,
+                extra={"event": "ipfilter.ban_list_full", "network": str(network), "by": by},
+            )
+            return
+        ban_in(ipfilter, network, duration, reason, by)
     except StoreError as exc:
         _store_failed(exc)
 

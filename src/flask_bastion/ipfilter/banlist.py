@@ -3,11 +3,13 @@ request.
 
 :meth:`BanList.find` is on every request's path. It asks the store for its change
 marker (a version number in memory, the count of Redis's change notices with Redis;
-neither sends a command) and reads the whole list again, in one round trip, only when
+neither sends a command) and reads the store again, in one round trip, only when
 the marker moved, when the copy is older than ``refresh`` seconds (the only signal for
 a store without marker: SQL, or Redis without its notice connection; a bound on
 staleness for the others), when a ban in the copy ended, or when this process changed
-a ban itself. A request from an address that is not banned therefore costs a
+a ban itself. With Redis that read returns only what changed since the copy's, which is
+applied in place; the other stores return the whole list. A request from an address
+that is not banned therefore costs a
 dictionary lookup per distinct prefix length in the list, and nothing on the network.
 
 When the store cannot be read, the failure mode decides: ``open`` keeps using the last
@@ -56,12 +58,15 @@ class BanList:
         self._loaded_at: float | None = None
         self._next_expiry = float("inf")
         self._down_until = 0.0
+        self._changes = 0
+        self._seq: int | None = None
         self._lock = threading.Lock()
-        #: Whole-list reads from the store by this process (for tests and the docs).
+        #: Reads from the store by this process, whole or of the changes (for tests).
         self.loads = 0
 
     def invalidate(self) -> None:
         """Read the list again before the next lookup: this process just changed it."""
+        self._changes += 1
         self._loaded_at = None
 
     def current(self, now: float) -> NetworkIndex[Ban]:
@@ -82,19 +87,49 @@ class BanList:
         return self._reload(marker, now)
 
     def _reload(self, marker: object, now: float) -> NetworkIndex[Ban]:
-        with self._lock:
+        # Once there is a copy, a thread that finds another reading the list uses the
+        # copy for the milliseconds that takes rather than wait (a long list takes a
+        # while to read); before that, it waits.
+        if not self._lock.acquire(blocking=not self.loads):
+            return self._index
+        try:
             if now < self._down_until:
                 return self._failed(None)
+            changes = self._changes
             try:
-                bans = self.store.load()
+                self._read(now)
             except StoreError as exc:
                 self._down_until = now + self.refresh
                 return self._failed(str(exc))
             self.loads += 1
             self._down_until = 0.0
-            self.set(bans, now)
-            self._marker, self._loaded_at = marker, now
+            # A ban made by this process while the list was read may be missing from it.
+            self._marker = marker
+            self._loaded_at = now if changes == self._changes else None
             return self._index
+        finally:
+            self._lock.release()
+
+    def _read(self, now: float) -> None:
+        """Bring the copy up to date: the changes since the last read when the store can
+        tell them (Redis), else the whole list."""
+        sync = getattr(self.store, "sync", None)
+        if sync is None:
+            self.set(self.store.load(), now)
+            return
+        seq, full, changed = sync(-1 if self._seq is None else self._seq)
+        if full:
+            self.set((ban for ban in changed.values() if ban is not None), now)
+        else:
+            for network, ban in changed.items():
+                if ban is None or ban.until <= now:
+                    self._index.remove(network)
+                else:
+                    self._index.put(network, ban)
+                    self._next_expiry = min(self._next_expiry, ban.until)
+            if now >= self._next_expiry:  # drop ended bans, in this process only
+                self.set(self._index.values(), now)
+        self._seq = seq
 
     def set(self, bans: t.Iterable[Ban], now: float) -> None:
         """Replace the copy with the bans among ``bans`` still live at ``now``."""

@@ -34,7 +34,8 @@ from ..markers import ENDPOINT_MARKS, mark, marks_of
 from ..refusal import refuse
 from .banlist import BanList
 from .networks import NetworkIndex, client_address, index_of
-from .stores import BanStore, MemoryBanStore, RedisBanStore
+from .redis_store import RedisBanStore
+from .stores import BanStore, MemoryBanStore
 
 V = t.TypeVar("V")
 
@@ -91,6 +92,9 @@ class _Rules:
 
 
 _NO_RULES = _Rules()
+_UNPARSED = object()
+#: Client addresses whose parsed form is kept (then the cache starts over).
+_ADDRESS_CACHE = 4096
 
 
 def make_store(app: Flask, config: BastionConfig) -> BanStore:
@@ -104,9 +108,19 @@ def make_store(app: Flask, config: BastionConfig) -> BanStore:
     if scheme in REDIS_SCHEMES:
         client = stores.redis(url, key="BASTION_IPFILTER_BANS_URL")
         return RedisBanStore(client, settings.key_prefix)
+    import sqlalchemy.exc
+
     from .sql_store import SQLBanStore
 
-    return SQLBanStore(stores.sql(url, name="ban store"), settings.table_name)
+    try:
+        database = stores.sql(url, name="ban store")
+    except (sqlalchemy.exc.ArgumentError, sqlalchemy.exc.NoSuchModuleError):
+        # The message would echo the URL, password included.
+        raise ConfigurationError(
+            "BASTION_IPFILTER_BANS_URL",
+            f"{scheme}:// is neither memory://, Redis nor a database SQLAlchemy can open.",
+        ) from None
+    return SQLBanStore(database, settings.table_name)
 
 
 class IPFilter:
@@ -126,6 +140,8 @@ class IPFilter:
         self._rules: dict[str | None, _Rules] = {None: _NO_RULES}
         self._restrictions: dict[str, _Rules] = {}
         self._static = bool(settings.deny) or self.allow is not None
+        # Parsed client addresses: parsing costs more than every lookup after it.
+        self._addresses: dict[str, t.Any] = {}
 
     def init_app(self, app: Flask) -> None:
         """Open the ban store."""
@@ -179,7 +195,12 @@ class IPFilter:
         unrouted = isinstance(request.routing_exception, NotFound)
         if not (bans or self._static or rules is not _NO_RULES or unrouted):
             return  # the common case: nothing is listed or banned
-        address = client_address(request.remote_addr)
+        remote = request.remote_addr or ""
+        address = self._addresses.get(remote, _UNPARSED)
+        if address is _UNPARSED:
+            if len(self._addresses) >= _ADDRESS_CACHE:
+                self._addresses.clear()
+            address = self._addresses[remote] = client_address(remote)
         reason = None
         if address is None:
             if self.allow is not None or rules.allows:

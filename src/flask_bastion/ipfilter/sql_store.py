@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 from ..config.parsers import IPNetwork
 from ..stores.sql import SQLDatabase
-from .networks import network_of
+from .networks import stored_network
 from .stores import Ban, _Hits
 
 
@@ -49,8 +49,10 @@ class SQLBanStore:
         bans = []
         for network, until, reason, created_at, by in rows:
             try:
-                bans.append(Ban(network_of(network), float(until), reason, float(created_at), by))
-            except ValueError:  # a row written by hand: skipped, like Redis's
+                bans.append(
+                    Ban(stored_network(network), float(until), reason, float(created_at), by)
+                )
+            except (ValueError, OSError):  # a row written by hand: skipped, like Redis's
                 continue
         return bans
 

@@ -30,11 +30,7 @@ import typing as t
 from dataclasses import dataclass
 
 from ..config.parsers import IPNetwork
-from ..stores import redis_call
-from .networks import network_of
-
-if t.TYPE_CHECKING:
-    import redis
+from .networks import stored_network
 
 #: The longest ban reason kept; longer ones are cut.
 MAX_REASON = 200
@@ -66,13 +62,13 @@ class Ban:
         try:
             data = json.loads(text)
             return cls(
-                network_of(network),
+                stored_network(network),
                 float(data["until"]),
                 str(data["reason"]),
                 float(data["at"]),
                 str(data["by"]),
             )
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError, OSError):  # OSError: inet_pton
             return None
 
 
@@ -105,6 +101,7 @@ class MemoryBanStore:
         self._version = 0
         self._hits = _Hits()
         self._lock = threading.Lock()
+        self._first_end = float("inf")
 
     def marker(self) -> object:
         return self._version
@@ -115,8 +112,11 @@ class MemoryBanStore:
 
     def add(self, ban: Ban, now: float) -> None:
         with self._lock:
-            self._bans = {n: b for n, b in self._bans.items() if b.until > now}
+            if now >= self._first_end:  # a ban has ended: drop the ended ones, once
+                self._bans = {n: b for n, b in self._bans.items() if b.until > now}
+                self._first_end = min((b.until for b in self._bans.values()), default=now)
             self._bans[ban.network] = ban
+            self._first_end = min(self._first_end, ban.until)
             self._version += 1
 
     def remove(self, network: IPNetwork) -> bool:
@@ -130,65 +130,6 @@ class MemoryBanStore:
 
     def close(self) -> None:
         """Nothing to close."""
-
-
-class RedisBanStore:
-    """Bans in one Redis hash (network -> JSON), counters in keys that expire.
-
-    :param client: the shared Redis client.
-    :param prefix: the key prefix; the bans are ``<prefix>bans``.
-    """
-
-    def __init__(self, client: redis.Redis, prefix: str) -> None:
-        from ..sessions.redis_store import InvalidationTracker
-
-        self.client = client
-        self.prefix = prefix
-        self.key = f"{prefix}bans"
-        # Tracks exactly the ban hash: a key name starting with it and nothing else.
-        self.tracker = InvalidationTracker(client, self.key, max_age=0)
-
-    def marker(self) -> object:
-        return self.tracker.generation if self.tracker.sync() else None
-
-    def load(self) -> list[Ban]:
-        raw = redis_call(lambda: self.client.hgetall(self.key), "ban store")
-        bans = (Ban.from_json(_text(k), v) for k, v in t.cast("dict[t.Any, t.Any]", raw).items())
-        return [ban for ban in bans if ban is not None]
-
-    def add(self, ban: Ban, now: float) -> None:
-        def write() -> None:
-            stored = t.cast("dict[t.Any, t.Any]", self.client.hgetall(self.key))
-            gone = [k for k, v in stored.items() if (b := Ban.from_json(_text(k), v)) is None
-                    or b.until <= now]  # fmt: skip
-            pipe = self.client.pipeline(transaction=True)
-            if gone:
-                pipe.hdel(self.key, *gone)
-            pipe.hset(self.key, str(ban.network), ban.to_json())
-            pipe.execute()
-
-        redis_call(write, "ban store")
-
-    def remove(self, network: IPNetwork) -> bool:
-        return bool(redis_call(lambda: self.client.hdel(self.key, str(network)), "ban store"))
-
-    def hit(self, key: str, window: int, now: float) -> int:
-        slot = f"{self.prefix}hits:{key}:{int(now // window)}"
-
-        def count() -> int:
-            pipe = self.client.pipeline(transaction=False)
-            pipe.incr(slot)
-            pipe.expire(slot, window * 2)
-            return int(pipe.execute()[0])
-
-        return redis_call(count, "ban store")
-
-    def close(self) -> None:
-        self.tracker.close()
-
-
-def _text(value: str | bytes) -> str:
-    return value.decode() if isinstance(value, bytes) else value
 
 
 class BanStore(t.Protocol):

@@ -68,6 +68,13 @@ class IpfilterConfig:
         "Prefix length of the network an automatic ban covers for an IPv6 client (one "
         "host usually holds a whole /64).",
     )
+    max_bans: int = setting(
+        10_000,
+        int_range(1, 1_000_000),
+        "Live bans beyond which no automatic ban is added (logged as "
+        "ipfilter.ban_list_full): every process reads the whole list again after each "
+        "change, so a botnet must not grow it without bound. Bans by hand still apply.",
+    )
     stuffing_ban: int = setting(
         3600,
         int_range(0, MAX_BAN_SECONDS),
