@@ -182,7 +182,10 @@ class Uploads:
     def before_request(self, request: Request, state: RequestState) -> None:
         """For a multipart request, make werkzeug's parser write each file through a
         :class:`_LimitedFile` of the view's limits."""
-        if request.mimetype != "multipart/form-data":
+        # The raw header, not request.mimetype: most requests have none, and parsing
+        # one costs more than the whole check.
+        content_type = request.environ.get("CONTENT_TYPE")
+        if not content_type or content_type[:19].lower() != "multipart/form-data":
             return
         limits = self.limits(request.endpoint)
         max_size = t.cast(int, limits.max_file_size)
