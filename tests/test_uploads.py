@@ -298,3 +298,18 @@ def test_csrf_fallback_parses_with_the_limits(tmp_path: Path) -> None:
     small = {"file": (io.BytesIO(b"hello"), "a.txt")}
     assert client.post("/up", data=small, base_url=HTTPS).status_code == 403
     assert stored_files(tmp_path) == []
+
+
+def test_download_name_cannot_add_parameters(tmp_path: Path) -> None:
+    """A download name with quotes and semicolons stays one quoted filename."""
+    app = upload_app(tmp_path)
+    hostile = 'a"; filename="evil.html'
+
+    @app.get("/download/<path:name>")
+    def download(name: str) -> t.Any:
+        return send_upload(name, content_type="text/plain", download_name=hostile)
+
+    name = post(app, (b"hello", "a.txt")).get_json()[0]["name"]
+    response = app.test_client().get(f"/download/{name}", base_url=HTTPS)
+    disposition = response.headers["Content-Disposition"]
+    assert disposition == 'attachment; filename="a\\"; filename=\\"evil.html"'

@@ -206,9 +206,7 @@ def test_deleting_account_removes_files(vault: Flask, tmp_path: Path) -> None:
     assert len(files_on_disk(tmp_path)) == 1
 
 
-def test_attachments_rotate(
-    vault: Flask, make_app: Callable[..., Flask], tmp_path: Path, clamd: t.Any
-) -> None:
+def test_attachments_rotate(vault: Flask, make_app: Callable[..., Flask], tmp_path: Path) -> None:
     """rotate-keys re-encrypts the attachments (file names and contents) under a new key;
     then the new key alone opens them."""
     client = sign_in(vault)
@@ -233,3 +231,13 @@ def test_attachments_rotate(
     reader = sign_in(after)
     [link] = download_links(reader, note_id)
     assert reader.get(BASE + link).data == b"hello"
+
+
+def test_markup_name_is_text(vault: Flask) -> None:
+    """A name full of markup shows as text on the note's page."""
+    client = sign_in(vault)
+    note_id = create(client)
+    assert attach(client, note_id, b"hello", "<img src=x onerror=alert(1)>.txt").status_code == 303
+    page = client.get(f"{BASE}/notes/{note_id}").get_data(as_text=True)
+    assert "<img src=x" not in page
+    assert "&lt;img src=x onerror=alert(1)&gt;.txt" in page
