@@ -175,7 +175,10 @@ class Uploads:
             found = self._limits[endpoint] = RouteLimits(
                 min(marked.max_file_size or self.config.max_file_size, self.config.max_file_size),
                 min(marked.max_files or self.config.max_files, self.config.max_files),
-                marked.extensions or self.config.allowed_extensions,
+                # A view narrows the configured extensions, never widens them.
+                tuple(e for e in marked.extensions if e in self.config.allowed_extensions)
+                if marked.extensions is not None
+                else self.config.allowed_extensions,
             )
         return found
 
