@@ -298,3 +298,60 @@ def test_csrf_fallback_parses_with_the_limits(tmp_path: Path) -> None:
     small = {"file": (io.BytesIO(b"hello"), "a.txt")}
     assert client.post("/up", data=small, base_url=HTTPS).status_code == 403
     assert stored_files(tmp_path) == []
+
+
+def test_download_name_cannot_add_parameters(tmp_path: Path) -> None:
+    """A download name with quotes and semicolons stays one quoted filename."""
+    app = upload_app(tmp_path)
+    hostile = 'a"; filename="evil.html'
+
+    @app.get("/download/<path:name>")
+    def download(name: str) -> t.Any:
+        return send_upload(name, content_type="text/plain", download_name=hostile)
+
+    name = post(app, (b"hello", "a.txt")).get_json()[0]["name"]
+    response = app.test_client().get(f"/download/{name}", base_url=HTTPS)
+    disposition = response.headers["Content-Disposition"]
+    assert disposition == 'attachment; filename="a\\"; filename=\\"evil.html"'
+
+
+def test_executable_type_when_explicitly_allowed(tmp_path: Path) -> None:
+    """An SVG passes once listed in both allowed_extensions and allow_executable."""
+    svg = b'<svg xmlns="http://www.w3.org/2000/svg"><rect width="1" height="1"/></svg>'
+    app = upload_app(
+        tmp_path,
+        BASTION_UPLOADS_ALLOWED_EXTENSIONS=["svg"],
+        BASTION_UPLOADS_ALLOW_EXECUTABLE=["svg"],
+    )
+    response = post(app, (svg, "logo.svg"))
+    assert response.status_code == 200
+    assert response.get_json()[0]["content_type"] == "image/svg+xml"
+
+
+def test_every_known_extension_has_a_kind() -> None:
+    """The configuration's extensions and the pipeline's kinds agree."""
+    from flask_bastion.config.sections import KNOWN_EXTENSIONS
+    from flask_bastion.uploads.types import KINDS
+
+    assert set(KNOWN_EXTENSIONS) == set(KINDS)
+
+
+def test_unknown_extension_setting_refused() -> None:
+    """An extension the pipeline cannot recognise is a configuration error."""
+    from flask_bastion.exceptions import ConfigurationError
+
+    from .conftest import make_app
+
+    with pytest.raises(ConfigurationError, match="BASTION_UPLOADS_ALLOWED_EXTENSIONS"):
+        make_app(BASTION_UPLOADS_ALLOWED_EXTENSIONS=["docx"])
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:3310", "tcp://host", "unix://relative"])
+def test_bad_clamd_url_refused(url: str) -> None:
+    """BASTION_UPLOADS_CLAMD_URL must be tcp://host:port or unix:///path."""
+    from flask_bastion.exceptions import ConfigurationError
+
+    from .conftest import make_app
+
+    with pytest.raises(ConfigurationError, match="BASTION_UPLOADS_CLAMD_URL"):
+        make_app(BASTION_UPLOADS_CLAMD_URL=url)

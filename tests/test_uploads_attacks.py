@@ -276,3 +276,16 @@ def test_png_text_chunk_dropped(tmp_path: Path) -> None:
     assert response.status_code == 200
     with app.app_context(), open_upload(response.get_json()[0]["name"]) as f:
         assert b"SECRET-AUTHOR-NAME" not in f.read()
+
+
+def test_view_cannot_widen_extensions(tmp_path: Path) -> None:
+    """A view's extensions narrow the configured ones: one not configured stays refused."""
+    app = upload_app(tmp_path)
+
+    @app.post("/zips")
+    @uploads.accepts_uploads(extensions=["zip", "txt"])
+    def zips() -> t.Any:
+        return {"stored": len(uploads.save_uploads("file"))}
+
+    assert post(app, (zip_of({"a.txt": b"x"}), "a.zip"), path="/zips").status_code == 415
+    assert post(app, (b"hello", "a.txt"), path="/zips").status_code == 200

@@ -19,7 +19,7 @@ from sqlalchemy import select
 from test_notes import BASE, PASSWORD, add_user, create, sign_in
 
 from flask_bastion import signals
-from flask_bastion.crypto import rotations_for
+from flask_bastion.crypto import new_key, rotations_for
 from flask_bastion.uploads import DOWNLOAD_HEADERS, REASON_EXECUTABLE, REASON_MALWARE
 from vault.db import get_db, init_db
 from vault.models import Attachment
@@ -206,9 +206,38 @@ def test_deleting_account_removes_files(vault: Flask, tmp_path: Path) -> None:
     assert len(files_on_disk(tmp_path)) == 1
 
 
-def test_attachments_rotate(vault: Flask) -> None:
-    """The attachments are part of rotate-keys."""
+def test_attachments_rotate(vault: Flask, make_app: Callable[..., Flask], tmp_path: Path) -> None:
+    """rotate-keys re-encrypts the attachments (file names and contents) under a new key;
+    then the new key alone opens them."""
     client = sign_in(vault)
-    attach(client, create(client), b"hello", "a.txt")
+    note_id = create(client)
+    attach(client, note_id, b"hello", "a.txt")
     with vault.app_context():
         assert sum(rotations_for(vault)["uploads"].usage().values()) == 1
+    same = {
+        "DATABASE_URL": vault.config["DATABASE_URL"],
+        "BASTION_UPLOADS_FOLDER": str(tmp_path / "uploads"),
+        "SECRET_KEY": vault.config["SECRET_KEY"],
+        "TRUSTED_HOSTS": ["localhost"],
+        "BASTION_SESSIONS_STORE": "memory",
+    }
+    fresh, old = new_key(), vault.config["BASTION_CRYPTO_KEYS"][0]
+    both = make_app(**same, BASTION_CRYPTO_KEYS=[fresh, old])
+    result = both.test_cli_runner().invoke(args=["bastion", "rotate-keys"])
+    assert result.exit_code == 0, result.output
+    assert "uploads: 1 re-encrypted" in result.output
+    assert "attachments.name: 1 re-encrypted" in result.output
+    after = make_app(**same, BASTION_CRYPTO_KEYS=[fresh])
+    reader = sign_in(after)
+    [link] = download_links(reader, note_id)
+    assert reader.get(BASE + link).data == b"hello"
+
+
+def test_markup_name_is_text(vault: Flask) -> None:
+    """A name full of markup shows as text on the note's page."""
+    client = sign_in(vault)
+    note_id = create(client)
+    assert attach(client, note_id, b"hello", "<img src=x onerror=alert(1)>.txt").status_code == 303
+    page = client.get(f"{BASE}/notes/{note_id}").get_data(as_text=True)
+    assert "<img src=x" not in page
+    assert "&lt;img src=x onerror=alert(1)&gt;.txt" in page

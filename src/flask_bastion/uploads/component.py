@@ -175,14 +175,20 @@ class Uploads:
             found = self._limits[endpoint] = RouteLimits(
                 min(marked.max_file_size or self.config.max_file_size, self.config.max_file_size),
                 min(marked.max_files or self.config.max_files, self.config.max_files),
-                marked.extensions or self.config.allowed_extensions,
+                # A view narrows the configured extensions, never widens them.
+                tuple(e for e in marked.extensions if e in self.config.allowed_extensions)
+                if marked.extensions is not None
+                else self.config.allowed_extensions,
             )
         return found
 
     def before_request(self, request: Request, state: RequestState) -> None:
         """For a multipart request, make werkzeug's parser write each file through a
         :class:`_LimitedFile` of the view's limits."""
-        if request.mimetype != "multipart/form-data":
+        # The raw header, not request.mimetype: most requests have none, and parsing
+        # one costs more than the whole check.
+        content_type = request.environ.get("CONTENT_TYPE")
+        if not content_type or content_type[:19].lower() != "multipart/form-data":
             return
         limits = self.limits(request.endpoint)
         max_size = t.cast(int, limits.max_file_size)

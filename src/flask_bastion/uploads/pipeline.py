@@ -201,11 +201,13 @@ def _check(component: Uploads, limits: RouteLimits, upload: FileStorage) -> _Che
     return _Checked(upload, name, kind)
 
 
-def _scan(app: Flask, component: Uploads, checked: list[_Checked]) -> bool:
-    """Scan every file; whether they were scanned."""
+def _scan(app: Flask, component: Uploads, checked: list[_Checked]) -> list[bool]:
+    """Scan every file; whether each was scanned (every file is tried: a timeout on one
+    under ``accept`` leaves the others scanned)."""
     scanner = component.scanner
     if scanner is None:
-        return False
+        return [False] * len(checked)
+    scanned = []
     for item in checked:
         stream = t.cast(t.BinaryIO, item.upload.stream)
         try:
@@ -220,7 +222,8 @@ def _scan(app: Flask, component: Uploads, checked: list[_Checked]) -> bool:
             )
             if not accepted:
                 refuse(UploadsUnavailable(REASON_SCANNER))
-            return False
+            scanned.append(False)
+            continue
         finally:
             stream.seek(0)
         if found is not None:
@@ -229,11 +232,16 @@ def _scan(app: Flask, component: Uploads, checked: list[_Checked]) -> bool:
                     REASON_MALWARE, file_name=printable(item.upload.filename), signature=found
                 )
             )
-    return True
+        scanned.append(True)
+    return scanned
 
 
 def _store(
-    app: Flask, component: Uploads, checked: list[_Checked], scanned: bool, user_id: str | None
+    app: Flask,
+    component: Uploads,
+    checked: list[_Checked],
+    scanned: list[bool],
+    user_id: str | None,
 ) -> list[StoredUpload]:
     config = component.config
     key = user_folder(user_id)
@@ -242,7 +250,7 @@ def _store(
     written: list[Path] = []
     stored: list[StoredUpload] = []
     try:
-        for item in checked:
+        for item, was_scanned in zip(checked, scanned, strict=True):
             source = t.cast(t.BinaryIO, item.upload.stream)
             if item.kind.image is not None and config.reencode_images:
                 try:
@@ -257,7 +265,7 @@ def _store(
                 if source is not item.upload.stream:
                     source.close()
             written.append(path)
-            stored.append(StoredUpload(name, item.name, item.kind.content_type, size, scanned))
+            stored.append(StoredUpload(name, item.name, item.kind.content_type, size, was_scanned))
         on_disk = sum(p.stat().st_size for p in written)
         if config.quota:
             try:
