@@ -392,13 +392,9 @@ def test_the_corpus_covers_every_family() -> None:
 
 
 @pytest.mark.parametrize(("endpoint", "method"), ROUTES, ids=[f"{m} {e}" for e, m in ROUTES])
-def test_no_route_can_be_injected(
-    arena: Arena, endpoint: str, method: str, record_property: t.Callable[[str, object], None]
-) -> None:
+def test_no_route_can_be_injected(arena: Arena, endpoint: str, method: str) -> None:
     """Every payload in every parameter: no 5xx, no injected sleep, other users' rows
     unchanged."""
     before = snapshot(arena.app, arena.victim_keys)
-    sent = fuzz(arena, endpoint, method)
-    record_property("requests", sent)
-    assert sent >= len(PAYLOADS)
+    assert fuzz(arena, endpoint, method) >= len(PAYLOADS)
     assert snapshot(arena.app, arena.victim_keys) == before
