@@ -60,6 +60,7 @@ from .inputs import InputLimits
 from .mail import Mailer
 from .markers import View
 from .proxy import TrustedProxies
+from .ratelimit import RateLimiting
 from .sanitize import Sanitizer
 from .sessions import Sessions
 from .stores import Stores
@@ -78,6 +79,7 @@ BUILTIN_COMPONENTS: tuple[Factory, ...] = (
     InputLimits,
     HTTPS,
     HotlinkProtection,
+    RateLimiting,
     Sessions,
     LoginThrottling,
     CSRFProtection,

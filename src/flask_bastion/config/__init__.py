@@ -42,6 +42,7 @@ from .sections import (
     MailConfig,
     PasswordsConfig,
     ProxyConfig,
+    RatelimitConfig,
     SessionsConfig,
     StoresConfig,
 )
@@ -68,6 +69,7 @@ __all__ = [
     "MailConfig",
     "PasswordsConfig",
     "ProxyConfig",
+    "RatelimitConfig",
     "SessionsConfig",
     "SettingInfo",
     "StoresConfig",
@@ -99,6 +101,7 @@ SECTIONS: dict[str, type[t.Any]] = {
     "lockout": LockoutConfig,
     "crypto": CryptoConfig,
     "content": ContentConfig,
+    "ratelimit": RatelimitConfig,
 }
 
 
@@ -161,6 +164,7 @@ class BastionConfig:
     lockout: LockoutConfig
     crypto: CryptoConfig
     content: ContentConfig
+    ratelimit: RatelimitConfig
     #: key -> where its value came from: ``"keyword"``, ``"app.config"`` or ``"default"``.
     sources: Mapping[str, str]
 

@@ -13,6 +13,9 @@ from .content import (
     MAX_SIGNED_URL_LIFETIME,
     ContentConfig,
 )
+from .ratelimit import (
+    RatelimitConfig,
+)
 from .services import (
     MAX_CONSECUTIVE_FAILURES,
     CryptoConfig,
@@ -64,6 +67,7 @@ __all__ = [
     "MailConfig",
     "PasswordsConfig",
     "ProxyConfig",
+    "RatelimitConfig",
     "SessionsConfig",
     "StoresConfig",
     "range_api_url",
