@@ -262,17 +262,16 @@ class RateLimiting:
         found = self._v6.get(address)
         if found is None:
             try:
-                ip = ipaddress.IPv6Address(address)
+                # A zone ID (fe80::1%eth0) names our interface, not the client.
+                ip = ipaddress.IPv6Address(address.partition("%")[0])
             except ValueError:
                 found = "x:" + _safe(address)
             else:
                 if ip.ipv4_mapped is not None:
                     found = str(ip.ipv4_mapped)
                 else:
-                    net = ipaddress.IPv6Network(
-                        (ip.exploded.split("%")[0], self.settings.ipv6_prefix), strict=False
-                    )
-                    found = str(net)
+                    prefix = self.settings.ipv6_prefix
+                    found = str(ipaddress.IPv6Network((int(ip), prefix), strict=False))
             if len(self._v6) >= _V6_MEMO:
                 self._v6.clear()
             self._v6[address] = found
