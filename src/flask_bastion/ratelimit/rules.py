@@ -100,10 +100,12 @@ def parse_rules(
     if not name or not all(c.isalnum() or c in "-_." for c in name):
         raise ValueError("a limit's name is letters, digits, '-', '_' and '.'")
     rules = []
-    for text in texts:
+    for number, text in enumerate(texts, 1):
         item = parse(text)
+        # Each policy of a response has a name of its own: default, default-2, ...
+        label = name if number == 1 else f"{name}-{number}"
         rules.append(
-            Rule(text, item.amount, item.get_expiry(), name, scope, key, cost, fail, burst)
+            Rule(text, item.amount, item.get_expiry(), label, scope, key, cost, fail, burst)
         )
     return tuple(rules)
 
