@@ -47,6 +47,10 @@ AUTH_ENDPOINTS = frozenset(
         "mfa_disable",
     )
 )
+#: Of those, the password checks: the lockout (:mod:`flask_bastion.accounts.throttle`)
+#: already counts their attempts per account, with delays and locks, so the account
+#: limit does not count them twice.
+LOCKOUT_ENDPOINTS = frozenset({"bastion_accounts.login", "bastion_accounts.confirm"})
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 #: The session key of a sign-in waiting for its second factor.
 _MFA_PENDING_KEY = "_bastion_mfa_pending"
@@ -114,9 +118,10 @@ class RateLimiting:
         #: The counters (made by :meth:`init_app`).
         self.windows: Windows = MemoryWindows()
         self.default = parse_rules(s.default, name="default") if s.default else ()
-        self.auth = (
+        self.auth_ip = (
             parse_rules(s.auth, name="auth", scope="ip", fail=s.auth_fail) if s.auth else ()
-        ) + (
+        )
+        self.auth_account = (
             parse_rules(s.auth_account, name="auth-account", scope="account", fail=s.auth_fail)
             if s.auth_account
             else ()
@@ -294,8 +299,10 @@ class RateLimiting:
         for group in view.get(VIEW_LIMITS, {}).values():
             rules += group
         safe = self._plan(rules)
+        if endpoint in LOCKOUT_ENDPOINTS:
+            return safe, self._plan([*rules, *self.auth_ip])
         if endpoint in AUTH_ENDPOINTS or view.get(AUTH, False):
-            return safe, self._plan([*rules, *self.auth])
+            return safe, self._plan([*rules, *self.auth_ip, *self.auth_account])
         return safe, safe
 
     def _plan(self, rules: list[Rule]) -> _Plan | None:

@@ -57,11 +57,12 @@ class RatelimitConfig:
         "serves the request and logs it; 'closed' answers 503 with Retry-After.",
     )
     auth: tuple[str, ...] = setting(
-        ("10/1 minute", "100/1 hour"),
+        ("20/1 minute", "200/1 hour"),
         rate_limits,
         "Limits on the form posts of sign-in, registration, password reset, email "
         "verification and second factors (and every view marked @auth_limited), per "
-        "client address.",
+        "client address: a flood ceiling that leaves room for an office behind one NAT "
+        "(the lockout counts failed sign-ins per address on its own).",
         danger="None",
     )
     auth_account: tuple[str, ...] = setting(
