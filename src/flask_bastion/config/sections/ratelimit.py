@@ -96,7 +96,7 @@ class RatelimitConfig:
         networks,
         "Client networks (CIDR) no limit applies to, such as a monitoring probe; the "
         "address is the one proxy trust settled.",
-        danger="any network at all",
+        danger="a network that is not private",
     )
     exempt_endpoints: tuple[str, ...] = setting(
         (),
