@@ -67,10 +67,16 @@ _HEADER_LENGTHS = frozenset(len(name) for name in _HEADER_NAMES)
 class _Plan:
     """The limits of one endpoint for safe or unsafe methods, settled on first use."""
 
-    __slots__ = ("closed", "policy", "rules")
+    __slots__ = ("closed", "cost", "policy", "rules", "single")
 
     def __init__(self, rules: tuple[Rule, ...], closed: bool) -> None:
         self.rules = rules
+        #: The one limit of a plan that has only one, counting the client or its address
+        #: at a fixed cost (the default limit alone): the fast path.
+        only = rules[0] if len(rules) == 1 else None
+        fast = only is not None and only.scope in ("client", "ip") and isinstance(only.cost, int)
+        self.single = only if fast else None
+        self.cost = only.cost if only is not None and isinstance(only.cost, int) else 1
         #: Whether a store failure refuses the request (one of its limits fails closed).
         self.closed = closed
         #: The ``RateLimit-Policy`` header value.
@@ -127,6 +133,7 @@ class RateLimiting:
             else ()
         )
         self._exempt_networks = s.exempt_networks
+        self._always = s.headers == "always"
         self._plans: dict[str | None, tuple[_Plan | None, _Plan | None]] = {}
         self._v6: dict[str, str] = {}
         self._secret = b""
@@ -160,6 +167,26 @@ class RateLimiting:
         # A session is only worth a look when a cookie came (anonymous pages stay cheap);
         # its user ID is the server's own record, not anything the client sent.
         user = peek_session_value(USER_KEY) if "HTTP_COOKIE" in environ else None
+        single = plan.single
+        if single is not None:
+            ident = ip if user is None or single.scope == "ip" else f"u:{user}"
+            now = self.clock()
+            try:
+                key = single.prefix + ident
+                count, ends = self.windows.hit(key, single.window, plan.cost, now)
+            except StoreError as exc:
+                self._store_failed(plan, str(exc), endpoint)
+                return
+            remaining = single.amount - count
+            if remaining >= 0:
+                if self._always:
+                    reset = math.ceil(ends - now) or 1
+                    state.on_response(
+                        _Headers(plan.policy, f"{single.header}{remaining};t={reset}")
+                    )
+                return
+            self._decide([single], [(count, ends)], now, plan, state, endpoint, ip, user)
+            return
         hits: list[Hit] = []
         used: list[Rule] = []
         for limit in plan.rules:
@@ -172,11 +199,7 @@ class RateLimiting:
             return
         now = self.clock()
         try:
-            counts = (
-                [self.windows.hit(*hits[0], now)]
-                if len(hits) == 1
-                else self.windows.hit_many(hits, now)
-            )
+            counts = self.windows.hit_many(hits, now)
         except StoreError as exc:
             self._store_failed(plan, str(exc), endpoint)
             return
@@ -206,9 +229,9 @@ class RateLimiting:
             if left < remaining:
                 shown, remaining, shown_ends = limit, left, ends
         reset = max(1, math.ceil(wait if refused is not None else shown_ends - now))
-        header = _Headers(plan.policy, f'"{shown.name}";r={max(remaining, 0)};t={reset}')
+        header = _Headers(plan.policy, f"{shown.header}{max(remaining, 0)};t={reset}")
         if refused is None:
-            if self.settings.headers == "always":
+            if self._always:
                 state.on_response(header)
             return
         state.on_response(header)

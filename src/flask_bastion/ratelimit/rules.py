@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typing as t
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from flask import Blueprint
 
@@ -60,15 +60,18 @@ class Rule:
     #: A burst limit of a page budget: going over it sends ``scraping_suspected``.
     burst: bool = False
 
-    @property
-    def prefix(self) -> str:
-        """The start of the limit's counter keys (``limits``' ``key_for`` order)."""
-        return f"{self.name}/{self.amount}/{self.window}/"
+    #: The start of the limit's counter keys (``limits``' ``key_for`` order).
+    prefix: str = field(init=False, repr=False, compare=False)
+    #: The limit as a member of the ``RateLimit-Policy`` header.
+    policy: str = field(init=False, repr=False, compare=False)
+    #: The start of the ``RateLimit`` header when this limit is the one shown.
+    header: str = field(init=False, repr=False, compare=False)
 
-    @property
-    def policy(self) -> str:
-        """The limit as a member of the ``RateLimit-Policy`` header."""
-        return f'"{self.name}";q={self.amount};w={self.window}'
+    def __post_init__(self) -> None:
+        # Computed once: the request path only concatenates.
+        object.__setattr__(self, "prefix", f"{self.name}/{self.amount}/{self.window}/")
+        object.__setattr__(self, "policy", f'"{self.name}";q={self.amount};w={self.window}')
+        object.__setattr__(self, "header", f'"{self.name}";r=')
 
 
 def parse_rules(
