@@ -20,6 +20,7 @@ from werkzeug.exceptions import (
     RequestHeaderFieldsTooLarge,
     SecurityError,
     ServiceUnavailable,
+    TooManyRequests,
     Unauthorized,
     UnprocessableEntity,
     UnsupportedMediaType,
@@ -437,3 +438,39 @@ class UploadsUnavailable(StoreUnavailable):
 
     event = "upload.unavailable"
     DEFAULT_REASON = "Uploads are unavailable; try again shortly."
+
+
+class RateLimitExceeded(Rejection, TooManyRequests):
+    """A client went over a rate limit (:mod:`flask_bastion.ratelimit`): 429 with
+    ``Retry-After`` and the ``RateLimit-Policy`` / ``RateLimit`` headers, the
+    :data:`~flask_bastion.signals.rate_limited` signal and an info log line (a limit
+    that works is not an incident; a flood would otherwise flood the log too).
+
+    :param reason: a ``REASON_*`` constant of :mod:`flask_bastion.ratelimit`.
+    :param limit: the limit that refused, such as ``"600/1 minute"``.
+    :param scope: what it counts: ``"user"``, ``"ip"``, ``"account"`` or ``"key"``.
+    :param endpoint: the refused view's endpoint.
+    :param retry_after: seconds until the limit's window ends.
+    """
+
+    event = "ratelimit.exceeded"
+    signal = signals.rate_limited
+    log_level = logging.INFO
+
+    def __init__(
+        self, reason: str, *, limit: str, scope: str, endpoint: str | None, retry_after: int
+    ) -> None:
+        super().__init__(reason)
+        self.retry_after = retry_after  # werkzeug's TooManyRequests sends it
+        self.details = types.MappingProxyType(
+            {"limit": limit, "scope": scope, "endpoint": endpoint}
+        )
+
+
+class RateLimitStoreUnavailable(StoreUnavailable):
+    """The store of the rate-limit counters could not be reached, and a limit of the
+    request fails closed (the authentication limits by default): 503 with
+    ``Retry-After``."""
+
+    event = "ratelimit.store_unavailable"
+    DEFAULT_REASON = "This service is unavailable for a moment; try again shortly."

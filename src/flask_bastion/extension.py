@@ -62,6 +62,7 @@ from .ipfilter import IPFilter
 from .mail import Mailer
 from .markers import View
 from .proxy import TrustedProxies
+from .ratelimit import RateLimiting
 from .sanitize import Sanitizer
 from .sessions import Sessions
 from .stores import Stores
@@ -83,6 +84,7 @@ BUILTIN_COMPONENTS: tuple[Factory, ...] = (
     HTTPS,
     HotlinkProtection,
     IPFilter,
+    RateLimiting,
     Sessions,
     LoginThrottling,
     CSRFProtection,

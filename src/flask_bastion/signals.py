@@ -158,3 +158,18 @@ scan_failed = _signals.signal("bastion.scan-failed")
 #: A file was stored. Keywords: ``name`` (the random stored name), ``size``,
 #: ``content_type``, ``user_id``, ``scanned`` (whether ClamAV passed it).
 upload_stored = _signals.signal("bastion.upload-stored")
+# Rate limits (flask_bastion.ratelimit).
+
+#: A request went over a rate limit and was refused with 429. Keywords: ``reason``,
+#: ``status``, ``limit`` (such as ``"600/1 minute"``), ``scope`` (``"user"``, ``"ip"``,
+#: ``"account"`` or ``"key"``), ``endpoint``.
+rate_limited = _signals.signal("bastion.rate-limited")
+#: The rate-limit store could not be reached. Keywords: ``reason`` (the kind of
+#: failure, never the URL), ``fail`` (``"open"``: the request was served unlimited;
+#: ``"closed"``: it was answered 503), ``endpoint``.
+ratelimit_store_failed = _signals.signal("bastion.ratelimit-store-failed")
+#: A client went over the burst limit of a page budget
+#: (:func:`~flask_bastion.ratelimit.page_budget`): many listing or search pages in a few
+#: seconds, as a scraper loads them. Later controls (bans, monitoring) act on it.
+#: Keywords: ``ip``, ``user_id`` (``None`` when anonymous), ``endpoint``, ``limit``.
+scraping_suspected = _signals.signal("bastion.scraping-suspected")

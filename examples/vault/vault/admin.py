@@ -29,6 +29,7 @@ from flask.cli import with_appcontext
 from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 
+from flask_bastion import page_budget
 from flask_bastion.accounts import accounts_state, current_user, fresh_login_required
 from flask_bastion.accounts.core import normalise_email
 from flask_bastion.accounts.models import UserRole
@@ -124,6 +125,7 @@ def _account(user_id: int) -> User:
 
 
 @bp.get("/")
+@page_budget(per_ip="600/hour", per_user="600/hour", burst="30/10 seconds")
 @admin_required
 def users() -> str:
     """Every account, newest first, with ``?q=`` to filter by address.

@@ -43,6 +43,7 @@ from .sections import (
     MailConfig,
     PasswordsConfig,
     ProxyConfig,
+    RatelimitConfig,
     SessionsConfig,
     StoresConfig,
     UploadsConfig,
@@ -71,6 +72,7 @@ __all__ = [
     "MailConfig",
     "PasswordsConfig",
     "ProxyConfig",
+    "RatelimitConfig",
     "SessionsConfig",
     "SettingInfo",
     "StoresConfig",
@@ -105,6 +107,7 @@ SECTIONS: dict[str, type[t.Any]] = {
     "content": ContentConfig,
     "ipfilter": IpfilterConfig,
     "uploads": UploadsConfig,
+    "ratelimit": RatelimitConfig,
 }
 
 
@@ -169,6 +172,7 @@ class BastionConfig:
     content: ContentConfig
     ipfilter: IpfilterConfig
     uploads: UploadsConfig
+    ratelimit: RatelimitConfig
     #: key -> where its value came from: ``"keyword"``, ``"app.config"`` or ``"default"``.
     sources: Mapping[str, str]
 

@@ -17,6 +17,9 @@ from .ipfilter import (
     MAX_BAN_SECONDS,
     IpfilterConfig,
 )
+from .ratelimit import (
+    RatelimitConfig,
+)
 from .services import (
     MAX_CONSECUTIVE_FAILURES,
     CryptoConfig,
@@ -77,6 +80,7 @@ __all__ = [
     "MailConfig",
     "PasswordsConfig",
     "ProxyConfig",
+    "RatelimitConfig",
     "SessionsConfig",
     "StoresConfig",
     "UploadsConfig",
