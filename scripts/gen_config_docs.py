@@ -46,6 +46,8 @@ TITLES = {
     "crypto": "Crypto",
     "content": "Content",
     "ipfilter": "IP filter",
+    "uploads": "Uploads",
+    "ratelimit": "Rate limits",
 }
 
 #: What each parser in ``config/parsers/`` accepts, by the parser's function name.
@@ -95,6 +97,14 @@ ACCEPTS = {
         "Flask-Bastion sends (`Content-Security-Policy`, `X-Frame-Options`, ...)"
     ),
     "identifier": "a name of letters, digits, `_`, `-` and `.`",
+    "storage_url": (
+        "`'memory://'`, or a Redis URL as the `limits` library reads it: `redis://`, "
+        "`rediss://`, `redis+unix://`, `redis+sentinel://`, `redis+cluster://`"
+    ),
+    "rate_limits": (
+        "`None` or `''` for none, or limits in the `limits` notation: `'600/minute'`, "
+        "`'10/second; 1000/hour'` (`;` between limits), or a list of such strings"
+    ),
     "endpoint_patterns": (
         "a list of endpoint names (letters, digits, `_`, `-`, `.`; `*` matches any "
         "characters, so `'*.static'` is every blueprint's static files), or one "
@@ -104,6 +114,7 @@ ACCEPTS = {
         "a list of paths such as `'/admin'` (a `/` and path segments, no trailing `/`), or "
         "one comma-separated string"
     ),
+    "clamd_url": "`None`, `'tcp://host:port'` or `'unix:///path/to/clamd.sock'`",
     "robots_tag": (
         "`None`, or 1 to 200 visible ASCII characters and inner spaces, such as "
         "`'noindex, nofollow'`"

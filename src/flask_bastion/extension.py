@@ -62,9 +62,11 @@ from .ipfilter import IPFilter
 from .mail import Mailer
 from .markers import View
 from .proxy import TrustedProxies
+from .ratelimit import RateLimiting
 from .sanitize import Sanitizer
 from .sessions import Sessions
 from .stores import Stores
+from .uploads import Uploads
 
 if t.TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -78,9 +80,11 @@ BUILTIN_COMPONENTS: tuple[Factory, ...] = (
     SafeErrors,
     DebuggerGuard,
     InputLimits,
+    Uploads,
     HTTPS,
     HotlinkProtection,
     IPFilter,
+    RateLimiting,
     Sessions,
     LoginThrottling,
     CSRFProtection,

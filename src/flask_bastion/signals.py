@@ -142,3 +142,34 @@ ip_unbanned = _signals.signal("bastion.ip-unbanned")
 #: with the last ban list read; ``"closed"``: answered 503, with the ``store_unavailable``
 #: signal as well).
 ban_store_failed = _signals.signal("bastion.ban-store-failed")
+# File uploads (flask_bastion.uploads).
+
+#: An uploaded file was refused and nothing of the request's files was kept. Keywords:
+#: ``reason`` (one of the ``REASON_*`` constants of :mod:`flask_bastion.uploads`),
+#: ``status``, ``file_name`` (as sent, made printable; ``None`` when unknown).
+upload_refused = _signals.signal("bastion.upload-refused")
+#: ClamAV found malware in an uploaded file, which was refused (422). Keywords:
+#: ``reason``, ``status``, ``file_name``, ``signature`` (the name ClamAV gave it).
+malware_found = _signals.signal("bastion.malware-found")
+#: A file could not be scanned (clamd down, timed out or failing). Keywords: ``reason``,
+#: ``accepted`` (``True`` when ``BASTION_UPLOADS_SCAN_FAILURE`` is ``accept`` and the
+#: file was stored unscanned).
+scan_failed = _signals.signal("bastion.scan-failed")
+#: A file was stored. Keywords: ``name`` (the random stored name), ``size``,
+#: ``content_type``, ``user_id``, ``scanned`` (whether ClamAV passed it).
+upload_stored = _signals.signal("bastion.upload-stored")
+# Rate limits (flask_bastion.ratelimit).
+
+#: A request went over a rate limit and was refused with 429. Keywords: ``reason``,
+#: ``status``, ``limit`` (such as ``"600/1 minute"``), ``scope`` (``"user"``, ``"ip"``,
+#: ``"account"`` or ``"key"``), ``endpoint``.
+rate_limited = _signals.signal("bastion.rate-limited")
+#: The rate-limit store could not be reached. Keywords: ``reason`` (the kind of
+#: failure, never the URL), ``fail`` (``"open"``: the request was served unlimited;
+#: ``"closed"``: it was answered 503), ``endpoint``.
+ratelimit_store_failed = _signals.signal("bastion.ratelimit-store-failed")
+#: A client went over the burst limit of a page budget
+#: (:func:`~flask_bastion.ratelimit.page_budget`): many listing or search pages in a few
+#: seconds, as a scraper loads them. Later controls (bans, monitoring) act on it.
+#: Keywords: ``ip``, ``user_id`` (``None`` when anonymous), ``endpoint``, ``limit``.
+scraping_suspected = _signals.signal("bastion.scraping-suspected")

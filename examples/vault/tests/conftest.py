@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import typing as t
@@ -58,8 +59,8 @@ def runner(app: Flask) -> FlaskCliRunner:
     return app.test_cli_runner()
 
 
-@pytest.fixture
-def postgres_url() -> Iterator[str]:
+@contextlib.contextmanager
+def private_schema() -> Iterator[str]:
     """``DATABASE_URL`` with ``search_path`` set to a private schema, dropped afterwards.
 
     Skips when ``DATABASE_URL`` is unset, unless ``BASTION_REQUIRE_SERVICES=1``.
@@ -85,6 +86,13 @@ def postgres_url() -> Iterator[str]:
                 connection.execute(DropSchema(schema, cascade=True))
     finally:
         admin.dispose()
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A private PostgreSQL schema for one test (see :func:`private_schema`)."""
+    with private_schema() as url:
+        yield url
 
 
 @pytest.fixture

@@ -38,7 +38,7 @@ from flask_bastion.accounts import Accounts
 from flask_bastion.crypto import new_key
 from flask_bastion.ipfilter import restrict_blueprint
 
-from . import admin, admin_bans, api, db, health, notes, pages, preferences
+from . import admin, admin_bans, api, attachments, db, health, notes, pages, preferences
 from .models import User
 from .policy import policy
 
@@ -88,6 +88,7 @@ def create_app(test_config: Mapping[str, t.Any] | None = None) -> Flask:
     app.register_blueprint(health.bp)
     app.register_blueprint(preferences.bp)
     app.register_blueprint(notes.bp)
+    attachments.init_app(app)
     app.register_blueprint(api.bp)
     return app
 

@@ -10,14 +10,13 @@ gets another worker on its next connection.
 
 from __future__ import annotations
 
-import os
-import re
 from collections.abc import Iterable
 
 from flask import Flask
 
 from ..config import BastionConfig
 from .registry import ERROR, WARNING, CheckMessage, message, register
+from .workers import worker_count
 
 W140 = message(
     WARNING,
@@ -52,22 +51,6 @@ W143 = message(
     "bastion.W143",
     settings=("BASTION_IPFILTER_BANS_URL",),
 )
-
-_WORKERS_RE = re.compile(r"(?:^|\s)(?:-w|--workers)(?:=|\s+)([0-9]+)")
-
-
-def worker_count(app: Flask) -> int:
-    """The number of worker processes the deployment announces: ``WEB_CONCURRENCY`` (in
-    ``app.config`` or the environment, as gunicorn and hosting platforms read it), else
-    ``--workers`` / ``-w`` in ``GUNICORN_CMD_ARGS``; 1 when nothing says."""
-    announced = app.config.get("WEB_CONCURRENCY") or os.environ.get("WEB_CONCURRENCY")
-    if announced is None:
-        match = _WORKERS_RE.search(os.environ.get("GUNICORN_CMD_ARGS", ""))
-        announced = match.group(1) if match else None
-    try:
-        return max(1, int(announced)) if announced is not None else 1
-    except ValueError:
-        return 1
 
 
 @register()

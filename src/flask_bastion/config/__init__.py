@@ -43,8 +43,10 @@ from .sections import (
     MailConfig,
     PasswordsConfig,
     ProxyConfig,
+    RatelimitConfig,
     SessionsConfig,
     StoresConfig,
+    UploadsConfig,
 )
 
 __all__ = [
@@ -70,9 +72,11 @@ __all__ = [
     "MailConfig",
     "PasswordsConfig",
     "ProxyConfig",
+    "RatelimitConfig",
     "SessionsConfig",
     "SettingInfo",
     "StoresConfig",
+    "UploadsConfig",
     "is_secret",
     "load_config",
     "setting",
@@ -102,6 +106,8 @@ SECTIONS: dict[str, type[t.Any]] = {
     "crypto": CryptoConfig,
     "content": ContentConfig,
     "ipfilter": IpfilterConfig,
+    "uploads": UploadsConfig,
+    "ratelimit": RatelimitConfig,
 }
 
 
@@ -165,6 +171,8 @@ class BastionConfig:
     crypto: CryptoConfig
     content: ContentConfig
     ipfilter: IpfilterConfig
+    uploads: UploadsConfig
+    ratelimit: RatelimitConfig
     #: key -> where its value came from: ``"keyword"``, ``"app.config"`` or ``"default"``.
     sources: Mapping[str, str]
 

@@ -17,6 +17,9 @@ from .ipfilter import (
     MAX_BAN_SECONDS,
     IpfilterConfig,
 )
+from .ratelimit import (
+    RatelimitConfig,
+)
 from .services import (
     MAX_CONSECUTIVE_FAILURES,
     CryptoConfig,
@@ -26,6 +29,11 @@ from .services import (
 from .state import (
     SessionsConfig,
     StoresConfig,
+)
+from .uploads import (
+    EXECUTABLE_EXTENSIONS,
+    KNOWN_EXTENSIONS,
+    UploadsConfig,
 )
 from .web import (
     DEFAULT_CSP,
@@ -49,6 +57,8 @@ __all__ = [
     "DEFAULT_CSP",
     "DEFAULT_PERMISSIONS_POLICY",
     "DEVELOPMENT",
+    "EXECUTABLE_EXTENSIONS",
+    "KNOWN_EXTENSIONS",
     "MAX_BAN_SECONDS",
     "MAX_CONSECUTIVE_FAILURES",
     "MAX_SESSION_TIMEOUT",
@@ -70,8 +80,10 @@ __all__ = [
     "MailConfig",
     "PasswordsConfig",
     "ProxyConfig",
+    "RatelimitConfig",
     "SessionsConfig",
     "StoresConfig",
+    "UploadsConfig",
     "range_api_url",
     "secret",
 ]
