@@ -1519,7 +1519,12 @@ def _environ_restored() -> t.Iterator[None]:
 REDIS_LIMITS = "redis://127.0.0.1:6379/0"
 FIRES.extend(
     [
-        pytest.param("bastion.E130", {"patch": _workers(4)}, (), id="E130-memory-four-workers"),
+        pytest.param(
+            "bastion.E130",
+            {"patch": _workers(4)},
+            ("bastion.W143",),  # the bans are in memory by default too
+            id="E130-memory-four-workers",
+        ),
         pytest.param(
             "bastion.W131", {"BASTION_RATELIMIT_ENABLED": False}, (), id="W131-limits-off"
         ),
