@@ -5,6 +5,7 @@ audited; a ban holds at once; the admin area refuses networks outside the allowl
 from __future__ import annotations
 
 import logging
+import re
 import typing as t
 from collections.abc import Callable
 
@@ -164,3 +165,25 @@ def test_ban_page_with_the_store_down_is_a_clean_503(
     assert "Traceback" not in page.get_data(as_text=True)
     data = {"network": "198.51.100.7", "duration": "3600"}
     assert client.post(f"{BASE}/admin/bans", data=data).status_code == 503
+
+
+def test_ban_page_finds_bans_and_shows_at_most_a_page(vault: Flask) -> None:
+    """?q= with an address finds the bans covering it, with text the bans mentioning it;
+    a long list shows its first page only."""
+    with vault.app_context():
+        ban("198.51.100.0/24", 600, "scanner")
+        ban("2001:db8::/64", 900, "stuffing", by="stuffing")
+        for n in range(205):
+            ban(f"10.0.{n // 256}.{n % 256}", 1200, "bulk")
+    client = admin_client(vault)
+
+    def networks(query: str) -> list[str]:
+        page = client.get(f"{BASE}/admin/bans", query_string={"q": query})
+        return re.findall(r"<td>([0-9a-f:./]+/\d+)</td>", page.get_data(as_text=True))
+
+    assert networks("198.51.100.77") == ["198.51.100.0/24"]
+    assert networks("2001:db8::5") == ["2001:db8::/64"]
+    assert networks("STUFF") == ["2001:db8::/64"]
+    assert networks("203.0.113.1") == []
+    whole = client.get(f"{BASE}/admin/bans").get_data(as_text=True)
+    assert "207 ban(s), the 200 ending soonest shown." in whole

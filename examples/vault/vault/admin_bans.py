@@ -17,27 +17,48 @@ from flask.typing import ResponseReturnValue
 
 from flask_bastion.accounts import current_user
 from flask_bastion.exceptions import BanStoreUnavailable, StoreError
-from flask_bastion.ipfilter import ban, bans, client_address, ipfilter_of, unban
+from flask_bastion.ipfilter import Ban, ban, bans, client_address, ipfilter_of, unban
 from flask_bastion.ipfilter.networks import network_of
 from flask_bastion.logs import security_log
 from flask_bastion.refusal import refuse
 
 from .admin import admin_required, bp
 
+#: The most bans one page shows (the list may hold thousands); ?q= finds the others.
+PAGE_SIZE = 200
 #: The durations offered, in seconds, with their labels.
 DURATIONS = {3600: "1 hour", 86_400: "1 day", 7 * 86_400: "7 days", 30 * 86_400: "30 days"}
+
+
+def _matches(entry: Ban, query: str) -> bool:
+    """Whether ``entry`` answers ``query``: an address it covers, or text in its network,
+    reason or author."""
+    address = client_address(query)
+    if address is not None:
+        return address.version == entry.network.version and address in entry.network
+    query = query.lower()
+    return any(query in text.lower() for text in (str(entry.network), entry.reason, entry.by))
 
 
 def _page(error: str | None = None, status: int = 200) -> ResponseReturnValue:
     from flask import current_app
 
+    query = request.args.get("q", "", type=str).strip()[:100]
     try:
         found = bans()
     except StoreError:
         refuse(BanStoreUnavailable())
+    if query:
+        found = [entry for entry in found if _matches(entry, query)]
     now = ipfilter_of(current_app).bans.clock()
     return render_template(
-        "admin/bans.html", bans=found, durations=DURATIONS, error=error, now=now
+        "admin/bans.html",
+        bans=found[:PAGE_SIZE],
+        total=len(found),
+        query=query,
+        durations=DURATIONS,
+        error=error,
+        now=now,
     ), status
 
 
@@ -56,7 +77,9 @@ def _audit(action: str, network: str) -> None:
 @bp.get("/bans")
 @admin_required
 def bans_page() -> ResponseReturnValue:
-    """The live bans, soonest to end first, and the form to add one."""
+    """The live bans, soonest to end first (at most :data:`PAGE_SIZE`; ``?q=`` takes an
+    address, to find the bans covering it, or text of a network, reason or author), and
+    the form to add one."""
     return _page()
 
 
