@@ -64,6 +64,9 @@ workers=1
 if [ -n "${REDIS_URL:-}" ]; then
     # Counters every worker shares: in memory, each worker would count on its own.
     export VAULT_BASTION_RATELIMIT_STORAGE_URL="$REDIS_URL"
+    # Bans too: a ban reaches every worker at its next request (in the database, within
+    # BASTION_IPFILTER_REFRESH seconds).
+    export VAULT_BASTION_IPFILTER_BANS_URL="$REDIS_URL"
     if [ -n "${DATABASE_URL:-}" ]; then
         workers=2
     fi
