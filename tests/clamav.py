@@ -47,7 +47,7 @@ class PrivateClamd:
     """One clamd process on a database of :data:`EICAR` and :data:`MARKER`, listening
     on a Unix socket and on a TCP port of 127.0.0.1, all under ``root``."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, stream_max: str = "64M") -> None:
         self.root = root
         self.socket_path = root / "clamd.sock"
         self.port = _free_port()
@@ -70,7 +70,7 @@ class PrivateClamd:
                     f"TemporaryDirectory {root / 'tmp'}",
                     f"LogFile {root / 'clamd.log'}",
                     f"PidFile {root / 'clamd.pid'}",
-                    "StreamMaxLength 64M",
+                    f"StreamMaxLength {stream_max}",
                     "ScanArchive yes",
                     "OfficialDatabaseOnly no",
                     "",
@@ -139,11 +139,11 @@ class PrivateClamd:
         self.process = None
 
 
-def start_private_clamd() -> t.Iterator[PrivateClamd]:
-    """Generator for a session fixture: a started :class:`PrivateClamd`, stopped and its
-    folder removed afterwards."""
+def start_private_clamd(stream_max: str = "64M") -> t.Iterator[PrivateClamd]:
+    """Generator for a fixture: a started :class:`PrivateClamd` (``stream_max``: its
+    ``StreamMaxLength``), stopped and its folder removed afterwards."""
     root = Path(tempfile.mkdtemp(prefix="bastion-clamd-"))
-    daemon = PrivateClamd(root)
+    daemon = PrivateClamd(root, stream_max)
     try:
         daemon.start()
         yield daemon

@@ -11,9 +11,17 @@ import pytest
 from flask import Flask
 
 from flask_bastion import uploads
+from flask_bastion.uploads import Clamd
 
-from .clamav import EICAR, EICAR_NAME, MARKER, MARKER_NAME, PrivateClamd
-from .conftest import HTTPS
+from .clamav import (
+    EICAR,
+    EICAR_NAME,
+    MARKER,
+    MARKER_NAME,
+    PrivateClamd,
+    start_private_clamd,
+)
+from .conftest import HTTPS, require_clamd
 from .test_uploads import quota_used
 from .upload_files import (
     SAME_ORIGIN,
@@ -286,3 +294,32 @@ def test_clamd_stopped_mid_test(tmp_path: Path, own_clamd: PrivateClamd) -> None
     assert response.status_code == 503
     assert seen.names() == ["bastion.scan-failed"]
     assert len(stored_files(tmp_path)) == 1
+
+
+def test_clamd_error_reply_is_unavailable(tmp_path: Path) -> None:
+    """A file past clamd's StreamMaxLength gets an ERROR reply: no verdict, 503."""
+    require_clamd()
+    daemon = start_private_clamd(stream_max="100K")
+    clamd = next(daemon)
+    try:
+        app = upload_app(tmp_path, BASTION_UPLOADS_CLAMD_URL=clamd.tcp_url)
+        with Signals() as seen:
+            response = post(app, (b"a" * 400_000, "big.txt"))  # in memory in the client
+        assert response.status_code == 503
+        assert seen.names() == ["bastion.scan-failed"]
+        assert stored_files(tmp_path) == []
+    finally:
+        daemon.close()
+
+
+def test_ping(clamd: PrivateClamd, tmp_path: Path) -> None:
+    """Clamd.ping answers for a running daemon and not for a missing one."""
+    assert Clamd(clamd.unix_url).ping()
+    assert Clamd(clamd.tcp_url).ping()
+    assert not Clamd(f"unix://{tmp_path}/none.sock").ping()
+
+
+def test_clamd_url_forms() -> None:
+    """Only tcp:// and unix:// URLs make a client."""
+    with pytest.raises(ValueError, match="tcp://"):
+        Clamd("http://127.0.0.1:3310")
