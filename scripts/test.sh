@@ -37,6 +37,33 @@ if [ ! -x /usr/bin/chromium ]; then
     fi
 fi
 
+# tests/test_uploads_hostile.py and Vault's attachment tests scan with a private clamd
+# (tests/clamav.py) on a signature database the tests write: EICAR and a signature of our
+# own. Debian's clamav-daemon provides clamd; its services are kept from starting while it
+# installs (policy-rc.d), so neither the system daemon nor freshclam runs and no
+# signature is ever downloaded. Without clamd those tests skip (fail under
+# BASTION_REQUIRE_SERVICES=1).
+if [ ! -x /usr/sbin/clamd ]; then
+    if [ "$(id -u)" -eq 0 ]; then
+        echo "Installing Debian's clamav-daemon for the upload scanning tests"
+        export DEBIAN_FRONTEND=noninteractive
+        own_policy=
+        if [ ! -e /usr/sbin/policy-rc.d ]; then
+            printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
+            chmod 755 /usr/sbin/policy-rc.d
+            own_policy=1
+        fi
+        apt-get update -q
+        apt-get install -y -q --no-install-recommends clamav-daemon
+        if [ -n "$own_policy" ]; then
+            rm -f /usr/sbin/policy-rc.d
+        fi
+    else
+        echo "/usr/sbin/clamd is missing: the upload scanning tests will skip. Install it with" >&2
+        echo "  sudo apt-get update && sudo apt-get install -y clamav-daemon" >&2
+    fi
+fi
+
 "$BIN/ruff" check .
 "$BIN/ruff" format --check .
 "$BIN/mypy"

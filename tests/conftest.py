@@ -15,6 +15,7 @@ from flask.testing import FlaskClient
 
 from flask_bastion import Bastion
 
+from .clamav import PrivateClamd, clamd_available, start_private_clamd
 from .smtp import Mode, SMTPServer, TestCA
 from .smtp import smtp_server as run_smtp_server
 
@@ -226,3 +227,29 @@ def smtp_factory(smtp_ca: TestCA) -> Iterator[SMTPFactory]:
             return stack.enter_context(run_smtp_server(mode, ca=smtp_ca, credentials=credentials))
 
         yield start
+
+
+@pytest.fixture(scope="session")
+def clamd() -> Iterator[PrivateClamd]:
+    """A private clamd on the test signature database (:mod:`tests.clamav`), for the
+    whole session. Skips without Debian's clamav-daemon, failing instead under
+    ``BASTION_REQUIRE_SERVICES=1``."""
+    require_clamd()
+    yield from start_private_clamd()
+
+
+@pytest.fixture
+def own_clamd() -> Iterator[PrivateClamd]:
+    """A private clamd of the test's own, which the test may stop."""
+    require_clamd()
+    yield from start_private_clamd()
+
+
+def require_clamd() -> None:
+    """Skip (or fail under ``BASTION_REQUIRE_SERVICES=1``) when clamd is not installed."""
+    if clamd_available():
+        return
+    message = "clamd is not installed (Debian's clamav-daemon; make test installs it)"
+    if os.environ.get("BASTION_REQUIRE_SERVICES") == "1":
+        pytest.fail(f"{message} but BASTION_REQUIRE_SERVICES=1", pytrace=False)
+    pytest.skip(message)

@@ -233,3 +233,18 @@ def test_sqli_latency_prints_one_line_per_input() -> None:
     ]  # fmt: skip
     assert all(SQLI_LINE.match(line) for line in lines), result.stdout
     assert not re.search(r"\b5\d\d\b", " ".join(line.split("statuses")[1] for line in lines))
+
+
+UPLOADS = BENCHMARKS / "uploads.py"
+UPLOAD_LINE = re.compile(
+    r"^(text 1 MiB|jpeg 3 MP) +(no scanner|clamd) +\d+\.\d\d ms per upload \(\d+\.\d MB/s\)$"
+)
+
+
+def test_uploads_prints_one_line_per_case() -> None:
+    """uploads.py --rounds 1 prints a line per file and scanner setting."""
+    result = run_script(UPLOADS, "--rounds", "1")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert len(lines) in (2, 4)
+    assert all(UPLOAD_LINE.match(line) for line in lines), result.stdout

@@ -18,7 +18,8 @@ Hook order, for every request:
    production profile (:mod:`~flask_bastion.debugger`) and rejects malformed input
    (:mod:`~flask_bastion.inputs`); the transport stage redirects plain HTTP
    (:mod:`~flask_bastion.https`); the filter stage refuses another site's embedding of
-   protected media (:mod:`~flask_bastion.content`); the session stage answers 503 when
+   protected media (:mod:`~flask_bastion.content`) and denied, not allowed or banned
+   client addresses (:mod:`~flask_bastion.ipfilter`); the session stage answers 503 when
    the session store could not be read (:mod:`~flask_bastion.sessions`); the forgery
    stage rejects cross-site forgeries (:mod:`~flask_bastion.csrf`); the authorization
    stage refuses a view that needs a signed URL without a valid one
@@ -57,12 +58,15 @@ from .exceptions import ConfigurationError
 from .headers import SecurityHeaders
 from .https import HTTPS
 from .inputs import InputLimits
+from .ipfilter import IPFilter
 from .mail import Mailer
 from .markers import View
 from .proxy import TrustedProxies
+from .ratelimit import RateLimiting
 from .sanitize import Sanitizer
 from .sessions import Sessions
 from .stores import Stores
+from .uploads import Uploads
 
 if t.TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -76,8 +80,11 @@ BUILTIN_COMPONENTS: tuple[Factory, ...] = (
     SafeErrors,
     DebuggerGuard,
     InputLimits,
+    Uploads,
     HTTPS,
     HotlinkProtection,
+    IPFilter,
+    RateLimiting,
     Sessions,
     LoginThrottling,
     CSRFProtection,

@@ -15,6 +15,7 @@ from flask.testing import FlaskClient, FlaskCliRunner
 from sqlalchemy import create_engine
 from sqlalchemy.schema import CreateSchema, DropSchema
 
+from flask_bastion import get_state
 from flask_bastion.crypto import new_key
 from vault import create_app
 from vault.db import database, database_url, init_db
@@ -40,6 +41,7 @@ def make_app(tmp_path: Path) -> Iterator[Callable[..., Flask]]:
     for app in apps:
         with app.app_context():
             database().engine.dispose()
+        get_state(app).stores.close()  # Flask-Bastion's own connections (the ban store)
 
 
 @pytest.fixture

@@ -110,7 +110,10 @@ def test_two_apps_in_one_process(make_app: Callable[..., Flask]) -> None:
     """Two apps keep separate databases and both serve requests."""
     first, second = make_app(), make_app()
     assert first.test_cli_runner().invoke(args=["init-db"]).exit_code == 0
-    for app, tables in ((first, ["app_meta", "note_shares", "notes", "users"]), (second, [])):
+    for app, tables in (
+        (first, ["app_meta", "attachments", "note_shares", "notes", "users"]),
+        (second, []),
+    ):
         with app.app_context():
             assert sorted(inspect(database().engine).get_table_names()) == tables
         response = app.test_client().get("/healthz", base_url="https://localhost")

@@ -25,11 +25,28 @@ def test_init_db_creates_tables(app: Flask, runner: FlaskCliRunner) -> None:
     with app.app_context():
         assert sorted(inspect(database().engine).get_table_names()) == [
             "app_meta",
+            "attachments",
             "note_shares",
             "notes",
             "users",
         ]
     assert _schema_version(app) == SCHEMA_VERSION
+
+
+def test_init_db_upgrades_schema_4(app: Flask, runner: FlaskCliRunner) -> None:
+    """init-db on a schema 4 database (no attachments table) adds the table and records
+    schema 5, keeping the notes."""
+    from vault.db import AppMeta, Base, get_db
+
+    with app.app_context():
+        old = [table for name, table in Base.metadata.tables.items() if name != "attachments"]
+        Base.metadata.create_all(database().engine, tables=old)
+        get_db().merge(AppMeta(key="schema_version", value="4"))
+        get_db().commit()
+    assert runner.invoke(args=["init-db"]).exit_code == 0
+    with app.app_context():
+        assert "attachments" in inspect(database().engine).get_table_names()
+    assert _schema_version(app) == SCHEMA_VERSION == "5"
 
 
 def test_init_db_is_idempotent(app: Flask, runner: FlaskCliRunner) -> None:
@@ -73,6 +90,7 @@ def test_init_db_postgresql(make_app: Callable[..., Flask], postgres_url: str) -
     with app.app_context():
         assert sorted(inspect(database().engine).get_table_names()) == [
             "app_meta",
+            "attachments",
             "note_shares",
             "notes",
             "users",

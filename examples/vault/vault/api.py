@@ -28,11 +28,12 @@ from werkzeug.datastructures import WWWAuthenticate
 from werkzeug.exceptions import Unauthorized
 from werkzeug.wrappers import Response
 
-from flask_bastion import problem_json
+from flask_bastion import page_budget, problem_json
 from flask_bastion.accounts import current_user, request_authentication, require_scope
 from flask_bastion.authz import get_or_404
 from flask_bastion.content import noindex
 
+from . import attachments
 from .db import get_db
 from .models import BODY_MAX, TITLE_MAX, Note, search_notes
 from .notes import search_query
@@ -112,6 +113,7 @@ def note_fields(*, required: bool) -> dict[str, str]:
 
 
 @bp.get("/notes")
+@page_budget(per_ip="600/hour", per_user="1200/hour", burst="30/10 seconds")
 @bearer_required
 @require_scope("notes:read")
 def list_notes() -> ResponseReturnValue:
@@ -172,8 +174,5 @@ def update_note(note_id: str) -> ResponseReturnValue:
 @require_scope("notes:write")
 def delete_note(note_id: str) -> Response:
     """Delete a note; 204."""
-    note = get_or_404(Note, note_id, "delete")
-    db = get_db()
-    db.delete(note)
-    db.commit()
+    attachments.delete_note(get_or_404(Note, note_id, "delete"))
     return Response(status=204)

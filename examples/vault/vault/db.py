@@ -22,7 +22,8 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sess
 EXTENSION_KEY = "vault.db"
 #: Version of the schema that :func:`init_db` creates, stored in :class:`AppMeta`.
 #: 4: note titles and bodies are encrypted (``TEXT`` columns of key ring tokens).
-SCHEMA_VERSION = "4"
+#: 5: the ``attachments`` table (created by ``init-db`` on an existing database).
+SCHEMA_VERSION = "5"
 
 
 class Base(DeclarativeBase):

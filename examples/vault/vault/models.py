@@ -18,7 +18,7 @@ from __future__ import annotations
 import secrets
 import typing as t
 
-from sqlalchemy import Float, ForeignKey, Integer, String, or_, select
+from sqlalchemy import BigInteger, Float, ForeignKey, Integer, String, or_, select
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from flask_bastion.accounts import UserMixin
@@ -79,6 +79,12 @@ class Note(Base):
     shares: Mapped[list[NoteShare]] = relationship(
         back_populates="note", cascade="all, delete-orphan", passive_deletes=True
     )
+    attachments: Mapped[list[Attachment]] = relationship(
+        back_populates="note",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+        order_by="Attachment.created_at",
+    )
 
 
 class NoteShare(Base):
@@ -96,6 +102,30 @@ class NoteShare(Base):
 
     note: Mapped[Note] = relationship(back_populates="shares")
     user: Mapped[User] = relationship()
+
+
+class Attachment(Base):
+    """A file attached to a note, stored by :mod:`flask_bastion.uploads` (encrypted, under
+    a random name in the note owner's folder, counted against the owner's quota). The
+    row holds the stored name and the metadata; the name it was sent under is encrypted
+    like the note's title. Deleting the note deletes the row; :mod:`vault.attachments`
+    removes the file."""
+
+    __tablename__ = "attachments"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_note_id)
+    note_id: Mapped[str] = mapped_column(
+        String(32), ForeignKey("notes.id", ondelete="CASCADE"), index=True
+    )
+    #: :attr:`flask_bastion.uploads.StoredUpload.name`.
+    stored_name: Mapped[str] = mapped_column(String(64), unique=True)
+    #: The name it was uploaded under: shown, and offered when downloading; encrypted.
+    name: Mapped[str] = mapped_column(EncryptedText())
+    content_type: Mapped[str] = mapped_column(String(100))
+    size: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[float] = mapped_column(Float)
+
+    note: Mapped[Note] = relationship(back_populates="attachments")
 
 
 def search_notes(db: Session, user: t.Any, query: str = "") -> list[Note]:

@@ -34,6 +34,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from sqlalchemy import delete, select
 from werkzeug.wrappers import Response
 
+from flask_bastion import page_budget
 from flask_bastion.accounts import (
     current_user,
     find_user,
@@ -44,7 +45,6 @@ from flask_bastion.authz import get_or_404
 from flask_bastion.content import noindex
 from flask_bastion.exceptions import InvalidToken
 from flask_bastion.refusal import refuse
-from flask_bastion.sanitize import render_markdown
 
 from .db import get_db
 from .models import ACCESS_LEVELS, BODY_MAX, TITLE_MAX, Note, NoteShare, User, search_notes
@@ -88,6 +88,7 @@ def note_errors(title: str, body: str) -> dict[str, str]:
 
 
 @bp.get("")
+@page_budget(per_ip="600/hour", per_user="1200/hour", burst="30/10 seconds")
 @login_required
 def index() -> str:
     """The user's own and shared notes; ``?q=`` searches titles and bodies."""
@@ -126,8 +127,9 @@ def create() -> str | Response | tuple[str, int]:
 @login_required
 def show(note_id: str) -> str:
     """One note, its body rendered from Markdown."""
-    note = get_or_404(Note, note_id, "read")
-    return render_template("notes/show.html", note=note, html=render_markdown(note.body))
+    from .attachments import render_note
+
+    return render_note(get_or_404(Note, note_id, "read"))
 
 
 @bp.route("/<note_id>/edit", methods=["GET", "POST"])
@@ -156,10 +158,9 @@ def edit(note_id: str) -> str | Response | tuple[str, int]:
 @login_required
 def remove(note_id: str) -> Response:
     """Delete a note and its shares."""
-    note = get_or_404(Note, note_id, "delete")
-    db = get_db()
-    db.delete(note)
-    db.commit()
+    from .attachments import delete_note
+
+    delete_note(get_or_404(Note, note_id, "delete"))
     flash("The note is deleted.", "info")
     return redirect(url_for("notes.index"), 303)
 

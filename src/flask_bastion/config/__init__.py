@@ -38,12 +38,15 @@ from .sections import (
     HeadersConfig,
     HttpsConfig,
     InputsConfig,
+    IpfilterConfig,
     LockoutConfig,
     MailConfig,
     PasswordsConfig,
     ProxyConfig,
+    RatelimitConfig,
     SessionsConfig,
     StoresConfig,
+    UploadsConfig,
 )
 
 __all__ = [
@@ -64,13 +67,16 @@ __all__ = [
     "HttpsConfig",
     "IPNetwork",
     "InputsConfig",
+    "IpfilterConfig",
     "LockoutConfig",
     "MailConfig",
     "PasswordsConfig",
     "ProxyConfig",
+    "RatelimitConfig",
     "SessionsConfig",
     "SettingInfo",
     "StoresConfig",
+    "UploadsConfig",
     "is_secret",
     "load_config",
     "setting",
@@ -99,6 +105,9 @@ SECTIONS: dict[str, type[t.Any]] = {
     "lockout": LockoutConfig,
     "crypto": CryptoConfig,
     "content": ContentConfig,
+    "ipfilter": IpfilterConfig,
+    "uploads": UploadsConfig,
+    "ratelimit": RatelimitConfig,
 }
 
 
@@ -161,6 +170,9 @@ class BastionConfig:
     lockout: LockoutConfig
     crypto: CryptoConfig
     content: ContentConfig
+    ipfilter: IpfilterConfig
+    uploads: UploadsConfig
+    ratelimit: RatelimitConfig
     #: key -> where its value came from: ``"keyword"``, ``"app.config"`` or ``"default"``.
     sources: Mapping[str, str]
 

@@ -13,6 +13,13 @@ from .content import (
     MAX_SIGNED_URL_LIFETIME,
     ContentConfig,
 )
+from .ipfilter import (
+    MAX_BAN_SECONDS,
+    IpfilterConfig,
+)
+from .ratelimit import (
+    RatelimitConfig,
+)
 from .services import (
     MAX_CONSECUTIVE_FAILURES,
     CryptoConfig,
@@ -22,6 +29,11 @@ from .services import (
 from .state import (
     SessionsConfig,
     StoresConfig,
+)
+from .uploads import (
+    EXECUTABLE_EXTENSIONS,
+    KNOWN_EXTENSIONS,
+    UploadsConfig,
 )
 from .web import (
     DEFAULT_CSP,
@@ -45,6 +57,9 @@ __all__ = [
     "DEFAULT_CSP",
     "DEFAULT_PERMISSIONS_POLICY",
     "DEVELOPMENT",
+    "EXECUTABLE_EXTENSIONS",
+    "KNOWN_EXTENSIONS",
+    "MAX_BAN_SECONDS",
     "MAX_CONSECUTIVE_FAILURES",
     "MAX_SESSION_TIMEOUT",
     "MAX_SIGNED_URL_LIFETIME",
@@ -60,12 +75,15 @@ __all__ = [
     "HeadersConfig",
     "HttpsConfig",
     "InputsConfig",
+    "IpfilterConfig",
     "LockoutConfig",
     "MailConfig",
     "PasswordsConfig",
     "ProxyConfig",
+    "RatelimitConfig",
     "SessionsConfig",
     "StoresConfig",
+    "UploadsConfig",
     "range_api_url",
     "secret",
 ]
