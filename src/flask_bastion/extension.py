@@ -18,7 +18,9 @@ Hook order, for every request:
    production profile (:mod:`~flask_bastion.debugger`) and rejects malformed input
    (:mod:`~flask_bastion.inputs`); the transport stage redirects plain HTTP
    (:mod:`~flask_bastion.https`); the filter stage refuses another site's embedding of
-   protected media (:mod:`~flask_bastion.content`); the session stage answers 503 when
+   protected media (:mod:`~flask_bastion.content`); the limit stage counts the request
+   against its rate limits in one store round trip and refuses it with 429 past one
+   (:mod:`~flask_bastion.ratelimit`); the session stage answers 503 when
    the session store could not be read (:mod:`~flask_bastion.sessions`); the forgery
    stage rejects cross-site forgeries (:mod:`~flask_bastion.csrf`); the authorization
    stage refuses a view that needs a signed URL without a valid one
