@@ -187,14 +187,23 @@ class RateLimiting:
                 return
             self._decide([single], [(count, ends)], now, plan, state, endpoint, ip, user)
             return
+        client = ip if user is None else f"u:{user}"
         hits: list[Hit] = []
         used: list[Rule] = []
         for limit in plan.rules:
-            ident = self._identity(limit, ip, user)
-            if ident is not None:
-                cost = limit.cost if isinstance(limit.cost, int) else _cost(limit.cost)
-                hits.append((limit.prefix + ident, limit.window, cost))
-                used.append(limit)
+            scope = limit.scope
+            if scope == "client":
+                ident = client
+            elif scope == "ip":
+                ident = ip
+            else:
+                ident = self._identity(limit, ip, user)
+                if ident is None:
+                    continue
+            cost = limit.cost
+            spent = cost if isinstance(cost, int) else _cost(cost)
+            hits.append((limit.prefix + ident, limit.window, spent))
+            used.append(limit)
         if not hits:
             return
         now = self.clock()

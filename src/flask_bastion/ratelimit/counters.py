@@ -59,8 +59,20 @@ class MemoryWindows:
             return int(window[0]), window[1]
 
     def hit_many(self, hits: Sequence[Hit], now: float) -> list[Count]:
-        """:meth:`hit` for each of ``hits``, in order."""
-        return [self.hit(key, expiry, amount, now) for key, expiry, amount in hits]
+        """:meth:`hit` for each of ``hits``, in order, under one acquisition of the lock."""
+        counts: list[Count] = []
+        windows = self._windows
+        with self._lock:
+            for key, expiry, amount in hits:
+                window = windows.get(key)
+                if window is None or window[1] <= now:
+                    if now >= self._next_sweep:
+                        self._sweep(now)
+                    window = windows[key] = [amount, now + expiry]
+                else:
+                    window[0] += amount
+                counts.append((int(window[0]), window[1]))
+        return counts
 
     def _sweep(self, now: float) -> None:
         # Under the lock. Bounded work per window of time, and memory bounded by the
