@@ -506,3 +506,16 @@ def test_bad_limit_string_in_decorator_is_refused() -> None:
     """@limit with a malformed limit fails where it is applied."""
     with pytest.raises(ValueError, match="not a limit"):
         limit("many/minute")(lambda: "x")
+
+
+def test_view_set_ratelimit_headers_are_kept() -> None:
+    """A view that sends its own RateLimit header keeps it, not doubled."""
+    app, _ = limited_app()
+
+    @app.get("/own")
+    def own() -> t.Any:
+        return "own", 200, {"ratelimit": '"mine";r=1;t=1'}
+
+    response = hit(app.test_client(), "/own")
+    assert response.headers.getlist("RateLimit") == ['"mine";r=1;t=1']
+    assert "RateLimit-Policy" not in response.headers

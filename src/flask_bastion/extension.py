@@ -295,6 +295,7 @@ class ResponseLayer:
             # rendered into it could not make the response private any more, so it is
             # private from the start (unless the view chose its own Cache-Control).
             state.on_response(private_headers)
+        state.present = present
         state.run_callbacks(status, headers)
 
 

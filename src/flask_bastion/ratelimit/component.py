@@ -61,7 +61,6 @@ _V6_MEMO = 4096
 
 
 _HEADER_NAMES = frozenset({"ratelimit", "ratelimit-policy"})
-_HEADER_LENGTHS = frozenset(len(name) for name in _HEADER_NAMES)
 
 
 class _Plan:
@@ -87,20 +86,18 @@ class _Headers:
     """The ``RateLimit-Policy`` and ``RateLimit`` headers of one response, added by the
     response layer (:meth:`~flask_bastion.context.RequestState.on_response`)."""
 
-    __slots__ = ("policy", "state")
+    __slots__ = ("policy", "request", "value")
 
-    def __init__(self, policy: str, state: str) -> None:
+    def __init__(self, policy: str, value: str, request: RequestState) -> None:
         self.policy = policy
-        self.state = state
+        self.value = value
+        self.request = request
 
     def __call__(self, status: str, headers: list[tuple[str, str]]) -> None:
-        # Headers a view set itself are left alone; the length test spares most names
-        # the lower-casing.
-        for name, _value in headers:
-            if len(name) in _HEADER_LENGTHS and name.lower() in _HEADER_NAMES:
-                return
-        headers.append(("RateLimit-Policy", self.policy))
-        headers.append(("RateLimit", self.state))
+        # Headers a view set itself are left alone.
+        if self.request.present.isdisjoint(_HEADER_NAMES):
+            headers.append(("RateLimit-Policy", self.policy))
+            headers.append(("RateLimit", self.value))
 
 
 class RateLimiting:
@@ -181,9 +178,8 @@ class RateLimiting:
             if remaining >= 0:
                 if self._always:
                     reset = math.ceil(ends - now) or 1
-                    state.on_response(
-                        _Headers(plan.policy, f"{single.header}{remaining};t={reset}")
-                    )
+                    value = f"{single.header}{remaining};t={reset}"
+                    state.on_response(_Headers(plan.policy, value, state))
                 return
             self._decide([single], [(count, ends)], now, plan, state, endpoint, ip, user)
             return
@@ -238,7 +234,7 @@ class RateLimiting:
             if left < remaining:
                 shown, remaining, shown_ends = limit, left, ends
         reset = max(1, math.ceil(wait if refused is not None else shown_ends - now))
-        header = _Headers(plan.policy, f"{shown.header}{max(remaining, 0)};t={reset}")
+        header = _Headers(plan.policy, f"{shown.header}{max(remaining, 0)};t={reset}", state)
         if refused is None:
             if self._always:
                 state.on_response(header)
