@@ -14,6 +14,7 @@ import typing as t
 from flask import Flask, Request, current_app, request
 
 from .. import signals
+from ..accounts.throttle.verdicts import normalise_identifier
 from ..components import Stage
 from ..config import BastionConfig
 from ..context import RequestState, get_state
@@ -51,6 +52,7 @@ AUTH_ENDPOINTS = frozenset(
 #: already counts their attempts per account, with delays and locks, so the account
 #: limit does not count them twice.
 LOCKOUT_ENDPOINTS = frozenset({"bastion_accounts.login", "bastion_accounts.confirm"})
+_FORM_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 #: The session key of a sign-in waiting for its second factor.
 _MFA_PENDING_KEY = "_bastion_mfa_pending"
@@ -277,17 +279,24 @@ class RateLimiting:
         return "k:" + _safe(str(value))
 
     def _account(self) -> str | None:
-        """The account an authentication post names: its ``email`` field, else the user
-        waiting for a second factor. Keyed by HMAC, so the store holds no address."""
-        value: t.Any = request.form.get("email") if request.mimetype != "" else None
-        if not value:
+        """The account an authentication post names: its ``email`` field (form or JSON
+        body), else the user waiting for a second factor. Normalised as the lockout
+        normalises it (NFKC, case-folded), so spelling variants share one budget, and
+        keyed by HMAC, so the store holds no address."""
+        value: t.Any = None
+        if request.is_json:
+            body = request.get_json(silent=True)
+            value = body.get("email") if isinstance(body, dict) else None
+        elif request.mimetype in _FORM_TYPES:
+            value = request.form.get("email")
+        if not isinstance(value, str) or not value.strip():
             pending = peek_session_value(_MFA_PENDING_KEY)
-            value = pending.get("user") if isinstance(pending, dict) else None
-            if value is None:
+            user = pending.get("user") if isinstance(pending, dict) else None
+            if user is None:
                 return None
-            value = f"user:{value}"
-        text = str(value).strip().casefold()
-        return "a:" + hmac.new(self._secret, text.encode(), hashlib.sha256).hexdigest()[:32]
+            value = f"user:{user}"
+        text = normalise_identifier(value).encode("utf-8", "surrogatepass")
+        return "a:" + hmac.new(self._secret, text, hashlib.sha256).hexdigest()[:32]
 
     def _network(self, address: str) -> str:
         """An IPv6 client's network (``BASTION_RATELIMIT_IPV6_PREFIX``); an IPv4-mapped
