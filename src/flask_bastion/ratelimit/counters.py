@@ -42,7 +42,8 @@ class MemoryWindows:
     deploy check ``bastion.E130`` refuses."""
 
     def __init__(self) -> None:
-        self._windows: dict[str, list[float]] = {}
+        #: key -> [count, end of the window]
+        self._windows: dict[str, list[t.Any]] = {}
         self._lock = threading.Lock()
         self._next_sweep = 0.0
 
@@ -56,7 +57,7 @@ class MemoryWindows:
                 window = self._windows[key] = [amount, now + expiry]
             else:
                 window[0] += amount
-            return int(window[0]), window[1]
+            return window[0], window[1]
 
     def hit_many(self, hits: Sequence[Hit], now: float) -> list[Count]:
         """:meth:`hit` for each of ``hits``, in order, under one acquisition of the lock."""
@@ -71,7 +72,7 @@ class MemoryWindows:
                     window = windows[key] = [amount, now + expiry]
                 else:
                     window[0] += amount
-                counts.append((int(window[0]), window[1]))
+                counts.append((window[0], window[1]))
         return counts
 
     def _sweep(self, now: float) -> None:
