@@ -544,7 +544,11 @@ def test_account_spelling_variants_share_a_budget() -> None:
     client = app.test_client()
     first = hit(client, "/signin", method="POST", data={"email": "ann@example.org"})
     second = hit(
-        client, "/signin", method="POST", ip="192.0.2.77", data={"email": "ＡＮＮ@example.org"}
+        client,
+        "/signin",
+        method="POST",
+        ip="192.0.2.77",
+        data={"email": "\uff21\uff2e\uff2e@example.org"},
     )
     assert (first.status_code, second.status_code) == (200, 429)
 
