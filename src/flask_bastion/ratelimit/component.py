@@ -141,7 +141,7 @@ class RateLimiting:
         """Open the counters' store: this process's memory, or Redis."""
         url = self.settings.storage_url
         if not url.startswith("memory://"):
-            self.windows = RedisWindows(_redis_client(app, url), self.settings.key_prefix)
+            self.windows = RedisWindows(_redis_connect(app, url), self.settings.key_prefix)
         key = app.secret_key or b""
         raw = key.encode() if isinstance(key, str) else key
         self._secret = hmac.new(raw, KEY_LABEL, hashlib.sha256).digest()
@@ -386,16 +386,21 @@ def _safe(value: str) -> str:
     return "h:" + hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def _redis_client(app: Flask, url: str) -> t.Any:
-    """The Redis client of ``url``: the application's shared one for redis:// and
-    rediss://, ``limits``' Sentinel or Cluster client otherwise."""
+def _redis_connect(app: Flask, url: str) -> t.Callable[[], t.Any]:
+    """What makes the Redis client of ``url``: the application's shared one for
+    redis://, rediss:// and redis+unix://, ``limits``' Sentinel or Cluster client
+    otherwise (made on first use)."""
     stores = get_state(app).stores
     if url.startswith(("redis://", "rediss://", "redis+unix://")):
-        return stores.redis(
-            url.replace("redis+unix://", "unix://"), key="BASTION_RATELIMIT_STORAGE_URL"
-        )
-    from limits.storage import storage_from_string
-
+        plain = url.replace("redis+unix://", "unix://")
+        client = stores.redis(plain, key="BASTION_RATELIMIT_STORAGE_URL")
+        return lambda: client
     timeout = stores.redis_timeout
-    storage = storage_from_string(url, socket_timeout=timeout, socket_connect_timeout=timeout)
-    return t.cast(t.Any, storage).get_connection()
+
+    def connect() -> t.Any:
+        from limits.storage import storage_from_string
+
+        storage = storage_from_string(url, socket_timeout=timeout, socket_connect_timeout=timeout)
+        return t.cast(t.Any, storage).get_connection()
+
+    return connect

@@ -100,12 +100,15 @@ def _incr_expire_script() -> bytes:
 class RedisWindows:
     """Fixed windows in Redis, shared by every process and machine.
 
-    :param client: a redis-py client (plain, Sentinel master or Cluster).
+    :param connect: returns the redis-py client (plain, Sentinel master or Cluster); called
+        on first use, so that an application starts while its store is down (a Cluster
+        client connects as it is made) and the first requests fail as configured.
     :param prefix: prefix of every key (``BASTION_RATELIMIT_KEY_PREFIX``).
     """
 
-    def __init__(self, client: redis.Redis, prefix: str) -> None:
-        self.client = client
+    def __init__(self, connect: t.Callable[[], redis.Redis], prefix: str) -> None:
+        self._connect = connect
+        self._client: redis.Redis | None = None
         self.prefix = prefix
         self.script = _incr_expire_script()
         self.sha = hashlib.sha1(self.script, usedforsecurity=False).hexdigest()
@@ -123,11 +126,14 @@ class RedisWindows:
         import redis
 
         try:
-            replies = self._send(hits)
+            client = self._client
+            if client is None:
+                client = self._client = self._connect()
+            replies = self._send(client, hits)
             if any(isinstance(r, redis.exceptions.NoScriptError) for r in replies):
-                self.client.script_load(self.script)
-                replies = self._send(hits)
-        except (redis.RedisError, OSError) as exc:
+                client.script_load(self.script)
+                replies = self._send(client, hits)
+        except (redis.RedisError, redis.exceptions.RedisClusterException, OSError) as exc:
             raise StoreError(f"rate-limit store: {type(exc).__name__}") from None
         counts: list[Count] = []
         for index, (_key, expiry, _amount) in enumerate(hits):
@@ -139,8 +145,8 @@ class RedisWindows:
             counts.append((int(count), ends))
         return counts
 
-    def _send(self, hits: Sequence[Hit]) -> list[t.Any]:
-        pipe = self.client.pipeline(transaction=False)
+    def _send(self, client: redis.Redis, hits: Sequence[Hit]) -> list[t.Any]:
+        pipe = client.pipeline(transaction=False)
         prefix, sha = self.prefix, self.sha
         for key, expiry, amount in hits:
             full = prefix + key
