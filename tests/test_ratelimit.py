@@ -302,16 +302,20 @@ def test_ipv6_prefix_setting() -> None:
     assert hit(client, ip="2001:db8:1:ffff::1").status_code == 429
 
 
-@pytest.mark.parametrize("hops", [0, 1], ids=["no-proxy", "one-trusted-proxy"])
-def test_forwarded_for_cannot_evade_a_limit(hops: int) -> None:
+@pytest.mark.parametrize(
+    "proxy",
+    [{}, {"BASTION_PROXY_TRUSTED_HOPS": 1}, {"BASTION_PROXY_TRUSTED_CIDRS": ["192.0.2.0/24"]}],
+    ids=["no-proxy", "one-trusted-hop", "trusted-cidr"],
+)
+def test_forwarded_for_cannot_evade_a_limit(proxy: dict[str, t.Any]) -> None:
     """A client writing X-Forwarded-For gets no new budget: without a trusted proxy the
     header is ignored; behind one, only the entry the proxy appended counts."""
-    app, _ = limited_app(BASTION_PROXY_TRUSTED_HOPS=hops)
+    app, _ = limited_app(**proxy)
     client = app.test_client()
     codes = []
     for n in range(5):
         # The spoofed part, then what our proxy appended: the real peer.
-        forwarded = f"203.0.113.{n}, 198.51.100.7" if hops else f"203.0.113.{n}"
+        forwarded = f"203.0.113.{n}, 198.51.100.7" if proxy else f"203.0.113.{n}"
         codes.append(hit(client, headers={"X-Forwarded-For": forwarded}).status_code)
     assert codes == [200, 200, 200, 429, 429]
 
