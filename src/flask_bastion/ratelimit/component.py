@@ -17,14 +17,14 @@ from .. import signals
 from ..accounts.throttle.verdicts import normalise_identifier
 from ..components import Stage
 from ..config import BastionConfig
-from ..context import RequestState, get_state
+from ..context import RequestState
 from ..exceptions import RateLimitExceeded, RateLimitStoreUnavailable, StoreError
 from ..logs import security_log
 from ..markers import View
 from ..proxy import in_networks
 from ..refusal import refuse
 from ..sessions import USER_KEY, peek_session_value
-from .counters import Count, Hit, MemoryWindows, RedisWindows, Windows
+from .counters import Count, Hit, MemoryWindows, RedisWindows, Windows, redis_connect
 from .rules import AUTH, BLUEPRINT_LIMITS, EXEMPT, MAX_COST, VIEW_LIMITS, Rule, parse_rules
 
 #: Why a request was refused.
@@ -141,7 +141,7 @@ class RateLimiting:
         """Open the counters' store: this process's memory, or Redis."""
         url = self.settings.storage_url
         if not url.startswith("memory://"):
-            self.windows = RedisWindows(_redis_connect(app, url), self.settings.key_prefix)
+            self.windows = RedisWindows(redis_connect(app, url), self.settings.key_prefix)
         key = app.secret_key or b""
         raw = key.encode() if isinstance(key, str) else key
         self._secret = hmac.new(raw, KEY_LABEL, hashlib.sha256).digest()
@@ -384,23 +384,3 @@ def _safe(value: str) -> str:
     if len(value) <= 64 and value.isascii() and value.isprintable() and " " not in value:
         return value
     return "h:" + hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()
-
-
-def _redis_connect(app: Flask, url: str) -> t.Callable[[], t.Any]:
-    """What makes the Redis client of ``url``: the application's shared one for
-    redis://, rediss:// and redis+unix://, ``limits``' Sentinel or Cluster client
-    otherwise (made on first use)."""
-    stores = get_state(app).stores
-    if url.startswith(("redis://", "rediss://", "redis+unix://")):
-        plain = url.replace("redis+unix://", "unix://")
-        client = stores.redis(plain, key="BASTION_RATELIMIT_STORAGE_URL")
-        return lambda: client
-    timeout = stores.redis_timeout
-
-    def connect() -> t.Any:
-        from limits.storage import storage_from_string
-
-        storage = storage_from_string(url, socket_timeout=timeout, socket_connect_timeout=timeout)
-        return t.cast(t.Any, storage).get_connection()
-
-    return connect

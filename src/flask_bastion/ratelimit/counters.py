@@ -21,10 +21,12 @@ import threading
 import typing as t
 from collections.abc import Sequence
 
+from ..context import get_state
 from ..exceptions import StoreError
 
 if t.TYPE_CHECKING:
     import redis
+    from flask import Flask
 
 #: One hit: the counter's key, the window in seconds, the cost.
 Hit = tuple[str, int, int]
@@ -154,6 +156,26 @@ class RedisWindows:
             pipe.pttl(full)
         replies: list[t.Any] = pipe.execute(raise_on_error=False)
         return replies
+
+
+def redis_connect(app: Flask, url: str) -> t.Callable[[], t.Any]:
+    """What makes the Redis client of ``url``: the application's shared one for
+    redis://, rediss:// and redis+unix://, ``limits``' Sentinel or Cluster client
+    otherwise (made on first use)."""
+    stores = get_state(app).stores
+    if url.startswith(("redis://", "rediss://", "redis+unix://")):
+        plain = url.replace("redis+unix://", "unix://")
+        client = stores.redis(plain, key="BASTION_RATELIMIT_STORAGE_URL")
+        return lambda: client
+    timeout = stores.redis_timeout
+
+    def connect() -> t.Any:
+        from limits.storage import storage_from_string
+
+        storage = storage_from_string(url, socket_timeout=timeout, socket_connect_timeout=timeout)
+        return t.cast(t.Any, storage).get_connection()
+
+    return connect
 
 
 Windows = MemoryWindows | RedisWindows
