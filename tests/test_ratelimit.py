@@ -302,16 +302,20 @@ def test_ipv6_prefix_setting() -> None:
     assert hit(client, ip="2001:db8:1:ffff::1").status_code == 429
 
 
-@pytest.mark.parametrize("hops", [0, 1], ids=["no-proxy", "one-trusted-proxy"])
-def test_forwarded_for_cannot_evade_a_limit(hops: int) -> None:
+@pytest.mark.parametrize(
+    "proxy",
+    [{}, {"BASTION_PROXY_TRUSTED_HOPS": 1}, {"BASTION_PROXY_TRUSTED_CIDRS": ["192.0.2.0/24"]}],
+    ids=["no-proxy", "one-trusted-hop", "trusted-cidr"],
+)
+def test_forwarded_for_cannot_evade_a_limit(proxy: dict[str, t.Any]) -> None:
     """A client writing X-Forwarded-For gets no new budget: without a trusted proxy the
     header is ignored; behind one, only the entry the proxy appended counts."""
-    app, _ = limited_app(BASTION_PROXY_TRUSTED_HOPS=hops)
+    app, _ = limited_app(**proxy)
     client = app.test_client()
     codes = []
     for n in range(5):
         # The spoofed part, then what our proxy appended: the real peer.
-        forwarded = f"203.0.113.{n}, 198.51.100.7" if hops else f"203.0.113.{n}"
+        forwarded = f"203.0.113.{n}, 198.51.100.7" if proxy else f"203.0.113.{n}"
         codes.append(hit(client, headers={"X-Forwarded-For": forwarded}).status_code)
     assert codes == [200, 200, 200, 429, 429]
 
@@ -506,3 +510,67 @@ def test_bad_limit_string_in_decorator_is_refused() -> None:
     """@limit with a malformed limit fails where it is applied."""
     with pytest.raises(ValueError, match="not a limit"):
         limit("many/minute")(lambda: "x")
+
+
+def test_view_set_ratelimit_headers_are_kept() -> None:
+    """A view that sends its own RateLimit header keeps it, not doubled."""
+    app, _ = limited_app()
+
+    @app.get("/own")
+    def own() -> t.Any:
+        return "own", 200, {"ratelimit": '"mine";r=1;t=1'}
+
+    response = hit(app.test_client(), "/own")
+    assert response.headers.getlist("RateLimit") == ['"mine";r=1;t=1']
+    assert "RateLimit-Policy" not in response.headers
+
+
+def test_account_limit_reads_json_bodies_too() -> None:
+    """Posting the email as JSON instead of a form does not escape the account limit."""
+    app, _ = limited_app(BASTION_RATELIMIT_DEFAULT=None, BASTION_RATELIMIT_AUTH_ACCOUNT="2/minute")
+    client = app.test_client()
+    codes = [
+        hit(client, "/signin", method="POST", ip=f"192.0.2.{n}", **body).status_code
+        for n, body in enumerate(
+            [
+                {"data": {"email": "ann@example.org"}},
+                {"json": {"email": "ANN@example.org"}},
+                {"json": {"email": "ann@example.org"}},
+            ]
+        )
+    ]
+    assert codes == [200, 200, 429]
+
+
+def test_account_spelling_variants_share_a_budget() -> None:
+    """Full-width and case variants of an address (NFKC, case-folded) are one account."""
+    app, _ = limited_app(BASTION_RATELIMIT_DEFAULT=None, BASTION_RATELIMIT_AUTH_ACCOUNT="1/minute")
+    client = app.test_client()
+    first = hit(client, "/signin", method="POST", data={"email": "ann@example.org"})
+    second = hit(
+        client,
+        "/signin",
+        method="POST",
+        ip="192.0.2.77",
+        data={"email": "\uff21\uff2e\uff2e@example.org"},
+    )
+    assert (first.status_code, second.status_code) == (200, 429)
+
+
+@pytest.mark.parametrize("address", ["", "unix:/run/app.sock", "not-an-ip:::zz"])
+def test_odd_peer_addresses_are_counted_not_errors(address: str) -> None:
+    """A peer address that is empty or not an IP (a Unix socket) is a key like any other."""
+    app, _ = limited_app()
+    client = app.test_client()
+    assert statuses(client, 4, ip=address) == [200, 200, 200, 429]
+
+
+def test_many_ipv6_clients_keep_the_memo_bounded() -> None:
+    """Thousands of IPv6 addresses do not grow the network memo without bound."""
+    from flask_bastion.ratelimit import component
+
+    app, _ = limited_app()
+    client = app.test_client()
+    for n in range(component._V6_MEMO + 10):
+        hit(client, ip=f"2001:db8:{n:x}::1")
+    assert len(get_state(app).component("ratelimit")._v6) <= component._V6_MEMO

@@ -199,6 +199,22 @@ def test_unreachable_store_from_the_start_is_no_error(
     assert hit(client, "/signin", method="POST").status_code == 503
 
 
+@pytest.mark.parametrize("scheme", ["redis+cluster", "redis+sentinel"], ids=["cluster", "sentinel"])
+def test_cluster_or_sentinel_down_at_start_is_no_error(
+    scheme: str, store_failures: list[dict[str, t.Any]]
+) -> None:
+    """A Cluster client connects as it is made: with the cluster down, the application
+    still starts, pages fail open and authentication posts fail closed."""
+    from .servers import free_port
+
+    url = f"{scheme}://127.0.0.1:{free_port()}" + ("/mymaster" if "sentinel" in scheme else "")
+    app = failing_app(url)
+    client = app.test_client()
+    assert hit(client).status_code == 200
+    assert hit(client, "/signin", method="POST").status_code == 503
+    assert [c["fail"] for c in store_failures] == ["open", "closed"]
+
+
 def test_fail_closed_setting_applies_to_the_default_limit(
     private_redis: tuple[str, subprocess.Popen[bytes]],  # noqa: F811
 ) -> None:

@@ -19,7 +19,9 @@ Hook order, for every request:
    (:mod:`~flask_bastion.inputs`); the transport stage redirects plain HTTP
    (:mod:`~flask_bastion.https`); the filter stage refuses another site's embedding of
    protected media (:mod:`~flask_bastion.content`) and denied, not allowed or banned
-   client addresses (:mod:`~flask_bastion.ipfilter`); the session stage answers 503 when
+   client addresses (:mod:`~flask_bastion.ipfilter`); the limit stage counts the request
+   against its rate limits in one store round trip and refuses it with 429 past one
+   (:mod:`~flask_bastion.ratelimit`); the session stage answers 503 when
    the session store could not be read (:mod:`~flask_bastion.sessions`); the forgery
    stage rejects cross-site forgeries (:mod:`~flask_bastion.csrf`); the authorization
    stage refuses a view that needs a signed URL without a valid one
@@ -298,6 +300,7 @@ class ResponseLayer:
             # rendered into it could not make the response private any more, so it is
             # private from the start (unless the view chose its own Cache-Control).
             state.on_response(private_headers)
+        state.present = present
         state.run_callbacks(status, headers)
 
 

@@ -14,16 +14,17 @@ import typing as t
 from flask import Flask, Request, current_app, request
 
 from .. import signals
+from ..accounts.throttle.verdicts import normalise_identifier
 from ..components import Stage
 from ..config import BastionConfig
-from ..context import RequestState, get_state
+from ..context import RequestState
 from ..exceptions import RateLimitExceeded, RateLimitStoreUnavailable, StoreError
 from ..logs import security_log
 from ..markers import View
 from ..proxy import in_networks
 from ..refusal import refuse
 from ..sessions import USER_KEY, peek_session_value
-from .counters import Count, Hit, MemoryWindows, RedisWindows, Windows
+from .counters import Count, Hit, MemoryWindows, RedisWindows, Windows, redis_connect
 from .rules import AUTH, BLUEPRINT_LIMITS, EXEMPT, MAX_COST, VIEW_LIMITS, Rule, parse_rules
 
 #: Why a request was refused.
@@ -51,6 +52,7 @@ AUTH_ENDPOINTS = frozenset(
 #: already counts their attempts per account, with delays and locks, so the account
 #: limit does not count them twice.
 LOCKOUT_ENDPOINTS = frozenset({"bastion_accounts.login", "bastion_accounts.confirm"})
+_FORM_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 #: The session key of a sign-in waiting for its second factor.
 _MFA_PENDING_KEY = "_bastion_mfa_pending"
@@ -61,7 +63,6 @@ _V6_MEMO = 4096
 
 
 _HEADER_NAMES = frozenset({"ratelimit", "ratelimit-policy"})
-_HEADER_LENGTHS = frozenset(len(name) for name in _HEADER_NAMES)
 
 
 class _Plan:
@@ -87,20 +88,18 @@ class _Headers:
     """The ``RateLimit-Policy`` and ``RateLimit`` headers of one response, added by the
     response layer (:meth:`~flask_bastion.context.RequestState.on_response`)."""
 
-    __slots__ = ("policy", "state")
+    __slots__ = ("policy", "request", "value")
 
-    def __init__(self, policy: str, state: str) -> None:
+    def __init__(self, policy: str, value: str, request: RequestState) -> None:
         self.policy = policy
-        self.state = state
+        self.value = value
+        self.request = request
 
     def __call__(self, status: str, headers: list[tuple[str, str]]) -> None:
-        # Headers a view set itself are left alone; the length test spares most names
-        # the lower-casing.
-        for name, _value in headers:
-            if len(name) in _HEADER_LENGTHS and name.lower() in _HEADER_NAMES:
-                return
-        headers.append(("RateLimit-Policy", self.policy))
-        headers.append(("RateLimit", self.state))
+        # Headers a view set itself are left alone.
+        if self.request.present.isdisjoint(_HEADER_NAMES):
+            headers.append(("RateLimit-Policy", self.policy))
+            headers.append(("RateLimit", self.value))
 
 
 class RateLimiting:
@@ -142,7 +141,7 @@ class RateLimiting:
         """Open the counters' store: this process's memory, or Redis."""
         url = self.settings.storage_url
         if not url.startswith("memory://"):
-            self.windows = RedisWindows(_redis_client(app, url), self.settings.key_prefix)
+            self.windows = RedisWindows(redis_connect(app, url), self.settings.key_prefix)
         key = app.secret_key or b""
         raw = key.encode() if isinstance(key, str) else key
         self._secret = hmac.new(raw, KEY_LABEL, hashlib.sha256).digest()
@@ -181,20 +180,28 @@ class RateLimiting:
             if remaining >= 0:
                 if self._always:
                     reset = math.ceil(ends - now) or 1
-                    state.on_response(
-                        _Headers(plan.policy, f"{single.header}{remaining};t={reset}")
-                    )
+                    value = f"{single.header}{remaining};t={reset}"
+                    state.on_response(_Headers(plan.policy, value, state))
                 return
             self._decide([single], [(count, ends)], now, plan, state, endpoint, ip, user)
             return
+        client = ip if user is None else f"u:{user}"
         hits: list[Hit] = []
         used: list[Rule] = []
         for limit in plan.rules:
-            ident = self._identity(limit, ip, user)
-            if ident is not None:
-                cost = limit.cost if isinstance(limit.cost, int) else _cost(limit.cost)
-                hits.append((limit.prefix + ident, limit.window, cost))
-                used.append(limit)
+            scope = limit.scope
+            if scope == "client":
+                ident = client
+            elif scope == "ip":
+                ident = ip
+            else:
+                ident = self._identity(limit, ip, user)
+                if ident is None:
+                    continue
+            cost = limit.cost
+            spent = cost if isinstance(cost, int) else _cost(cost)
+            hits.append((limit.prefix + ident, limit.window, spent))
+            used.append(limit)
         if not hits:
             return
         now = self.clock()
@@ -229,7 +236,7 @@ class RateLimiting:
             if left < remaining:
                 shown, remaining, shown_ends = limit, left, ends
         reset = max(1, math.ceil(wait if refused is not None else shown_ends - now))
-        header = _Headers(plan.policy, f"{shown.header}{max(remaining, 0)};t={reset}")
+        header = _Headers(plan.policy, f"{shown.header}{max(remaining, 0)};t={reset}", state)
         if refused is None:
             if self._always:
                 state.on_response(header)
@@ -272,17 +279,24 @@ class RateLimiting:
         return "k:" + _safe(str(value))
 
     def _account(self) -> str | None:
-        """The account an authentication post names: its ``email`` field, else the user
-        waiting for a second factor. Keyed by HMAC, so the store holds no address."""
-        value: t.Any = request.form.get("email") if request.mimetype != "" else None
-        if not value:
+        """The account an authentication post names: its ``email`` field (form or JSON
+        body), else the user waiting for a second factor. Normalised as the lockout
+        normalises it (NFKC, case-folded), so spelling variants share one budget, and
+        keyed by HMAC, so the store holds no address."""
+        value: t.Any = None
+        if request.is_json:
+            body = request.get_json(silent=True)
+            value = body.get("email") if isinstance(body, dict) else None
+        elif request.mimetype in _FORM_TYPES:
+            value = request.form.get("email")
+        if not isinstance(value, str) or not value.strip():
             pending = peek_session_value(_MFA_PENDING_KEY)
-            value = pending.get("user") if isinstance(pending, dict) else None
-            if value is None:
+            user = pending.get("user") if isinstance(pending, dict) else None
+            if user is None:
                 return None
-            value = f"user:{value}"
-        text = str(value).strip().casefold()
-        return "a:" + hmac.new(self._secret, text.encode(), hashlib.sha256).hexdigest()[:32]
+            value = f"user:{user}"
+        text = normalise_identifier(value).encode("utf-8", "surrogatepass")
+        return "a:" + hmac.new(self._secret, text, hashlib.sha256).hexdigest()[:32]
 
     def _network(self, address: str) -> str:
         """An IPv6 client's network (``BASTION_RATELIMIT_IPV6_PREFIX``); an IPv4-mapped
@@ -370,18 +384,3 @@ def _safe(value: str) -> str:
     if len(value) <= 64 and value.isascii() and value.isprintable() and " " not in value:
         return value
     return "h:" + hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()
-
-
-def _redis_client(app: Flask, url: str) -> t.Any:
-    """The Redis client of ``url``: the application's shared one for redis:// and
-    rediss://, ``limits``' Sentinel or Cluster client otherwise."""
-    stores = get_state(app).stores
-    if url.startswith(("redis://", "rediss://", "redis+unix://")):
-        return stores.redis(
-            url.replace("redis+unix://", "unix://"), key="BASTION_RATELIMIT_STORAGE_URL"
-        )
-    from limits.storage import storage_from_string
-
-    timeout = stores.redis_timeout
-    storage = storage_from_string(url, socket_timeout=timeout, socket_connect_timeout=timeout)
-    return t.cast(t.Any, storage).get_connection()

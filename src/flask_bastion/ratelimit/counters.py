@@ -21,10 +21,12 @@ import threading
 import typing as t
 from collections.abc import Sequence
 
+from ..context import get_state
 from ..exceptions import StoreError
 
 if t.TYPE_CHECKING:
     import redis
+    from flask import Flask
 
 #: One hit: the counter's key, the window in seconds, the cost.
 Hit = tuple[str, int, int]
@@ -42,7 +44,8 @@ class MemoryWindows:
     deploy check ``bastion.E130`` refuses."""
 
     def __init__(self) -> None:
-        self._windows: dict[str, list[float]] = {}
+        #: key -> [count, end of the window]
+        self._windows: dict[str, list[t.Any]] = {}
         self._lock = threading.Lock()
         self._next_sweep = 0.0
 
@@ -56,11 +59,23 @@ class MemoryWindows:
                 window = self._windows[key] = [amount, now + expiry]
             else:
                 window[0] += amount
-            return int(window[0]), window[1]
+            return window[0], window[1]
 
     def hit_many(self, hits: Sequence[Hit], now: float) -> list[Count]:
-        """:meth:`hit` for each of ``hits``, in order."""
-        return [self.hit(key, expiry, amount, now) for key, expiry, amount in hits]
+        """:meth:`hit` for each of ``hits``, in order, under one acquisition of the lock."""
+        counts: list[Count] = []
+        windows = self._windows
+        with self._lock:
+            for key, expiry, amount in hits:
+                window = windows.get(key)
+                if window is None or window[1] <= now:
+                    if now >= self._next_sweep:
+                        self._sweep(now)
+                    window = windows[key] = [amount, now + expiry]
+                else:
+                    window[0] += amount
+                counts.append((window[0], window[1]))
+        return counts
 
     def _sweep(self, now: float) -> None:
         # Under the lock. Bounded work per window of time, and memory bounded by the
@@ -87,12 +102,15 @@ def _incr_expire_script() -> bytes:
 class RedisWindows:
     """Fixed windows in Redis, shared by every process and machine.
 
-    :param client: a redis-py client (plain, Sentinel master or Cluster).
+    :param connect: returns the redis-py client (plain, Sentinel master or Cluster); called
+        on first use, so that an application starts while its store is down (a Cluster
+        client connects as it is made) and the first requests fail as configured.
     :param prefix: prefix of every key (``BASTION_RATELIMIT_KEY_PREFIX``).
     """
 
-    def __init__(self, client: redis.Redis, prefix: str) -> None:
-        self.client = client
+    def __init__(self, connect: t.Callable[[], redis.Redis], prefix: str) -> None:
+        self._connect = connect
+        self._client: redis.Redis | None = None
         self.prefix = prefix
         self.script = _incr_expire_script()
         self.sha = hashlib.sha1(self.script, usedforsecurity=False).hexdigest()
@@ -110,11 +128,14 @@ class RedisWindows:
         import redis
 
         try:
-            replies = self._send(hits)
+            client = self._client
+            if client is None:
+                client = self._client = self._connect()
+            replies = self._send(client, hits)
             if any(isinstance(r, redis.exceptions.NoScriptError) for r in replies):
-                self.client.script_load(self.script)
-                replies = self._send(hits)
-        except (redis.RedisError, OSError) as exc:
+                client.script_load(self.script)
+                replies = self._send(client, hits)
+        except (redis.RedisError, redis.exceptions.RedisClusterException, OSError) as exc:
             raise StoreError(f"rate-limit store: {type(exc).__name__}") from None
         counts: list[Count] = []
         for index, (_key, expiry, _amount) in enumerate(hits):
@@ -126,8 +147,8 @@ class RedisWindows:
             counts.append((int(count), ends))
         return counts
 
-    def _send(self, hits: Sequence[Hit]) -> list[t.Any]:
-        pipe = self.client.pipeline(transaction=False)
+    def _send(self, client: redis.Redis, hits: Sequence[Hit]) -> list[t.Any]:
+        pipe = client.pipeline(transaction=False)
         prefix, sha = self.prefix, self.sha
         for key, expiry, amount in hits:
             full = prefix + key
@@ -135,6 +156,26 @@ class RedisWindows:
             pipe.pttl(full)
         replies: list[t.Any] = pipe.execute(raise_on_error=False)
         return replies
+
+
+def redis_connect(app: Flask, url: str) -> t.Callable[[], t.Any]:
+    """What makes the Redis client of ``url``: the application's shared one for
+    redis://, rediss:// and redis+unix://, ``limits``' Sentinel or Cluster client
+    otherwise (made on first use)."""
+    stores = get_state(app).stores
+    if url.startswith(("redis://", "rediss://", "redis+unix://")):
+        plain = url.replace("redis+unix://", "unix://")
+        client = stores.redis(plain, key="BASTION_RATELIMIT_STORAGE_URL")
+        return lambda: client
+    timeout = stores.redis_timeout
+
+    def connect() -> t.Any:
+        from limits.storage import storage_from_string
+
+        storage = storage_from_string(url, socket_timeout=timeout, socket_connect_timeout=timeout)
+        return t.cast(t.Any, storage).get_connection()
+
+    return connect
 
 
 Windows = MemoryWindows | RedisWindows
