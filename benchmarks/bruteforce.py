@@ -15,8 +15,9 @@ passwords, the others a strong random one; the victims' passwords go down the li
     bastion: 2000 attempts, ... evaluated, ... refused, ... compromised of 20 reachable victims ...
 
 For each stack: the attempts made; those evaluated (the password was checked and a right
-one would have signed in); those refused (a 429, or an account or address that the
-throttle held back: its password could not have signed in); the accounts compromised;
+one would have signed in); those refused (a 429, a 403 for an address the IP filter
+banned, or an account or address that the throttle held back: its password could not
+have signed in); the accounts compromised;
 and the victims reachable (those whose password the attacker tries within the attempts).
 
 * The seed stack is ``apps/seed_login_app.py``: Flask-Login, Werkzeug's password hash and
@@ -369,6 +370,9 @@ def run_bastion(scenario: Scenario, folder: Path) -> tuple[Result, int]:
             result.evaluated += 1
         elif response.status_code in (401, 429) and len(reasons) == 1:
             result.refusals[BASTION_REASONS[reasons[0]]] += 1
+        elif response.status_code == 403 and not reasons:
+            # The IP filter banned the address for credential stuffing (docs/ipfilter.md).
+            result.refusals["address banned"] += 1
         else:
             raise SystemExit(f"bruteforce.py: Flask-Bastion answered {response.status} {reasons}")
     result.seconds = time.perf_counter() - started

@@ -197,12 +197,13 @@ def test_bruteforce_seed_limit_refuses_beyond_five_a_minute() -> None:
 
 
 def test_bruteforce_bastion_refuses_stuffing() -> None:
-    """One address failing on ten accounts is refused on the next, with the reason named."""
+    """One address failing on ten accounts is refused on the next, with the reason named:
+    the credential-stuffing signal has the IP filter ban the address (a bare 403)."""
     result = run_script(BRUTEFORCE, "--accounts", "12", "--attempts", "12", "--addresses", "1")
     assert result.returncode == 0, result.stderr
     bastion = next(m for m in STACK_LINE.finditer(result.stdout) if m["stack"] == "bastion")
     assert (bastion["evaluated"], bastion["refused"], bastion["compromised"]) == ("11", "1", "1")
-    assert "refused: stuffing 1;" in bastion.group(0)
+    assert "refused: address banned 1;" in bastion.group(0)
 
 
 def test_bruteforce_rejects_a_bad_option() -> None:
