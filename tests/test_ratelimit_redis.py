@@ -16,7 +16,7 @@ from flask import Flask
 
 from flask_bastion import signals
 from flask_bastion.exceptions import RateLimitStoreUnavailable
-from flask_bastion.ratelimit import limit
+from flask_bastion.ratelimit import exempt, limit
 
 from .conftest import make_app
 from .servers import gunicorn
@@ -249,6 +249,11 @@ def served_app() -> Flask:
         response.headers["X-Worker"] = str(os.getpid())
         return response
 
+    @app.get("/pid")
+    @exempt
+    def pid() -> str:
+        return str(os.getpid())
+
     return app
 
 
@@ -264,21 +269,38 @@ def test_two_gunicorn_workers_enforce_one_limit_exactly(
 
     with gunicorn(f"{__name__}:served_app()", workers=2, env=env) as server:
 
-        def client() -> None:
-            for _ in range(REQUESTS // 8):
-                connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
-                connection.request("GET", "/", headers={"Host": "localhost"})
+        def get(path: str) -> tuple[int, str]:
+            connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+            try:
+                connection.request("GET", path, headers={"Host": "localhost"})
                 response = connection.getresponse()
                 response.read()
-                with lock:
-                    results.append((response.status, response.getheader("X-Worker", "")))
+                return response.status, response.getheader("X-Worker", "")
+            finally:
                 connection.close()
 
-        threads = [threading.Thread(target=client) for _ in range(8)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        def burst(path: str, each: int, into: list[tuple[int, str]]) -> None:
+            def client() -> None:
+                for _ in range(each):
+                    answer = get(path)
+                    with lock:
+                        into.append(answer)
+
+            threads = [threading.Thread(target=client) for _ in range(8)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+
+        # gunicorn listens before its workers have booted: wait (on an unlimited page)
+        # until both answer, so the limited burst meets two running workers.
+        seen: list[tuple[int, str]] = []
+        for _ in range(50):
+            burst("/pid", 2, seen)
+            if len({worker for _, worker in seen}) == 2:
+                break
+        assert len({worker for _, worker in seen}) == 2
+        burst("/", REQUESTS // 8, results)
     codes = [status for status, _ in results]
     assert len(codes) == REQUESTS
     assert codes.count(200) == SHARED_LIMIT
