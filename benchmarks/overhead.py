@@ -15,6 +15,10 @@ or given as a path to a module that defines a WSGI ``app``. Requests are made ov
 response of each application must be a 200, so a redirect or an error page is never
 what gets measured.
 
+Requests come from ``--clients`` addresses in turn (default 254, ``192.0.2.1`` and up), as
+a site's visitors do: the default rate limit of Bastion (600 a minute per client) and the
+seed stack's Flask-Limiter count every request, and none of them is refused.
+
 ``--login /login --path /account`` measures a returning visitor instead: each application
 first answers ``POST /login`` (which signs a user in and starts a session), and every
 measured request then carries the cookies that response set.
@@ -113,9 +117,11 @@ def make_environ(path: str) -> dict[str, t.Any]:
 class Runner:
     """Calls one application with copies of one environ and keeps the last status."""
 
-    def __init__(self, app: WSGIApp, environ: dict[str, t.Any]) -> None:
+    def __init__(self, app: WSGIApp, environ: dict[str, t.Any], clients: int = 1) -> None:
         self.app = app
         self.environ = dict(environ)
+        #: Addresses the measured requests come from, in turn.
+        self.addresses = [f"192.0.{2 + n // 254}.{1 + n % 254}" for n in range(clients)]
         self.status = ""
         self.headers: list[tuple[str, str]] = []
 
@@ -158,11 +164,13 @@ class Runner:
 
     def batch(self, size: int) -> float:
         """Mean microseconds per request over ``size`` requests."""
-        app, environ, start_response = self.app, self.environ, self.start_response
+        app, start_response = self.app, self.start_response
+        environs = [self.environ | {"REMOTE_ADDR": a} for a in self.addresses]
+        count = len(environs)
         gc.collect()
         start = time.perf_counter_ns()
-        for _ in range(size):
-            body = app(environ.copy(), start_response)
+        for number in range(size):
+            body = app(environs[number % count].copy(), start_response)
             for _chunk in body:
                 pass
             close = getattr(body, "close", None)
@@ -205,6 +213,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         metavar="PATH",
         help="POST PATH first and send the cookies it sets (a returning visitor)",
     )
+    parser.add_argument(
+        "--clients",
+        type=int,
+        default=254,
+        help="client addresses the measured requests come from, in turn (254)",
+    )
     parser.add_argument("--batches", type=int, default=30, help="batches per app (30)")
     parser.add_argument("--batch-size", type=int, default=300, help="requests per batch (300)")
     parser.add_argument("--warmup", type=int, default=200, help="untimed requests per app (200)")
@@ -214,16 +228,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="also print the median tracemalloc peak per request of each app",
     )
     args = parser.parse_args(argv)
-    if args.batches < 1 or args.batch_size < 1 or args.warmup < 1:
-        parser.error("--batches, --batch-size and --warmup must be at least 1")
+    if min(args.batches, args.batch_size, args.warmup, args.clients) < 1:
+        parser.error("--batches, --batch-size, --warmup and --clients must be at least 1")
+    if args.clients > 254 * 254:
+        parser.error("--clients is at most 64516")
     return args
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     environ = make_environ(args.path)
-    stack = Runner(load_app(args.stack), environ)
-    bare = Runner(load_app(args.bare), environ)
+    stack = Runner(load_app(args.stack), environ, args.clients)
+    bare = Runner(load_app(args.bare), environ, args.clients)
 
     for label, runner in ((args.stack, stack), (args.bare, bare)):
         if args.login:

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Run Vault, the reference application, on http://127.0.0.1:$PORT/ (default 8000).
-# SQLite under examples/vault/instance unless DATABASE_URL is set (PostgreSQL, 2 workers).
+# SQLite under examples/vault/instance unless DATABASE_URL is set (PostgreSQL); with
+# REDIS_URL too, the rate limits count in Redis and gunicorn runs 2 workers.
 # Production profile, except that plain HTTP is allowed: this is loopback, without TLS.
 # Attachments are scanned by a clamd of its own when ClamAV is installed (warning if not).
 set -euo pipefail
@@ -60,8 +61,15 @@ else
 fi
 
 workers=1
-if [ -n "${DATABASE_URL:-}" ]; then
-    workers=2
+if [ -n "${REDIS_URL:-}" ]; then
+    # Counters every worker shares: in memory, each worker would count on its own.
+    export VAULT_BASTION_RATELIMIT_STORAGE_URL="$REDIS_URL"
+    # Bans too: a ban reaches every worker at its next request (in the database, within
+    # BASTION_IPFILTER_REFRESH seconds).
+    export VAULT_BASTION_IPFILTER_BANS_URL="$REDIS_URL"
+    if [ -n "${DATABASE_URL:-}" ]; then
+        workers=2
+    fi
 fi
 
 echo

@@ -45,7 +45,9 @@ TITLES = {
     "lockout": "Lockout",
     "crypto": "Crypto",
     "content": "Content",
+    "ipfilter": "IP filter",
     "uploads": "Uploads",
+    "ratelimit": "Rate limits",
 }
 
 #: What each parser in ``config/parsers/`` accepts, by the parser's function name.
@@ -71,6 +73,15 @@ ACCEPTS = {
         "means that one address; an IPv6 zone ID must be an interface name such as `%eth0` "
         "and is dropped), or one comma-separated string"
     ),
+    "cidr_list": (
+        "a list of IP networks in CIDR notation (`10.0.0.0/8`, `2001:db8::/32`; a bare "
+        "address means that one address; host bits after the prefix are an error; "
+        "IPv4-mapped IPv6 networks are read as IPv4), or one comma-separated string"
+    ),
+    "ban_store_url": (
+        "`'memory://'`, a `redis://`, `rediss://` or `unix://` URL, or a SQLAlchemy "
+        "database URL such as `'sqlite:///bans.db'` or `'postgresql+psycopg://...'`"
+    ),
     "optional_str": "a string, or `None` (an empty string also means `None`)",
     "secret": "a string or bytes, or `None` (an empty value also means `None`)",
     "crypto_keys": (
@@ -86,6 +97,14 @@ ACCEPTS = {
         "Flask-Bastion sends (`Content-Security-Policy`, `X-Frame-Options`, ...)"
     ),
     "identifier": "a name of letters, digits, `_`, `-` and `.`",
+    "storage_url": (
+        "`'memory://'`, or a Redis URL as the `limits` library reads it: `redis://`, "
+        "`rediss://`, `redis+unix://`, `redis+sentinel://`, `redis+cluster://`"
+    ),
+    "rate_limits": (
+        "`None` or `''` for none, or limits in the `limits` notation: `'600/minute'`, "
+        "`'10/second; 1000/hour'` (`;` between limits), or a list of such strings"
+    ),
     "endpoint_patterns": (
         "a list of endpoint names (letters, digits, `_`, `-`, `.`; `*` matches any "
         "characters, so `'*.static'` is every blueprint's static files), or one "

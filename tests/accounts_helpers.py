@@ -88,6 +88,12 @@ def make_site(smtp: t.Any, *, accounts: dict[str, t.Any] | None = None, **config
             "BASTION_SESSIONS_STORE": "memory",
             "BASTION_MAIL_URL": smtp.url,
             "BASTION_MAIL_SENDER": "vault@localhost",
+            # The accounts tests drive whole flows (register, verify, sign in, enrol, fail
+            # ten times) from one address within seconds of the injected clock: the
+            # authentication rate limits would refuse them before the behaviour under
+            # test. tests/test_ratelimit_accounts.py turns them on.
+            "BASTION_RATELIMIT_AUTH": None,
+            "BASTION_RATELIMIT_AUTH_ACCOUNT": None,
             **config,
         }
     )

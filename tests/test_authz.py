@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 import typing as t
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -40,8 +41,9 @@ from flask_bastion.authz import (
     roles_of,
     roles_required,
 )
+from flask_bastion.authz import roles as authz_roles
 from flask_bastion.cli import bastion_cli
-from flask_bastion.exceptions import AccessDenied, ObjectDenied, RoleError
+from flask_bastion.exceptions import AccessDenied, LastHolderError, ObjectDenied, RoleError
 
 from .accounts_helpers import BASE, GOOD_PASSWORD, Site, make_site
 from .conftest import make_app
@@ -227,6 +229,61 @@ def test_roles_and_permissions_round_trip(
         assert revoke_role(ann, "editor") is True
         assert roles_of(ann) == frozenset()
     assert rows(site, UserRole) == []
+    accounts_state(site.app).engine.dispose()
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+def test_two_holders_revoking_each_other_leave_one(
+    database: str,
+    smtp_server: t.Any,
+    tmp_path: t.Any,
+    request: pytest.FixtureRequest,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The race of two administrators removing each other's role at the same moment:
+    both requests are held together after their authorization, then both revoke with
+    keep_one. Exactly one wins, one administrator is left; before keep_one both won and
+    nobody was left."""
+    url = (
+        f"sqlite:///{tmp_path}/a.db" if database == "sqlite" else request.getfixturevalue("pg_url")
+    )
+    site = make_site(smtp_server, BASTION_ACCOUNTS_DATABASE_URL=url)
+    ann, bob = new_user(site, "ann@example.com"), new_user(site, "bob@example.com")
+    with site.app.app_context():
+        define_role("admin", ["users:manage"])
+        grant_role(ann, "admin")
+        grant_role(bob, "admin")
+    barrier = threading.Barrier(2, timeout=30)
+    real_target = authz_roles._target
+
+    def held(user: t.Any) -> str:
+        barrier.wait()
+        return real_target(user)
+
+    monkeypatch.setattr(authz_roles, "_target", held)
+    outcomes: list[str] = []
+
+    def revoke(user: t.Any) -> None:
+        with site.app.app_context():
+            try:
+                revoke_role(user, "admin", keep_one=True)
+                outcomes.append("revoked")
+            except LastHolderError:
+                outcomes.append("refused")
+
+    threads = [threading.Thread(target=revoke, args=(user,)) for user in (ann, bob)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert sorted(outcomes) == ["refused", "revoked"]
+    assert len(rows(site, UserRole)) == 1
+    monkeypatch.undo()
+    with site.app.app_context(), pytest.raises(LastHolderError):
+        revoke_role(
+            ann if rows(site, UserRole)[0][0] == ann.get_id() else bob, "admin", keep_one=True
+        )
+    assert len(rows(site, UserRole)) == 1
     accounts_state(site.app).engine.dispose()
 
 

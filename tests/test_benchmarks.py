@@ -22,6 +22,7 @@ BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
 OVERHEAD = BENCHMARKS / "overhead.py"
 BRUTEFORCE = BENCHMARKS / "bruteforce.py"
 ENUMERATION = BENCHMARKS / "enumeration.py"
+SQLI_LATENCY = BENCHMARKS / "sqli_latency.py"
 APPS = ("bare", "seed", "bastion")
 HTTPS = "https://localhost"
 OVERHEAD_LINE = re.compile(r"^overhead: \d+\.\d\d \(stack/bare us per request: \d+\.\d/\d+\.\d\)$")
@@ -37,6 +38,12 @@ STACK_LINE = re.compile(
 ENUMERATION_LINE = re.compile(
     r"^(login|register|forgot) +existing +\d+\.\d\d ms  unknown +\d+\.\d\d ms  "
     r"difference [+-]\d+\.\d\d ms \([+-]\d+\.\d%\)  statuses \[[\d, ]+\]$"
+)
+
+LATENCY = r"p50 +\d+\.\d\d ms p95 +\d+\.\d\d ms max +\d+\.\d\d ms"
+SQLI_LINE = re.compile(
+    rf"^(search|api-search|note-id|share|login) +benign {LATENCY} \| payloads {LATENCY} \| "
+    r"time-based max \d+\.\d\d ms of \d+ \| statuses \[[\d, ]+\]$"
 )
 
 
@@ -212,6 +219,20 @@ def test_enumeration_prints_one_line_per_form() -> None:
     lines = result.stdout.splitlines()
     assert [line.split()[0] for line in lines] == ["login", "register", "forgot"]
     assert all(ENUMERATION_LINE.match(line) for line in lines), result.stdout
+
+
+def test_sqli_latency_prints_one_line_per_input() -> None:
+    """sqli_latency.py --rounds 1 prints the corpus size, then benign and payload
+    latencies for each input, every answer a 4xx or less."""
+    result = run_script(SQLI_LATENCY, "--rounds", "1")
+    assert result.returncode == 0, result.stderr
+    head, *lines = result.stdout.splitlines()
+    assert re.match(r"^\d+ payloads \(\d+ time-based\), 1 rounds$", head), head
+    assert [line.split()[0] for line in lines] == [
+        "search", "api-search", "note-id", "share", "login"
+    ]  # fmt: skip
+    assert all(SQLI_LINE.match(line) for line in lines), result.stdout
+    assert not re.search(r"\b5\d\d\b", " ".join(line.split("statuses")[1] for line in lines))
 
 
 UPLOADS = BENCHMARKS / "uploads.py"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -48,7 +49,10 @@ from flask_bastion.checks import accounts as accounts_checks
 from flask_bastion.checks import code as code_checks
 from flask_bastion.checks import content as content_checks
 from flask_bastion.checks import crypto as crypto_checks
+from flask_bastion.checks import ipfilter as ipfilter_checks
+from flask_bastion.checks import ratelimit as ratelimit_checks
 from flask_bastion.checks import uploads as upload_checks
+from flask_bastion.checks.workers import worker_processes
 from flask_bastion.config import settings
 from flask_bastion.crypto import column_rotations, register_rotation
 from flask_bastion.uploads import accepts_uploads
@@ -93,8 +97,10 @@ MODULE_BLOCKS = [
     pytest.param(lockout, "09", id="lockout"),
     pytest.param(accounts_checks, "11", id="accounts"),
     pytest.param(crypto_checks, "12", id="crypto"),
+    pytest.param(ratelimit_checks, "13", id="ratelimit"),
     pytest.param(code_checks, "17", id="code"),
     pytest.param(content_checks, "15", id="content"),
+    pytest.param(ipfilter_checks, "14", id="ipfilter"),
     pytest.param(upload_checks, "16", id="uploads"),
 ]
 #: Checks that concern no configuration key, and why.
@@ -1345,6 +1351,84 @@ SILENT.extend(
 )
 DEPLOY_ONLY |= {"bastion.W150", "bastion.E153", "bastion.W156"}
 
+FIRES.extend(
+    [
+        pytest.param(
+            "bastion.W140",
+            {"BASTION_IPFILTER_ALLOW": ["10.0.0.0/8", "0.0.0.0/0"]},
+            (),
+            id="W140-ipv4-allow-all",
+        ),
+        pytest.param(
+            "bastion.W140", {"BASTION_IPFILTER_ALLOW": "::/0"}, (), id="W140-ipv6-allow-all"
+        ),
+        pytest.param(
+            "bastion.W141",
+            {
+                "BASTION_IPFILTER_ALLOW": ["10.1.0.0/16", "192.168.0.0/16"],
+                "BASTION_IPFILTER_DENY": ["10.0.0.0/8"],
+            },
+            (),
+            id="W141-allow-inside-deny",
+        ),
+        pytest.param(
+            "bastion.W141",
+            {
+                "BASTION_IPFILTER_ALLOW": ["2001:db8::/48"],
+                "BASTION_IPFILTER_DENY": ["2001:db8::/48"],
+            },
+            (),
+            id="W141-same-ipv6-network",
+        ),
+        pytest.param(
+            "bastion.E142",
+            {
+                "BASTION_IPFILTER_ALLOW": ["10.0.0.5"],
+                "BASTION_PROXY_TRUSTED_CIDRS": ["10.0.0.0/24"],
+            },
+            (),
+            id="E142-allow-only-the-proxy",
+        ),
+        pytest.param(
+            "bastion.W143",
+            {"WEB_CONCURRENCY": 4},
+            ("bastion.E130",),  # the rate-limit counters are in memory too
+            id="W143-memory-bans-four-workers",
+        ),
+        pytest.param(
+            "bastion.W143",
+            {"WEB_CONCURRENCY": "2", "BASTION_IPFILTER_BANS_URL": "MEMORY://"},
+            ("bastion.E130",),
+            id="W143-memory-bans-upper-case-scheme",
+        ),
+    ]
+)
+SILENT.extend(
+    [
+        pytest.param("bastion.W140", {"BASTION_IPFILTER_ALLOW": ["0.0.0.0/1"]}, id="W140-half"),
+        pytest.param(
+            "bastion.W141",
+            {"BASTION_IPFILTER_ALLOW": ["10.0.0.0/8"], "BASTION_IPFILTER_DENY": ["10.9.0.0/16"]},
+            id="W141-deny-carves-a-hole",
+        ),
+        pytest.param(
+            "bastion.E142",
+            {
+                "BASTION_IPFILTER_ALLOW": ["10.0.0.5", "198.51.100.0/24"],
+                "BASTION_PROXY_TRUSTED_CIDRS": ["10.0.0.0/24"],
+            },
+            id="E142-allow-names-clients-too",
+        ),
+        pytest.param("bastion.W143", {"WEB_CONCURRENCY": 1}, id="W143-one-worker"),
+        pytest.param(
+            "bastion.W143",
+            {"WEB_CONCURRENCY": 8, "BASTION_IPFILTER_BANS_URL": "sqlite://"},
+            id="W143-shared-store",
+        ),
+    ]
+)
+DEPLOY_ONLY |= {"bastion.W143"}
+
 
 def _upload_view(app: Flask) -> None:
     _view(app, accepts_uploads, name="upload")
@@ -1412,6 +1496,127 @@ SILENT.extend(
     ]
 )
 DEPLOY_ONLY |= {"bastion.E160", "bastion.W166"}
+
+
+def _workers(count: int) -> Callable[[Flask], None]:
+    """A patch: the server will run ``count`` workers (WEB_CONCURRENCY, restored after the
+    test by :func:`_environ_restored`)."""
+
+    def patch(app: Flask) -> None:
+        os.environ["WEB_CONCURRENCY"] = str(count)
+
+    return patch
+
+
+@pytest.fixture(autouse=True)
+def _environ_restored() -> t.Iterator[None]:
+    saved = dict(os.environ)
+    yield
+    os.environ.clear()
+    os.environ.update(saved)
+
+
+REDIS_LIMITS = "redis://127.0.0.1:6379/0"
+FIRES.extend(
+    [
+        pytest.param(
+            "bastion.E130",
+            {"patch": _workers(4)},
+            ("bastion.W143",),  # the bans are in memory by default too
+            id="E130-memory-four-workers",
+        ),
+        pytest.param(
+            "bastion.W131", {"BASTION_RATELIMIT_ENABLED": False}, (), id="W131-limits-off"
+        ),
+        pytest.param("bastion.W132", {"BASTION_RATELIMIT_DEFAULT": None}, (), id="W132-no-default"),
+        pytest.param("bastion.W133", {"BASTION_RATELIMIT_AUTH": ""}, (), id="W133-auth-off"),
+        pytest.param(
+            "bastion.W133",
+            {"BASTION_RATELIMIT_AUTH_ACCOUNT": None},
+            (),
+            id="W133-account-off",
+        ),
+        pytest.param(
+            "bastion.W134", {"BASTION_RATELIMIT_AUTH_FAIL": "open"}, (), id="W134-auth-fails-open"
+        ),
+        pytest.param(
+            "bastion.W135", {"BASTION_RATELIMIT_IPV6_PREFIX": 128}, (), id="W135-per-address"
+        ),
+        pytest.param(
+            "bastion.W136",
+            {"BASTION_RATELIMIT_EXEMPT_NETWORKS": ["10.0.0.5/32", "0.0.0.0/0"]},
+            (),
+            id="W136-everyone",
+        ),
+    ]
+)
+SILENT.extend(
+    [
+        pytest.param("bastion.E130", {"patch": _workers(1)}, id="E130-one-worker"),
+        pytest.param(
+            "bastion.E130",
+            {"patch": _workers(4), "BASTION_RATELIMIT_STORAGE_URL": REDIS_LIMITS},
+            id="E130-redis-four-workers",
+        ),
+        pytest.param("bastion.W131", {}, id="W131-limits-on"),
+        pytest.param(
+            "bastion.W132",
+            {"BASTION_RATELIMIT_DEFAULT": "100/second"},
+            id="W132-any-default",
+        ),
+        pytest.param("bastion.W133", {}, id="W133-auth-on"),
+        pytest.param("bastion.W134", {}, id="W134-auth-fails-closed"),
+        pytest.param("bastion.W135", {"BASTION_RATELIMIT_IPV6_PREFIX": 56}, id="W135-wider"),
+        pytest.param(
+            "bastion.W136",
+            {"BASTION_RATELIMIT_EXEMPT_NETWORKS": ["10.0.0.5/32", "fd00::/8"]},
+            id="W136-private",
+        ),
+    ]
+)
+DEPLOY_ONLY |= {
+    "bastion.E130",
+    "bastion.W131",
+    "bastion.W132",
+    "bastion.W133",
+    "bastion.W134",
+    "bastion.W135",
+    "bastion.W136",
+}
+
+
+@pytest.mark.parametrize(
+    ("environ", "argv", "expected"),
+    [
+        ({}, ["flask"], None),
+        ({"WEB_CONCURRENCY": "3"}, [], (3, "WEB_CONCURRENCY=3")),
+        ({"GUNICORN_CMD_ARGS": "--bind :80 --workers=5"}, [], (5, "GUNICORN_CMD_ARGS workers=5")),
+        ({"GUNICORN_CMD_ARGS": "-w 2"}, [], (2, "GUNICORN_CMD_ARGS workers=2")),
+        ({}, ["/venv/bin/gunicorn", "-w4", "app:app"], (4, "gunicorn --workers 4")),
+        ({"UWSGI_PROCESSES": "8", "WEB_CONCURRENCY": "2"}, [], (8, "UWSGI_PROCESSES=8")),
+        ({"WEB_CONCURRENCY": "many", "GUNICORN_CMD_ARGS": "'"}, [], None),
+    ],
+    ids=[
+        "nothing",
+        "web-concurrency",
+        "cmd-args-equals",
+        "cmd-args-short",
+        "argv",
+        "uwsgi",
+        "junk",
+    ],
+)
+def test_worker_processes(
+    environ: dict[str, str], argv: list[str], expected: tuple[int, str] | None, tmp_path: Path
+) -> None:
+    """The worker count is read where servers read it; junk is no count."""
+    assert worker_processes(environ, argv, tmp_path) == expected
+
+
+def test_worker_processes_from_gunicorn_conf(tmp_path: Path) -> None:
+    """A literal ``workers = N`` in gunicorn.conf.py counts."""
+    (tmp_path / "gunicorn.conf.py").write_text("bind = ':80'\nworkers = 6\n")
+    assert worker_processes({}, [], tmp_path) == (6, "workers = 6 in gunicorn.conf.py")
 
 
 def test_default_app_has_no_findings_for_deploy() -> None:

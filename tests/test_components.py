@@ -71,6 +71,8 @@ def _app_with(*components: t.Any, **config: t.Any) -> Flask:
     app = Flask("components")
     app.config.update(SECRET_KEY=SECRET, TRUSTED_HOSTS=["localhost"], **config)
     app.config.setdefault("BASTION_SESSIONS_STORE", "memory")
+    # The callback tests use RateLimit as their example header: the built-in limit is off.
+    app.config.setdefault("BASTION_RATELIMIT_DEFAULT", None)
 
     @app.route("/", methods=["GET", "POST"])
     def index() -> str:
@@ -81,7 +83,7 @@ def _app_with(*components: t.Any, **config: t.Any) -> Flask:
 
 
 def test_builtin_components_run_in_stage_order() -> None:
-    """The built-ins are ordered by stage: input, transport, filter, session,
+    """The built-ins are ordered by stage: input, transport, filter, limit, session,
     authentication, forgery, authorization, response (the key ring and the sanitizer
     filters, which have no hook, after the headers), and the mailer, which has no hook,
     last."""
@@ -94,6 +96,8 @@ def test_builtin_components_run_in_stage_order() -> None:
         "uploads",
         "https",
         "hotlink",
+        "ipfilter",
+        "ratelimit",
         "sessions",
         "lockout",
         "csrf",

@@ -23,11 +23,14 @@ from .exceptions import (
     HeadersTooLarge,
     MailUnavailable,
     MalformedRequest,
+    RateLimitExceeded,
 )
 from .extension import Bastion, BastionState, get_state
 from .headers import no_store, security_headers
 from .https import https_exempt
+from .ipfilter import ip_allow, ip_deny
 from .mail import external_url, send_mail
+from .ratelimit import auth_limited, exempt, limit, page_budget
 from .sri import sri
 
 __all__ = [
@@ -40,16 +43,23 @@ __all__ = [
     "HeadersTooLarge",
     "MailUnavailable",
     "MalformedRequest",
+    "RateLimitExceeded",
+    "auth_limited",
     "csp",
     "csp_nonce",
     "csrf_exempt",
     "csrf_token",
+    "exempt",
     "external_url",
     "get_state",
     "hotlink_protected",
     "https_exempt",
+    "ip_allow",
+    "ip_deny",
+    "limit",
     "no_store",
     "noindex",
+    "page_budget",
     "problem_json",
     "rotate_csrf_secret",
     "security_headers",

@@ -30,6 +30,7 @@ from .config import is_secret, settings, value_of
 from .context import get_state
 from .crypto import new_key
 from .crypto.cli import rotate_keys_command
+from .ipfilter.cli import COMMANDS as IPFILTER_COMMANDS
 from .logs import mask_urls
 
 if t.TYPE_CHECKING:
@@ -67,6 +68,8 @@ def _has_accounts(ctx: click.Context) -> bool:
 bastion_cli = BastionGroup("bastion", help="Flask-Bastion: security checks and configuration.")
 bastion_cli.add_command(users_cli)
 bastion_cli.add_command(rotate_keys_command)
+for _command in IPFILTER_COMMANDS:
+    bastion_cli.add_command(_command)
 
 
 def _state() -> BastionState:

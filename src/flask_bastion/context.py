@@ -49,7 +49,7 @@ class RequestState:
     nothing at response time.
     """
 
-    __slots__ = ("_callbacks", "_extras", "_nonce", "_request_id", "stateless")
+    __slots__ = ("_callbacks", "_extras", "_nonce", "_request_id", "present", "stateless")
 
     def __init__(self, request_id: str | None = None) -> None:
         self._request_id = request_id
@@ -58,6 +58,10 @@ class RequestState:
         #: created or written for it, and the forgery stage does not apply, because a
         #: browser never attaches that header to a cross-site request on its own.
         self.stateless = False
+        #: The lower-case names of the headers the response had before Bastion added its
+        #: own, set as the response starts: a callback leaves those alone without
+        #: scanning the list.
+        self.present: t.AbstractSet[str] = frozenset()
         self._nonce: str | None = None
         self._extras: dict[type[t.Any], t.Any] | None = None
         self._callbacks: list[ResponseCallback] | None = None

@@ -20,6 +20,7 @@ from werkzeug.exceptions import (
     RequestHeaderFieldsTooLarge,
     SecurityError,
     ServiceUnavailable,
+    TooManyRequests,
     Unauthorized,
     UnprocessableEntity,
     UnsupportedMediaType,
@@ -66,6 +67,11 @@ class DecryptionFailed(BastionError):
 class RoleError(BastionError, ValueError):
     """A role or permission name is invalid, a role was never defined, or a role was to
     be given to an anonymous user (:mod:`flask_bastion.authz`)."""
+
+
+class LastHolderError(RoleError):
+    """A role was to be taken from its last holder with ``keep_one``
+    (:func:`~flask_bastion.authz.revoke_role`)."""
 
 
 class Rejection(BastionError):
@@ -297,6 +303,38 @@ class HotlinkRefused(Rejection, Forbidden):
         self.details = types.MappingProxyType({"endpoint": endpoint, "origin": origin})
 
 
+class AddressRefused(Rejection, Forbidden):
+    """The client address may not use this application or view
+    (:mod:`flask_bastion.ipfilter`): it is in a deny list, outside an allow list, or
+    banned. Every cause gets the same bare 403 page, so a scanner learns nothing about
+    the lists or its ban; the reason goes to the
+    :data:`~flask_bastion.signals.ip_refused` signal and the log only.
+
+    :param reason: a ``REASON_*`` constant of :mod:`flask_bastion.ipfilter`.
+    :param ip: the client address as the proxy-trust model settled it.
+    :param endpoint: the requested endpoint (``None`` when unrouted).
+    """
+
+    event = "ipfilter.refused"
+    signal = signals.ip_refused
+    log_level = logging.INFO
+    #: What the client reads, whatever the reason.
+    PAGE_TEXT = "Access is not permitted."
+
+    def __init__(self, reason: str, *, ip: str | None, endpoint: str | None) -> None:
+        super().__init__(reason)
+        self.description = self.PAGE_TEXT
+        self.details = types.MappingProxyType({"ip": ip, "endpoint": endpoint})
+
+
+class BanStoreUnavailable(StoreUnavailable):
+    """The ban store could not be read and ``BASTION_IPFILTER_ON_STORE_FAILURE`` is
+    ``'closed'``: 503 with ``Retry-After``."""
+
+    event = "ipfilter.store_unavailable"
+    DEFAULT_REASON = "The ban store is unavailable; try again shortly."
+
+
 class SignedURLInvalid(Rejection, Forbidden):
     """A view that needs a signed URL (:func:`~flask_bastion.content.signed_url_required`)
     was requested without a valid one. Every failure (no signature, a tampered path,
@@ -400,3 +438,39 @@ class UploadsUnavailable(StoreUnavailable):
 
     event = "upload.unavailable"
     DEFAULT_REASON = "Uploads are unavailable; try again shortly."
+
+
+class RateLimitExceeded(Rejection, TooManyRequests):
+    """A client went over a rate limit (:mod:`flask_bastion.ratelimit`): 429 with
+    ``Retry-After`` and the ``RateLimit-Policy`` / ``RateLimit`` headers, the
+    :data:`~flask_bastion.signals.rate_limited` signal and an info log line (a limit
+    that works is not an incident; a flood would otherwise flood the log too).
+
+    :param reason: a ``REASON_*`` constant of :mod:`flask_bastion.ratelimit`.
+    :param limit: the limit that refused, such as ``"600/1 minute"``.
+    :param scope: what it counts: ``"user"``, ``"ip"``, ``"account"`` or ``"key"``.
+    :param endpoint: the refused view's endpoint.
+    :param retry_after: seconds until the limit's window ends.
+    """
+
+    event = "ratelimit.exceeded"
+    signal = signals.rate_limited
+    log_level = logging.INFO
+
+    def __init__(
+        self, reason: str, *, limit: str, scope: str, endpoint: str | None, retry_after: int
+    ) -> None:
+        super().__init__(reason)
+        self.retry_after = retry_after  # werkzeug's TooManyRequests sends it
+        self.details = types.MappingProxyType(
+            {"limit": limit, "scope": scope, "endpoint": endpoint}
+        )
+
+
+class RateLimitStoreUnavailable(StoreUnavailable):
+    """The store of the rate-limit counters could not be reached, and a limit of the
+    request fails closed (the authentication limits by default): 503 with
+    ``Retry-After``."""
+
+    event = "ratelimit.store_unavailable"
+    DEFAULT_REASON = "This service is unavailable for a moment; try again shortly."

@@ -18,7 +18,10 @@ Hook order, for every request:
    production profile (:mod:`~flask_bastion.debugger`) and rejects malformed input
    (:mod:`~flask_bastion.inputs`); the transport stage redirects plain HTTP
    (:mod:`~flask_bastion.https`); the filter stage refuses another site's embedding of
-   protected media (:mod:`~flask_bastion.content`); the session stage answers 503 when
+   protected media (:mod:`~flask_bastion.content`) and denied, not allowed or banned
+   client addresses (:mod:`~flask_bastion.ipfilter`); the limit stage counts the request
+   against its rate limits in one store round trip and refuses it with 429 past one
+   (:mod:`~flask_bastion.ratelimit`); the session stage answers 503 when
    the session store could not be read (:mod:`~flask_bastion.sessions`); the forgery
    stage rejects cross-site forgeries (:mod:`~flask_bastion.csrf`); the authorization
    stage refuses a view that needs a signed URL without a valid one
@@ -57,9 +60,11 @@ from .exceptions import ConfigurationError
 from .headers import SecurityHeaders
 from .https import HTTPS
 from .inputs import InputLimits
+from .ipfilter import IPFilter
 from .mail import Mailer
 from .markers import View
 from .proxy import TrustedProxies
+from .ratelimit import RateLimiting
 from .sanitize import Sanitizer
 from .sessions import Sessions
 from .stores import Stores
@@ -80,6 +85,8 @@ BUILTIN_COMPONENTS: tuple[Factory, ...] = (
     Uploads,
     HTTPS,
     HotlinkProtection,
+    IPFilter,
+    RateLimiting,
     Sessions,
     LoginThrottling,
     CSRFProtection,
@@ -293,6 +300,7 @@ class ResponseLayer:
             # rendered into it could not make the response private any more, so it is
             # private from the start (unless the view chose its own Cache-Control).
             state.on_response(private_headers)
+        state.present = present
         state.run_callbacks(status, headers)
 
 

@@ -127,6 +127,21 @@ hotlink_refused = _signals.signal("bastion.hotlink-refused")
 #: ``reason`` (which of these it was, for the operator only), ``status``, ``endpoint``.
 signed_url_rejected = _signals.signal("bastion.signed-url-rejected")
 
+# IP filtering and bans (flask_bastion.ipfilter).
+
+#: A request was refused with a bare 403 because of its client address: a deny list, an
+#: allow list it is not in, or a ban. Keywords: ``reason`` (one of the ``REASON_*``
+#: constants of :mod:`flask_bastion.ipfilter`), ``status``, ``ip``, ``endpoint``.
+ip_refused = _signals.signal("bastion.ip-refused")
+#: A network was banned. Keywords: ``network`` (text), ``until`` (Unix time), ``reason``,
+#: ``by`` (``"csrf"``, ``"stuffing"``, ``"notfound"``, ``"cli"``, ``"admin:<id>"``...).
+ip_banned = _signals.signal("bastion.ip-banned")
+#: A ban was lifted before its time. Keywords: ``network``, ``by``.
+ip_unbanned = _signals.signal("bastion.ip-unbanned")
+#: The ban store could not be read. Keywords: ``reason``, ``fail`` (``"open"``: served
+#: with the last ban list read; ``"closed"``: answered 503, with the ``store_unavailable``
+#: signal as well).
+ban_store_failed = _signals.signal("bastion.ban-store-failed")
 # File uploads (flask_bastion.uploads).
 
 #: An uploaded file was refused and nothing of the request's files was kept. Keywords:
@@ -143,3 +158,18 @@ scan_failed = _signals.signal("bastion.scan-failed")
 #: A file was stored. Keywords: ``name`` (the random stored name), ``size``,
 #: ``content_type``, ``user_id``, ``scanned`` (whether ClamAV passed it).
 upload_stored = _signals.signal("bastion.upload-stored")
+# Rate limits (flask_bastion.ratelimit).
+
+#: A request went over a rate limit and was refused with 429. Keywords: ``reason``,
+#: ``status``, ``limit`` (such as ``"600/1 minute"``), ``scope`` (``"user"``, ``"ip"``,
+#: ``"account"`` or ``"key"``), ``endpoint``.
+rate_limited = _signals.signal("bastion.rate-limited")
+#: The rate-limit store could not be reached. Keywords: ``reason`` (the kind of
+#: failure, never the URL), ``fail`` (``"open"``: the request was served unlimited;
+#: ``"closed"``: it was answered 503), ``endpoint``.
+ratelimit_store_failed = _signals.signal("bastion.ratelimit-store-failed")
+#: A client went over the burst limit of a page budget
+#: (:func:`~flask_bastion.ratelimit.page_budget`): many listing or search pages in a few
+#: seconds, as a scraper loads them. Later controls (bans, monitoring) act on it.
+#: Keywords: ``ip``, ``user_id`` (``None`` when anonymous), ``endpoint``, ``limit``.
+scraping_suspected = _signals.signal("bastion.scraping-suspected")

@@ -22,9 +22,10 @@ document.addEventListener("securitypolicyviolation", (e) => {
 """
 
 
-def make_vault(folder: Path) -> Flask:
+def make_vault(folder: Path, **settings: t.Any) -> Flask:
     """Vault with a fresh SQLite database in ``folder``, for ``http://localhost:PORT``
-    (development profile: plain HTTP on loopback; mail in ``folder / "outbox"``)."""
+    (development profile: plain HTTP on loopback; mail in ``folder / "outbox"``), with
+    ``settings`` on top."""
     app = create_app(
         {
             "SECRET_KEY": secrets.token_hex(32),
@@ -32,6 +33,7 @@ def make_vault(folder: Path) -> Flask:
             "BASTION_PROFILE": "development",
             "TRUSTED_HOSTS": ["localhost"],
             "BASTION_MAIL_OUTBOX": str(folder / "outbox"),
+            **settings,
         }
     )
     with app.app_context():

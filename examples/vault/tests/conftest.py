@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import typing as t
@@ -14,6 +15,7 @@ from flask.testing import FlaskClient, FlaskCliRunner
 from sqlalchemy import create_engine
 from sqlalchemy.schema import CreateSchema, DropSchema
 
+from flask_bastion import get_state
 from flask_bastion.crypto import new_key
 from vault import create_app
 from vault.db import database, database_url, init_db
@@ -39,6 +41,7 @@ def make_app(tmp_path: Path) -> Iterator[Callable[..., Flask]]:
     for app in apps:
         with app.app_context():
             database().engine.dispose()
+        get_state(app).stores.close()  # Flask-Bastion's own connections (the ban store)
 
 
 @pytest.fixture
@@ -56,8 +59,8 @@ def runner(app: Flask) -> FlaskCliRunner:
     return app.test_cli_runner()
 
 
-@pytest.fixture
-def postgres_url() -> Iterator[str]:
+@contextlib.contextmanager
+def private_schema() -> Iterator[str]:
     """``DATABASE_URL`` with ``search_path`` set to a private schema, dropped afterwards.
 
     Skips when ``DATABASE_URL`` is unset, unless ``BASTION_REQUIRE_SERVICES=1``.
@@ -83,6 +86,13 @@ def postgres_url() -> Iterator[str]:
                 connection.execute(DropSchema(schema, cascade=True))
     finally:
         admin.dispose()
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A private PostgreSQL schema for one test (see :func:`private_schema`)."""
+    with private_schema() as url:
+        yield url
 
 
 @pytest.fixture

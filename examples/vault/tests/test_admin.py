@@ -13,8 +13,11 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 from vault_testing import browser
+from werkzeug.exceptions import HTTPException
 
+from flask_bastion.accounts.models import UserRole
 from flask_bastion.authz import roles_of
+from vault import admin as admin_module
 from vault.db import get_db
 from vault.models import User
 
@@ -188,7 +191,7 @@ def test_a_member_calling_every_admin_url_changes_nothing(vault: Flask, action: 
     before = member(vault)
     routes = admin_routes(vault)
     one = "/admin/users/<int(max=2147483647):user_id>"
-    assert {rule for rule, _ in routes} == {"/admin/", one}
+    assert {rule for rule, _ in routes} == {"/admin/", one, "/admin/bans", "/admin/bans/lift"}
     for rule, method in routes:
         path = rule.replace("<int(max=2147483647):user_id>", str(before.id))
         response = client.open(f"{BASE}{path}", method=method, data={"action": action})
@@ -201,3 +204,34 @@ def test_a_member_calling_every_admin_url_changes_nothing(vault: Flask, action: 
     with vault.app_context():
         assert roles_of(after) == frozenset()
     assert client.get(f"{BASE}/account").status_code == 200
+
+
+def test_the_last_active_administrator_is_kept(vault: Flask) -> None:
+    """Two administrators acting on each other at the same moment: once one of them has
+    been deactivated (or lost the role), the other's request, already past its
+    authorization, is refused with 409 instead of leaving Vault without an administrator."""
+    member_client(vault)
+    client = admin_client(vault)
+    user_id = member(vault).id
+    assert client.post(f"{BASE}/admin/users/{user_id}", data={"action": "grant"}).status_code == 303
+    with vault.app_context():
+        db = get_db()
+        first = db.scalars(select(User).where(User.email_key == "admin@example.com")).one()
+        first.active = False  # the other administrator's request committed first
+        db.commit()
+    for action in ("deactivate", "revoke"):
+        with vault.test_request_context():
+            with pytest.raises(HTTPException) as refused:
+                if action == "deactivate":
+                    admin_module._keep_an_administrator(get_db().get(User, user_id))
+                else:
+                    db = get_db()
+                    db.delete(
+                        db.scalars(select(UserRole).where(UserRole.user_id != str(user_id))).one()
+                    )
+                    db.commit()
+                    admin_module._revoke_admin(get_db().get(User, user_id))
+            assert refused.value.code == 409
+    assert member(vault).active is True
+    with vault.app_context():
+        assert roles_of(member(vault)) == {"admin"}

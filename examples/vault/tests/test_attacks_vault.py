@@ -150,3 +150,16 @@ def test_an_api_token_cannot_use_the_admin_area(any_vault: Flask) -> None:
     assert response.status_code in (401, 403)
     with any_vault.app_context():
         assert get_db().get(User, bob_id).active  # type: ignore[union-attr]
+
+
+# The admin area's account search
+
+
+def test_the_account_search_is_text_not_a_pattern(any_vault: Flask) -> None:
+    """?q= with a NUL (which PostgreSQL cannot compare) is a page, not a 500; % and _
+    match themselves, not every address."""
+    client = admin_client(any_vault)
+    assert client.get(f"{BASE}/admin/?q=%00").status_code == 200
+    for wildcard in ("%", "_", "%@%"):
+        rows = client.get(f"{BASE}/admin/", query_string={"q": wildcard}).get_data(as_text=True)
+        assert "ann@example.com" not in rows, wildcard

@@ -4,7 +4,9 @@ The application factory loads configuration in a fixed order, protects the app w
 ``Bastion(app)`` and registers the blueprints. Configuration precedence, lowest first:
 
 1. defaults: ``DATABASE_URL`` is SQLite under the instance folder, and the account
-   pages are ``noindex`` (``BASTION_CONTENT_NOINDEX_PATHS``);
+   pages are ``noindex`` (``BASTION_CONTENT_NOINDEX_PATHS``); temporary bans are kept
+   in that database (``BASTION_IPFILTER_BANS_URL``); ``VAULT_ADMIN_ALLOW`` (networks, or
+   one comma-separated string) limits the admin area to those networks;
 2. ``VAULT_*`` environment variables, without the prefix (``VAULT_BASTION_HTTPS_REDIRECT=false``
    sets ``BASTION_HTTPS_REDIRECT``; values are parsed as JSON where they can be);
 3. the ``DATABASE_URL`` environment variable, the name hosting platforms use;
@@ -34,8 +36,9 @@ from flask import Flask
 from flask_bastion import Bastion
 from flask_bastion.accounts import Accounts
 from flask_bastion.crypto import new_key
+from flask_bastion.ipfilter import restrict_blueprint
 
-from . import admin, api, attachments, db, health, notes, pages, preferences
+from . import admin, admin_bans, api, attachments, db, health, notes, pages, preferences
 from .models import User
 from .policy import policy
 
@@ -63,6 +66,9 @@ def create_app(test_config: Mapping[str, t.Any] | None = None) -> Flask:
         app.config["DATABASE_URL"] = os.environ["DATABASE_URL"]
     if test_config is not None:
         app.config.from_mapping(test_config)
+    # Bans live in the database, like sessions, so every worker and `flask bastion ban`
+    # share them; Redis takes over with VAULT_BASTION_IPFILTER_BANS_URL.
+    app.config.setdefault("BASTION_IPFILTER_BANS_URL", app.config["DATABASE_URL"])
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = load_secret_key(app.instance_path)
     if not app.config.get("BASTION_CRYPTO_KEYS"):
@@ -74,6 +80,10 @@ def create_app(test_config: Mapping[str, t.Any] | None = None) -> Flask:
     policy.init_app(app)
     app.cli.add_command(admin.create_admin_command)
     app.register_blueprint(admin.bp)
+    # VAULT_ADMIN_ALLOW: the networks that may reach /admin (all when unset).
+    allow = app.config.get("ADMIN_ALLOW") or ()
+    restrict_blueprint(app, admin.bp.name, allow=allow, key="VAULT_ADMIN_ALLOW")
+    app.add_template_global(admin_bans.until_text, "ban_left")
     app.register_blueprint(pages.bp)
     app.register_blueprint(health.bp)
     app.register_blueprint(preferences.bp)

@@ -29,13 +29,23 @@ from flask.cli import with_appcontext
 from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 
+from flask_bastion import page_budget
 from flask_bastion.accounts import accounts_state, current_user, fresh_login_required
 from flask_bastion.accounts.core import normalise_email
 from flask_bastion.accounts.models import UserRole
 from flask_bastion.accounts.services import throttle_for
 from flask_bastion.accounts.tokens import revoke_all_api_tokens
-from flask_bastion.authz import define_role, grant_role, revoke_role, roles_of, roles_required
+from flask_bastion.authz import (
+    define_role,
+    grant_role,
+    lock_role,
+    revoke_role,
+    role_holders,
+    roles_of,
+    roles_required,
+)
 from flask_bastion.content import noindex
+from flask_bastion.exceptions import LastHolderError
 from flask_bastion.logs import security_log
 from flask_bastion.mfa import reset_second_factors
 from flask_bastion.sessions import list_sessions, revoke_all_sessions
@@ -115,13 +125,19 @@ def _account(user_id: int) -> User:
 
 
 @bp.get("/")
+@page_budget(per_ip="600/hour", per_user="600/hour", burst="30/10 seconds")
 @admin_required
 def users() -> str:
-    """Every account, newest first, with ``?q=`` to filter by address."""
-    query = request.args.get("q", "", type=str)[:254]
+    """Every account, newest first, with ``?q=`` to filter by address.
+
+    The query is text to find, never a pattern: ``%`` and ``_`` match themselves, and a
+    NUL, which PostgreSQL cannot compare, is dropped (as in the notes' search).
+    """
+    query = request.args.get("q", "", type=str).replace("\x00", "")[:254]
     statement = select(User).order_by(User.created_at.desc()).limit(200)
     if query:
-        statement = statement.where(User.email_key.contains(normalise_email(query)))
+        needle = normalise_email(query)
+        statement = statement.where(User.email_key.contains(needle, autoescape=True))
     found = get_db().scalars(statement).all()
     return render_template("admin/users.html", users=found, query=query)
 
@@ -142,6 +158,33 @@ def user(user_id: int) -> str:
     )
 
 
+#: Why an action that would leave Vault without an administrator is refused.
+LAST_ADMIN = "Vault must keep at least one active administrator."
+
+
+def _keep_an_administrator(account: User) -> None:
+    """Refuse (409) to deactivate the last active administrator. The check holds the
+    admin role's lock until the commit, so two administrators deactivating each other at
+    the same moment cannot both succeed: the second sees the first one's change."""
+    if ADMIN_ROLE not in roles_of(account):
+        return
+    db = get_db()
+    lock_role(ADMIN_ROLE)
+    others = [int(i) for i in role_holders(ADMIN_ROLE) if i != account.get_id()]
+    active = db.scalars(select(User.id).where(User.id.in_(others), User.active.is_(True)))
+    if active.first() is None:
+        db.rollback()
+        abort(409, LAST_ADMIN)
+
+
+def _revoke_admin(account: User) -> None:
+    """Take the admin role from ``account``, never from the last holder (409)."""
+    try:
+        revoke_role(account, ADMIN_ROLE, keep_one=True)
+    except LastHolderError:
+        abort(409, LAST_ADMIN)
+
+
 @bp.post(f"/users/<int(max={USER_ID_MAX}):user_id>")
 @admin_required
 def act(user_id: int) -> ResponseReturnValue:
@@ -154,6 +197,7 @@ def act(user_id: int) -> ResponseReturnValue:
     if account.get_id() == current_user.get_id() and action in ("deactivate", "revoke"):
         abort(400, "Administrators cannot deactivate themselves or drop their own role.")
     if action == "deactivate":
+        _keep_an_administrator(account)
         account.active = False
         revoke_all_api_tokens(account)
         get_db().commit()
@@ -171,7 +215,7 @@ def act(user_id: int) -> ResponseReturnValue:
     elif action == "grant":
         grant_role(account, ADMIN_ROLE)
     else:
-        revoke_role(account, ADMIN_ROLE)
+        _revoke_admin(account)
     security_log.info(
         "vault.admin_action",
         extra={

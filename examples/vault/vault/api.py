@@ -28,7 +28,7 @@ from werkzeug.datastructures import WWWAuthenticate
 from werkzeug.exceptions import Unauthorized
 from werkzeug.wrappers import Response
 
-from flask_bastion import problem_json
+from flask_bastion import page_budget, problem_json
 from flask_bastion.accounts import current_user, request_authentication, require_scope
 from flask_bastion.authz import get_or_404
 from flask_bastion.content import noindex
@@ -113,6 +113,7 @@ def note_fields(*, required: bool) -> dict[str, str]:
 
 
 @bp.get("/notes")
+@page_budget(per_ip="600/hour", per_user="1200/hour", burst="30/10 seconds")
 @bearer_required
 @require_scope("notes:read")
 def list_notes() -> ResponseReturnValue:

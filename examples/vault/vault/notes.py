@@ -34,6 +34,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from sqlalchemy import delete, select
 from werkzeug.wrappers import Response
 
+from flask_bastion import page_budget
 from flask_bastion.accounts import (
     current_user,
     find_user,
@@ -87,6 +88,7 @@ def note_errors(title: str, body: str) -> dict[str, str]:
 
 
 @bp.get("")
+@page_budget(per_ip="600/hour", per_user="1200/hour", burst="30/10 seconds")
 @login_required
 def index() -> str:
     """The user's own and shared notes; ``?q=`` searches titles and bodies."""

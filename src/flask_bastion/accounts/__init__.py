@@ -155,8 +155,9 @@ class Accounts:
         state = AccountsState(app, settings, self.user_model, self.session_factory, self.clock)
         state.scopes = self.scopes
         app.extensions[ACCOUNTS_KEY] = state
-        # One clock for the tokens, the fresh sign-in and the counters.
+        # One clock for the tokens, the fresh sign-in, the counters and the rate limits.
         get_state(app).component("lockout").throttle.clock = self.clock
+        get_state(app).component("ratelimit").clock = self.clock
         app.teardown_appcontext(close_db)
         app.jinja_env.globals["current_user"] = current_user
         if self.blueprint:

@@ -23,7 +23,7 @@ from ..accounts import accounts_state, current_user, login_required, request_aut
 from ..accounts.core import db_unavailable
 from ..accounts.models import Role, RolePermission, UserRole
 from ..context import request_state
-from ..exceptions import AccessDenied, RoleError
+from ..exceptions import AccessDenied, LastHolderError, RoleError
 from ..logs import security_log
 from ..refusal import refuse
 from ..sessions import revoke_all_sessions, revoke_other_sessions, rotate_session
@@ -196,20 +196,50 @@ def grant_role(user: t.Any, role: str) -> bool:
     return True
 
 
-def revoke_role(user: t.Any, role: str) -> bool:
+def revoke_role(user: t.Any, role: str, *, keep_one: bool = False) -> bool:
     """Take the role ``role`` from ``user``; ``False`` when they did not have it. A change
     ends every other session of the user, as :func:`grant_role` does.
 
+    With ``keep_one``, the role is never taken from its last holder: two administrators
+    revoking each other's role at the same moment cannot both win. The delete and the
+    count of the holders left run in one transaction under :func:`lock_role`, so the
+    second request sees the first one's change.
+
     :raises RoleError: when ``user`` is anonymous.
+    :raises LastHolderError: with ``keep_one``, when nobody else holds ``role``.
     """
     user_id = _target(user)
     db = accounts_state().db()
+    if keep_one:
+        lock_role(role)
     result = db.execute(delete(UserRole).where(UserRole.user_id == user_id, UserRole.role == role))
+    removed = bool(getattr(result, "rowcount", 0))
+    if keep_one and removed and not role_holders(role):
+        db.rollback()
+        raise LastHolderError(f"{role!r} would be left with nobody holding it.")
     db.commit()
-    if not getattr(result, "rowcount", 0):
+    if not removed:
         return False
     _changed(user, user_id, role, granted=False)
     return True
+
+
+def lock_role(role: str) -> None:
+    """Lock the row of ``role`` until the current transaction ends
+    (``SELECT ... FOR UPDATE``), so that changes to who holds it, made under this lock,
+    happen one after the other. Call it before changing anything in the transaction.
+
+    On SQLite, which has no row locks, the first write of a transaction locks the whole
+    database until the commit, which orders the changes the same way.
+    """
+    accounts_state().db().execute(select(Role.name).where(Role.name == role).with_for_update())
+
+
+def role_holders(role: str) -> list[str]:
+    """The IDs (as text) of the users who hold ``role``, as the current transaction sees
+    them."""
+    db = accounts_state().db()
+    return list(db.scalars(select(UserRole.user_id).where(UserRole.role == role)))
 
 
 def _target(user: t.Any) -> str:

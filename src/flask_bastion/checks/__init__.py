@@ -10,9 +10,10 @@ module per protection, each with its block of ten IDs: :mod:`.core` ``00x``,
 :mod:`.https` ``01x``, :mod:`.csrf` ``02x``, :mod:`.sessions` ``03x``, :mod:`.headers`
 ``04x``, :mod:`.csp` ``05x``, :mod:`.proxy` ``06x``, :mod:`.errors` ``07x``,
 :mod:`.mail` ``08x``, :mod:`.lockout` ``09x``, :mod:`.passwords` ``10x``,
-:mod:`.accounts` ``11x``, :mod:`.crypto` ``12x``, :mod:`.content` ``15x``,
-:mod:`.uploads` ``16x``, :mod:`.code` ``17x``. The catalogue with explanations is
-``docs/checks.md``. Silence one with ``BASTION_SILENCED_CHECKS = ["bastion.W013"]``.
+:mod:`.accounts` ``11x``, :mod:`.crypto` ``12x``, :mod:`.ratelimit` ``13x``,
+:mod:`.ipfilter` ``14x``, :mod:`.content` ``15x``, :mod:`.uploads` ``16x``,
+:mod:`.code` ``17x``. The catalogue with explanations is ``docs/checks.md``. Silence one with
+``BASTION_SILENCED_CHECKS = ["bastion.W013"]``.
 
 The protection modules never import this package, so nothing in the request pipeline
 depends on the checks; importing it registers every check.
@@ -32,10 +33,12 @@ from . import (  # noqa: F401
     errors,
     headers,
     https,
+    ipfilter,
     lockout,
     mail,
     passwords,
     proxy,
+    ratelimit,
     sessions,
     uploads,
 )

@@ -9,6 +9,7 @@ the application's modules with :mod:`ast` (parsed, never imported or executed).
 from __future__ import annotations
 
 import ast
+import functools
 import importlib.util
 import typing as t
 from collections.abc import Callable, Iterator
@@ -71,14 +72,25 @@ def debugger_calls(tree: ast.AST) -> Iterator[ast.Call]:
 
 
 def parsed_modules(import_name: str) -> Iterator[tuple[Path, ast.AST]]:
-    """Each readable source file of the application, with its syntax tree."""
+    """Each readable source file of the application, with its syntax tree. A file is
+    parsed once for all the code checks of a run (:func:`_parse` keeps its tree while its
+    size and modification time stay the same)."""
     for path in application_files(import_name):
         try:
-            if path.stat().st_size > MAX_FILE_BYTES:
+            stat = path.stat()
+            if stat.st_size > MAX_FILE_BYTES:
                 continue
-            yield path, ast.parse(path.read_bytes(), filename=str(path))
+            yield path, _parse(str(path), stat.st_mtime_ns, stat.st_size)
         except (OSError, SyntaxError, ValueError):
             continue
+
+
+@functools.lru_cache(maxsize=256)
+def _parse(path: str, mtime_ns: int, size: int) -> ast.AST:
+    """The syntax tree of ``path``; ``mtime_ns`` and ``size`` are part of the cache key,
+    so an edited file is parsed again."""
+    with open(path, "rb") as source:
+        return ast.parse(source.read(), filename=path)
 
 
 def find(import_name: str, finder: Callable[[ast.AST], Iterator[ast.expr]]) -> list[str]:

@@ -38,10 +38,12 @@ from .sections import (
     HeadersConfig,
     HttpsConfig,
     InputsConfig,
+    IpfilterConfig,
     LockoutConfig,
     MailConfig,
     PasswordsConfig,
     ProxyConfig,
+    RatelimitConfig,
     SessionsConfig,
     StoresConfig,
     UploadsConfig,
@@ -65,10 +67,12 @@ __all__ = [
     "HttpsConfig",
     "IPNetwork",
     "InputsConfig",
+    "IpfilterConfig",
     "LockoutConfig",
     "MailConfig",
     "PasswordsConfig",
     "ProxyConfig",
+    "RatelimitConfig",
     "SessionsConfig",
     "SettingInfo",
     "StoresConfig",
@@ -101,7 +105,9 @@ SECTIONS: dict[str, type[t.Any]] = {
     "lockout": LockoutConfig,
     "crypto": CryptoConfig,
     "content": ContentConfig,
+    "ipfilter": IpfilterConfig,
     "uploads": UploadsConfig,
+    "ratelimit": RatelimitConfig,
 }
 
 
@@ -164,7 +170,9 @@ class BastionConfig:
     lockout: LockoutConfig
     crypto: CryptoConfig
     content: ContentConfig
+    ipfilter: IpfilterConfig
     uploads: UploadsConfig
+    ratelimit: RatelimitConfig
     #: key -> where its value came from: ``"keyword"``, ``"app.config"`` or ``"default"``.
     sources: Mapping[str, str]
 

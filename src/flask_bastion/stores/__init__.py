@@ -60,6 +60,7 @@ class Stores:
         self.redis_timeout = settings.redis_timeout
         self._sql: dict[str, SQLDatabase] = {}
         self._redis: dict[str, redis.Redis] = {}
+        self._closers: list[t.Callable[[], None]] = []
 
     def sql_url(self, url: str | None) -> str:
         """``url``, else the application's database URL, else SQLite in the instance
@@ -109,8 +110,15 @@ class Stores:
             )
         return client
 
+    def on_close(self, close: t.Callable[[], None]) -> None:
+        """Call ``close()`` from :meth:`close`: for a component's own connections on a
+        shared server (a change-notice listener), closed with the rest."""
+        self._closers.append(close)
+
     def close(self) -> None:
         """Close every pooled connection (tests, and a worker shutting down)."""
+        for close in self._closers:
+            close()
         for database in self._sql.values():
             database.close()
         for client in self._redis.values():

@@ -55,11 +55,17 @@ from .mail import (
     mail_server,
     mail_url,
 )
+from .ratelimit import (
+    STORAGE_SCHEMES,
+    rate_limits,
+    storage_url,
+)
 
 __all__ = [
     "CRYPTO_KEY_BYTES",
     "MAX_WAIT_SECONDS",
     "RESERVED_RESPONSE_HEADERS",
+    "STORAGE_SCHEMES",
     "IPAddress",
     "IPNetwork",
     "Invalid",
@@ -84,11 +90,13 @@ __all__ = [
     "origins",
     "path_prefixes",
     "positive_int",
+    "rate_limits",
     "report_url",
     "response_header",
     "robots_tag",
     "seconds",
     "setting",
+    "storage_url",
     "string_tuple",
     "subset",
     "url_prefix",

@@ -182,7 +182,7 @@ RESERVED_RESPONSE_HEADERS = frozenset(
         "x-permitted-cross-domain-policies", "referrer-policy", "permissions-policy",
         "cross-origin-opener-policy", "cross-origin-resource-policy",
         "cross-origin-embedder-policy", "origin-agent-cluster", "reporting-endpoints",
-        "x-robots-tag",
+        "x-robots-tag", "ratelimit", "ratelimit-policy",
     }
 )  # fmt: skip
 

@@ -13,6 +13,13 @@ from .content import (
     MAX_SIGNED_URL_LIFETIME,
     ContentConfig,
 )
+from .ipfilter import (
+    MAX_BAN_SECONDS,
+    IpfilterConfig,
+)
+from .ratelimit import (
+    RatelimitConfig,
+)
 from .services import (
     MAX_CONSECUTIVE_FAILURES,
     CryptoConfig,
@@ -52,6 +59,7 @@ __all__ = [
     "DEVELOPMENT",
     "EXECUTABLE_EXTENSIONS",
     "KNOWN_EXTENSIONS",
+    "MAX_BAN_SECONDS",
     "MAX_CONSECUTIVE_FAILURES",
     "MAX_SESSION_TIMEOUT",
     "MAX_SIGNED_URL_LIFETIME",
@@ -67,10 +75,12 @@ __all__ = [
     "HeadersConfig",
     "HttpsConfig",
     "InputsConfig",
+    "IpfilterConfig",
     "LockoutConfig",
     "MailConfig",
     "PasswordsConfig",
     "ProxyConfig",
+    "RatelimitConfig",
     "SessionsConfig",
     "StoresConfig",
     "UploadsConfig",
