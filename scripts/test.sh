@@ -53,11 +53,13 @@ if [ ! -x /usr/sbin/clamd ]; then
             chmod 755 /usr/sbin/policy-rc.d
             own_policy=1
         fi
-        apt-get update -q
-        apt-get install -y -q --no-install-recommends clamav-daemon
+        status=0
+        apt-get update -q && apt-get install -y -q --no-install-recommends clamav-daemon ||
+            status=$?
         if [ -n "$own_policy" ]; then
             rm -f /usr/sbin/policy-rc.d
         fi
+        [ "$status" -eq 0 ] || exit "$status"
     else
         echo "/usr/sbin/clamd is missing: the upload scanning tests will skip. Install it with" >&2
         echo "  sudo apt-get update && sudo apt-get install -y clamav-daemon" >&2

@@ -47,7 +47,7 @@ from werkzeug.routing import Rule
 from flask_bastion.crypto import new_key
 from vault import create_app
 from vault.db import database, get_db, init_db
-from vault.models import User
+from vault.models import Attachment, User
 
 pytestmark = pytest.mark.slow
 
@@ -203,17 +203,27 @@ def arena(
         ann = sign_in(app, VICTIMS[0])
         shared = create(ann, "Ann's plan", "the *secret* plan")
         ann.post(f"{BASE}/notes/{shared}/share", data={"email": VICTIMS[1], "access": "read"})
+        minutes = {"file": (io.BytesIO(b"the secret minutes"), "minutes.txt")}
+        assert ann.post(f"{BASE}/notes/{shared}/attachments", data=minutes).status_code == 303
         token(app, VICTIMS[0])
         admin = admin_client(app)
         with app.app_context():
             admin_id = (
                 get_db().scalars(select(User.id).where(User.email_key == "admin@example.com")).one()
             )
+            # The victim's attachment: the attacker's requests name it under their own note.
+            attachment_id = get_db().scalars(select(Attachment.id)).one()
         yield Arena(
             app,
             {"admin": admin},
             token(app, ATTACKER),
-            {"user_id": str(admin_id), "passkey_id": "1", "token": "x", "filename": "vault.css"},
+            {
+                "user_id": str(admin_id),
+                "passkey_id": "1",
+                "token": "x",
+                "filename": "vault.css",
+                "attachment_id": attachment_id,
+            },
             {str(v) for v in victims} | {shared},
         )
         with app.app_context():
