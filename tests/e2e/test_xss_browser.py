@@ -4,8 +4,8 @@ Every payload of ``tests/corpora/xss.txt`` (script tags, event handlers, ``javas
 URLs, SVG, mutation XSS, encodings, template injection) goes in through each Vault input
 that is shown again: note titles and bodies, search queries, share targets, personal API
 token names, passkey names (the display names an account gives its devices), error-page
-paths and, once the route exists, attachment names. The pages are rendered by a real
-browser under Vault's Content-Security-Policy, and for every page:
+paths and attachment names (of files the browser uploads). The pages are rendered by a
+real browser under Vault's Content-Security-Policy, and for every page:
 
 * nothing runs: no dialog opens, no payload calls the ``xss()`` marker function exposed to
   every frame, and no CSP violation is reported (an event or a console error);
@@ -22,8 +22,6 @@ the page lists them (the note list, the tokens, the passkeys).
 
 from __future__ import annotations
 
-import base64
-import io
 import re
 import secrets
 import time
@@ -39,7 +37,7 @@ from sqlalchemy import select
 
 from flask_bastion.mfa.models import Passkey
 from vault.db import get_db
-from vault.models import User
+from vault.models import Attachment, User
 
 from ..corpora import EVALUATED, Payload, load
 from .conftest import TIMEOUT_MS, Server
@@ -48,7 +46,6 @@ from .vault_site import make_vault
 if t.TYPE_CHECKING:
     from flask import Flask
     from playwright.sync_api import Browser, BrowserContext
-    from werkzeug.routing import Rule
 
 pytestmark = pytest.mark.slow
 
@@ -100,6 +97,7 @@ INSPECT = r"""
     values: Object.fromEntries(
       [...document.querySelectorAll("input[id], textarea[id]")].map((e) => [e.id, e.value])),
     links: [...document.querySelectorAll("ul.notes a")].map((a) => a.innerText),
+    files: [...document.querySelectorAll(".attachments a[download]")].map((a) => a.innerText),
   };
 }
 """
@@ -111,14 +109,15 @@ def flat(text: str) -> str:
 
 
 class Seen(t.NamedTuple):
-    """What a page shows: dangerous findings, visible text, heading, field values by ID
-    and the note list's link texts."""
+    """What a page shows: dangerous findings, visible text, heading, field values by ID,
+    the note list's link texts and the attachments' names."""
 
     found: list[str]
     text: str
     h1: str
     values: dict[str, str]
     links: list[str]
+    files: list[str]
 
 
 class Watch:
@@ -404,48 +403,25 @@ def test_error_page_paths_never_run(author: Watch, site: Site) -> None:
     author.assert_clean()
 
 
-#: A 1x1 PNG, for an attachment route that takes images only.
-PNG = base64.b64decode(
-    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx0gAAAABJRU5ErkJggg=="
-)
-#: Files an attachment route may accept, by extension, tried in this order.
-ATTACHMENTS = ((".txt", b"a plain text attachment\n"), (".png", PNG))
-
-
-def attachment_rule(app: Flask) -> Rule | None:
-    """Vault's ``POST /notes/<note_id>/attachments``, when it has one."""
-    for rule in app.url_map.iter_rules():
-        if rule.rule.endswith("/attachments") and "POST" in (rule.methods or ()):
-            return rule
-    return None
-
-
 @by_chunk
 def test_attachment_names_never_run(author: Watch, site: Site) -> None:
-    """Each payload as the file name of an attachment: the note's page shows the
-    attachments with nothing running and no dangerous markup."""
-    rule = attachment_rule(site.app)
-    if rule is None:
-        pytest.skip("Vault has no POST /notes/<note_id>/attachments route yet")
+    """Each payload as the name of a file the browser uploads to a note: the answer (the
+    note, or the refusal of a name with a path or a control character) runs nothing, and
+    the note lists every stored name as text."""
     account = author.account
-    client, _ = signed_in(site.app, site.base, account.email)
-    probe = f"{site.base}/notes/{next(iter(account.notes.values()))}/attachments"
-    accepted = [
-        (ext, body)
-        for ext, body in ATTACHMENTS
-        if client.post(probe, data={"file": (io.BytesIO(body), f"probe{ext}")}).status_code < 400
-    ]
-    assert accepted, f"{rule.rule} accepts none of {[ext for ext, _ in ATTACHMENTS]}"
-    ext, body = accepted[0]
-    stored = []
+    note_id = next(iter(account.notes.values()))
+    author.visit(f"{site.base}/notes/{note_id}")
     for p in account.payloads:
-        note_url = f"{site.base}/notes/{account.notes[p.mark]}"
-        target = f"{note_url}/attachments"
-        answer = client.post(target, data={"file": (io.BytesIO(body), p.text + ext)})
-        assert answer.status_code < 500, p
-        if answer.status_code < 400:
-            stored.append(note_url)
-    assert stored
-    for note_url in stored:
-        author.visit(note_url)
+        author.page.set_input_files(
+            "#file", files=[{"name": p.text + ".txt", "mimeType": "text/plain", "buffer": b"x\n"}]
+        )
+        with author.page.expect_navigation():
+            author.page.click(".attachments button[type=submit] >> text=Upload")
+        author.inspect(p.text)
+    with site.app.app_context():
+        stored = get_db().scalars(select(Attachment).where(Attachment.note_id == note_id))
+        names = sorted(flat(row.name) for row in stored)
+    assert names, "no payload name was stored"
+    shown = author.visit(f"{site.base}/notes/{note_id}").files
+    assert sorted(flat(name) for name in shown) == names
     author.assert_clean()

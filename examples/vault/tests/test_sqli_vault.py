@@ -281,12 +281,6 @@ def identities(endpoint: str) -> list[str]:
     return ["anonymous", "member"]
 
 
-def _path(rule: Rule, values: dict[str, str]) -> str:
-    return re.sub(
-        r"<(?:[^:<>]+:)?([^<>]+)>", lambda m: quote(values[m.group(1)], safe=""), rule.rule
-    )
-
-
 def member(arena: Arena) -> FlaskClient:
     """The attacker's member session, signed in again (and unlocked, since payloads in
     password fields count as failures) when an earlier route ended it or it is no longer
@@ -316,9 +310,13 @@ class Caller:
         self.sent = 0
 
     def url(self, path_values: dict[str, str] | None = None) -> str:
+        """The route's URL; a path parameter without a benign value of its own gets "1"
+        (a new route's ID: not found, which is all a benign value needs to be)."""
         values = {**self.path_values, **(path_values or {})}
         return BASE + re.sub(
-            r"<(?:[^:<>]+:)?([^<>]+)>", lambda m: quote(values[m.group(1)], safe=""), self.rule.rule
+            r"<(?:[^:<>]+:)?([^<>]+)>",
+            lambda m: quote(values.get(m.group(1), "1"), safe=""),
+            self.rule.rule,
         )
 
     def send(self, path_values: dict[str, str] | None = None, **kwargs: t.Any) -> t.Any:
