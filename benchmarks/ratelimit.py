@@ -10,7 +10,8 @@ that no limit ever refuses (the cost measured is counting, not refusing):
   default limit ``600/minute`` and ``6000/hour`` on the route, headers on;
 * ``bastion-off``: ``Bastion(app)`` with ``BASTION_RATELIMIT_ENABLED = False``;
 * ``bastion``: ``Bastion(app)`` with the default ``600/minute`` and ``@limit("6000/hour")``
-  on the route (RateLimit headers on, the default).
+  on the route, RateLimit headers on every response (``BASTION_RATELIMIT_HEADERS =
+  "always"``).
 
 The cost of each library's limits is the difference of two of them, measured in the same
 interleaved batches: Flask-Limiter is ``limiter - bare``, Bastion's limits are
@@ -77,6 +78,8 @@ def bastion_app(storage: str, prefix: str, *, enabled: bool) -> Flask:
         BASTION_RATELIMIT_DEFAULT=DEFAULT_LIMIT,
         BASTION_RATELIMIT_STORAGE_URL=storage,
         BASTION_RATELIMIT_KEY_PREFIX=prefix,
+        # Headers on every response, as Flask-Limiter's headers_enabled sends them.
+        BASTION_RATELIMIT_HEADERS="always",
     )
     app.add_url_rule("/api/ping", "ping", limit(ROUTE_LIMIT, name="ping")(lambda: {"ok": True}))
     Bastion(app)

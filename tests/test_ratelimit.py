@@ -147,8 +147,9 @@ def test_refusal_carries_retry_after_and_ratelimit_headers() -> None:
 
 
 def test_allowed_responses_carry_the_remaining_budget() -> None:
-    """Every limited response says what is left of the policy nearest to running out."""
-    app, _ = limited_app()
+    """With BASTION_RATELIMIT_HEADERS='always', every limited response says what is left
+    of the policy nearest to running out."""
+    app, _ = limited_app(BASTION_RATELIMIT_HEADERS="always")
     client = app.test_client()
     assert hit(client).headers["RateLimit"] == '"default";r=2;t=60'
     assert hit(client, "/strict").headers["RateLimit"] == '"strict";r=0;t=60'
@@ -157,9 +158,9 @@ def test_allowed_responses_carry_the_remaining_budget() -> None:
     )
 
 
-def test_headers_only_on_refusals_when_configured() -> None:
-    """BASTION_RATELIMIT_HEADERS='refused' keeps them off allowed responses."""
-    app, _ = limited_app(BASTION_RATELIMIT_HEADERS="refused")
+def test_headers_only_on_refusals_by_default() -> None:
+    """By default (BASTION_RATELIMIT_HEADERS='refused') allowed responses carry none."""
+    app, _ = limited_app()
     client = app.test_client()
     assert [("RateLimit" in hit(client).headers) for _ in range(4)] == [False] * 3 + [True]
 
@@ -514,7 +515,7 @@ def test_bad_limit_string_in_decorator_is_refused() -> None:
 
 def test_view_set_ratelimit_headers_are_kept() -> None:
     """A view that sends its own RateLimit header keeps it, not doubled."""
-    app, _ = limited_app()
+    app, _ = limited_app(BASTION_RATELIMIT_HEADERS="always")
 
     @app.get("/own")
     def own() -> t.Any:
