@@ -273,7 +273,10 @@ class RateLimiting:
             return None if user is None else f"u:{user}"
         if scope == "account":
             return self._account()
-        value = limit.key() if limit.key is not None else None
+        try:
+            value = limit.key() if limit.key is not None else None
+        except _BAD_INPUT:
+            value = None
         if value is None:
             return ip if user is None else f"u:{user}"
         return "k:" + _safe(str(value))
@@ -370,9 +373,19 @@ class RateLimiting:
             refuse(RateLimitStoreUnavailable())
 
 
+#: What a key or cost function raises on input it cannot read (``int("lots")``): the
+#: request is then counted as the client's, at cost 1, rather than answered with a 500.
+_BAD_INPUT = (ValueError, TypeError, ArithmeticError, LookupError)
+
+
 def _cost(function: t.Callable[[], int]) -> int:
-    """The cost a cost function gives, within 1 and :data:`MAX_COST`."""
-    value = function()
+    """The cost a cost function gives, rounded up, within 1 and :data:`MAX_COST`."""
+    try:
+        value: t.Any = function()
+        if isinstance(value, float):
+            value = math.ceil(value)  # ValueError / OverflowError for nan and inf
+    except _BAD_INPUT:
+        return 1
     if isinstance(value, bool) or not isinstance(value, int):
         return 1
     return min(max(value, 1), MAX_COST)
