@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import threading
 import typing as t
+from collections.abc import Iterator
 
 import pytest
 from flask import request
@@ -13,7 +14,9 @@ from flask import request
 from flask_bastion.exceptions import ConfigurationError
 from flask_bastion.ratelimit import limit
 
+from .accounts_helpers import BASE, Site, make_site
 from .conftest import make_app
+from .test_mfa_flow import code, half_signed_in, user_row, verify
 from .test_ratelimit import hit, limited_app, statuses
 
 
@@ -143,4 +146,52 @@ def test_memory_store_race_gets_exactly_the_limit() -> None:
     assert results.count(200) == 25 and results.count(429) == 35
 
 
-Spoof = dict[str, t.Any]
+@pytest.fixture
+def mfa_site(smtp_server: t.Any, tmp_path: t.Any) -> Iterator[Site]:
+    """A site with the account limit on (2 a minute) and a wide address limit."""
+    made = make_site(
+        smtp_server,
+        BASTION_ACCOUNTS_DATABASE_URL=f"sqlite:///{tmp_path}/a.db",
+        BASTION_RATELIMIT_AUTH="100/minute",
+        BASTION_RATELIMIT_AUTH_ACCOUNT="2/minute",
+    )
+    yield made
+    made.mails()
+
+
+def test_posted_email_cannot_spend_a_half_signed_in_users_budget(mfa_site: Site) -> None:
+    """The account limit of a sign-in waiting for its code was keyed like a posted email
+    ``user:<id>``: anyone posting that 'email' to /forgot (user IDs are small numbers)
+    spent the victim's code budget, and the victim's right code was a 429."""
+    victim, secret, _codes = half_signed_in(mfa_site)
+    victim_id = user_row(mfa_site).id
+    attacker = mfa_site.client()
+    attacker.environ_base["REMOTE_ADDR"] = "198.51.100.66"
+    for _ in range(3):
+        attacker.post(f"{BASE}/forgot", data={"email": f"user:{victim_id}"})
+    answered = verify(victim, code(mfa_site, secret))
+    assert answered.status_code == 303
+
+
+def test_posted_email_cannot_refresh_the_code_budget(mfa_site: Site) -> None:
+    """Someone past the password, guessing codes, adds a new ``email`` field to each
+    post: the account limit still counts the user waiting for the code."""
+    client, _secret, _codes = half_signed_in(mfa_site)
+    answers = [
+        client.post(f"{BASE}/login/verify", data={"code": "000000", "email": f"x{n}@x.org"})
+        for n in range(3)
+    ]
+    assert answers[-1].status_code == 429
+
+
+def test_half_signed_in_session_still_spends_the_posted_email_elsewhere(
+    mfa_site: Site,
+) -> None:
+    """Reset requests for a victim from a session waiting for its own code still meet
+    the victim's account limit (the waiting user is no shield for mail bombing)."""
+    client, _secret, _codes = half_signed_in(mfa_site)
+    codes = [
+        client.post(f"{BASE}/forgot", data={"email": "victim@example.com"}).status_code
+        for _ in range(3)
+    ]
+    assert codes[-1] == 429

@@ -52,6 +52,11 @@ AUTH_ENDPOINTS = frozenset(
 #: already counts their attempts per account, with delays and locks, so the account
 #: limit does not count them twice.
 LOCKOUT_ENDPOINTS = frozenset({"bastion_accounts.login", "bastion_accounts.confirm"})
+#: Of those, the steps of a sign-in waiting for its second factor.
+SECOND_FACTOR_ENDPOINTS = frozenset(
+    "bastion_accounts." + name
+    for name in ("login_verify", "login_passkey_options", "login_passkey_verify")
+)
 _FORM_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 #: The session key of a sign-in waiting for its second factor.
@@ -282,24 +287,34 @@ class RateLimiting:
         return "k:" + _safe(str(value))
 
     def _account(self) -> str | None:
-        """The account an authentication post names: its ``email`` field (form or JSON
-        body), else the user waiting for a second factor. Normalised as the lockout
-        normalises it (NFKC, case-folded), so spelling variants share one budget, and
-        keyed by HMAC, so the store holds no address."""
+        """The account an authentication post is about: its ``email`` field (form or JSON
+        body), normalised as the lockout normalises it (NFKC, case-folded) so spelling
+        variants share one budget, or the user waiting for a second factor. On the
+        second-factor endpoints that user comes first: a posted field must not give each
+        code guess a fresh budget. Keyed by HMAC, so the store holds no address, with the
+        two kinds apart: a posted "email" ``user:7`` must not spend user 7's budget."""
+        pending = peek_session_value(_MFA_PENDING_KEY) if "HTTP_COOKIE" in request.environ else None
+        user = pending.get("user") if isinstance(pending, dict) else None
+        email = None
+        if user is None or request.endpoint not in SECOND_FACTOR_ENDPOINTS:
+            email = self._posted_email()
+        if email is not None:
+            text = b"email\0" + normalise_identifier(email).encode("utf-8", "surrogatepass")
+        elif user is not None:
+            text = b"user\0" + str(user).encode("utf-8", "surrogatepass")
+        else:
+            return None
+        return "a:" + hmac.new(self._secret, text, hashlib.sha256).hexdigest()[:32]
+
+    @staticmethod
+    def _posted_email() -> str | None:
         value: t.Any = None
         if request.is_json:
             body = request.get_json(silent=True)
             value = body.get("email") if isinstance(body, dict) else None
         elif request.mimetype in _FORM_TYPES:
             value = request.form.get("email")
-        if not isinstance(value, str) or not value.strip():
-            pending = peek_session_value(_MFA_PENDING_KEY)
-            user = pending.get("user") if isinstance(pending, dict) else None
-            if user is None:
-                return None
-            value = f"user:{user}"
-        text = normalise_identifier(value).encode("utf-8", "surrogatepass")
-        return "a:" + hmac.new(self._secret, text, hashlib.sha256).hexdigest()[:32]
+        return value if isinstance(value, str) and value.strip() else None
 
     def _network(self, address: str) -> str:
         """An IPv6 client's network (``BASTION_RATELIMIT_IPV6_PREFIX``); an IPv4-mapped
