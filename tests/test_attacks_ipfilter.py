@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 import redis
 
-from flask_bastion.ipfilter import ban
+from flask_bastion.ipfilter import ban, bans
 
+from .conftest import HTTPS, make_app
 from .test_ipfilter_bans import clocked, get
 from .test_ipfilter_redis import redis_app, store_of, wait_for_notice
 from .test_sessions_faults import REDIS_SERVER, _free_port, _wait_until_ready
@@ -94,3 +95,118 @@ def test_redis_restarted_from_an_older_snapshot_is_read_whole(
     clock.now += 6  # past the 5 s refresh: the notice connection died with the server
     statuses = [get(first, ip) for ip in ("198.51.100.1", "198.51.100.2", "203.0.113.9")]
     assert statuses == [403, 200, 403]
+
+
+SPOOFS = [
+    {"X-Forwarded-For": "203.0.113.50"},
+    {"X-Forwarded-For": "203.0.113.50, 203.0.113.51"},
+    {"Forwarded": "for=203.0.113.50"},
+    {"X-Real-IP": "203.0.113.50"},
+    {"X-Client-IP": "203.0.113.50", "True-Client-IP": "203.0.113.50"},
+]
+
+
+@pytest.mark.parametrize("proxy", [{}, {"BASTION_PROXY_TRUSTED_HOPS": 1}])
+@pytest.mark.parametrize("headers", SPOOFS)
+def test_banned_client_cannot_claim_another_address(
+    proxy: dict[str, t.Any], headers: dict[str, str]
+) -> None:
+    """A banned client that writes a forwarded header of its own stays banned: without
+    a trusted proxy no header is read; with one, the proxy's own entry (appended
+    last) is the client."""
+    app = make_app(**proxy)
+    clocked(app)
+    with app.app_context():
+        ban("198.51.100.7", 600, "x")
+    sent = dict(headers)
+    if proxy and "X-Forwarded-For" in sent:  # the proxy appends the real peer
+        sent["X-Forwarded-For"] += ", 198.51.100.7"
+    elif proxy:
+        sent["X-Forwarded-For"] = "198.51.100.7"
+    environ = {"REMOTE_ADDR": "10.0.0.1" if proxy else "198.51.100.7"}
+    response = app.test_client().get(f"{HTTPS}/", headers=sent, environ_base=environ)
+    assert response.status_code == 403
+
+
+@pytest.mark.parametrize("headers", SPOOFS)
+def test_scanner_cannot_get_a_victim_banned_by_naming_it(headers: dict[str, str]) -> None:
+    """A 404 burst with a forged forwarded header naming a victim bans the scanner's
+    own address, never the victim's."""
+    app = make_app(BASTION_IPFILTER_NOTFOUND_BURST=5, BASTION_RATELIMIT_DEFAULT=None)
+    clocked(app)
+    client = app.test_client()
+    for n in range(5):
+        client.get(f"{HTTPS}/nope-{n}", headers=headers, environ_base={"REMOTE_ADDR": "192.0.2.66"})
+    with app.app_context():
+        assert [str(b.network) for b in bans()] == ["192.0.2.66/32"]
+    assert get(app, "203.0.113.50") == 200
+
+
+@pytest.mark.parametrize(
+    "variant",
+    ["2001:DB8:0:0::1", "2001:0db8:0000:0000:ffff::0001", "2001:db8::1%eth0", "2001:db8::ab:cd"],
+)
+def test_ipv6_spellings_and_neighbours_meet_the_ban(variant: str) -> None:
+    """A /64 ban holds for every spelling of an address in it and every neighbour."""
+    app = make_app()
+    clocked(app)
+    with app.app_context():
+        ban("2001:db8::/64", 600, "x")
+    assert get(app, variant) == 403
+    assert get(app, "2001:db8:0:1::1") == 200  # the next /64
+
+
+@pytest.mark.parametrize("remote", ["::ffff:198.51.100.7", "::ffff:c633:6407"])
+def test_ipv4_mapped_peer_meets_an_ipv4_ban(remote: str) -> None:
+    app = make_app()
+    clocked(app)
+    with app.app_context():
+        ban("198.51.100.7", 600, "x")
+    assert get(app, remote) == 403
+
+
+def test_ended_inner_ban_never_hides_a_live_outer_one() -> None:
+    """A /32 ban ending inside a live /24 ban: the /24 still holds at and after the
+    /32's end, to the second, and ends exactly on time."""
+    app = make_app()
+    clock = clocked(app)
+    with app.app_context():
+        ban("198.51.100.0/24", 100, "outer")
+        ban("198.51.100.7", 10, "inner")
+    assert get(app, "198.51.100.7") == 403
+    clock.now += 10
+    assert get(app, "198.51.100.7") == 403
+    clock.now += 89
+    assert get(app, "198.51.100.7") == 403
+    clock.now += 1
+    assert get(app, "198.51.100.7") == 200
+
+
+@pytest.mark.parametrize(
+    ("target", "duration"),
+    [
+        ("localhost", 60),
+        ("198.51.100.7\x00", 60),
+        ("198.51.100.7/33", 60),
+        ("0.0.0.0/0", 60),
+        ("::/0", 60),
+        ("::ffff:0.0.0.0/96", 60),
+        ("198.51.100.7", 0),
+        ("198.51.100.7", -1),
+        ("198.51.100.7", 10**12),
+        ("198.51.100.7", True),
+    ],
+)
+def test_malformed_ban_is_a_value_error(target: str, duration: int) -> None:
+    app = make_app()
+    with app.app_context(), pytest.raises(ValueError, match=r"."):
+        ban(target, duration, "x")
+    with app.app_context():
+        assert bans() == []
+
+
+def test_huge_reason_is_cut_to_one_line() -> None:
+    app = make_app()
+    with app.app_context():
+        made = ban("198.51.100.7", 60, "a\x00b\nc" + "x" * 100_000)
+    assert len(made.reason) == 200 and made.reason.isprintable()
