@@ -4,6 +4,8 @@ time, and the boundary race on real Redis."""
 
 from __future__ import annotations
 
+import signal
+import subprocess
 import threading
 import typing as t
 from collections.abc import Iterator
@@ -18,6 +20,7 @@ from .accounts_helpers import BASE, Site, make_site
 from .conftest import make_app
 from .test_mfa_flow import code, half_signed_in, user_row, verify
 from .test_ratelimit import hit, limited_app, statuses
+from .test_sessions_faults import private_redis  # noqa: F401  (a fixture)
 
 
 def test_cost_function_fed_garbage_is_no_500() -> None:
@@ -195,3 +198,30 @@ def test_half_signed_in_session_still_spends_the_posted_email_elsewhere(
         for _ in range(3)
     ]
     assert codes[-1] == 429
+
+
+def test_redis_hanging_mid_request_fails_as_configured(
+    private_redis: tuple[str, subprocess.Popen[bytes]],  # noqa: F811
+) -> None:
+    """Redis frozen (SIGSTOP: connections stay open, nothing answers) after the first
+    request: past the one-second timeout the default limit serves, the authentication
+    limit answers 503 with Retry-After, never a 500; once Redis wakes, counting resumes
+    on fresh connections (whether the frozen hits landed is up to Redis: they were
+    sent), never reading a stale answer."""
+    url, process = private_redis
+    app, _ = limited_app(BASTION_RATELIMIT_STORAGE_URL=url, BASTION_STORES_REDIS_TIMEOUT=1)
+    client = app.test_client()
+    assert hit(client).status_code == 200
+    process.send_signal(signal.SIGSTOP)
+    try:
+        assert hit(client).status_code == 200
+        refused = hit(client, "/signin", method="POST", data={"email": "a@example.org"})
+        assert refused.status_code == 503
+        assert refused.headers["Retry-After"] == "5"
+    finally:
+        process.send_signal(signal.SIGCONT)
+    # Redis's own TTL runs on the wall clock; the budget left is what matters.
+    headers = [hit(client).headers["RateLimit"] for _ in range(4)]
+    remaining = [int(h.split(";r=")[1].split(";")[0]) for h in headers]
+    assert remaining[-1] == 0
+    assert remaining == sorted(remaining, reverse=True)
