@@ -11,7 +11,7 @@ import typing as t
 from collections.abc import Iterator
 
 import pytest
-from flask import request
+from flask import Blueprint, request
 
 from flask_bastion.exceptions import ConfigurationError
 from flask_bastion.ratelimit import limit
@@ -225,3 +225,31 @@ def test_redis_hanging_mid_request_fails_as_configured(
     remaining = [int(h.split(";r=")[1].split(";")[0]) for h in headers]
     assert remaining[-1] == 0
     assert remaining == sorted(remaining, reverse=True)
+
+
+def test_views_of_one_name_in_two_blueprints_keep_apart_budgets() -> None:
+    """Two blueprints each with an ``index`` view under ``@limit("2/minute")``: using one
+    spent the other's budget (the counters were keyed by the view's name)."""
+    app, _ = limited_app(BASTION_RATELIMIT_DEFAULT="100/minute")
+    for name in ("shop", "blog"):
+        blueprint = Blueprint(name, __name__)
+
+        @blueprint.get("/")
+        @limit("2/minute")
+        def index() -> str:
+            return "page"
+
+        app.register_blueprint(blueprint, url_prefix=f"/{name}")
+    client = app.test_client()
+    assert statuses(client, 2, "/shop/") == [200, 200]
+    assert statuses(client, 3, "/blog/") == [200, 200, 429]
+    assert hit(client, "/shop/").headers["RateLimit-Policy"].endswith('"index";q=2;w=60')
+
+
+def test_views_given_one_name_share_a_budget() -> None:
+    """An explicit ``name`` is how two views share one budget."""
+    app, _ = limited_app(BASTION_RATELIMIT_DEFAULT="100/minute")
+    for path in ("/one", "/two"):
+        app.add_url_rule(path, path.strip("/"), limit("2/minute", name="pair")(lambda: "x"))
+    client = app.test_client()
+    assert [hit(client, p).status_code for p in ("/one", "/two", "/one")] == [200, 200, 429]

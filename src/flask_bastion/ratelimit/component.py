@@ -10,6 +10,7 @@ import ipaddress
 import math
 import time
 import typing as t
+from dataclasses import replace
 
 from flask import Flask, Request, current_app, request
 
@@ -352,7 +353,7 @@ class RateLimiting:
             for group in view.get(BLUEPRINT_LIMITS, {}).values():
                 rules += group
         for group in view.get(VIEW_LIMITS, {}).values():
-            rules += group
+            rules += [replace(r, endpoint=endpoint or "") if r.per_endpoint else r for r in group]
         safe = self._plan(rules)
         if endpoint in LOCKOUT_ENDPOINTS:
             return safe, self._plan([*rules, *self.auth_ip])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typing as t
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from flask import Blueprint
 
@@ -59,6 +59,12 @@ class Rule:
     fail: str | None = None
     #: A burst limit of a page budget: going over it sends ``scraping_suspected``.
     burst: bool = False
+    #: Counted per endpoint: an unnamed view limit, so that two views of one name (an
+    #: ``index`` in each of two blueprints) keep apart budgets.
+    per_endpoint: bool = False
+    #: The endpoint the counters of a ``per_endpoint`` limit belong to (set when the
+    #: endpoint's limits are resolved).
+    endpoint: str = ""
 
     #: The start of the limit's counter keys (``limits``' ``key_for`` order).
     prefix: str = field(init=False, repr=False, compare=False)
@@ -69,7 +75,8 @@ class Rule:
 
     def __post_init__(self) -> None:
         # Computed once: the request path only concatenates.
-        object.__setattr__(self, "prefix", f"{self.name}/{self.amount}/{self.window}/")
+        where = f"{self.endpoint}/" if self.endpoint else ""
+        object.__setattr__(self, "prefix", f"{where}{self.name}/{self.amount}/{self.window}/")
         object.__setattr__(self, "policy", f'"{self.name}";q={self.amount};w={self.window}')
         object.__setattr__(self, "header", f'"{self.name}";r=')
 
@@ -143,7 +150,9 @@ def limit(
     :param fail: what the limit does when the store cannot be reached: ``"open"`` or
         ``"closed"``; by default ``BASTION_RATELIMIT_FAIL``.
     :param name: the policy's name in the ``RateLimit-Policy`` header (default: the
-        view's or blueprint's name).
+        view's or blueprint's name). A view limit without ``name`` is counted per
+        endpoint (two ``index`` views of two blueprints keep apart budgets); views
+        given the same ``name`` and limit share one budget.
     :raises ValueError: for a malformed limit, cost or name.
 
     .. versionadded:: 0.1
@@ -157,6 +166,8 @@ def limit(
         label = name or getattr(target, "name", None) or getattr(target, "__name__", "view")
         rules = parse_rules(value, name=str(label), scope=scope, key=keyfunc, cost=cost, fail=fail)
         where = BLUEPRINT_LIMITS if isinstance(target, Blueprint) else VIEW_LIMITS
+        if where == VIEW_LIMITS and name is None:
+            rules = tuple(replace(rule, per_endpoint=True) for rule in rules)
         return mark(target, where, {f"{value}|{id(rules)}": rules})
 
     return decorate
