@@ -26,7 +26,17 @@ from ..proxy import in_networks
 from ..refusal import refuse
 from ..sessions import USER_KEY, peek_session_value
 from .counters import Count, Hit, MemoryWindows, RedisWindows, Windows, redis_connect
-from .rules import AUTH, BLUEPRINT_LIMITS, EXEMPT, MAX_COST, VIEW_LIMITS, Rule, parse_rules
+from .rules import (
+    AUTH,
+    BAD_INPUT,
+    BLUEPRINT_LIMITS,
+    EXEMPT,
+    VIEW_LIMITS,
+    Rule,
+    cost_of,
+    key_part,
+    parse_rules,
+)
 
 #: Why a request was refused.
 REASON_LIMITED = "Too many requests: slow down and try again later."
@@ -205,7 +215,7 @@ class RateLimiting:
                 if ident is None:
                     continue
             cost = limit.cost
-            spent = cost if isinstance(cost, int) else _cost(cost)
+            spent = cost if isinstance(cost, int) else cost_of(cost)
             hits.append((limit.prefix + ident, limit.window, spent))
             used.append(limit)
         if not hits:
@@ -281,11 +291,11 @@ class RateLimiting:
             return self._account()
         try:
             value = limit.key() if limit.key is not None else None
-        except _BAD_INPUT:
+        except BAD_INPUT:
             value = None
         if value is None:
             return ip if user is None else f"u:{user}"
-        return "k:" + _safe(str(value))
+        return "k:" + key_part(str(value))
 
     def _account(self) -> str | None:
         """The account an authentication post is about: its ``email`` field (form or JSON
@@ -326,7 +336,7 @@ class RateLimiting:
                 # A zone ID (fe80::1%eth0) names our interface, not the client.
                 ip = ipaddress.IPv6Address(address.partition("%")[0])
             except ValueError:
-                found = "x:" + _safe(address)
+                found = "x:" + key_part(address)
             else:
                 if ip.ipv4_mapped is not None:
                     found = str(ip.ipv4_mapped)
@@ -387,29 +397,3 @@ class RateLimiting:
         )
         if plan.closed:
             refuse(RateLimitStoreUnavailable())
-
-
-#: What a key or cost function raises on input it cannot read (``int("lots")``): the
-#: request is then counted as the client's, at cost 1, rather than answered with a 500.
-_BAD_INPUT = (ValueError, TypeError, ArithmeticError, LookupError)
-
-
-def _cost(function: t.Callable[[], int]) -> int:
-    """The cost a cost function gives, rounded up, within 1 and :data:`MAX_COST`."""
-    try:
-        value: t.Any = function()
-        if isinstance(value, float):
-            value = math.ceil(value)  # ValueError / OverflowError for nan and inf
-    except _BAD_INPUT:
-        return 1
-    if isinstance(value, bool) or not isinstance(value, int):
-        return 1
-    return min(max(value, 1), MAX_COST)
-
-
-def _safe(value: str) -> str:
-    """``value`` as a key part: itself when short printable ASCII without spaces, else
-    its SHA-256 (a client-chosen key can neither be huge nor smuggle separators)."""
-    if len(value) <= 64 and value.isascii() and value.isprintable() and " " not in value:
-        return value
-    return "h:" + hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import math
 import typing as t
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -228,3 +230,29 @@ def auth_limited(target: V) -> V:
     .. versionadded:: 0.1
     """
     return mark(target, AUTH, True)
+
+
+#: What a key or cost function raises on input it cannot read (``int("lots")``): the
+#: request is then counted as the client's, at cost 1, rather than answered with a 500.
+BAD_INPUT = (ValueError, TypeError, ArithmeticError, LookupError)
+
+
+def cost_of(function: t.Callable[[], int]) -> int:
+    """The cost a cost function gives, rounded up, within 1 and :data:`MAX_COST`."""
+    try:
+        value: t.Any = function()
+        if isinstance(value, float):
+            value = math.ceil(value)  # ValueError / OverflowError for nan and inf
+    except BAD_INPUT:
+        return 1
+    if isinstance(value, bool) or not isinstance(value, int):
+        return 1
+    return min(max(value, 1), MAX_COST)
+
+
+def key_part(value: str) -> str:
+    """``value`` as a key part: itself when short printable ASCII without spaces, else
+    its SHA-256 (a client-chosen key can neither be huge nor smuggle separators)."""
+    if len(value) <= 64 and value.isascii() and value.isprintable() and " " not in value:
+        return value
+    return "h:" + hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()
