@@ -10,8 +10,10 @@ from pathlib import Path
 
 import pytest
 import redis
+from flask import Blueprint
 
-from flask_bastion.ipfilter import ban, bans
+from flask_bastion.exceptions import ConfigurationError
+from flask_bastion.ipfilter import ban, bans, restrict_blueprint
 
 from .conftest import HTTPS, make_app
 from .test_ipfilter_bans import clocked, get
@@ -210,3 +212,15 @@ def test_huge_reason_is_cut_to_one_line() -> None:
     with app.app_context():
         made = ban("198.51.100.7", 60, "a\x00b\nc" + "x" * 100_000)
     assert len(made.reason) == 200 and made.reason.isprintable()
+
+
+def test_blueprint_allow_list_of_only_our_proxies_is_refused_at_start() -> None:
+    """VAULT_ADMIN_ALLOW (or any restrict_blueprint list) naming only the trusted
+    proxies refuses every client, whose address is the one the proxies forward:
+    refused when the application starts, as bastion.E142 does for the global list."""
+    app = make_app(BASTION_PROXY_TRUSTED_CIDRS=["10.0.0.0/24"])
+    app.register_blueprint(Blueprint("admin", __name__))
+    with pytest.raises(ConfigurationError) as info:
+        restrict_blueprint(app, "admin", allow="10.0.0.5, 10.0.0.0/25", key="VAULT_ADMIN_ALLOW")
+    assert info.value.key == "VAULT_ADMIN_ALLOW"
+    restrict_blueprint(app, "admin", allow="10.0.0.5, 192.0.2.0/24", key="VAULT_ADMIN_ALLOW")
