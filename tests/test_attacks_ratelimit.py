@@ -253,3 +253,27 @@ def test_views_given_one_name_share_a_budget() -> None:
         app.add_url_rule(path, path.strip("/"), limit("2/minute", name="pair")(lambda: "x"))
     client = app.test_client()
     assert [hit(client, p).status_code for p in ("/one", "/two", "/one")] == [200, 200, 429]
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Accept": "application/json;q=abc"},
+        {"Accept": "*/*;q=nan"},
+        {"Accept": "application/problem+json;q=1e999"},
+        {"Accept": "\x7f\x01"},
+        {"Host": "bad host"},
+        {"Host": "[::1"},
+        {"Host": "localhost:99999999"},
+        {"Cookie": "session=" + "A" * 3000},
+    ],
+)
+def test_odd_headers_on_a_refused_request_still_get_a_429(headers: dict[str, str]) -> None:
+    """Malformed Accept, Host or cookie on a request over the limit: a 429 (page or
+    problem document), never a 500."""
+    app, _ = limited_app(BASTION_RATELIMIT_DEFAULT="1/minute")
+    client = app.test_client()
+    hit(client)
+    response = hit(client, headers=headers)
+    assert response.status_code == 429
+    assert response.headers["Retry-After"] == "60"
