@@ -102,6 +102,8 @@ def add_ban() -> ResponseReturnValue:
         made = ban(network, duration, reason, by=f"admin:{current_user.get_id()}")
     except StoreError:
         refuse(BanStoreUnavailable())
+    except ValueError as exc:  # '::/0' from an IPv4 address: not theirs, yet every address
+        return _page(f"Not banned: {exc}", 400)
     _audit("ban", str(made.network))
     flash(f"Banned {made.network} for {DURATIONS[duration]}.", "success")
     return redirect(url_for("admin.bans_page"), 303)

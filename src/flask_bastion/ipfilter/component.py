@@ -248,8 +248,23 @@ def restrict_blueprint(
     :param allow: networks, or one comma-separated string of them.
     :param deny: likewise.
     :param key: the configuration key the lists came from, named in errors.
-    :raises ConfigurationError: naming ``key`` when a network is malformed.
+    :raises ConfigurationError: naming ``key`` when a network is malformed, or when
+        ``allow`` names only trusted proxies (``BASTION_PROXY_TRUSTED_CIDRS``): the
+        client address is the one they forward, so that list would refuse everyone.
     """
     allows = _networks(key, allow) if allow else ()
     denies = _networks(key, deny) if deny else ()
-    ipfilter_of(app).restrict(blueprint, allow=allows, deny=denies)
+    ipfilter = ipfilter_of(app)
+    proxies = ipfilter.config.proxy.trusted_cidrs
+    if (
+        allows
+        and proxies
+        and all(
+            any(a.version == p.version and a.subnet_of(p) for p in proxies)  # type: ignore[arg-type]
+            for a in allows
+        )
+    ):
+        raise ConfigurationError(
+            key, "names only trusted proxies, so it would refuse every client; list theirs."
+        )
+    ipfilter.restrict(blueprint, allow=allows, deny=denies)

@@ -9,7 +9,12 @@ Keys, under ``BASTION_IPFILTER_KEY_PREFIX``:
     reading every ban;
 ``<prefix>bans-changes``, ``<prefix>bans-seq``
     a change counter, and a sorted set of the networks by the counter value of their
-    last change, so that a process reads only what changed since its copy.
+    last change, so that a process reads only what changed since its copy;
+``<prefix>bans-epoch``
+    a token set when the counter starts afresh: with the server's run ID, it tells a
+    process that the counter it holds belongs to data Redis lost (emptied, restarted
+    from an older snapshot, failed over), even when the counter has since come back
+    to the same value.
 
 A process learns *that* something changed from Redis's change notices on a connection
 of its own (:class:`~flask_bastion.sessions.redis_store.InvalidationTracker`, tracking
@@ -17,12 +22,13 @@ the prefix ``<prefix>bans``): no command is sent for that. It then learns *what*
 in one script call that returns the networks changed since its counter value and their
 bans (or none: lifted), and updates its copy in place. So a ban costs every process one
 small round trip however long the list is; only a process's first read, and one after
-the counter went backwards (Redis was emptied or restarted without persistence), reads
-the whole hash.
+the counter went backwards or its epoch changed (Redis was emptied, or restarted),
+reads the whole hash.
 """
 
 from __future__ import annotations
 
+import secrets
 import typing as t
 
 from ..config.parsers import IPNetwork
@@ -33,10 +39,12 @@ from .stores import Ban
 if t.TYPE_CHECKING:
     import redis
 
-#: KEYS: hash, ends, changes, seq. ARGV: network, JSON, now, end. Drops up to 1000 ended
-#: bans, stores the new one and records the change; returns the new counter value.
+#: KEYS: hash, ends, changes, seq, epoch. ARGV: network, JSON, now, end, a fresh token.
+#: Drops up to 1000 ended bans, stores the new one and records the change; returns the
+#: new counter value. The token names this run of the counter when it starts afresh.
 _ADD = """
 local seq = redis.call('INCR', KEYS[4])
+redis.call('SET', KEYS[5], ARGV[5], 'NX')
 local gone = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[3], 'LIMIT', 0, 1000)
 if #gone > 0 then
   redis.call('HDEL', KEYS[1], unpack(gone))
@@ -48,22 +56,29 @@ redis.call('ZADD', KEYS[2], ARGV[4], ARGV[1])
 redis.call('ZADD', KEYS[3], seq, ARGV[1])
 return seq
 """
-#: KEYS: hash, ends, changes, seq. ARGV: network. Returns 1 when there was a ban.
+#: KEYS: hash, ends, changes, seq, epoch. ARGV: network, a fresh token. Returns 1 when
+#: there was a ban.
 _REMOVE = """
 if redis.call('HDEL', KEYS[1], ARGV[1]) == 0 then
   return 0
 end
+redis.call('SET', KEYS[5], ARGV[2], 'NX')
 redis.call('ZREM', KEYS[2], ARGV[1])
 redis.call('ZADD', KEYS[3], redis.call('INCR', KEYS[4]), ARGV[1])
 return 1
 """
-#: KEYS: hash, changes, seq. ARGV: the caller's counter value, or -1 for everything.
-#: Returns {counter, full (1 or 0), network, JSON or '', network, JSON or '', ...}.
+#: KEYS: hash, changes, seq, epoch. ARGV: the caller's counter value (-1 for everything)
+#: and epoch. Returns {counter, full (1 or 0), epoch, network, JSON or '', ...}.
+#: The epoch is the counter's token and the server's run ID: a counter value means
+#: nothing across an emptied Redis or a restart (from an older snapshot, or onto a
+#: replica), where it may have gone back and forward again past the caller's.
 _SYNC = """
 local seq = tonumber(redis.call('GET', KEYS[3]) or '0')
 local since = tonumber(ARGV[1])
-local out = {seq, 0}
-if since < 0 or since > seq then
+local run = string.match(redis.call('INFO', 'server'), 'run_id:(%x+)') or ''
+local epoch = (redis.call('GET', KEYS[4]) or '') .. '@' .. run
+local out = {seq, 0, epoch}
+if since < 0 or since > seq or epoch ~= ARGV[2] then
   out[2] = 1
   local all = redis.call('HGETALL', KEYS[1])
   for i = 1, #all do out[#out + 1] = all[i] end
@@ -96,6 +111,9 @@ class RedisBanStore:
         self.ends = f"{prefix}ban-ends"
         self.changes_key = f"{prefix}bans-changes"
         self.seq_key = f"{prefix}bans-seq"
+        self.epoch_key = f"{prefix}bans-epoch"
+        #: The epoch of the ban list's last read (see ``_SYNC``).
+        self._epoch = ""
         # Tracks every key whose name starts with <prefix>bans: the hash, the changes.
         self.tracker = InvalidationTracker(client, self.key, max_age=0)
         self._add = client.register_script(_ADD)
@@ -106,14 +124,25 @@ class RedisBanStore:
         return self.tracker.generation if self.tracker.sync() else None
 
     def sync(self, since: int) -> tuple[int, bool, dict[IPNetwork, Ban | None]]:
-        """The counter now, whether everything was read (``since`` was ``-1``, or the
-        counter went backwards), and the bans changed since ``since`` (``None``: lifted).
+        """The counter now, whether everything was read (``since`` was ``-1``, the
+        counter went backwards, or its epoch changed since this store's last call: Redis
+        was emptied or restarted), and the bans changed since ``since`` (``None``:
+        lifted).
 
         :raises StoreError: when Redis cannot be reached.
         """
-        keys = [self.key, self.changes_key, self.seq_key]
-        reply = redis_call(lambda: self._sync(keys=keys, args=[since]), "ban store")
-        seq, full, *pairs = t.cast("list[t.Any]", reply)
+        seq, full, epoch, pairs = self._read(since, self._epoch)
+        self._epoch = epoch
+        return seq, full, self._parse(pairs)
+
+    def _read(self, since: int, epoch: str) -> tuple[int, bool, str, list[t.Any]]:
+        keys = [self.key, self.changes_key, self.seq_key, self.epoch_key]
+        reply = redis_call(lambda: self._sync(keys=keys, args=[since, epoch]), "ban store")
+        seq, full, found, *pairs = t.cast("list[t.Any]", reply)
+        return int(seq), bool(full), _text(found), pairs
+
+    @staticmethod
+    def _parse(pairs: list[t.Any]) -> dict[IPNetwork, Ban | None]:
         changed: dict[IPNetwork, Ban | None] = {}
         for name, value in zip(pairs[::2], pairs[1::2], strict=True):
             text = _text(name)
@@ -122,19 +151,23 @@ class RedisBanStore:
                 changed[found.network if found else stored_network(text)] = found
             except (ValueError, OSError):  # a field written by hand: skipped
                 continue
-        return int(seq), bool(full), changed
+        return changed
 
     def load(self) -> list[Ban]:
-        return [ban for ban in self.sync(-1)[2].values() if ban is not None]
+        # Not through sync(): the ban list's epoch stays that of its own last read.
+        pairs = self._read(-1, "")[3]
+        return [ban for ban in self._parse(pairs).values() if ban is not None]
 
     def add(self, ban: Ban, now: float) -> None:
-        keys = [self.key, self.ends, self.changes_key, self.seq_key]
-        args: list[str | float] = [str(ban.network), ban.to_json(), now, ban.until]
+        keys = [self.key, self.ends, self.changes_key, self.seq_key, self.epoch_key]
+        token = secrets.token_hex(8)
+        args: list[str | float] = [str(ban.network), ban.to_json(), now, ban.until, token]
         redis_call(lambda: self._add(keys=keys, args=args), "ban store")
 
     def remove(self, network: IPNetwork) -> bool:
-        keys = [self.key, self.ends, self.changes_key, self.seq_key]
-        return bool(redis_call(lambda: self._remove(keys=keys, args=[str(network)]), "ban store"))
+        keys = [self.key, self.ends, self.changes_key, self.seq_key, self.epoch_key]
+        args = [str(network), secrets.token_hex(8)]
+        return bool(redis_call(lambda: self._remove(keys=keys, args=args), "ban store"))
 
     def hit(self, key: str, window: int, now: float) -> int:
         slot = f"{self.prefix}hits:{key}:{int(now // window)}"

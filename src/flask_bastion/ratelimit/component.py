@@ -10,6 +10,7 @@ import ipaddress
 import math
 import time
 import typing as t
+from dataclasses import replace
 
 from flask import Flask, Request, current_app, request
 
@@ -25,7 +26,17 @@ from ..proxy import in_networks
 from ..refusal import refuse
 from ..sessions import USER_KEY, peek_session_value
 from .counters import Count, Hit, MemoryWindows, RedisWindows, Windows, redis_connect
-from .rules import AUTH, BLUEPRINT_LIMITS, EXEMPT, MAX_COST, VIEW_LIMITS, Rule, parse_rules
+from .rules import (
+    AUTH,
+    BAD_INPUT,
+    BLUEPRINT_LIMITS,
+    EXEMPT,
+    VIEW_LIMITS,
+    Rule,
+    cost_of,
+    key_part,
+    parse_rules,
+)
 
 #: Why a request was refused.
 REASON_LIMITED = "Too many requests: slow down and try again later."
@@ -52,6 +63,11 @@ AUTH_ENDPOINTS = frozenset(
 #: already counts their attempts per account, with delays and locks, so the account
 #: limit does not count them twice.
 LOCKOUT_ENDPOINTS = frozenset({"bastion_accounts.login", "bastion_accounts.confirm"})
+#: Of those, the steps of a sign-in waiting for its second factor.
+SECOND_FACTOR_ENDPOINTS = frozenset(
+    "bastion_accounts." + name
+    for name in ("login_verify", "login_passkey_options", "login_passkey_verify")
+)
 _FORM_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 #: The session key of a sign-in waiting for its second factor.
@@ -199,7 +215,7 @@ class RateLimiting:
                 if ident is None:
                     continue
             cost = limit.cost
-            spent = cost if isinstance(cost, int) else _cost(cost)
+            spent = cost if isinstance(cost, int) else cost_of(cost)
             hits.append((limit.prefix + ident, limit.window, spent))
             used.append(limit)
         if not hits:
@@ -273,30 +289,43 @@ class RateLimiting:
             return None if user is None else f"u:{user}"
         if scope == "account":
             return self._account()
-        value = limit.key() if limit.key is not None else None
+        try:
+            value = limit.key() if limit.key is not None else None
+        except BAD_INPUT:
+            value = None
         if value is None:
             return ip if user is None else f"u:{user}"
-        return "k:" + _safe(str(value))
+        return "k:" + key_part(str(value))
 
     def _account(self) -> str | None:
-        """The account an authentication post names: its ``email`` field (form or JSON
-        body), else the user waiting for a second factor. Normalised as the lockout
-        normalises it (NFKC, case-folded), so spelling variants share one budget, and
-        keyed by HMAC, so the store holds no address."""
+        """The account an authentication post is about: its ``email`` field (form or JSON
+        body), normalised as the lockout normalises it (NFKC, case-folded) so spelling
+        variants share one budget, or the user waiting for a second factor. On the
+        second-factor endpoints that user comes first: a posted field must not give each
+        code guess a fresh budget. Keyed by HMAC, so the store holds no address, with the
+        two kinds apart: a posted "email" ``user:7`` must not spend user 7's budget."""
+        pending = peek_session_value(_MFA_PENDING_KEY) if "HTTP_COOKIE" in request.environ else None
+        user = pending.get("user") if isinstance(pending, dict) else None
+        email = None
+        if user is None or request.endpoint not in SECOND_FACTOR_ENDPOINTS:
+            email = self._posted_email()
+        if email is not None:
+            text = b"email\0" + normalise_identifier(email).encode("utf-8", "surrogatepass")
+        elif user is not None:
+            text = b"user\0" + str(user).encode("utf-8", "surrogatepass")
+        else:
+            return None
+        return "a:" + hmac.new(self._secret, text, hashlib.sha256).hexdigest()[:32]
+
+    @staticmethod
+    def _posted_email() -> str | None:
         value: t.Any = None
         if request.is_json:
             body = request.get_json(silent=True)
             value = body.get("email") if isinstance(body, dict) else None
         elif request.mimetype in _FORM_TYPES:
             value = request.form.get("email")
-        if not isinstance(value, str) or not value.strip():
-            pending = peek_session_value(_MFA_PENDING_KEY)
-            user = pending.get("user") if isinstance(pending, dict) else None
-            if user is None:
-                return None
-            value = f"user:{user}"
-        text = normalise_identifier(value).encode("utf-8", "surrogatepass")
-        return "a:" + hmac.new(self._secret, text, hashlib.sha256).hexdigest()[:32]
+        return value if isinstance(value, str) and value.strip() else None
 
     def _network(self, address: str) -> str:
         """An IPv6 client's network (``BASTION_RATELIMIT_IPV6_PREFIX``); an IPv4-mapped
@@ -307,7 +336,7 @@ class RateLimiting:
                 # A zone ID (fe80::1%eth0) names our interface, not the client.
                 ip = ipaddress.IPv6Address(address.partition("%")[0])
             except ValueError:
-                found = "x:" + _safe(address)
+                found = "x:" + key_part(address)
             else:
                 if ip.ipv4_mapped is not None:
                     found = str(ip.ipv4_mapped)
@@ -334,7 +363,7 @@ class RateLimiting:
             for group in view.get(BLUEPRINT_LIMITS, {}).values():
                 rules += group
         for group in view.get(VIEW_LIMITS, {}).values():
-            rules += group
+            rules += [replace(r, endpoint=endpoint or "") if r.per_endpoint else r for r in group]
         safe = self._plan(rules)
         if endpoint in LOCKOUT_ENDPOINTS:
             return safe, self._plan([*rules, *self.auth_ip])
@@ -368,19 +397,3 @@ class RateLimiting:
         )
         if plan.closed:
             refuse(RateLimitStoreUnavailable())
-
-
-def _cost(function: t.Callable[[], int]) -> int:
-    """The cost a cost function gives, within 1 and :data:`MAX_COST`."""
-    value = function()
-    if isinstance(value, bool) or not isinstance(value, int):
-        return 1
-    return min(max(value, 1), MAX_COST)
-
-
-def _safe(value: str) -> str:
-    """``value`` as a key part: itself when short printable ASCII without spaces, else
-    its SHA-256 (a client-chosen key can neither be huge nor smuggle separators)."""
-    if len(value) <= 64 and value.isascii() and value.isprintable() and " " not in value:
-        return value
-    return "h:" + hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
+import math
 import typing as t
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from flask import Blueprint
 
@@ -59,6 +61,12 @@ class Rule:
     fail: str | None = None
     #: A burst limit of a page budget: going over it sends ``scraping_suspected``.
     burst: bool = False
+    #: Counted per endpoint: an unnamed view limit, so that two views of one name (an
+    #: ``index`` in each of two blueprints) keep apart budgets.
+    per_endpoint: bool = False
+    #: The endpoint the counters of a ``per_endpoint`` limit belong to (set when the
+    #: endpoint's limits are resolved).
+    endpoint: str = ""
 
     #: The start of the limit's counter keys (``limits``' ``key_for`` order).
     prefix: str = field(init=False, repr=False, compare=False)
@@ -69,7 +77,8 @@ class Rule:
 
     def __post_init__(self) -> None:
         # Computed once: the request path only concatenates.
-        object.__setattr__(self, "prefix", f"{self.name}/{self.amount}/{self.window}/")
+        where = f"{self.endpoint}/" if self.endpoint else ""
+        object.__setattr__(self, "prefix", f"{where}{self.name}/{self.amount}/{self.window}/")
         object.__setattr__(self, "policy", f'"{self.name}";q={self.amount};w={self.window}')
         object.__setattr__(self, "header", f'"{self.name}";r=')
 
@@ -143,7 +152,9 @@ def limit(
     :param fail: what the limit does when the store cannot be reached: ``"open"`` or
         ``"closed"``; by default ``BASTION_RATELIMIT_FAIL``.
     :param name: the policy's name in the ``RateLimit-Policy`` header (default: the
-        view's or blueprint's name).
+        view's or blueprint's name). A view limit without ``name`` is counted per
+        endpoint (two ``index`` views of two blueprints keep apart budgets); views
+        given the same ``name`` and limit share one budget.
     :raises ValueError: for a malformed limit, cost or name.
 
     .. versionadded:: 0.1
@@ -157,6 +168,8 @@ def limit(
         label = name or getattr(target, "name", None) or getattr(target, "__name__", "view")
         rules = parse_rules(value, name=str(label), scope=scope, key=keyfunc, cost=cost, fail=fail)
         where = BLUEPRINT_LIMITS if isinstance(target, Blueprint) else VIEW_LIMITS
+        if where == VIEW_LIMITS and name is None:
+            rules = tuple(replace(rule, per_endpoint=True) for rule in rules)
         return mark(target, where, {f"{value}|{id(rules)}": rules})
 
     return decorate
@@ -217,3 +230,29 @@ def auth_limited(target: V) -> V:
     .. versionadded:: 0.1
     """
     return mark(target, AUTH, True)
+
+
+#: What a key or cost function raises on input it cannot read (``int("lots")``): the
+#: request is then counted as the client's, at cost 1, rather than answered with a 500.
+BAD_INPUT = (ValueError, TypeError, ArithmeticError, LookupError)
+
+
+def cost_of(function: t.Callable[[], int]) -> int:
+    """The cost a cost function gives, rounded up, within 1 and :data:`MAX_COST`."""
+    try:
+        value: t.Any = function()
+        if isinstance(value, float):
+            value = math.ceil(value)  # ValueError / OverflowError for nan and inf
+    except BAD_INPUT:
+        return 1
+    if isinstance(value, bool) or not isinstance(value, int):
+        return 1
+    return min(max(value, 1), MAX_COST)
+
+
+def key_part(value: str) -> str:
+    """``value`` as a key part: itself when short printable ASCII without spaces, else
+    its SHA-256 (a client-chosen key can neither be huge nor smuggle separators)."""
+    if len(value) <= 64 and value.isascii() and value.isprintable() and " " not in value:
+        return value
+    return "h:" + hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()

@@ -15,6 +15,10 @@ STORAGE_SCHEMES = (
     "redis+sentinel",
     "redis+cluster",
 )
+#: The longest window a limit may have: a year and a day. Far longer ones pass
+#: ``limits``' parser, then overflow Redis's EXPIRE (every new window then fails, and
+#: its counter never expires).
+MAX_WINDOW = 366 * 86_400
 
 
 def rate_limits(value: object) -> tuple[str, ...]:
@@ -37,6 +41,8 @@ def rate_limits(value: object) -> tuple[str, ...]:
         for one in parsed:
             if one.amount < 1:
                 raise Invalid(f"{item!r}: a limit allows at least one request")
+            if one.get_expiry() > MAX_WINDOW:
+                raise Invalid(f"{item!r}: a limit's window is at most 366 days")
             found.append(f"{one.amount}/{one.multiples} {one.GRANULARITY.name}")
     return tuple(dict.fromkeys(found))
 
@@ -44,7 +50,12 @@ def rate_limits(value: object) -> tuple[str, ...]:
 def storage_url(value: object) -> str:
     """``memory://`` or a Redis URL in one of :data:`STORAGE_SCHEMES`."""
     if isinstance(value, str):
-        scheme, sep, _ = value.partition("://")
+        scheme, sep, rest = value.partition("://")
+        if scheme == "redis+sentinel" and not rest.partition("/")[2].strip("/"):
+            # limits only finds out on the first request (a 500 there).
+            raise Invalid("a redis+sentinel:// URL names its service: host:26379/mymaster")
+        if scheme == "redis+cluster" and not rest.partition("/")[0].rpartition("@")[2]:
+            raise Invalid("a redis+cluster:// URL names at least one node: host:6379")
         if sep and scheme in STORAGE_SCHEMES:
             return value
     raise Invalid(
