@@ -209,7 +209,11 @@ def test_redis_hanging_mid_request_fails_as_configured(
     on fresh connections (whether the frozen hits landed is up to Redis: they were
     sent), never reading a stale answer."""
     url, process = private_redis
-    app, _ = limited_app(BASTION_RATELIMIT_STORAGE_URL=url, BASTION_STORES_REDIS_TIMEOUT=1)
+    app, _ = limited_app(
+        BASTION_RATELIMIT_STORAGE_URL=url,
+        BASTION_STORES_REDIS_TIMEOUT=1,
+        BASTION_RATELIMIT_HEADERS="always",
+    )
     client = app.test_client()
     assert hit(client).status_code == 200
     process.send_signal(signal.SIGSTOP)
@@ -277,3 +281,12 @@ def test_odd_headers_on_a_refused_request_still_get_a_429(headers: dict[str, str
     response = hit(client, headers=headers)
     assert response.status_code == 429
     assert response.headers["Retry-After"] == "60"
+
+
+def test_punycode_spelling_of_a_domain_shares_the_account_budget(mfa_site: Site) -> None:
+    """``ann@xn--exmple-cua.com`` and ``ann@EXÄMPLE.com`` are one account to the reset
+    form (email-validator decodes the domain), so they share its reset budget."""
+    client = mfa_site.client()
+    spellings = ["ann@xn--exmple-cua.com", "ann@EXÄMPLE.com", "ann@XN--EXMPLE-CUA.COM"]
+    codes = [client.post(f"{BASE}/forgot", data={"email": e}).status_code for e in spellings]
+    assert codes == [200, 200, 429]

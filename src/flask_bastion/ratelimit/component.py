@@ -325,7 +325,15 @@ class RateLimiting:
             value = body.get("email") if isinstance(body, dict) else None
         elif request.mimetype in _FORM_TYPES:
             value = request.form.get("email")
-        return value if isinstance(value, str) and value.strip() else None
+        if not isinstance(value, str) or not value.strip():
+            return None
+        local, at, domain = value.rpartition("@")
+        if "xn--" in domain.lower():  # the same account as its Unicode spelling
+            try:
+                return local + at + domain.strip().lower().encode("ascii").decode("idna")
+            except UnicodeError:
+                pass
+        return value
 
     def _network(self, address: str) -> str:
         """An IPv6 client's network (``BASTION_RATELIMIT_IPV6_PREFIX``); an IPv4-mapped
