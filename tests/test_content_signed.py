@@ -241,7 +241,8 @@ def test_tampering_any_part_fails(
     """Changing the path, the expiry, the signature or the query is refused before the view."""
     response = get(client, _tampered(make(app, file_id=7))[case])
     assert response.status_code == 403
-    assert rejected[0]["reason"] == REASON_BAD_SIGNATURE
+    truncated = case == "signature-truncated"  # no longer a signature's length
+    assert rejected[0]["reason"] == (REASON_MALFORMED if truncated else REASON_BAD_SIGNATURE)
     assert app.extensions["test.calls"] == []
 
 

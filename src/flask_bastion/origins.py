@@ -37,7 +37,9 @@ def origin_of(url: str) -> str | None:
     """The normalised origin of the absolute ``http(s)`` URL ``url`` (a ``Referer``), or
     ``None`` when it is not one (``null``, a relative path, another scheme)."""
     try:
-        parts = urlsplit(url.strip())
+        # For http(s) a backslash is a slash (the URL standard): the host of
+        # "https://evil.example\\@partner.example/" is evil.example, not partner.example.
+        parts = urlsplit(url.strip().replace("\\", "/"))
     except ValueError:  # an unbalanced "[" in the host
         return None
     scheme = parts.scheme.lower()

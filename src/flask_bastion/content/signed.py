@@ -3,8 +3,9 @@ by another user, and when any part of it is changed.
 
 :func:`signed_url` builds a URL like ``url_for`` and appends ``expires`` (Unix time),
 ``bound=1`` when the link is made for one user, and ``signature``: an HMAC-SHA256, under
-a key derived from ``SECRET_KEY``, of the path, every other query value, the expiry and
-the user's ID. A view marked :func:`signed_url_required` refuses, before it runs, any
+a key derived from ``SECRET_KEY``, of the path, every other query value, the expiry,
+the user's ID and, when the application routes by host (subdomain or host matching),
+the host. A view marked :func:`signed_url_required` refuses, before it runs, any
 request whose URL does not verify: the signature is checked first (in constant time,
 against ``SECRET_KEY`` and then each of ``SECRET_KEY_FALLBACKS``, so links survive a key
 rotation until they expire), then the expiry. Every failure is the same opaque 403
@@ -21,6 +22,7 @@ from __future__ import annotations
 import datetime
 import hashlib
 import json
+import operator
 import re
 import typing as t
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
@@ -56,7 +58,13 @@ REASON_BAD_SIGNATURE = "The URL's signature does not match its path, query, expi
 REASON_EXPIRED = "The URL has expired."
 
 #: At most 12 digits: an expiry far past any lifetime allowed, and no huge integer to parse.
-_EXPIRES_RE = re.compile(r"[0-9]{1,12}")
+#: No leading zero, so one expiry has one spelling.
+_EXPIRES_RE = re.compile(r"[1-9][0-9]{0,11}")
+#: An HMAC-SHA256 in unpadded base64url, as :func:`signed_url` writes it: 43 characters,
+#: the last of which carries 4 bits of the digest and 2 zero bits. Base64 decoding is
+#: lenient (padding, and the unused bits of the last character), so without this one
+#: signature would have several spellings that all verify.
+_SIGNATURE_RE = re.compile(r"[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]")
 
 
 def signed_url_required(target: V) -> V:
@@ -105,9 +113,13 @@ def signed_url(
     user_id = None if user is None else _id_of(user)
     anchor = values.pop("_anchor", None)
     parts = urlsplit(url_for(endpoint, **values))
+    host = None
+    if _routes_by_host(app):
+        external = {**values, "_external": True}
+        host = urlsplit(url_for(endpoint, **external)).netloc
     expires = int(component.clock() if now is None else now) + int(lifetime)
     pairs = parse_qsl(parts.query, keep_blank_values=True)
-    message = _message(unquote(parts.path), pairs, expires, user_id)
+    message = _message(unquote(parts.path), pairs, expires, user_id, host)
     signature = _signer(app).get_signature(message).decode("ascii")
     added = [(EXPIRES_PARAM, str(expires))]
     if user_id is not None:
@@ -136,11 +148,13 @@ def verify_signed_url(request: Request, *, now: float | None = None) -> None:
         or len(signature) != 1
         or bound not in ([], ["1"])
         or not _EXPIRES_RE.fullmatch(expires[0])
+        or not _SIGNATURE_RE.fullmatch(signature[0])
     ):
         _reject(request, REASON_MALFORMED)
     user_id = _current_user_id(app) if bound else None
     pairs = [(k, v) for k, v in args.items(multi=True) if k not in RESERVED_PARAMS]
-    message = _message(request.root_path + request.path, pairs, int(expires[0]), user_id)
+    host = request.host if _routes_by_host(app) else None
+    message = _message(request.root_path + request.path, pairs, int(expires[0]), user_id, host)
     # A bound link opened anonymously is checked against no user at all: it fails like
     # a forged one, at the same cost.
     if not _signer(app).verify_signature(message, signature[0].encode("utf-8")) or (
@@ -156,12 +170,30 @@ def _reject(request: Request, reason: str) -> t.NoReturn:
     refuse(SignedURLInvalid(reason, endpoint=request.endpoint))
 
 
+def _routes_by_host(app: Flask) -> bool:
+    """Whether the same path can reach another view, or the same view with other values,
+    on another host: the application matches subdomains or hosts (one tenant per
+    subdomain). Its links are then signed for their host as well."""
+    return bool(app.subdomain_matching or app.url_map.host_matching)
+
+
 def _message(
-    path: str, pairs: t.Iterable[tuple[str, str]], expires: int, user_id: str | None
+    path: str,
+    pairs: t.Iterable[tuple[str, str]],
+    expires: int,
+    user_id: str | None,
+    host: str | None,
 ) -> bytes:
     """What the signature covers, serialised without any ambiguity: JSON of a version,
-    the path, the sorted query pairs, the expiry and the user's ID (or null)."""
-    body = ["v1", path, sorted(pairs), expires, user_id]
+    the path, the query pairs, the expiry, the user's ID (or null) and, for an
+    application that routes by host, the host in lower case.
+
+    The pairs are sorted by name only, and the sort is stable: the parameters may come in
+    any order, but the values of a repeated parameter keep theirs, since a view reading
+    ``request.args.get(name)`` takes the first."""
+    body: list[t.Any] = ["v1", path, sorted(pairs, key=operator.itemgetter(0)), expires, user_id]
+    if host is not None:
+        body.append(host.lower())
     return json.dumps(body, separators=(",", ":")).encode("utf-8")
 
 

@@ -1,0 +1,181 @@
+"""Attacks on content protection (flask_bastion.content), as another site or the holder of
+a signed link would try them. Each test performs the attack and asserts the refusal."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import parse_qsl, urlsplit
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from flask_bastion import Bastion, get_state, signals, signed_url, signed_url_required
+from flask_bastion.content import REASON_BAD_SIGNATURE, REASON_MALFORMED
+from flask_bastion.origins import origin_of
+
+from .conftest import OPEN_APPS, SECRET
+from .test_content import content_app
+from .test_content import get as get_media
+from .test_content_signed import NOW, SAME_ORIGIN, edit, get, make, signed_app
+
+#: Base64url characters in order: a character's index is the 6 bits it stands for.
+B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+
+
+@pytest.fixture
+def app() -> Flask:
+    return signed_app()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+def signature_of(url: str) -> str:
+    return dict(parse_qsl(urlsplit(url).query))["signature"]
+
+
+# -- signed URLs: one link, one spelling, one meaning ---------------------------------------------
+
+
+def test_reordering_a_repeated_parameter_is_refused(app: Flask, client: FlaskClient) -> None:
+    """``?v=1&v=2`` signed does not open as ``?v=2&v=1``, which a view reading
+    ``request.args.get("v")`` takes for another value; other names may move freely."""
+    url = make(app, "shared.get", name="x", v=["1", "2"], w="3")
+    assert "v=1&v=2&w=3" in url
+    assert get(client, url).status_code == 200
+    assert get(client, url.replace("v=1&v=2&w=3", "w=3&v=1&v=2")).status_code == 200
+    assert get(client, url.replace("v=1&v=2", "v=2&v=1")).status_code == 403
+
+
+def test_expiry_with_a_leading_zero_is_refused(app: Flask, client: FlaskClient) -> None:
+    """``expires=01800003600`` is the same second spelled otherwise: refused as malformed,
+    so a link has one spelling (caches, logs and one-time-use lists key on it)."""
+    url = make(app, file_id=7)
+    expires = dict(parse_qsl(urlsplit(url).query))["expires"]
+    assert get(client, edit(url, expires="0" + expires)).status_code == 403
+
+
+@pytest.mark.parametrize("variant", ["pad-1", "pad-2", "low-bits-1", "low-bits-2", "low-bits-3"])
+def test_other_spellings_of_the_signature_are_refused(
+    app: Flask, client: FlaskClient, variant: str
+) -> None:
+    """Base64 padding and the two unused bits of the last character decode to the same
+    digest; only the spelling signed_url() wrote is accepted."""
+    url = make(app, file_id=7)
+    signature = signature_of(url)
+    last = B64.index(signature[-1])
+    spelled = {
+        "pad-1": signature + "=",
+        "pad-2": signature + "==",
+        "low-bits-1": signature[:-1] + B64[last | 1],
+        "low-bits-2": signature[:-1] + B64[last | 2],
+        "low-bits-3": signature[:-1] + B64[last | 3],
+    }[variant]
+    sent: list[str] = []
+    with signals.signed_url_rejected.connected_to(
+        lambda sender, **kw: sent.append(kw["reason"]), app
+    ):
+        assert get(client, edit(url, signature=spelled)).status_code == 403
+    assert sent == [REASON_MALFORMED]
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/shared/a//b", "/shared/a/b/", "/shared/a/./b", "/shared/a/x/../b", "/shared/A/b"],
+    ids=["double-slash", "trailing-slash", "dot-segment", "dot-dot", "case"],
+)
+def test_path_spellings_naming_another_resource_are_refused(
+    app: Flask, client: FlaskClient, path: str
+) -> None:
+    """The signed path is the decoded path the view is routed by: a path that could name
+    another file fails, while ``%2F`` and ``%61`` (which decode to the signed path) pass."""
+    url = make(app, "shared.get", name="a/b")
+    query = urlsplit(url).query
+    assert get(client, f"/shared/%61%2Fb?{query}").status_code == 200
+    assert get(client, f"{path}?{query}").status_code == 403
+
+
+def tenant_app() -> Flask:
+    """One tenant per subdomain: the same path is another tenant's file on another host."""
+    app = Flask(__name__, subdomain_matching=True)
+    app.config.update(
+        SECRET_KEY=SECRET,
+        SERVER_NAME="files.example",
+        TRUSTED_HOSTS=["a.files.example", "b.files.example"],
+        BASTION_SESSIONS_STORE="memory",
+    )
+
+    @app.get("/files/<int:file_id>", subdomain="<tenant>")
+    @signed_url_required
+    def download(tenant: str, file_id: int) -> str:
+        return f"{tenant} file {file_id}"
+
+    Bastion(app)
+    get_state(app).component("content").clock = lambda: NOW
+    OPEN_APPS.append(app)
+    return app
+
+
+def test_link_of_one_tenant_does_not_open_another_tenants_file() -> None:
+    """With subdomain matching, a link made for a.files.example is signed for that host:
+    replayed on b.files.example (same path, another tenant's file 7) it is refused."""
+    app = tenant_app()
+    with app.app_context():
+        url = signed_url("download", tenant="a", file_id=7, _external=True, _scheme="https")
+    assert url.startswith("https://a.files.example/files/7?")
+    client = app.test_client()
+    assert client.get(url, headers=SAME_ORIGIN).text == "a file 7"
+    other = url.replace("://a.", "://b.")
+    assert client.get(other, headers=SAME_ORIGIN).status_code == 403
+
+
+def test_rejected_signature_reason_is_kept_for_real_forgeries(
+    app: Flask, client: FlaskClient
+) -> None:
+    """A well-formed signature that does not match is still REASON_BAD_SIGNATURE (the
+    format check does not hide forgeries from monitoring)."""
+    url = make(app, file_id=7)
+    sent: list[str] = []
+    with signals.signed_url_rejected.connected_to(
+        lambda sender, **kw: sent.append(kw["reason"]), app
+    ):
+        assert get(client, edit(url, signature="A" * 43)).status_code == 403
+    assert sent == [REASON_BAD_SIGNATURE]
+
+
+# -- hotlinking -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("referer", "origin"),
+    [
+        ("https://evil.example\\@partner.example/", "https://evil.example"),
+        ("https://partner.example@evil.example/", "https://evil.example"),
+        ("https://partner.example./", "https://partner.example."),
+    ],
+    ids=["backslash-userinfo", "userinfo", "trailing-dot"],
+)
+def test_referer_host_is_read_as_browsers_read_it(referer: str, origin: str) -> None:
+    """A backslash ends the host of an http(s) URL, as in the URL standard: a partner's name
+    after it is path, not host."""
+    assert origin_of(referer) == origin
+
+
+def test_backslash_referer_is_not_taken_for_a_partner(tmp_path: Path) -> None:
+    """``https://evil.example\\@partner.example/`` does not pass as the partner's page."""
+    app = content_app(tmp_path, bastion={"content_hotlink_allow": ["https://partner.example"]})
+    client = app.test_client()
+    referer = "https://evil.example\\@partner.example/"
+    assert get_media(client, "/static/logo.png", Referer=referer).status_code == 403
+
+
+def test_repeated_fetch_site_headers_fail_closed(tmp_path: Path) -> None:
+    """``Sec-Fetch-Site`` sent twice (joined to ``same-origin, cross-site``) is no
+    same-origin request."""
+    client = content_app(tmp_path).test_client()
+    environ = {"HTTP_SEC_FETCH_SITE": "same-origin, cross-site", "HTTP_SEC_FETCH_DEST": "image"}
+    response = client.get("/static/logo.png", base_url="https://localhost", environ_base=environ)
+    assert response.status_code == 403
