@@ -30,6 +30,7 @@ import secrets
 import shutil
 import tempfile
 import typing as t
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -67,6 +68,7 @@ from .scanner import ScanError
 from .types import (
     HEAD_BYTES,
     KINDS,
+    REFUSED_CATEGORIES,
     Kind,
     clean_name,
     declared_ok,
@@ -364,11 +366,29 @@ DOWNLOAD_HEADERS = {
 }
 
 
+def _download_name(name: str) -> str:
+    """``name`` fit for ``Content-Disposition``: each control, format or line-separator
+    character and each ``/`` or ``\\`` becomes ``_``; ``download`` when nothing is left.
+
+    :func:`save_uploads` refuses such names, but a name can reach a download from
+    elsewhere (an import, an older version, a database edit): a line break would be a
+    500 (werkzeug refuses it in a header), a right-to-left override would make
+    ``a\\u202egnp.exe`` show as ``aexe.png``, and a path would name a folder.
+    """
+    cleaned = "".join(
+        "_" if char in "/\\" or unicodedata.category(char) in REFUSED_CATEGORIES else char
+        for char in name
+    ).strip()
+    return cleaned if cleaned.strip("_") else "download"
+
+
 def send_upload(name: str, *, content_type: str, download_name: str) -> Response:
     """A response that downloads the stored upload ``name``: ``Content-Disposition:
     attachment`` with ``download_name``, the stored ``content_type``, ``nosniff`` and
     ``Content-Security-Policy: sandbox; default-src 'none'``, so the file is never shown
     as a page of this origin.
+
+    ``download_name`` goes through :func:`_download_name`.
 
     :raises NotFound: when the file is gone (a 404, as for a missing row).
     :raises ValueError, DecryptionFailed: as :func:`open_upload`.
@@ -381,7 +401,7 @@ def send_upload(name: str, *, content_type: str, download_name: str) -> Response
         stream,
         mimetype=content_type,
         as_attachment=True,
-        download_name=download_name,
+        download_name=_download_name(download_name),
         conditional=False,
         etag=False,
         max_age=0,

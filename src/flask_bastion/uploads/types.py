@@ -111,7 +111,9 @@ _POLYGLOT = (
 )  # fmt: skip
 #: Programs: Windows PE/DOS, ELF, Mach-O and scripts with a #! line.
 _PROGRAM_START = (b"MZ", b"\x7fELF", b"\xfe\xed\xfa", b"\xcf\xfa\xed\xfe", b"#!")
-_REFUSED_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs", "Co", "Cn"})
+#: Unicode categories refused in a file name: control, format, line and paragraph
+#: separators, surrogates, private use, unassigned.
+REFUSED_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs", "Co", "Cn"})
 _BOMS = (codecs.BOM_UTF8, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
 
 
@@ -127,7 +129,7 @@ def name_problem(name: str) -> str | None:
         # Cc: control characters; Cf: format characters (bidirectional overrides,
         # zero-width joiners, the BOM); Zl/Zp: line and paragraph separators (a new line
         # in a log or a header); Cs/Co/Cn: surrogates, private use, unassigned.
-        if unicodedata.category(char) in _REFUSED_CATEGORIES:
+        if unicodedata.category(char) in REFUSED_CATEGORIES:
             return "control"
     if len(name) > NAME_MAX:
         return "length"
