@@ -18,6 +18,7 @@ from .conftest import OPEN_APPS, SECRET
 from .test_content import content_app
 from .test_content import get as get_media
 from .test_content_signed import NOW, SAME_ORIGIN, edit, get, make, signed_app
+from .test_ratelimit import hit, limited_app
 
 #: Base64url characters in order: a character's index is the 6 bits it stands for.
 B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
@@ -179,3 +180,39 @@ def test_repeated_fetch_site_headers_fail_closed(tmp_path: Path) -> None:
     environ = {"HTTP_SEC_FETCH_SITE": "same-origin, cross-site", "HTTP_SEC_FETCH_DEST": "image"}
     response = client.get("/static/logo.png", base_url="https://localhost", environ_base=environ)
     assert response.status_code == 403
+
+
+# -- page budgets ---------------------------------------------------------------------------------
+
+
+def test_one_token_from_many_addresses_meets_the_user_budget() -> None:
+    """A script holding one personal API token and a fresh address for every page meets
+    the per-user page budget: the token is counted wherever it comes from."""
+    app, clock = limited_app()
+    client = app.test_client()
+    codes = []
+    for n in range(4):
+        clock.now += 10  # never a burst
+        bearer = {"HTTP_AUTHORIZATION": "Bearer scraper-token"}
+        codes.append(
+            hit(client, "/list", ip=f"198.51.100.{n + 1}", environ_base=bearer).status_code
+        )
+    assert codes == [200, 200, 200, 429]
+    other = {"HTTP_AUTHORIZATION": "bearer another-token"}
+    assert hit(client, "/list", ip="198.51.100.9", environ_base=other).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "variant",
+    ["/list?page=2", "/list?PAGE=3&sort=x", "/list?"],
+    ids=["page-param", "other-params", "empty-query"],
+)
+def test_query_strings_do_not_open_fresh_budgets(variant: str) -> None:
+    """Budgets are counted per view, not per URL: varying the query (pagination, sort,
+    junk) or switching to HEAD spends the same budget."""
+    app, clock = limited_app()
+    client = app.test_client()
+    clock.now += 10
+    assert hit(client, "/list").status_code == 200
+    assert hit(client, variant, method="HEAD").status_code == 200
+    assert hit(client, variant).status_code == 429  # burst: 2 per 10 seconds

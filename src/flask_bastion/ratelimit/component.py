@@ -286,7 +286,7 @@ class RateLimiting:
         if scope == "ip":
             return ip
         if scope == "user":
-            return None if user is None else f"u:{user}"
+            return self._bearer() if user is None else f"u:{user}"
         if scope == "account":
             return self._account()
         try:
@@ -316,6 +316,20 @@ class RateLimiting:
         else:
             return None
         return "a:" + hmac.new(self._secret, text, hashlib.sha256).hexdigest()[:32]
+
+    def _bearer(self) -> str | None:
+        """A bearer request's key for the signed-in-user limits (``page_budget``'s
+        ``per_user``, ``limit(key="user")``): the token's HMAC. The token is checked only
+        at the authentication stage, after the limits, so it is counted as itself, never
+        as the user it names: a script that spreads one token over many addresses meets
+        the token's budget, while a forged token spends a budget of its own (and is
+        refused at authentication), never a real user's."""
+        header = request.environ.get("HTTP_AUTHORIZATION") or ""
+        token = header[7:].strip() if header[:7].lower() == "bearer " else ""
+        if not token:
+            return None
+        text = b"token\0" + token.encode("utf-8", "surrogatepass")
+        return "t:" + hmac.new(self._secret, text, hashlib.sha256).hexdigest()[:32]
 
     @staticmethod
     def _posted_email() -> str | None:

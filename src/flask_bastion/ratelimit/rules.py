@@ -25,7 +25,8 @@ EXEMPT = "ratelimit_exempt"
 AUTH = "ratelimit_auth"
 
 #: What a limit counts: the signed-in user, else the address (``client``); the address
-#: (``ip``); the signed-in user only (``user``: anonymous requests are not counted);
+#: (``ip``); the signed-in user only (``user``: a bearer request counts its token, other
+#: anonymous requests are not counted);
 #: the account named by the request (``account``); a key of the application's
 #: (``key``).
 Scope = t.Literal["client", "ip", "user", "account", "key"]
@@ -142,8 +143,8 @@ def limit(
     :param value: ``"5/minute"``, ``"10/second; 500/hour"`` (the ``limits`` notation).
     :param key: ``"client"``: the signed-in user, else the address (proxy trust settles
         it; IPv6 by network, ``BASTION_RATELIMIT_IPV6_PREFIX``); ``"ip"``: the address
-        even when signed in; ``"user"``: signed-in users only; or a function returning
-        the key (``None`` for the client). A key from the request itself (a header, a
+        even when signed in; ``"user"``: signed-in users only (a bearer request by its
+        token); or a function returning the key (``None`` for the client). A key from the request itself (a header, a
         form field) is chosen by the client: count it *besides* an address limit, never
         instead of one. Keys longer than 64 characters, or not printable ASCII, are
         hashed.
@@ -189,7 +190,8 @@ def page_budget(
     :data:`~flask_bastion.signals.scraping_suspected`, for bans and monitoring.
 
     :param per_ip: pages per address, signed in or not; ``None`` for none.
-    :param per_user: pages per signed-in user; ``None`` for none.
+    :param per_user: pages per signed-in user (per token for a bearer request); ``None``
+        for none.
     :param burst: pages per client in a short window; ``None`` for none.
     :raises ValueError: for a malformed limit, or when all three are ``None``.
 
