@@ -144,10 +144,10 @@ def limit(
     :param key: ``"client"``: the signed-in user, else the address (proxy trust settles
         it; IPv6 by network, ``BASTION_RATELIMIT_IPV6_PREFIX``); ``"ip"``: the address
         even when signed in; ``"user"``: signed-in users only (a bearer request by its
-        token); or a function returning the key (``None`` for the client). A key from the request itself (a header, a
-        form field) is chosen by the client: count it *besides* an address limit, never
-        instead of one. Keys longer than 64 characters, or not printable ASCII, are
-        hashed.
+        token); or a function returning the key (``None`` for the client). A key from
+        the request itself (a header, a form field) is chosen by the client: count it
+        *besides* an address limit, never instead of one. Keys longer than 64
+        characters, or not printable ASCII, are hashed.
     :param cost: what one request counts, from 1 to :data:`MAX_COST`, or a function of
         the request returning it (clamped to that range).
     :param fail: what the limit does when the store cannot be reached: ``"open"`` or
