@@ -15,7 +15,7 @@ from flask_bastion.content import REASON_BAD_SIGNATURE, REASON_MALFORMED
 from flask_bastion.origins import origin_of
 
 from .conftest import OPEN_APPS, SECRET
-from .test_content import content_app
+from .test_content import IMAGE, content_app
 from .test_content import get as get_media
 from .test_content_signed import NOW, SAME_ORIGIN, edit, get, make, signed_app
 from .test_ratelimit import hit, limited_app
@@ -171,6 +171,37 @@ def test_backslash_referer_is_not_taken_for_a_partner(tmp_path: Path) -> None:
     client = app.test_client()
     referer = "https://evil.example\\@partner.example/"
     assert get_media(client, "/static/logo.png", Referer=referer).status_code == 403
+
+
+@pytest.mark.parametrize(
+    ("dest", "mode"),
+    [
+        ("iframe", "navigate"),
+        ("frame", "navigate"),
+        ("object", "no-cors"),
+        ("embed", "no-cors"),
+        ("empty", "no-cors"),
+    ],
+    ids=["iframe", "frame", "object", "embed", "service-worker-no-cors-fetch"],
+)
+def test_frames_plugins_and_no_cors_fetches_of_media_are_refused(
+    tmp_path: Path, dest: str, mode: str
+) -> None:
+    """Another site showing our image in a frame or plugin, or its service worker fetching
+    it no-cors to answer the page's ``<img>``, is hotlinking: refused for media files and
+    marked views; the same requests for a stylesheet still pass."""
+    client = content_app(tmp_path).test_client()
+    headers = {**IMAGE, "Sec-Fetch-Dest": dest, "Sec-Fetch-Mode": mode}
+    assert get_media(client, "/static/logo.png", **headers).status_code == 403
+    assert get_media(client, "/media/1", **headers).status_code == 403
+    assert get_media(client, "/static/site.css", **headers).status_code == 200
+
+
+def test_cors_fetch_of_media_passes(tmp_path: Path) -> None:
+    """A CORS fetch (which cannot read the bytes without CORS headers) is not refused."""
+    client = content_app(tmp_path).test_client()
+    headers = {**IMAGE, "Sec-Fetch-Dest": "empty", "Sec-Fetch-Mode": "cors"}
+    assert get_media(client, "/static/logo.png", **headers).status_code == 200
 
 
 def test_repeated_fetch_site_headers_fail_closed(tmp_path: Path) -> None:

@@ -27,6 +27,7 @@ is known. See ``docs/content.md``.
 from __future__ import annotations
 
 from .hotlink import (
+    EMBEDDING_DESTINATIONS,
     MEDIA_DESTINATIONS,
     MEDIA_EXTENSIONS,
     PROTECTED,
@@ -54,6 +55,7 @@ from .signed import (
 
 __all__ = [
     "BOUND_PARAM",
+    "EMBEDDING_DESTINATIONS",
     "EXPIRES_PARAM",
     "MEDIA_DESTINATIONS",
     "MEDIA_EXTENSIONS",

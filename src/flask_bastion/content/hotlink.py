@@ -9,10 +9,14 @@ For those, a request is refused with 403 before anything else is done for it whe
 
 1. ``Sec-Fetch-Site`` is ``cross-site`` or ``same-site`` (any value other than
    ``same-origin`` and ``none``) and ``Sec-Fetch-Dest`` is ``image``, ``video``,
-   ``audio``, ``font`` or ``track``. Browsers set both headers themselves; no page
-   script can change them. Navigations (``document``), scripts, styles and ``fetch``
-   pass: following a link to a picture is not hotlinking, and a cross-origin script or
-   ``fetch`` cannot read the bytes without CORS, which Flask-Bastion never grants.
+   ``audio``, ``font`` or ``track``; or it is ``iframe``, ``frame``, ``object`` or
+   ``embed``, or a ``no-cors`` fetch (``empty``), for media as judged in 2. Browsers set
+   these headers themselves; no page script can change them. Navigations
+   (``document``), scripts, styles and CORS ``fetch`` pass: following a link to a
+   picture is not hotlinking, and a cross-origin script or CORS ``fetch`` cannot read
+   the bytes without CORS headers, which Flask-Bastion never sends. A frame shows the
+   file on the other site's page, and a service worker can answer its page's ``<img>``
+   with the opaque response of a ``no-cors`` fetch.
 2. Without ``Sec-Fetch-Site`` (browsers before 2023), ``Referer`` names an origin other
    than the request's own (built from the scheme and host :mod:`flask_bastion.proxy`
    settled, so a forwarded ``Host`` counts only from a trusted proxy) and the request is
@@ -72,6 +76,9 @@ MEDIA_EXTENSIONS = frozenset(
         "eot", "otf", "ttf", "woff", "woff2", "vtt",
     }
 )  # fmt: skip
+#: ``Sec-Fetch-Dest`` values of a frame or plugin that may show a file of any type: such a
+#: request is media when a request without ``Sec-Fetch-Dest`` would be.
+EMBEDDING_DESTINATIONS = frozenset({"iframe", "frame", "object", "embed"})
 _PASSING_SITES = frozenset({"same-origin", "none"})
 
 # What a protected endpoint's request is judged by without Sec-Fetch-Dest.
@@ -143,11 +150,17 @@ class HotlinkProtection:
         if site is None and not referer:
             return
         dest = environ.get("HTTP_SEC_FETCH_DEST")
-        if dest is not None:
-            if dest not in MEDIA_DESTINATIONS:
+        if dest not in MEDIA_DESTINATIONS:
+            # A frame, object or embed shows the file on the other site's page, and so
+            # does a no-cors fetch() in its service worker, answering the page's <img>
+            # with our bytes: each is judged as a request without Sec-Fetch-Dest.
+            if dest is not None and not (
+                dest in EMBEDDING_DESTINATIONS
+                or (dest == "empty" and environ.get("HTTP_SEC_FETCH_MODE") == "no-cors")
+            ):
                 return
-        elif kind == _BY_EXTENSION and not _media_path(request.path):
-            return
+            if kind == _BY_EXTENSION and not _media_path(request.path):
+                return
         origin = origin_of(referer) if referer else None
         if site is None and origin == request_origin(request):
             return
