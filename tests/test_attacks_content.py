@@ -204,6 +204,22 @@ def test_cors_fetch_of_media_passes(tmp_path: Path) -> None:
     assert get_media(client, "/static/logo.png", **headers).status_code == 200
 
 
+def test_partner_copy_is_not_served_from_a_shared_cache_to_others(tmp_path: Path) -> None:
+    """The partner's copy (Cross-Origin-Resource-Policy: cross-origin) says Vary: Referer,
+    so a cache in front cannot hand it to a hotlinking page's request; our own copy keeps
+    same-origin and needs no Vary on Referer."""
+    app = content_app(tmp_path, bastion={"content_hotlink_allow": ["https://partner.example"]})
+    client = app.test_client()
+    partner = get_media(
+        client, "/static/logo.png", **{**IMAGE, "Referer": "https://partner.example/a"}
+    )
+    assert partner.headers["Cross-Origin-Resource-Policy"] == "cross-origin"
+    assert "Referer" in [v.strip() for v in ",".join(partner.headers.getlist("Vary")).split(",")]
+    own = get_media(client, "/static/logo.png", **{**IMAGE, "Sec-Fetch-Site": "same-origin"})
+    assert own.headers["Cross-Origin-Resource-Policy"] == "same-origin"
+    assert "Referer" not in own.headers.get("Vary", "")
+
+
 def test_repeated_fetch_site_headers_fail_closed(tmp_path: Path) -> None:
     """``Sec-Fetch-Site`` sent twice (joined to ``same-origin, cross-site``) is no
     same-origin request."""

@@ -179,9 +179,23 @@ def _media_path(path: str) -> bool:
 def share_with_partner(status: str, headers: list[tuple[str, str]]) -> None:
     """Response callback for a request from an allowed partner origin: the response's
     ``Cross-Origin-Resource-Policy`` becomes ``cross-origin``, or the browser would not
-    show it on the partner's page."""
+    show it on the partner's page; and it says ``Vary: Referer``, so that a shared cache
+    that stored this copy hands it to the partner's pages only, never to another site's
+    ``<img>`` (which the ``cross-origin`` policy would let the browser show)."""
+    corp_at = vary_at = -1
     for index, (name, _value) in enumerate(headers):
-        if name.lower() == "cross-origin-resource-policy":
-            headers[index] = (name, "cross-origin")
-            return
-    headers.append(("Cross-Origin-Resource-Policy", "cross-origin"))
+        lower = name.lower()
+        if lower == "cross-origin-resource-policy":
+            corp_at = index
+        elif lower == "vary":
+            vary_at = index
+    if corp_at < 0:
+        headers.append(("Cross-Origin-Resource-Policy", "cross-origin"))
+    else:
+        headers[corp_at] = (headers[corp_at][0], "cross-origin")
+    if vary_at < 0:
+        headers.append(("Vary", "Referer"))
+    else:
+        name, value = headers[vary_at]
+        if "referer" not in (part.strip().lower() for part in value.split(",")):
+            headers[vary_at] = (name, f"{value}, Referer")
