@@ -220,6 +220,18 @@ def test_partner_copy_is_not_served_from_a_shared_cache_to_others(tmp_path: Path
     assert "Referer" not in own.headers.get("Vary", "")
 
 
+@pytest.mark.parametrize(
+    "entry", ["https://*.example", "https://*.example:8443"], ids=["tld", "tld-with-port"]
+)
+def test_wildcard_over_a_top_level_domain_admits_no_site(tmp_path: Path, entry: str) -> None:
+    """``https://*.example`` in the partner list would let every site under the top-level
+    domain embed the files; it matches nothing, as bastion.W152 says."""
+    client = content_app(tmp_path, bastion={"content_hotlink_allow": [entry]}).test_client()
+    port = entry.rpartition(":")[2] if entry.count(":") == 2 else ""
+    referer = "https://evil.example" + (f":{port}" if port else "") + "/page"
+    assert get_media(client, "/static/logo.png", **{**IMAGE, "Referer": referer}).status_code == 403
+
+
 def test_repeated_fetch_site_headers_fail_closed(tmp_path: Path) -> None:
     """``Sec-Fetch-Site`` sent twice (joined to ``same-origin, cross-site``) is no
     same-origin request."""

@@ -9,7 +9,8 @@ host checked against ``TRUSTED_HOSTS`` by Flask when it is set). Lists of truste
 (``BASTION_CSRF_TRUSTED_ORIGINS``, ``BASTION_CONTENT_HOTLINK_ALLOW``) match exactly, or
 with ``*`` as the whole leftmost label: ``https://*.example.org`` matches
 ``https://a.example.org``, not ``https://a.b.example.org`` or ``https://example.org``;
-a ``*`` anywhere else never matches a real origin.
+a ``*`` anywhere else, or over a whole top-level domain (``https://*.org``), never
+matches a real origin.
 """
 
 from __future__ import annotations
@@ -68,7 +69,10 @@ class OriginList:
         normalised = [normalise_origin(origin) for origin in origins]
         #: The origins compared as strings.
         self.exact = frozenset(origin for origin in normalised if "*" not in origin)
-        #: The origins with ``*`` as the leftmost label.
+        #: The origins with ``*`` as the leftmost label, over at least two labels: a
+        #: wildcard over a whole top-level domain (``https://*.org``) would trust every
+        #: site anyone can register there, so it matches nothing (``bastion.W152`` and
+        #: ``bastion.W022`` report it).
         self.patterns = tuple(
             re.compile(
                 re.escape(origin[: origin.index("://*.") + 3])
@@ -76,7 +80,7 @@ class OriginList:
                 + re.escape(origin[origin.index("://*.") + 4 :])
             )
             for origin in normalised
-            if "://*." in origin
+            if "://*." in origin and "." in origin.partition("://*.")[2].partition(":")[0]
         )
 
     def __contains__(self, origin: object) -> bool:
