@@ -11,7 +11,7 @@ from sqlalchemy import select
 from test_attachments import attach, download_links
 from test_attachments import clamd as clamd
 from test_attachments import vault as vault
-from test_notes import BASE, create, sign_in
+from test_notes import BASE, PASSWORD, add_user, create, sign_in
 
 from flask_bastion.uploads import DOWNLOAD_HEADERS
 from vault.db import get_db
@@ -120,3 +120,28 @@ def test_link_opened_signed_out_is_refused(vault: Flask) -> None:
     response = anonymous.get(BASE + link, headers={"Sec-Fetch-Site": "none"})
     assert response.status_code in (302, 303, 403)
     assert b"hello" not in response.data
+
+
+def test_link_bound_to_a_deleted_account_does_not_open_for_its_id_reused(vault: Flask) -> None:
+    """SQLite gives a new account the ID of the last one deleted: a link bound to the old
+    account verifies for the new one, but the note and its shares went with the old
+    account, so the download is a 404."""
+    with vault.app_context():
+        carol_id = add_user("carol@example.com")
+    carol = sign_in(vault, "carol@example.com")
+    ann = sign_in(vault)
+    shared_note = create(ann)
+    attach(ann, shared_note, b"ann's", "a.txt")
+    ann.post(
+        f"{BASE}/notes/{shared_note}/share", data={"email": "carol@example.com", "access": "read"}
+    )
+    own_note = create(carol)
+    attach(carol, own_note, b"carol's", "c.txt")
+    links = download_links(carol, shared_note) + download_links(carol, own_note)
+    assert [carol.get(BASE + link).status_code for link in links] == [200, 200]
+    carol.post(f"{BASE}/account/delete", data={"current_password": PASSWORD})
+    with vault.app_context():
+        reused = add_user("dave@example.com")
+    assert reused == carol_id
+    dave = sign_in(vault, "dave@example.com")
+    assert [dave.get(BASE + link).status_code for link in links] == [404, 404]
