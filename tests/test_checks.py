@@ -1268,6 +1268,12 @@ FIRES.extend(
             id="E153-short-bytes-key-signed-blueprint",
         ),
         pytest.param(
+            "bastion.E153",
+            {"SECRET_KEY": SECRET, "SECRET_KEY_FALLBACKS": [SHORT_KEY], "patch": _signed_view},
+            (),
+            id="E153-short-fallback-key-signed-view",
+        ),
+        pytest.param(
             "bastion.W154",
             {"bastion": {"content_signed_url_expires": 86_401}},
             (),
@@ -1320,6 +1326,11 @@ SILENT.extend(
             "bastion.E153",
             {"SECRET_KEY": SECRET, "patch": _signed_view},
             id="E153-long-key-signed-view",
+        ),
+        pytest.param(
+            "bastion.E153",
+            {"SECRET_KEY": SECRET, "SECRET_KEY_FALLBACKS": [SECRET[::-1]], "patch": _signed_view},
+            id="E153-long-fallback-key-signed-view",
         ),
         pytest.param(
             "bastion.E153",

@@ -54,9 +54,11 @@ W152 = message(
 )
 E153 = message(
     ERROR,
-    f"A view needs signed URLs and SECRET_KEY is shorter than {MIN_SECRET_KEY_LENGTH} characters.",
+    "A view needs signed URLs and SECRET_KEY or a key of SECRET_KEY_FALLBACKS is shorter "
+    f"than {MIN_SECRET_KEY_LENGTH} characters.",
     "One signed link is enough to brute-force a short key offline, and the key then signs "
-    "any download link for anyone. Use `flask bastion generate-secret`.",
+    "any download link for anyone; a fallback key verifies links as SECRET_KEY does. Use "
+    "`flask bastion generate-secret`, and drop a short fallback once its links expired.",
     "bastion.E153",
     settings=("SECRET_KEY",),
 )
@@ -104,8 +106,10 @@ def check_hotlink_origins(app: Flask, config: BastionConfig) -> Iterable[CheckMe
 
 @register(deploy=True)
 def check_signed_url_key(app: Flask, config: BastionConfig) -> Iterable[CheckMessage]:
-    key = app.config.get("SECRET_KEY")
-    if not key or len(key) >= MIN_SECRET_KEY_LENGTH:  # E001 reports a missing key
+    # E001 reports a missing SECRET_KEY. Every fallback verifies links (signed.py), so a
+    # short one is as good as a short SECRET_KEY to a forger.
+    keys = [app.config.get("SECRET_KEY"), *(app.config.get("SECRET_KEY_FALLBACKS") or ())]
+    if not any(key and len(key) < MIN_SECRET_KEY_LENGTH for key in keys):
         return []
     return [E153] if any(view.get(SIGNED) for view in marked_views(app)) else []
 
