@@ -3,6 +3,7 @@ a signed link would try them. Each test performs the attack and asserts the refu
 
 from __future__ import annotations
 
+import typing as t
 from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
@@ -275,3 +276,30 @@ def test_query_strings_do_not_open_fresh_budgets(variant: str) -> None:
     assert hit(client, "/list").status_code == 200
     assert hit(client, variant, method="HEAD").status_code == 200
     assert hit(client, variant).status_code == 429  # burst: 2 per 10 seconds
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Sec-Fetch-Site": "cross-site", "Sec-Fetch-Dest": "image"},
+        {"Referer": "https://evil.example/page"},
+    ],
+    ids=["fetch-metadata", "old-browser-referer"],
+)
+def test_another_site_cannot_get_its_visitors_reported_as_scrapers(
+    headers: dict[str, str],
+) -> None:
+    """A page full of ``<img src=".../list">`` makes each visitor's browser burst through
+    the budget: refused with 429 as usual, but no scraping_suspected (which bans act on)."""
+    app, _clock = limited_app()
+    seen: list[dict[str, t.Any]] = []
+    with signals.scraping_suspected.connected_to(lambda sender, **kw: seen.append(kw), app):
+        client = app.test_client()
+        client.environ_base.pop("HTTP_SEC_FETCH_SITE")  # an older browser sends none
+        codes = [hit(client, "/list", headers=headers).status_code for _ in range(3)]
+        assert codes == [200, 200, 429]
+        assert seen == []
+        own = {"Sec-Fetch-Site": "same-origin", "Sec-Fetch-Dest": "empty"}
+        codes = [hit(client, "/list", ip="192.0.2.99", headers=own).status_code for _ in "abc"]
+        assert codes == [200, 200, 429]
+    assert [kw["ip"] for kw in seen] == ["192.0.2.99"]

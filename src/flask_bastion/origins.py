@@ -19,9 +19,10 @@ import re
 from collections.abc import Iterable
 from urllib.parse import urlsplit
 
-from flask import Request
+from flask import Request, request
 
 _DEFAULT_PORTS = {"http": ":80", "https": ":443"}
+_OWN_SITES = frozenset({"same-origin", "none"})
 _LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
 
 
@@ -49,6 +50,18 @@ def origin_of(url: str) -> str | None:
     if scheme not in _DEFAULT_PORTS or not host:
         return None
     return normalise_origin(f"{scheme}://{host}")
+
+
+def from_another_site() -> bool:
+    """Whether the current request was made by another site's page: its browser said so
+    in ``Sec-Fetch-Site``, or (an older browser) its ``Referer`` is a foreign origin. Any
+    page can make its visitors' browsers send such requests, so they never count towards
+    a ban of the visitor's address (automatic bans, scraping reports)."""
+    site = request.environ.get("HTTP_SEC_FETCH_SITE")
+    if site is not None:
+        return site not in _OWN_SITES
+    referer: str | None = request.environ.get("HTTP_REFERER")
+    return referer is not None and origin_of(referer) != request_origin(request)
 
 
 def request_origin(request: Request) -> str:

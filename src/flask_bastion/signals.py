@@ -171,5 +171,7 @@ ratelimit_store_failed = _signals.signal("bastion.ratelimit-store-failed")
 #: A client went over the burst limit of a page budget
 #: (:func:`~flask_bastion.ratelimit.page_budget`): many listing or search pages in a few
 #: seconds, as a scraper loads them. Later controls (bans, monitoring) act on it.
+#: Not sent for a request another site's page made (cross-site Fetch Metadata or a
+#: foreign ``Referer``): any page can make its visitors' browsers do that.
 #: Keywords: ``ip``, ``user_id`` (``None`` when anonymous), ``endpoint``, ``limit``.
 scraping_suspected = _signals.signal("bastion.scraping-suspected")

@@ -46,7 +46,7 @@ from ..context import EXTENSION_KEY
 from ..csrf.tokens import REASON_NO_SECRET, REASON_TOKEN_INVALID, REASON_TOKEN_MISSING
 from ..exceptions import StoreError
 from ..logs import security_log
-from ..origins import origin_of, request_origin
+from ..origins import from_another_site
 from .component import IPFilter, ipfilter_of
 from .networks import ban_network, client_address, network_of
 from .stores import Ban, clean_reason
@@ -57,7 +57,6 @@ REASON_NOT_FOUND = "404 scanning burst"
 #: The CSRF rejections that count towards a ban: those of a request that carried no
 #: sign of another site's page (no cross-site Fetch Metadata, no foreign Origin).
 COUNTED_CSRF_REASONS = frozenset({REASON_TOKEN_MISSING, REASON_TOKEN_INVALID, REASON_NO_SECRET})
-_OWN_SITES = frozenset({"same-origin", "none"})
 
 
 def ban_in(
@@ -184,16 +183,6 @@ def _store_failed(exc: StoreError) -> None:
         exc,
         extra={"event": "ipfilter.auto_ban_failed", "reason": str(exc)},
     )
-
-
-def from_another_site() -> bool:
-    """Whether the current request was made by another site's page: its browser said so
-    in ``Sec-Fetch-Site``, or (an older browser) its ``Referer`` is a foreign origin."""
-    site = request.environ.get("HTTP_SEC_FETCH_SITE")
-    if site is not None:
-        return site not in _OWN_SITES
-    referer: str | None = request.environ.get("HTTP_REFERER")
-    return referer is not None and origin_of(referer) != request_origin(request)
 
 
 def count_not_found(ipfilter: IPFilter, address: IPAddress, now: float) -> None:

@@ -22,6 +22,7 @@ from ..context import RequestState
 from ..exceptions import RateLimitExceeded, RateLimitStoreUnavailable, StoreError
 from ..logs import security_log
 from ..markers import View
+from ..origins import from_another_site
 from ..proxy import in_networks
 from ..refusal import refuse
 from ..sessions import USER_KEY, peek_session_value
@@ -258,7 +259,10 @@ class RateLimiting:
                 state.on_response(header)
             return
         state.on_response(header)
-        if refused.burst:
+        # A page elsewhere can make its visitors' browsers load our listings (an <img>
+        # per search): that spends their address's budget like any request, but must
+        # not report them as scrapers for a ban.
+        if refused.burst and not from_another_site():
             signals.scraping_suspected.send(
                 current_app._get_current_object(),  # type: ignore[attr-defined]
                 ip=ip,
