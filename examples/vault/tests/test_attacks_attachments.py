@@ -61,9 +61,18 @@ def test_hostile_stored_type_is_still_a_sandboxed_download(vault: Flask, content
         ("a\r\nSet-Cookie: x=1.txt", 'attachment; filename="a__Set-Cookie: x=1.txt"'),
         ("a\u202egnp.exe", "attachment; filename=a_gnp.exe"),
         ("../../etc/passwd", "attachment; filename=.._.._etc_passwd"),
-        ("\r\n", "attachment; filename=download"),
+        (" \r\n ", "attachment; filename=download"),
+        ("_", "attachment; filename=_"),
     ],
-    ids=["quote", "non-ascii-quote-semicolon", "crlf", "bidi-override", "path", "only-controls"],
+    ids=[
+        "quote",
+        "non-ascii-quote-semicolon",
+        "crlf",
+        "bidi-override",
+        "path",
+        "only-controls",
+        "underscore-kept",
+    ],
 )
 def test_stored_name_cannot_break_content_disposition(
     vault: Flask, name: str, disposition: str

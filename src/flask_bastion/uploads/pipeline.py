@@ -375,11 +375,10 @@ def _download_name(name: str) -> str:
     500 (werkzeug refuses it in a header), a right-to-left override would make
     ``a\\u202egnp.exe`` show as ``aexe.png``, and a path would name a folder.
     """
-    cleaned = "".join(
-        "_" if char in "/\\" or unicodedata.category(char) in REFUSED_CATEGORIES else char
-        for char in name
-    ).strip()
-    return cleaned if cleaned.strip("_") else "download"
+    refused = [char in "/\\" or unicodedata.category(char) in REFUSED_CATEGORIES for char in name]
+    if all(bad or char.isspace() for char, bad in zip(name, refused, strict=True)):
+        return "download"
+    return "".join("_" if bad else char for char, bad in zip(name, refused, strict=True)).strip()
 
 
 def send_upload(name: str, *, content_type: str, download_name: str) -> Response:
