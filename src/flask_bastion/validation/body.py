@@ -9,7 +9,8 @@ Defends against:
   field is a :class:`~flask_bastion.exceptions.ConfigurationError` when the view is
   decorated, not a surprise in production.
 * **Parser differentials and resource exhaustion.** Duplicate keys (which one wins
-  differs between parsers), ``NaN`` and ``Infinity`` (not JSON), bodies that are not
+  differs between parsers), ``NaN`` and ``Infinity`` (not JSON, and not let in either
+  as a number too large for a float, such as ``1e999``), bodies that are not
   UTF-8, nesting deeper than ``max_depth``, arrays longer than ``max_items`` and strings
   longer than ``max_string`` are refused before the model sees them.
 * **Hostile text.** Every string is normalised to NFC and refused when it holds a
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import typing as t
 from collections.abc import Callable
 
@@ -83,6 +85,15 @@ def _no_duplicates(pairs: list[tuple[str, t.Any]]) -> dict[str, t.Any]:
 
 def _no_constant(name: str) -> t.NoReturn:
     raise ValueError(name)
+
+
+def _finite(text: str) -> float:
+    # ``1e999`` is valid JSON syntax, but Python reads it as infinity: the same value
+    # ``Infinity`` names, which :func:`_no_constant` refuses.
+    number = float(text)
+    if not math.isfinite(number):
+        raise ValueError(text)
+    return number
 
 
 def _open_objects(schema: t.Any) -> t.Iterator[str]:
@@ -180,7 +191,12 @@ def _load_body() -> dict[str, t.Any]:
         refuse(UnsupportedBody(REASON_NOT_JSON))
     try:
         text = request.get_data(cache=True).decode("utf-8")
-        data = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
+        data = json.loads(
+            text,
+            object_pairs_hook=_no_duplicates,
+            parse_constant=_no_constant,
+            parse_float=_finite,
+        )
     except (UnicodeDecodeError, ValueError, RecursionError):
         refuse(MalformedRequest(REASON_MALFORMED_JSON))
     if not isinstance(data, dict):

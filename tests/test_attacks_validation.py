@@ -1,0 +1,141 @@
+"""Attacks on input validation: numbers that overflow to infinity, parameter pollution in
+forms, line separators in one-line fields, and fields nested in FieldList/FormField that
+escaped the rules (or were refused as unknown)."""
+
+from __future__ import annotations
+
+import typing as t
+
+import pytest
+import wtforms
+from flask import Flask
+from werkzeug.datastructures import MultiDict
+
+from flask_bastion import Bastion, signals
+from flask_bastion.validation import (
+    CONTROL_CHARACTER,
+    MAX_FIELD,
+    REASON_MALFORMED_JSON,
+    REPEATED_FIELD,
+    Form,
+    Schema,
+    text_problem,
+    validate,
+)
+
+from .conftest import SECRET
+from .test_validation import BASE, SAME_ORIGIN, csrf_from, post_json
+
+
+class Measure(Schema):
+    value: float = 0
+
+
+class Address(wtforms.Form):
+    street = wtforms.StringField("Street")
+
+
+class TaggedForm(Form):
+    title = wtforms.StringField("Title")
+    tags = wtforms.FieldList(wtforms.StringField("Tag"))
+    address = wtforms.FormField(Address)
+
+
+def make_app() -> Flask:
+    app = Flask(__name__)
+    app.config.update(
+        SECRET_KEY=SECRET, TRUSTED_HOSTS=["localhost"], BASTION_SESSIONS_STORE="memory"
+    )
+    Bastion(app)
+
+    @app.post("/api/measure")
+    @validate(Measure)
+    def measure(body: Measure) -> dict[str, t.Any]:
+        return {"value": repr(body.value)}
+
+    @app.route("/tagged", methods=["GET", "POST"])
+    def tagged() -> tuple[dict[str, t.Any], int]:
+        form = TaggedForm()
+        if form.validate():
+            return {"data": form.data}, 200
+        token = form.meta.csrf_class().generate_csrf_token(None)
+        page = f'<input name="csrf_token" type="hidden" value="{token}">'
+        return {"errors": {str(k): v for k, v in form.errors.items()}, "page": page}, 422
+
+    return app
+
+
+@pytest.fixture
+def app() -> Flask:
+    return make_app()
+
+
+def post_form(app: Flask, data: t.Any) -> t.Any:
+    client = app.test_client()
+    name, token = csrf_from(client.get(BASE + "/tagged").json["page"])
+    form = MultiDict(data)
+    form.add(name, token)
+    return client.post(BASE + "/tagged", data=form, headers=SAME_ORIGIN)
+
+
+@pytest.mark.parametrize("number", ["1e999", "-1e400", "1E+309"], ids=["inf", "-inf", "exp"])
+def test_a_number_that_overflows_to_infinity_is_refused(app: Flask, number: str) -> None:
+    """``1e999`` is JSON syntax but reads as Infinity: a 400, like ``Infinity`` itself."""
+    response = post_json(app, "/api/measure", '{"value": ' + number + "}")
+    assert response.status_code == 400
+    assert response.json["detail"] == REASON_MALFORMED_JSON
+
+
+def test_a_large_finite_number_is_still_a_number(app: Flask) -> None:
+    """The refusal is of non-finite values only."""
+    response = post_json(app, "/api/measure", '{"value": 1.5e308}')
+    assert response.status_code == 200
+    assert response.json == {"value": "1.5e+308"}
+
+
+@pytest.mark.parametrize("separator", ["\u2028", "\u2029"], ids=["line", "paragraph"])
+def test_unicode_line_separators_are_refused_in_one_line_text(separator: str) -> None:
+    """U+2028/U+2029 break lines in JavaScript and log viewers: one-line text refuses them."""
+    assert text_problem(f"a{separator}b", multiline=False) == CONTROL_CHARACTER
+    assert text_problem(f"a{separator}b", multiline=True) is None
+
+
+def test_a_form_field_sent_twice_is_refused(app: Flask) -> None:
+    """``title=a&title=b``: WTForms keeps the first, other readers the last; refused."""
+    received: list[dict[str, t.Any]] = []
+
+    def receiver(sender: Flask, **extra: t.Any) -> None:
+        received.append(extra)
+
+    with signals.input_rejected.connected_to(receiver, sender=app):
+        response = post_form(app, [("title", "harmless"), ("title", "other")])
+    assert response.status_code == 422
+    assert response.json["errors"] == {"title": [REPEATED_FIELD]}
+    assert received[-1]["fields"] == ["title"]
+
+
+def test_fields_of_a_field_list_and_a_form_field_are_declared(app: Flask) -> None:
+    """``tags-0`` and ``address-street`` are the form's own fields, not unknown ones."""
+    response = post_form(
+        app, [("title", "t"), ("tags-0", "Cafe\u0301"), ("tags-1", "b"), ("address-street", "x")]
+    )
+    assert response.status_code == 200, response.json
+    assert response.json["data"]["tags"] == ["Café", "b"]
+    assert response.json["data"]["address"] == {"street": "x"}
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        pytest.param("tags-0", "x\u202egnp.exe", CONTROL_CHARACTER, id="bidi-in-list"),
+        pytest.param("address-street", "a\nb", CONTROL_CHARACTER, id="line-break-in-subform"),
+        pytest.param("tags-0", "x" * (MAX_FIELD + 1), "longer than", id="unbounded-in-list"),
+    ],
+)
+def test_nested_fields_follow_the_text_rules(
+    app: Flask, name: str, value: str, message: str
+) -> None:
+    """A field inside a FieldList or FormField is checked like a top-level one."""
+    response = post_form(app, [("title", "t"), (name, value)])
+    assert response.status_code == 422
+    assert message in str(response.json["errors"])
