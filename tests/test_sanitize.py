@@ -81,6 +81,12 @@ HTML_XSS = {
     "noscript mutation": '<noscript><p title="</noscript><img src=x onerror=alert(1)>">',
     "comment breakout": "<!--><script>alert(1)</script>-->",
     "template": "<template><script>alert(1)</script></template>",
+    "srcset": '<img srcset="x 1x, javascript:alert(1) 2x">',
+    "svg style namespace": "<svg><style><img src=x onerror=alert(1)></style></svg>",
+    "math mglyph style": "<math><mtext><table><mglyph><style><img src=x onerror=alert(1)>",
+    "button formaction": '<button formaction="javascript:alert(1)">x</button>',
+    "bang comment end": "<!-- --!><script>alert(1)</script> -->",
+    "xmp": "<xmp><script>alert(1)</script></xmp>",
 }
 
 

@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 from ..context import get_state
 from ..exceptions import DecryptionFailed
 from .columns import column_context, encrypted_columns, report_unreadable
-from .keyring import VERSION, Encryption, KeyRing
+from .keyring import KEY_ID_RE, VERSION, Encryption, KeyRing
 from .streams import rotate_file, stream_key_id
 
 __all__ = [
@@ -106,7 +106,9 @@ class ColumnRotation:
         )
         usage: Counter[str] = Counter()
         for key, count in rows:
-            usage[key if isinstance(key, str) and len(key) == 8 else UNKNOWN_KEY] += count
+            # Whatever the database holds, only a key ID is printed by the command.
+            known = isinstance(key, str) and KEY_ID_RE.fullmatch(key)
+            usage[key if known else UNKNOWN_KEY] += count
         return usage
 
     def rotate(self, ring: KeyRing, batch_size: int) -> Iterator[Batch]:

@@ -1,0 +1,136 @@
+"""Attacks on encryption at rest and the operator's mistakes with it: a TOTP secret whose
+key left the ring, stream headers that lie about their key, and chunked files cut,
+reordered or grown."""
+
+from __future__ import annotations
+
+import os
+import typing as t
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from flask_bastion import signals
+from flask_bastion.context import get_state
+from flask_bastion.crypto import (
+    Batch,
+    DecryptionFailed,
+    FolderRotation,
+    KeyRing,
+    column_rotations,
+    keyring_for,
+    rotations_for,
+    stream_key_id,
+    streams,
+)
+from flask_bastion.crypto.rotation import UNKNOWN_KEY
+
+from .accounts_helpers import Site, make_site
+from .test_crypto_columns import Base, Doc
+from .test_crypto_rotation import NEW, OLD, db_url, docs_app, engine, key_ids, kid, seed
+from .test_mfa_flow import code, half_signed_in, verify
+
+__all__ = ["db_url", "engine"]  # fixtures
+
+
+@pytest.fixture
+def site(smtp_server: t.Any, tmp_path: t.Any) -> Iterator[Site]:
+    made = make_site(smtp_server, BASTION_ACCOUNTS_DATABASE_URL=f"sqlite:///{tmp_path}/a.db")
+    yield made
+    made.mails()
+
+
+def _drop_keys(site: Site) -> None:
+    """The operator replaces the ring's keys without rotating first."""
+    component = get_state(site.app).components["crypto"]
+    component._ring = KeyRing([os.urandom(32)])  # type: ignore[attr-defined]
+
+
+def test_a_totp_secret_whose_key_is_gone_is_reported(site: Site) -> None:
+    """Sign-in with a second factor sealed under a removed key: the safe 500 page, and
+    the decryption_failed signal naming the table and the user, never the secret."""
+    client, secret, _ = half_signed_in(site)
+    _drop_keys(site)
+    received: list[dict[str, t.Any]] = []
+
+    def receiver(sender: t.Any, **extra: t.Any) -> None:
+        received.append(extra)
+
+    with signals.decryption_failed.connected_to(receiver):
+        response = verify(client, code(site, secret))
+    assert response.status_code == 500
+    assert b"Stored data could not be read" in response.data
+    assert secret.encode() not in response.data
+    assert len(received) == 1
+    details = received[0]
+    assert details["column"] == "secret_encrypted"
+    assert secret not in repr(details)
+
+
+def _forged_stream(token: bytes) -> bytes:
+    """A stream header carrying ``token`` as its wrapped key, and an empty final chunk."""
+    header = streams._FIXED.pack(streams.MAGIC, streams.VERSION, 1024, bytes(7), len(token))
+    return header + token + bytes(16)
+
+
+@pytest.mark.parametrize(
+    "token",
+    [
+        pytest.param(b"v1.\x1b[2J\x1b[1;.x", id="terminal-escape"),
+        pytest.param(b"xx.00000000.AAAA", id="other-version"),
+        pytest.param(b"v1.0000000.AAAA", id="short-id"),
+    ],
+)
+def test_a_forged_stream_header_names_no_key(tmp_path: Path, token: bytes) -> None:
+    """A header whose token is malformed has no key ID: counted as unknown, so the
+    dry run never prints what the file holds."""
+    (tmp_path / "f.bin").write_bytes(_forged_stream(token))
+    with pytest.raises(DecryptionFailed), (tmp_path / "f.bin").open("rb") as src:
+        stream_key_id(src)
+    assert FolderRotation(tmp_path, lambda n: b"file:" + n.encode()).usage() == {UNKNOWN_KEY: 1}
+
+
+def test_a_forged_column_value_names_no_key(engine: sa.Engine) -> None:
+    """A stored value with escapes where the key ID goes is counted as unknown."""
+    seed(engine, 1, [OLD])
+    with engine.begin() as connection:
+        connection.execute(sa.text("UPDATE docs SET body = :v"), {"v": "v1.\x1b[2J\x1b[H.AAAA"})
+    app = docs_app(engine, [NEW, OLD])
+    with app.app_context():
+        assert rotations_for(app)["docs.body"].usage() == {UNKNOWN_KEY: 1}
+
+
+def test_two_rotations_at_once_neither_double_encrypt_nor_lose_rows(engine: sa.Engine) -> None:
+    """A second run finishing while the first is mid-batch: the first writes nothing over
+    it, and every value opens once under the newest key."""
+    ids = seed(engine, 6, [OLD])
+    app = docs_app(engine, [NEW, OLD])
+    with app.app_context():
+        ring = keyring_for(app)
+        first_db, second_db = Session(engine), Session(engine)
+        mappers = Base.registry.mappers
+        first = column_rotations(mappers, lambda: first_db)["docs.body"]
+        second = column_rotations(mappers, lambda: second_db)["docs.body"]
+        done: list[Batch] = []
+
+        class Racing(KeyRing):
+            def rotate(self, token: str, *, context: bytes = b"") -> str:
+                if not done:  # the other run goes right through, mid-batch of this one
+                    done.extend(second.rotate(ring, 100))
+                return ring.rotate(token, context=context)
+
+        racing = Racing.__new__(Racing)
+        racing.__dict__.update(ring.__dict__)
+        batches = list(first.rotate(racing, 100))
+        first_db.close()
+        second_db.close()
+    assert [b.rotated for b in done] == [6]
+    assert [(b.seen, b.rotated) for b in batches] == [(6, 0)]
+    assert set(key_ids(engine)) == {kid(NEW)}
+    with app.app_context(), Session(engine) as db:
+        assert sorted(t.cast(Doc, db.get(Doc, i)).body for i in ids) == [
+            f"body {i}" for i in range(6)
+        ]
