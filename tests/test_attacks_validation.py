@@ -139,3 +139,18 @@ def test_nested_fields_follow_the_text_rules(
     response = post_form(app, [("title", "t"), (name, value)])
     assert response.status_code == 422
     assert message in str(response.json["errors"])
+
+
+def test_a_huge_unknown_field_name_is_not_echoed_whole(app: Flask) -> None:
+    """The 422, the signal and the log name an unknown field by its first characters."""
+    received: list[dict[str, t.Any]] = []
+
+    def receiver(sender: Flask, **extra: t.Any) -> None:
+        received.append(extra)
+
+    with signals.input_rejected.connected_to(receiver, sender=app):
+        response = post_json(app, "/api/measure", {"k" * 100_000: 1})
+    assert response.status_code == 422
+    assert len(response.data) < 1_000
+    assert list(response.json["errors"]) == ["k" * 64 + "..."]
+    assert received[-1]["fields"] == ["k" * 64 + "..."]
