@@ -7,19 +7,23 @@ from __future__ import annotations
 import os
 import typing as t
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from flask_bastion import signals
 from flask_bastion.context import get_state
 from flask_bastion.crypto import (
+    KEYRING_INFO,
     Batch,
     DecryptionFailed,
+    EncryptedText,
     FolderRotation,
     KeyRing,
+    PrimaryKeyUnknown,
     column_rotations,
     keyring_for,
     rotations_for,
@@ -134,3 +138,69 @@ def test_two_rotations_at_once_neither_double_encrypt_nor_lose_rows(engine: sa.E
         assert sorted(t.cast(Doc, db.get(Doc, i)).body for i in ids) == [
             f"body {i}" for i in range(6)
         ]
+
+
+class KeyBase(DeclarativeBase):
+    pass
+
+
+class Fixed(KeyBase):
+    """A fixed-width key: PostgreSQL pads it with spaces."""
+
+    __tablename__ = "attack_fixed_keys"
+    id: Mapped[str] = mapped_column(sa.CHAR(8), primary_key=True)
+    body: Mapped[str] = mapped_column(EncryptedText())
+
+
+class Uid(KeyBase):
+    """A UUID key given as text: it comes back in lower case with hyphens."""
+
+    __tablename__ = "attack_uuid_keys"
+    id: Mapped[str] = mapped_column(sa.Uuid(as_uuid=False), primary_key=True)
+    body: Mapped[str] = mapped_column(EncryptedText())
+
+
+class Money(KeyBase):
+    """A decimal key with a scale: ``5`` comes back as ``5.00``."""
+
+    __tablename__ = "attack_decimal_keys"
+    id: Mapped[Decimal] = mapped_column(sa.Numeric(10, 2), primary_key=True)
+    body: Mapped[str] = mapped_column(EncryptedText())
+
+
+UID = "0f8fad5b-d9cb-469f-a165-70867728950e"
+
+
+@pytest.fixture
+def key_db(db_url: str) -> Iterator[Session]:
+    engine = sa.create_engine(db_url)
+    KeyBase.metadata.drop_all(engine)
+    KeyBase.metadata.create_all(engine)
+    with Session(engine, info={KEYRING_INFO: KeyRing([bytes(32)])}) as db:
+        yield db
+    KeyBase.metadata.drop_all(engine)
+    engine.dispose()
+
+
+@pytest.mark.parametrize(
+    ("model", "given", "stored"),
+    [
+        pytest.param(Fixed, "abc", "abc     ", id="char-padded"),
+        pytest.param(Uid, UID.upper(), UID, id="uuid-capitals"),
+        pytest.param(Uid, UID.replace("-", ""), UID, id="uuid-without-hyphens"),
+        pytest.param(Money, 5, Decimal("5.00"), id="numeric-scale"),
+    ],
+)
+def test_a_key_the_database_respells_is_refused(
+    key_db: Session, model: type[t.Any], given: t.Any, stored: t.Any
+) -> None:
+    """A value sealed to the key as given would never open under the key as loaded: the
+    insert is refused; the key in the database's own spelling round-trips."""
+    key_db.add(model(id=given, body="secret"))
+    with pytest.raises(PrimaryKeyUnknown, match="read back as"):
+        key_db.flush()
+    key_db.rollback()
+    key_db.add(model(id=stored, body="secret"))
+    key_db.commit()
+    key_db.expunge_all()
+    assert key_db.scalars(sa.select(model)).one().body == "secret"
