@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from flask import Flask
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from flask_bastion import signals
@@ -31,11 +32,14 @@ from flask_bastion.crypto import (
     streams,
 )
 from flask_bastion.crypto.rotation import UNKNOWN_KEY
+from flask_bastion.uploads import send_upload
 
 from .accounts_helpers import Site, make_site
+from .conftest import HTTPS
 from .test_crypto_columns import Base, Doc
 from .test_crypto_rotation import NEW, OLD, db_url, docs_app, engine, key_ids, kid, seed
 from .test_mfa_flow import code, half_signed_in, verify
+from .upload_files import post, upload_app
 
 __all__ = ["db_url", "engine"]  # fixtures
 
@@ -204,3 +208,50 @@ def test_a_key_the_database_respells_is_refused(
     key_db.commit()
     key_db.expunge_all()
     assert key_db.scalars(sa.select(model)).one().body == "secret"
+
+
+def _download_app(tmp_path: Path) -> Flask:
+    app = upload_app(tmp_path)
+
+    @app.get("/download/<path:name>")
+    def download(name: str) -> t.Any:
+        return send_upload(name, content_type="text/plain", download_name="a.txt")
+
+    return app
+
+
+def test_a_stored_file_swapped_for_another_is_reported(tmp_path: Path) -> None:
+    """A file copied over another user's stored name does not open there: the safe 500
+    page and the decryption_failed signal naming the stored file, not a traceback."""
+    app = _download_app(tmp_path)
+    mine = post(app, (b"my own file", "a.txt")).get_json()[0]["name"]
+    theirs = post(app, (b"their secret file", "b.txt")).get_json()[0]["name"]
+    folder = tmp_path / "store"
+    (folder / theirs).write_bytes((folder / mine).read_bytes())
+    received: list[dict[str, t.Any]] = []
+
+    def receiver(sender: t.Any, **extra: t.Any) -> None:
+        received.append(extra)
+
+    with signals.decryption_failed.connected_to(receiver):
+        response = app.test_client().get(f"/download/{theirs}", base_url=HTTPS)
+    assert response.status_code == 500
+    assert b"my own file" not in response.data
+    assert [r["row_id"] for r in received] == [theirs]
+
+
+def test_a_stored_file_cut_short_is_reported_when_the_download_reaches_the_end(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The chunks before the cut are authentic and sent; the missing end breaks the
+    transfer and writes the security log line naming the file."""
+    app = _download_app(tmp_path)
+    name = post(app, (b"x" * (streams.CHUNK_SIZE + 500), "a.txt")).get_json()[0]["name"]
+    path = tmp_path / "store" / name
+    path.write_bytes(path.read_bytes()[:-100])
+    response = app.test_client().get(f"/download/{name}", base_url=HTTPS, buffered=False)
+    assert response.status_code == 200  # the headers left before the end was read
+    with pytest.raises(DecryptionFailed):
+        b"".join(response.response)
+    [line] = [r for r in caplog.records if getattr(r, "event", "") == "crypto.decryption_failed"]
+    assert line.row_id == name

@@ -390,12 +390,14 @@ def report_unreadable(column: Column[t.Any], primary_key: list[t.Any]) -> Unread
     """Report a value of ``column`` in the row ``primary_key`` that did not decrypt (the
     signal and the security log line, :func:`~flask_bastion.refusal.report`); the error
     to raise."""
-    error = UnreadableValue(
-        REASON_UNREADABLE,
-        table=column.table.name,
-        column=column.name,
-        row_id=",".join(map(str, primary_key)),
-    )
+    return report_unreadable_at(column.table.name, column.name, ",".join(map(str, primary_key)))
+
+
+def report_unreadable_at(table: str, column: str, row_id: str) -> UnreadableValue:
+    """:func:`report_unreadable` for a place named in words: ``("uploads", "file",
+    stored_name)`` for a stored file. Outside an application context (a response
+    streamed after its request ended), the security log line only."""
+    error = UnreadableValue(REASON_UNREADABLE, table=table, column=column, row_id=row_id)
     if has_app_context():
         from ..refusal import report
 
