@@ -4,6 +4,7 @@ reordered or grown."""
 
 from __future__ import annotations
 
+import io
 import os
 import typing as t
 from collections.abc import Iterator
@@ -255,3 +256,26 @@ def test_a_stored_file_cut_short_is_reported_when_the_download_reaches_the_end(
         b"".join(response.response)
     [line] = [r for r in caplog.records if getattr(r, "event", "") == "crypto.decryption_failed"]
     assert line.row_id == name
+
+
+def test_a_file_deleted_during_its_rotation_stays_deleted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An attachment removed while rotate-keys re-encrypts it is not renamed back into
+    place, and no temporary file is left."""
+    old = KeyRing([bytes(range(32))])
+    path = tmp_path / "f.bin"
+    with path.open("wb") as dst:
+        streams.encrypt_stream(io.BytesIO(b"gone soon"), dst, context=b"f", ring=old)
+    real = streams.encrypt_stream
+
+    def deleting(*args: t.Any, **kwargs: t.Any) -> int:
+        path.unlink()  # the user removes the attachment meanwhile
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(streams, "encrypt_stream", deleting)
+    with pytest.raises(FileNotFoundError):
+        streams.rotate_file(
+            path, context=b"f", ring=KeyRing([bytes(range(32, 64)), *[bytes(range(32))]])
+        )
+    assert list(tmp_path.iterdir()) == []
