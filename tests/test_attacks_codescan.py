@@ -11,7 +11,12 @@ from collections.abc import Callable, Iterator
 import pytest
 from flask import Flask
 
-from flask_bastion.codescan.injection import markup_calls, sql_from_strings, template_from_values
+from flask_bastion.codescan.injection import (
+    constant_templates,
+    markup_calls,
+    sql_from_strings,
+    template_from_values,
+)
 from flask_bastion.codescan.templates import unescaped
 
 Finder = Callable[[ast.AST], Iterator[ast.Call]]
@@ -166,3 +171,21 @@ def test_template_escaping_turned_off(source: str, lines: list[int]) -> None:
     """``|safe`` on anything but literals, and ``autoescape`` with anything but a true
     constant, are reported."""
     assert list(unescaped(Flask(__name__), source)) == lines
+
+
+def test_safe_in_a_template_kept_in_the_code_is_found() -> None:
+    """``render_template_string(PAGE, ...)`` with ``|safe`` in the constant ``PAGE`` is
+    the template W170 reads, at the line of the call."""
+    source = (
+        "from flask import render_template_string as rts\n"
+        "PAGE = '<p>{{ name|safe }}</p>'\n"
+        "def f(x):\n"
+        "    return rts(PAGE, name=x), rts('<p>{{ name }}</p>', name=x)\n"
+    )
+    app = Flask(__name__)
+    found = [
+        (call.lineno, text)
+        for call, text in constant_templates(ast.parse(source))
+        if any(unescaped(app, text))
+    ]
+    assert found == [(4, "<p>{{ name|safe }}</p>")]

@@ -37,7 +37,13 @@ import ast
 import typing as t
 from collections.abc import Iterator
 
-__all__ = ["SQL_CALLS", "markup_calls", "sql_from_strings", "template_from_values"]
+__all__ = [
+    "SQL_CALLS",
+    "constant_templates",
+    "markup_calls",
+    "sql_from_strings",
+    "template_from_values",
+]
 
 #: Calls whose first argument is SQL, with the keyword that argument may be given as.
 SQL_CALLS: dict[str, str] = {
@@ -245,11 +251,43 @@ def template_from_values(tree: ast.AST) -> Iterator[ast.Call]:
     """``render_template_string(x)``, ``from_string(x)`` and ``jinja2.Template(x)``
     calls with a non-constant template."""
     for call, scope, imported in _scoped_calls(tree):
-        name = _dotted(call.func, imported)
-        short = name.rpartition(".")[2]
-        keyword = _TEMPLATE_CALLS.get(short)
-        if keyword is None and name.startswith("jinja2.") and short == "Template":
-            keyword = "source"
-        source = _argument(call, keyword) if keyword else None
+        source = _template_source(call, imported)
         if source is not None and not scope.constant(source):
             yield call
+
+
+def _template_source(call: ast.Call, imported: dict[str, str]) -> ast.expr | None:
+    """The template argument of a call that compiles one, or ``None``."""
+    name = _dotted(call.func, imported)
+    short = name.rpartition(".")[2]
+    keyword = _TEMPLATE_CALLS.get(short)
+    if keyword is None and name.startswith("jinja2.") and short == "Template":
+        keyword = "source"
+    return _argument(call, keyword) if keyword else None
+
+
+def _string_values(tree: ast.AST) -> dict[str, str]:
+    """The text of each module constant that is a plain string (``PAGE = "<p>..."``)."""
+    constants = _constant_names(tree)
+    return {
+        statement.targets[0].id: statement.value.value
+        for statement in (tree.body if isinstance(tree, ast.Module) else [])
+        if isinstance(statement, ast.Assign)
+        and isinstance(statement.targets[0], ast.Name)
+        and statement.targets[0].id in constants
+        and isinstance(statement.value, ast.Constant)
+        and isinstance(statement.value.value, str)
+    }
+
+
+def constant_templates(tree: ast.AST) -> Iterator[tuple[ast.Call, str]]:
+    """Each call compiling a constant template (a string literal, or a module constant
+    holding one), with the template's text: its ``|safe`` are as dangerous as those of
+    a template file (``render_template_string(PAGE, x=request.args["x"])``)."""
+    values = _string_values(tree)
+    for call, _scope, imported in _scoped_calls(tree):
+        source = _template_source(call, imported)
+        if isinstance(source, ast.Constant) and isinstance(source.value, str):
+            yield call, source.value
+        elif isinstance(source, ast.Name) and source.id in values:
+            yield call, values[source.id]

@@ -6,7 +6,9 @@ request or database value, that is cross-site scripting (CWE-79). The safe ways 
 user HTML are the ``sanitize`` filter (:mod:`flask_bastion.sanitize`) or a value made
 safe in Python with :func:`~flask_bastion.sanitize.sanitize_html`.
 
-Templates are parsed with the application's Jinja environment (never rendered). A
+Templates are parsed with the application's Jinja environment (never rendered): the
+files, and the constant templates of the code
+(:func:`~flask_bastion.codescan.injection.constant_templates`). A
 ``|safe`` on literals only (``"<br>"|safe``) is not reported; ``{% autoescape %}`` with
 anything but a true constant (``{% autoescape flag %}``) is, as is
 ``{% filter safe %}``.
