@@ -154,3 +154,39 @@ def test_a_huge_unknown_field_name_is_not_echoed_whole(app: Flask) -> None:
     assert len(response.data) < 1_000
     assert list(response.json["errors"]) == ["k" * 64 + "..."]
     assert received[-1]["fields"] == ["k" * 64 + "..."]
+
+
+def test_a_length_maximum_bounds_the_normalised_text() -> None:
+    """Five U+FB2C are fifteen code points once normalised: Length(max=5) refuses them
+    (the value that would be stored), where it used to count the five sent."""
+    app = make_app()
+
+    @app.post("/short")
+    def short() -> tuple[dict[str, t.Any], int]:
+        form = Short()
+        return {"errors": form.errors if not form.validate() else {}}, 200
+
+    client = app.test_client()
+    name, token = csrf_from(client.get(BASE + "/tagged").json["page"])
+    response = client.post(
+        BASE + "/short", data={name: token, "title": "\ufb2c" * 5}, headers=SAME_ORIGIN
+    )
+    assert list(response.json["errors"]) == ["title"]
+
+
+class Short(Form):
+    title = wtforms.StringField("Title", [wtforms.validators.Length(max=5)])
+
+
+def test_max_string_bounds_the_normalised_text() -> None:
+    """Four U+FB2C are twelve code points once normalised: past max_string=10."""
+    app = make_app()
+
+    @app.post("/api/tiny")
+    @validate(Measure, max_string=10)
+    def tiny(body: Measure) -> dict[str, t.Any]:
+        return {}
+
+    response = post_json(app, "/api/tiny", '{"value": 1, "x": "' + "\ufb2c" * 4 + '"}')
+    assert response.status_code == 422
+    assert response.json["errors"] == {"x": ["Use at most 10 characters."]}

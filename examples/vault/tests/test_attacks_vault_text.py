@@ -10,6 +10,8 @@ import pytest
 from flask import Flask
 from test_notes import BASE, any_vault, create, notes, sign_in, token
 
+from vault.models import TITLE_MAX
+
 __all__ = ["any_vault"]  # the fixture, used by name below
 
 
@@ -59,3 +61,15 @@ def test_note_text_is_stored_normalised(any_vault: Flask) -> None:
     create(client, "Cafe\u0301", "cre\u0300me")
     [note] = notes(any_vault)
     assert (note.title, note.body) == ("Caf\u00e9", "cr\u00e8me")
+
+
+def test_title_length_is_measured_as_stored(any_vault: Flask) -> None:
+    """A title of TITLE_MAX characters that NFC makes three times longer is refused."""
+    client = sign_in(any_vault)
+    response = client.post(f"{BASE}/notes/new", data={"title": "\ufb2c" * TITLE_MAX})
+    assert response.status_code == 422
+    api = any_vault.test_client().post(
+        f"{BASE}/api/v1/notes", json={"title": "\ufb2c" * TITLE_MAX}, headers=token(any_vault)
+    )
+    assert api.status_code == 422
+    assert notes(any_vault) == []

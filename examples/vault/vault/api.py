@@ -104,14 +104,14 @@ def note_fields(*, required: bool) -> dict[str, str]:
         value = data[name]
         if not isinstance(value, str):
             abort(422, description=f"'{name}' must be a string.")
-        if len(value) > longest:
-            abort(422, description=f"'{name}' is longer than {longest} characters.")
         # A NUL (PostgreSQL cannot store it), a lone surrogate (valid JSON, not UTF-8),
         # other control characters, a bidirectional override; a line break in the title.
         problem = text_error(name, value)
         if problem is not None:
             abort(422, description=f"'{name}': {problem}")
-        data[name] = clean_text(value)
+        data[name] = value = clean_text(value)  # measured as stored
+        if len(value) > longest:
+            abort(422, description=f"'{name}' is longer than {longest} characters.")
     if "title" in data and not data["title"].strip():
         abort(422, description="'title' must not be empty.")
     if required and "title" not in data:

@@ -89,11 +89,12 @@ def note_errors(title: str, body: str) -> dict[str, str]:
         problem = text_error(field, value)
         if problem is not None:
             errors[field] = problem
+    # Lengths as stored: NFC can lengthen text (U+FB2C is three code points once normal).
     if "title" not in errors and not title.strip():
         errors["title"] = "Give the note a title."
-    elif "title" not in errors and len(title) > TITLE_MAX:
+    elif "title" not in errors and len(clean_text(title)) > TITLE_MAX:
         errors["title"] = f"Keep the title under {TITLE_MAX + 1} characters."
-    if "body" not in errors and len(body) > BODY_MAX:
+    if "body" not in errors and len(clean_text(body)) > BODY_MAX:
         errors["body"] = f"Keep the note under {BODY_MAX + 1} characters."
     return errors
 

@@ -139,12 +139,13 @@ def _clean(value: t.Any, path: str, bounds: _Bounds, errors: Errors, depth: int 
         return None
     if isinstance(value, str):
         problem = text_problem(value)
-        if problem is None and len(value) > bounds.max_string:
-            problem = f"Use at most {bounds.max_string} characters."
+        if problem is None:
+            value = clean_text(value)  # measured as stored: NFC can lengthen text
+            if len(value) > bounds.max_string:
+                problem = f"Use at most {bounds.max_string} characters."
         if problem is not None:
             errors.setdefault(path or "$", []).append(problem)
-            return value
-        return clean_text(value)
+        return value
     if isinstance(value, dict):
         if len(value) > bounds.max_items:
             errors.setdefault(path or "$", []).append(f"Use at most {bounds.max_items} fields.")

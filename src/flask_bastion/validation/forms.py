@@ -111,22 +111,26 @@ class Form(wtforms.Form):
         super().__init__(formdata=data, **kwargs)
 
     def validate(self, extra_validators: t.Any = None) -> bool:
-        """Run WTForms' validators, then Flask-Bastion's: text rules on every text field
-        (those inside a :class:`~wtforms.fields.FieldList` or
+        """Run Flask-Bastion's checks and WTForms' validators: text rules on every text
+        field (those inside a :class:`~wtforms.fields.FieldList` or
         :class:`~wtforms.fields.FormField` too), each sent at most once, and no
         undeclared field. A failure sends :data:`~flask_bastion.signals.input_rejected`
-        with the fields' names."""
-        ok = super().validate(extra_validators)
+        with the fields' names.
+
+        Text is normalised before WTForms' validators run, so that a ``Length`` maximum
+        bounds the text as it will be stored: NFC can lengthen it (U+FB2C becomes three
+        code points)."""
         fields = list(_leaf_fields(self))
+        problems = []
         for field in fields:
-            if not isinstance(field, _TEXT_FIELDS):
-                continue
-            problem = self._text_problem(field)
-            if problem is not None:
-                _add_error(field, problem)
-                ok = False
-            elif isinstance(field.data, str):
-                field.data = clean_text(field.data)
+            if isinstance(field, _TEXT_FIELDS):
+                problem = self._text_problem(field)
+                if problem is not None:
+                    problems.append((field, problem))
+        ok = super().validate(extra_validators)
+        for field, problem in problems:
+            _add_error(field, problem)  # after WTForms, which resets each field's errors
+            ok = False
         if self._submitted is not None:
             declared = {field.name for field in fields}
             for name in self._submitted:
@@ -148,6 +152,8 @@ class Form(wtforms.Form):
         return ok
 
     def _text_problem(self, field: wtforms.Field) -> str | None:
+        """What is wrong with the text field ``field``, or ``None`` (and its text is
+        normalised)."""
         # A text field takes the first of several values: a second one is parameter
         # pollution (what a proxy, a WAF or another framework reads may be the last).
         getlist = getattr(self._submitted, "getlist", None)
@@ -156,11 +162,14 @@ class Form(wtforms.Form):
         if not isinstance(field.data, str):
             return None
         problem = text_problem(field.data, multiline=isinstance(field, _MULTILINE_FIELDS))
+        if problem is not None:
+            return problem
+        field.data = clean_text(field.data)
         # Fields inside a FieldList are bound without the form's Meta, so without the
         # Length maximum bind_field adds: the bound is applied here.
-        if problem is None and len(field.data) > MAX_FIELD and not _has_maximum(field):
-            problem = TOO_LONG.format(max=MAX_FIELD)
-        return problem
+        if len(field.data) > MAX_FIELD and not _has_maximum(field):
+            return TOO_LONG.format(max=MAX_FIELD)
+        return None
 
 
 def _leaf_fields(form: t.Iterable[wtforms.Field]) -> t.Iterator[wtforms.Field]:
