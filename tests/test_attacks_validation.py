@@ -190,3 +190,19 @@ def test_max_string_bounds_the_normalised_text() -> None:
     response = post_json(app, "/api/tiny", '{"value": 1, "x": "' + "\ufb2c" * 4 + '"}')
     assert response.status_code == 422
     assert response.json["errors"] == {"x": ["Use at most 10 characters."]}
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        pytest.param('\ufeff{"value": 1}'.encode(), id="byte-order-mark"),
+        pytest.param(b'{"value": 1, "x": "\xed\xa0\x80"}', id="utf8-encoded-surrogate"),
+        pytest.param(b'{"value": 1, "x": "\xc0\xaf"}', id="overlong-utf8"),
+        pytest.param('{"value": 1, "n": {"a": 1, "a": 2}}', id="nested-duplicate-key"),
+    ],
+)
+def test_bodies_other_parsers_read_differently_are_400(app: Flask, data: str | bytes) -> None:
+    """Bytes some parsers accept and others refuse or read otherwise: one 400."""
+    response = post_json(app, "/api/measure", data)
+    assert response.status_code == 400
+    assert response.json["detail"] == REASON_MALFORMED_JSON
