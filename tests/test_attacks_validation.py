@@ -206,3 +206,23 @@ def test_bodies_other_parsers_read_differently_are_400(app: Flask, data: str | b
     response = post_json(app, "/api/measure", data)
     assert response.status_code == 400
     assert response.json["detail"] == REASON_MALFORMED_JSON
+
+
+class Filters(Schema):
+    kind: list[str] | None = None
+
+
+def test_one_value_of_an_optional_list_parameter_is_a_list_of_one() -> None:
+    """``?kind=a`` for ``list[str] | None`` is ``["a"]``, as ``?kind=a&kind=b`` is two."""
+    app = make_app()
+
+    @app.get("/api/filter")
+    @validate(query=Filters)
+    def filtered(query: Filters) -> dict[str, t.Any]:
+        return query.model_dump()
+
+    client = app.test_client()
+    one = client.get(BASE + "/api/filter?kind=a", headers={"Accept": "application/json"})
+    assert (one.status_code, one.json) == (200, {"kind": ["a"]})
+    two = client.get(BASE + "/api/filter?kind=a&kind=b", headers={"Accept": "application/json"})
+    assert two.json == {"kind": ["a", "b"]}

@@ -26,6 +26,7 @@ from __future__ import annotations
 import functools
 import json
 import math
+import types
 import typing as t
 from collections.abc import Callable
 
@@ -215,13 +216,22 @@ def _load_body() -> dict[str, t.Any]:
     return data
 
 
+def _is_list(annotation: t.Any) -> bool:
+    """Whether ``annotation`` takes several values: ``list[str]``, and ``list[str] |
+    None`` too (a single ``?kind=a`` is then a list of one, as ``?kind=a&kind=b`` is
+    a list of two)."""
+    origin = t.get_origin(annotation)
+    if origin in (t.Union, types.UnionType):
+        return any(_is_list(arg) for arg in t.get_args(annotation))
+    return origin in (list, tuple, set, frozenset)
+
+
 def _list_fields(model: type[BaseModel]) -> frozenset[str]:
-    names = set()
-    for name, field in model.model_fields.items():
-        origin = t.get_origin(field.annotation)
-        if origin in (list, tuple, set, frozenset):
-            names.add(field.alias or name)
-    return frozenset(names)
+    return frozenset(
+        field.alias or name
+        for name, field in model.model_fields.items()
+        if _is_list(field.annotation)
+    )
 
 
 def _load_query(list_fields: frozenset[str]) -> dict[str, t.Any]:
