@@ -92,6 +92,11 @@ _HIDDEN: list[t.Any] = [
         "from sqlalchemy import literal_column\ndef f(x):\n    return literal_column(f'{x}')\n",
         id="literal-column",
     ),
+    pytest.param(
+        sql_from_strings,
+        "def f(s, x):\n    return s.execute('SELECT {a}'.format_map({'a': x}))\n",
+        id="format-map",
+    ),
 ]
 
 

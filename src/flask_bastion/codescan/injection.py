@@ -149,7 +149,7 @@ class _Scope:
         if (
             isinstance(node, ast.Call)
             and isinstance(node.func, ast.Attribute)
-            and node.func.attr in ("format", "join")
+            and node.func.attr in ("format", "format_map", "join")
             and self.constant(node.func.value, seen)
         ):
             arguments = [*node.args, *(kw.value for kw in node.keywords)]
@@ -170,7 +170,7 @@ class _Scope:
         if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mod | ast.Add):
             return True
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
-            return node.func.attr == "format" or (
+            return node.func.attr in ("format", "format_map") or (
                 node.func.attr == "join" and isinstance(node.func.value, ast.Constant)
             )
         return False
