@@ -9,6 +9,7 @@ import typing as t
 import pytest
 import wtforms
 from flask import Flask
+from pydantic import AliasChoices, Field
 from werkzeug.datastructures import MultiDict
 
 from flask_bastion import Bastion, signals
@@ -226,3 +227,22 @@ def test_one_value_of_an_optional_list_parameter_is_a_list_of_one() -> None:
     assert (one.status_code, one.json) == (200, {"kind": ["a"]})
     two = client.get(BASE + "/api/filter?kind=a&kind=b", headers={"Accept": "application/json"})
     assert two.json == {"kind": ["a", "b"]}
+
+
+class ByEitherName(Schema):
+    user_name: str = Field(default="", validation_alias=AliasChoices("user_name", "userName"))
+
+
+def test_a_field_sent_under_its_name_and_its_alias_is_refused() -> None:
+    """``{"user_name": .., "userName": ..}``: which one wins would differ between readers;
+    the second is an unknown field."""
+    app = make_app()
+
+    @app.post("/api/alias")
+    @validate(ByEitherName)
+    def alias(body: ByEitherName) -> dict[str, t.Any]:
+        return body.model_dump()
+
+    response = post_json(app, "/api/alias", {"user_name": "ann", "userName": "admin"})
+    assert response.status_code == 422
+    assert response.json["errors"] == {"userName": ["Unknown field."]}
