@@ -211,3 +211,11 @@ def test_long_markdown_is_not_subject_to_the_tag_limit() -> None:
     """Markdown's nesting is bounded, so a long note with many tags still renders."""
     rendered = render_markdown("*x* " * (MAX_TAGS + 10))
     assert rendered.count("<em>") == MAX_TAGS + 10
+
+
+def test_rendered_markdown_is_kept_for_the_next_view() -> None:
+    """Text that costs markdown-it seconds (100,000 ``[``) is rendered once, not on every
+    view of the page that shows it."""
+    costly = "[" * 100_000 + " once"
+    first = render_markdown(costly)
+    assert render_markdown(costly) is first

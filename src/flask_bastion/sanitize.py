@@ -28,6 +28,7 @@ as safe.
 
 from __future__ import annotations
 
+import functools
 import typing as t
 
 import nh3
@@ -120,11 +121,24 @@ def _clean(html: str) -> Markup:
 def render_markdown(text: str) -> Markup:
     """Render the Markdown ``text`` to sanitized HTML (raw HTML in it is shown as text).
 
+    The last :data:`RENDER_CACHE_SIZE` results are kept: markdown-it-py is pure Python,
+    and some text costs it far more than its length suggests (100,000 ``[`` take about
+    two seconds), so a note shown again and again is rendered once.
+
     :param text: Markdown from a user.
     :returns: the HTML, cleaned with the allowlist of :func:`sanitize_html`.
 
     .. versionadded:: 0.1
     """
+    return _render_markdown(str(text))
+
+
+#: How many rendered Markdown texts :func:`render_markdown` keeps (per process).
+RENDER_CACHE_SIZE = 64
+
+
+@functools.lru_cache(maxsize=RENDER_CACHE_SIZE)
+def _render_markdown(text: str) -> Markup:
     # Markdown's own nesting is bounded (markdown-it's maxNesting), so its output, however
     # many tags it has, parses in linear time: no MAX_TAGS here.
     return _clean(_markdown.render(text))
