@@ -40,6 +40,8 @@ class TaggedForm(Form):
     title = wtforms.StringField("Title")
     tags = wtforms.FieldList(wtforms.StringField("Tag"))
     address = wtforms.FormField(Address)
+    count = wtforms.IntegerField("Count", [wtforms.validators.Optional()])
+    colours = wtforms.SelectMultipleField("Colours", choices=["red", "blue"])
 
 
 def make_app() -> Flask:
@@ -113,6 +115,15 @@ def test_a_form_field_sent_twice_is_refused(app: Flask) -> None:
     assert response.status_code == 422
     assert response.json["errors"] == {"title": [REPEATED_FIELD]}
     assert received[-1]["fields"] == ["title"]
+
+
+def test_a_number_field_sent_twice_is_refused_and_a_multiple_select_is_not(app: Flask) -> None:
+    """Every one-value field is sent once; a multiple select takes several values."""
+    response = post_form(app, [("title", "t"), ("count", "1"), ("count", "1000")])
+    assert response.json["errors"] == {"count": [REPEATED_FIELD]}
+    response = post_form(app, [("title", "t"), ("colours", "red"), ("colours", "blue")])
+    assert response.status_code == 200, response.json
+    assert response.json["data"]["colours"] == ["red", "blue"]
 
 
 def test_fields_of_a_field_list_and_a_form_field_are_declared(app: Flask) -> None:

@@ -9,9 +9,10 @@
   request before the view runs; the form's own check also covers views marked
   :func:`~flask_bastion.csrf.csrf_exempt`);
 * refuses fields it does not declare (mass assignment: a hand-made ``role=admin`` field
-  is an error on the form, not a silently ignored or, worse, copied value), and a text
-  field sent twice (``title=a&title=b``: WTForms keeps the first, other readers of the
-  same request may keep the last);
+  is an error on the form, not a silently ignored or, worse, copied value), and a field
+  sent twice (``title=a&title=b``: WTForms keeps the first, other readers of the same
+  request may keep the last), except those that take several values
+  (:class:`~wtforms.fields.SelectMultipleField`, :class:`~wtforms.fields.MultipleFileField`);
 * normalises every text field to NFC and refuses control characters and bidirectional
   overrides (:mod:`flask_bastion.validation.text`), tab and line breaks too in one-line
   fields (every field except a :class:`~wtforms.fields.TextAreaField`);
@@ -59,6 +60,8 @@ REPEATED_FIELD = "Send this field once."
 TOO_LONG = "Field cannot be longer than {max} characters."
 _TEXT_FIELDS = (wtforms.StringField,)
 _MULTILINE_FIELDS = (wtforms.TextAreaField,)
+#: Fields that take several values of one name; every other field takes one.
+_MULTIPLE_FIELDS = (wtforms.SelectMultipleField, wtforms.MultipleFileField)
 
 
 class BastionCSRF(CSRF):
@@ -123,10 +126,9 @@ class Form(wtforms.Form):
         fields = list(_leaf_fields(self))
         problems = []
         for field in fields:
-            if isinstance(field, _TEXT_FIELDS):
-                problem = self._text_problem(field)
-                if problem is not None:
-                    problems.append((field, problem))
+            problem = self._field_problem(field)
+            if problem is not None:
+                problems.append((field, problem))
         ok = super().validate(extra_validators)
         for field, problem in problems:
             _add_error(field, problem)  # after WTForms, which resets each field's errors
@@ -151,15 +153,19 @@ class Form(wtforms.Form):
             )
         return ok
 
-    def _text_problem(self, field: wtforms.Field) -> str | None:
-        """What is wrong with the text field ``field``, or ``None`` (and its text is
+    def _field_problem(self, field: wtforms.Field) -> str | None:
+        """What is wrong with ``field``, or ``None`` (and a text field's text is
         normalised)."""
-        # A text field takes the first of several values: a second one is parameter
+        # A one-value field takes the first of several values: a second one is parameter
         # pollution (what a proxy, a WAF or another framework reads may be the last).
         getlist = getattr(self._submitted, "getlist", None)
-        if getlist is not None and len(getlist(field.name)) > 1:
+        if (
+            getlist is not None
+            and not isinstance(field, _MULTIPLE_FIELDS)
+            and len(getlist(field.name)) > 1
+        ):
             return REPEATED_FIELD
-        if not isinstance(field.data, str):
+        if not isinstance(field, _TEXT_FIELDS) or not isinstance(field.data, str):
             return None
         problem = text_problem(field.data, multiline=isinstance(field, _MULTILINE_FIELDS))
         if problem is not None:
