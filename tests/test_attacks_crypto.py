@@ -4,6 +4,7 @@ reordered or grown."""
 
 from __future__ import annotations
 
+import base64
 import io
 import os
 import typing as t
@@ -279,3 +280,22 @@ def test_a_file_deleted_during_its_rotation_stays_deleted(
             path, context=b"f", ring=KeyRing([bytes(range(32, 64)), *[bytes(range(32))]])
         )
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_stored_file_that_does_not_decrypt_is_named_by_rotate_keys(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """rotate-keys says the security log names each value left: for a file swapped over
+    another's name, it does; the readable one is rotated."""
+    app = upload_app(tmp_path, BASTION_CRYPTO_KEYS=[OLD])
+    mine = post(app, (b"mine", "a.txt")).get_json()[0]["name"]
+    theirs = post(app, (b"theirs", "b.txt")).get_json()[0]["name"]
+    folder = tmp_path / "store"
+    (folder / theirs).write_bytes((folder / mine).read_bytes())
+    ring = KeyRing([os.urandom(32), base64.urlsafe_b64decode(OLD + "=")])
+    with app.app_context():
+        batches = list(rotations_for(app)["uploads"].rotate(ring, 10))
+    assert [(b.rotated, b.unreadable) for b in batches] == [(1, 1)]
+    lines = [r for r in caplog.records if getattr(r, "event", "") == "crypto.decryption_failed"]
+    found = [(r.__dict__["table"], r.__dict__["column"], r.__dict__["row_id"]) for r in lines]
+    assert found == [("uploads", "file", theirs)]
