@@ -116,8 +116,8 @@ class Form(wtforms.Form):
     def validate(self, extra_validators: t.Any = None) -> bool:
         """Run Flask-Bastion's checks and WTForms' validators: text rules on every text
         field (those inside a :class:`~wtforms.fields.FieldList` or
-        :class:`~wtforms.fields.FormField` too), each sent at most once, and no
-        undeclared field. A failure sends :data:`~flask_bastion.signals.input_rejected`
+        :class:`~wtforms.fields.FormField` too), each one-value field sent at most once,
+        and no undeclared field. A failure sends :data:`~flask_bastion.signals.input_rejected`
         with the fields' names.
 
         Text is normalised before WTForms' validators run, so that a ``Length`` maximum
