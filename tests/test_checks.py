@@ -308,6 +308,9 @@ FIRES = [
     pytest.param("bastion.W006", {"patch": _autoescape_off}, (), id="W006-autoescape-off"),
     pytest.param("bastion.W009", {"patch": _debugger_script}, (), id="W009-run-debug-in-main"),
     pytest.param("bastion.W170", {"patch": _templates("templates")}, (), id="W170-safe-filter"),
+    pytest.param(
+        "bastion.W170", {"patch": _code("template_constant")}, (), id="W170-safe-in-template-string"
+    ),
     pytest.param("bastion.W171", {"patch": _code("markup")}, (), id="W171-markup-f-string"),
     pytest.param(
         "bastion.W172", {"patch": _code("template_string")}, (), id="W172-template-from-form"

@@ -5,12 +5,13 @@ from __future__ import annotations
 from html.parser import HTMLParser
 
 import pytest
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from flask_bastion.sanitize import (
     ALLOWED_ATTRIBUTES,
     ALLOWED_TAGS,
     LINK_REL,
+    MAX_TAGS,
     render_markdown,
     sanitize_html,
 )
@@ -81,6 +82,12 @@ HTML_XSS = {
     "noscript mutation": '<noscript><p title="</noscript><img src=x onerror=alert(1)>">',
     "comment breakout": "<!--><script>alert(1)</script>-->",
     "template": "<template><script>alert(1)</script></template>",
+    "srcset": '<img srcset="x 1x, javascript:alert(1) 2x">',
+    "svg style namespace": "<svg><style><img src=x onerror=alert(1)></style></svg>",
+    "math mglyph style": "<math><mtext><table><mglyph><style><img src=x onerror=alert(1)>",
+    "button formaction": '<button formaction="javascript:alert(1)">x</button>',
+    "bang comment end": "<!-- --!><script>alert(1)</script> -->",
+    "xmp": "<xmp><script>alert(1)</script></xmp>",
 }
 
 
@@ -184,3 +191,31 @@ def test_output_is_markup() -> None:
 def test_unknown_tags_keep_their_text() -> None:
     """A tag outside the allowlist is removed and its text kept; script text is dropped."""
     assert sanitize_html("<blink>hi</blink><script>bye</script>") == "hi"
+
+
+def test_html_with_too_many_tags_is_shown_as_text() -> None:
+    """20,000 nested blocks (seconds of parsing) come back escaped, not parsed."""
+    hostile = "<blockquote>" * 20_000 + "<script>alert(1)</script>"
+    cleaned = sanitize_html(hostile)
+    assert cleaned == escape(hostile)
+    assert "<" not in cleaned
+
+
+def test_html_up_to_the_tag_limit_is_sanitized() -> None:
+    """At MAX_TAGS the fragment is cleaned as usual."""
+    source = "<em>x</em>" * (MAX_TAGS // 2)
+    assert sanitize_html(source) == source
+
+
+def test_long_markdown_is_not_subject_to_the_tag_limit() -> None:
+    """Markdown's nesting is bounded, so a long note with many tags still renders."""
+    rendered = render_markdown("*x* " * (MAX_TAGS + 10))
+    assert rendered.count("<em>") == MAX_TAGS + 10
+
+
+def test_rendered_markdown_is_kept_for_the_next_view() -> None:
+    """Text that costs markdown-it seconds (100,000 ``[``) is rendered once, not on every
+    view of the page that shows it."""
+    costly = "[" * 100_000 + " once"
+    first = render_markdown(costly)
+    assert render_markdown(costly) is first

@@ -28,11 +28,12 @@ as safe.
 
 from __future__ import annotations
 
+import functools
 import typing as t
 
 import nh3
 from markdown_it import MarkdownIt
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from .components import Stage
 
@@ -45,6 +46,7 @@ __all__ = [
     "ALLOWED_ATTRIBUTES",
     "ALLOWED_TAGS",
     "LINK_REL",
+    "MAX_TAGS",
     "URL_SCHEMES",
     "Sanitizer",
     "render_markdown",
@@ -74,6 +76,11 @@ URL_SCHEMES: frozenset[str] = frozenset({"http", "https", "mailto"})
 #: no ``Referer`` naming the note (``noreferrer``); search engines give a link placed by a
 #: user no credit (``nofollow``), which takes the point out of link spam.
 LINK_REL = "noopener noreferrer nofollow"
+#: The most ``<`` a fragment given to :func:`sanitize_html` may hold; past it the
+#: fragment is shown as text. html5ever, like browsers, takes time in the square of the
+#: depth of nested blocks: 250 kB of ``<div>`` takes 15 seconds to parse, while 5,000
+#: nested blocks take about a tenth of a second. Hand-written rich text stays far below.
+MAX_TAGS = 5_000
 
 _cleaner = nh3.Cleaner(
     tags=set(ALLOWED_TAGS),
@@ -94,23 +101,47 @@ _markdown.disable("image")
 def sanitize_html(html: str) -> Markup:
     """Keep only the allowlisted tags, attributes and URL schemes of ``html``.
 
+    A fragment with more than :data:`MAX_TAGS` tags is shown as text (escaped), not
+    parsed: the HTML parser's time grows with the square of the nesting depth.
+
     :param html: an HTML fragment from anywhere, including a hostile user.
     :returns: the cleaned fragment, ready for a template.
 
     .. versionadded:: 0.1
     """
+    if html.count("<") > MAX_TAGS:
+        return escape(html)
+    return _clean(html)
+
+
+def _clean(html: str) -> Markup:
     return Markup(_cleaner.clean(html))  # noqa: S704 - the output of the sanitizer
 
 
 def render_markdown(text: str) -> Markup:
     """Render the Markdown ``text`` to sanitized HTML (raw HTML in it is shown as text).
 
+    The last :data:`RENDER_CACHE_SIZE` results are kept: markdown-it-py is pure Python,
+    and some text costs it far more than its length suggests (100,000 ``[`` take about
+    two seconds), so a note shown again and again is rendered once.
+
     :param text: Markdown from a user.
-    :returns: the HTML, passed through :func:`sanitize_html`.
+    :returns: the HTML, cleaned with the allowlist of :func:`sanitize_html`.
 
     .. versionadded:: 0.1
     """
-    return sanitize_html(_markdown.render(text))
+    return _render_markdown(str(text))
+
+
+#: How many rendered Markdown texts :func:`render_markdown` keeps (per process).
+RENDER_CACHE_SIZE = 64
+
+
+@functools.lru_cache(maxsize=RENDER_CACHE_SIZE)
+def _render_markdown(text: str) -> Markup:
+    # Markdown's own nesting is bounded (markdown-it's maxNesting), so its output, however
+    # many tags it has, parses in linear time: no MAX_TAGS here.
+    return _clean(_markdown.render(text))
 
 
 class Sanitizer:

@@ -32,6 +32,10 @@ def make_app(tmp_path: Path) -> Iterator[Callable[..., Flask]]:
             "SECRET_KEY": secrets.token_hex(32),
             "BASTION_CRYPTO_KEYS": [new_key()],
             "DATABASE_URL": f"sqlite:///{tmp_path / f'vault{len(apps)}.sqlite3'}",
+            # Never the instance folder of the source tree: files left there by one run
+            # would be found (under keys long gone) by the next one's rotate-keys.
+            "BASTION_UPLOADS_FOLDER": str(tmp_path / "uploads"),
+            "BASTION_MAIL_OUTBOX": str(tmp_path / "outbox"),
         }
         app = create_app({**defaults, **config})
         apps.append(app)

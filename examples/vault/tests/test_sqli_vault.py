@@ -189,6 +189,7 @@ def arena(
                 "TRUSTED_HOSTS": ["localhost"],
                 "BASTION_SESSIONS_STORE": "memory",
                 "BASTION_MAIL_OUTBOX": str(tmp_path_factory.mktemp("outbox")),
+                "BASTION_UPLOADS_FOLDER": str(tmp_path_factory.mktemp("uploads")),
                 # Tens of thousands of requests: past every rate limit and scanning-burst
                 # ban, which would answer in the views' place (they have their own tests).
                 "BASTION_RATELIMIT_ENABLED": False,

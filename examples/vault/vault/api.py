@@ -10,7 +10,9 @@
 * **Objects.** Every note is loaded through :func:`~flask_bastion.authz.get_or_404`: a
   note the token's user may not touch is the same 404 as a missing one.
 * **Input.** A body must be a JSON object with only the known fields, of the right types
-  and lengths (no mass assignment): otherwise 400 (not JSON) or 422. Every error is an
+  and lengths (no mass assignment), whose text passes Flask-Bastion's text rules (no
+  control characters or bidirectional overrides, no line break in a title, no lone
+  surrogate; normalised to NFC): otherwise 400 (not JSON) or 422. Every error is an
   RFC 9457 ``application/problem+json`` document, whatever the client's ``Accept``
   (``*/*``, none, even ``text/html``): the blueprint is marked
   :func:`~flask_bastion.problem_json`, so a script never has an HTML page to parse.
@@ -32,11 +34,12 @@ from flask_bastion import page_budget, problem_json
 from flask_bastion.accounts import current_user, request_authentication, require_scope
 from flask_bastion.authz import get_or_404
 from flask_bastion.content import noindex
+from flask_bastion.validation import clean_text
 
 from . import attachments
 from .db import get_db
 from .models import BODY_MAX, TITLE_MAX, Note, search_notes
-from .notes import search_query
+from .notes import search_query, text_error
 from .policy import access_of
 
 #: Every error of the API is an RFC 9457 problem document, whatever ``Accept`` says, and
@@ -101,10 +104,14 @@ def note_fields(*, required: bool) -> dict[str, str]:
         value = data[name]
         if not isinstance(value, str):
             abort(422, description=f"'{name}' must be a string.")
+        # A NUL (PostgreSQL cannot store it), a lone surrogate (valid JSON, not UTF-8),
+        # other control characters, a bidirectional override; a line break in the title.
+        problem = text_error(name, value)
+        if problem is not None:
+            abort(422, description=f"'{name}': {problem}")
+        data[name] = value = clean_text(value)  # measured as stored
         if len(value) > longest:
             abort(422, description=f"'{name}' is longer than {longest} characters.")
-        if "\x00" in value:  # PostgreSQL cannot store it
-            abort(422, description=f"'{name}' must not contain NUL characters.")
     if "title" in data and not data["title"].strip():
         abort(422, description="'title' must not be empty.")
     if required and "title" not in data:

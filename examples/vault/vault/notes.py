@@ -45,6 +45,7 @@ from flask_bastion.authz import get_or_404
 from flask_bastion.content import noindex
 from flask_bastion.exceptions import InvalidToken
 from flask_bastion.refusal import refuse
+from flask_bastion.validation import clean_text, text_problem
 
 from .db import get_db
 from .models import ACCESS_LEVELS, BODY_MAX, TITLE_MAX, Note, NoteShare, User, search_notes
@@ -73,16 +74,27 @@ def search_query() -> str:
     return request.args.get("q", "").replace("\x00", "")[:QUERY_MAX]
 
 
+def text_error(field: str, value: str) -> str | None:
+    """What is wrong with the text of a note's ``field`` (``title`` or ``body``): a
+    control character (a line break too, in the one-line title), a bidirectional override
+    (a title that reads otherwise than it is stored), or a lone surrogate (valid in JSON,
+    not storable); :mod:`flask_bastion.validation.text`."""
+    return text_problem(value, multiline=field == "body")
+
+
 def note_errors(title: str, body: str) -> dict[str, str]:
     """What is wrong with a note's ``title`` and ``body``, by field."""
     errors = {}
-    if "\x00" in title or "\x00" in body:
-        errors["title" if "\x00" in title else "body"] = "Remove the NUL character."
-    elif not title.strip():
+    for field, value in (("title", title), ("body", body)):
+        problem = text_error(field, value)
+        if problem is not None:
+            errors[field] = problem
+    # Lengths as stored: NFC can lengthen text (U+FB2C is three code points once normal).
+    if "title" not in errors and not title.strip():
         errors["title"] = "Give the note a title."
-    elif len(title) > TITLE_MAX:
+    elif "title" not in errors and len(clean_text(title)) > TITLE_MAX:
         errors["title"] = f"Keep the title under {TITLE_MAX + 1} characters."
-    if len(body) > BODY_MAX:
+    if "body" not in errors and len(clean_text(body)) > BODY_MAX:
         errors["body"] = f"Keep the note under {BODY_MAX + 1} characters."
     return errors
 
@@ -112,8 +124,8 @@ def create() -> str | Response | tuple[str, int]:
     now = time.time()
     note = Note(
         owner_id=current_user.id,
-        title=title.strip(),
-        body=body,
+        title=clean_text(title.strip()),
+        body=clean_text(body),
         created_at=now,
         updated_at=now,
     )
@@ -147,8 +159,8 @@ def edit(note_id: str) -> str | Response | tuple[str, int]:
     if errors:
         page = render_template("notes/form.html", note=note, title=title, body=body, errors=errors)
         return page, 422
-    note.title = title.strip()
-    note.body = body
+    note.title = clean_text(title.strip())
+    note.body = clean_text(body)
     note.updated_at = time.time()
     get_db().commit()
     return redirect(url_for("notes.show", note_id=note.id), 303)

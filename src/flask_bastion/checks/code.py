@@ -8,13 +8,19 @@ parser); they never import or render anything. See :mod:`flask_bastion.codescan`
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import ast
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from flask import Flask
 
 from ..codescan import MAX_FILE_BYTES, find
-from ..codescan.injection import markup_calls, sql_from_strings, template_from_values
+from ..codescan.injection import (
+    constant_templates,
+    markup_calls,
+    sql_from_strings,
+    template_from_values,
+)
 from ..codescan.templates import MAX_TEMPLATE_BYTES, application_templates, unescaped
 from ..config import BastionConfig
 from .registry import WARNING, CheckMessage, message, register
@@ -68,6 +74,12 @@ def check_unescaped_templates(app: Flask, config: BastionConfig) -> Iterable[Che
             continue
         name = path.relative_to(base).as_posix()
         places.extend(f"{name}:{line}" for line in unescaped(app, source))
+
+    # Templates kept in the code (render_template_string(PAGE, ...)) too, by the call.
+    def in_code(tree: ast.AST) -> Iterator[ast.Call]:
+        return (call for call, text in constant_templates(tree) if any(unescaped(app, text)))
+
+    places.extend(find(app.import_name, in_code))
     return _about(W170, places)
 
 

@@ -6,8 +6,12 @@ request or database value, that is cross-site scripting (CWE-79). The safe ways 
 user HTML are the ``sanitize`` filter (:mod:`flask_bastion.sanitize`) or a value made
 safe in Python with :func:`~flask_bastion.sanitize.sanitize_html`.
 
-Templates are parsed with the application's Jinja environment (never rendered). A
-``|safe`` on a string constant is not reported.
+Templates are parsed with the application's Jinja environment (never rendered): the
+files, and the constant templates of the code
+(:func:`~flask_bastion.codescan.injection.constant_templates`). A
+``|safe`` on literals only (``"<br>"|safe``) is not reported; ``{% autoescape %}`` with
+anything but a true constant (``{% autoescape flag %}``) is, as is
+``{% filter safe %}``.
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ MAX_TEMPLATE_BYTES = 500_000
 MAX_TEMPLATES = 1_000
 #: Filters whose output is safe HTML already: ``|safe`` after them changes nothing.
 _MAKES_SAFE = frozenset({"sanitize", "markdown", "escape", "e", "forceescape", "tojson"})
-_SUFFIXES = (".html", ".htm", ".xml", ".jinja", ".jinja2", ".j2", ".txt")
+_SUFFIXES = (".html", ".htm", ".xml", ".xhtml", ".svg", ".jinja", ".jinja2", ".j2", ".txt")
 
 
 def application_templates(app: Flask) -> list[Path]:
@@ -55,14 +59,24 @@ def unescaped(app: Flask, source: str) -> Iterator[int]:
         return
     for found in tree.find_all(nodes.Filter):
         inner = found.node
-        if found.name != "safe" or isinstance(inner, nodes.Const):
+        if found.name != "safe" or _constant(inner):
             continue
         if isinstance(inner, nodes.Filter) and inner.name in _MAKES_SAFE:
             continue
         yield found.lineno
     for block in tree.find_all(nodes.ScopedEvalContextModifier):
+        # Only a constant true keeps escaping on: {% autoescape flag %} may be off.
         if any(
-            opt.key == "autoescape" and isinstance(opt.value, nodes.Const) and not opt.value.value
+            opt.key == "autoescape" and not (isinstance(opt.value, nodes.Const) and opt.value.value)
             for opt in block.options
         ):
             yield block.lineno
+
+
+def _constant(node: nodes.Node | None) -> bool:
+    """Whether ``node`` is made of literals only (``"<br>"``, ``"<b>" ~ "</b>"``): no
+    variable, attribute or call of the template's context in it. ``None`` is the body
+    of ``{% filter safe %}``, never constant."""
+    if node is None:
+        return False
+    return not isinstance(node, nodes.Name) and next(node.find_all(nodes.Name), None) is None

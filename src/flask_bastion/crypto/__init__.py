@@ -32,6 +32,7 @@ from .keyring import (
     key_id,
     keyring_for,
     new_key,
+    token_key_id,
 )
 from .rotation import (
     Batch,
@@ -84,4 +85,5 @@ __all__ = [
     "rotate_file",
     "rotations_for",
     "stream_key_id",
+    "token_key_id",
 ]

@@ -31,10 +31,12 @@ from __future__ import annotations
 
 import json
 import typing as t
+import uuid
 import weakref
+from decimal import Decimal
 
 from flask import current_app, has_app_context
-from sqlalchemy import Text, event
+from sqlalchemy import CHAR, Float, Numeric, Text, Uuid, event
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Mapper, attributes
 from sqlalchemy.orm.state import InstanceState
@@ -70,8 +72,10 @@ class PlaintextRefused(BastionError, TypeError):
 
 
 class PrimaryKeyUnknown(BastionError, ValueError):
-    """A row with encrypted columns is flushed without its primary key known in Python
-    (or with a changed primary key): its values cannot be bound to the row."""
+    """A row with encrypted columns is flushed without its primary key known in Python,
+    with a changed primary key, or with a key the database would return spelled
+    otherwise (a padded ``CHAR``, a ``Uuid`` in capitals): its values cannot be bound to
+    the row."""
 
 
 class Ciphertext:
@@ -252,8 +256,43 @@ def _primary_key(mapper: Mapper[t.Any], target: t.Any, *, inserting: bool) -> li
             setattr(target, prop.key, value)
         if value is None:
             raise _unknown(mapper, column)
+        if inserting:
+            _check_returned_as_given(mapper, column, value)
         values.append(value)
     return values
+
+
+def _check_returned_as_given(mapper: Mapper[t.Any], column: t.Any, value: t.Any) -> None:
+    """Refuse a key value the database would give back spelled otherwise: the values
+    are sealed with the key as given, opened with the key as loaded, and would never open.
+
+    The known cases: a ``CHAR(n)`` value shorter than ``n`` (PostgreSQL pads it with
+    spaces), a ``Uuid`` given as text in capitals or without hyphens (it comes back in
+    the canonical form), a ``Numeric`` with a scale given with fewer decimals (``5`` comes
+    back as ``5.00``).
+    """
+    kind = column.type
+    given = str(value)
+    returned = given
+    if isinstance(kind, CHAR) and kind.length and len(given) < kind.length:
+        returned = given.ljust(kind.length)
+    elif isinstance(kind, Uuid) and isinstance(value, str):
+        try:
+            returned = str(uuid.UUID(value))
+        except ValueError:
+            return  # the database refuses it itself
+    elif isinstance(kind, Numeric) and not isinstance(kind, Float) and kind.scale is not None:
+        try:
+            returned = str(Decimal(given).quantize(Decimal(1).scaleb(-kind.scale)))
+        except ArithmeticError:
+            return
+    if returned != given:
+        raise PrimaryKeyUnknown(
+            f"{mapper.class_.__name__} has encrypted columns bound to the row's primary key, "
+            f"but {column.table.name}.{column.name} = {given!r} would be read back as "
+            f"{returned!r}, and the values would never decrypt. Give the key in the form "
+            "the database returns (or use a String column)."
+        )
 
 
 def _unknown(mapper: Mapper[t.Any], column: t.Any) -> PrimaryKeyUnknown:
@@ -351,12 +390,14 @@ def report_unreadable(column: Column[t.Any], primary_key: list[t.Any]) -> Unread
     """Report a value of ``column`` in the row ``primary_key`` that did not decrypt (the
     signal and the security log line, :func:`~flask_bastion.refusal.report`); the error
     to raise."""
-    error = UnreadableValue(
-        REASON_UNREADABLE,
-        table=column.table.name,
-        column=column.name,
-        row_id=",".join(map(str, primary_key)),
-    )
+    return report_unreadable_at(column.table.name, column.name, ",".join(map(str, primary_key)))
+
+
+def report_unreadable_at(table: str, column: str, row_id: str) -> UnreadableValue:
+    """:func:`report_unreadable` for a place named in words: ``("uploads", "file",
+    stored_name)`` for a stored file. Outside an application context (a response
+    streamed after its request ended), the security log line only."""
+    error = UnreadableValue(REASON_UNREADABLE, table=table, column=column, row_id=row_id)
     if has_app_context():
         from ..refusal import report
 

@@ -59,6 +59,7 @@ __all__ = [
     "key_id",
     "keyring_for",
     "new_key",
+    "token_key_id",
 ]
 
 #: The version of the token format, its first field.
@@ -69,6 +70,8 @@ HKDF_INFO = b"flask-bastion keyring v1"
 #: Bytes of a GCM nonce (96 bits, as NIST SP 800-38D recommends) and of its tag.
 NONCE_BYTES = 12
 TAG_BYTES = 16
+#: A key ID: 8 lower-case hex digits (:func:`key_id`).
+KEY_ID_RE = re.compile(r"[0-9a-f]{8}")
 _TOKEN_RE = re.compile(r"v1\.([0-9a-f]{8})\.([A-Za-z0-9_-]+)")
 
 
@@ -77,6 +80,17 @@ def key_id(key: bytes) -> str:
     (32 bits: enough to tell the keys of one ring apart, far too few to learn anything
     about the key)."""
     return hashlib.sha256(key).hexdigest()[:8]
+
+
+def token_key_id(token: str) -> str:
+    """The ID of the key a token names, read without any key.
+
+    :raises DecryptionFailed: when ``token`` is not of the token's form.
+    """
+    match = _TOKEN_RE.fullmatch(token)
+    if match is None:
+        raise DecryptionFailed()
+    return match.group(1)
 
 
 def derive_key(secret: str | bytes) -> bytes:

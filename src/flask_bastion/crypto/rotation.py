@@ -27,8 +27,8 @@ from sqlalchemy.orm import Session
 
 from ..context import get_state
 from ..exceptions import DecryptionFailed
-from .columns import column_context, encrypted_columns, report_unreadable
-from .keyring import VERSION, Encryption, KeyRing
+from .columns import column_context, encrypted_columns, report_unreadable, report_unreadable_at
+from .keyring import KEY_ID_RE, VERSION, Encryption, KeyRing
 from .streams import rotate_file, stream_key_id
 
 __all__ = [
@@ -106,7 +106,9 @@ class ColumnRotation:
         )
         usage: Counter[str] = Counter()
         for key, count in rows:
-            usage[key if isinstance(key, str) and len(key) == 8 else UNKNOWN_KEY] += count
+            # Whatever the database holds, only a key ID is printed by the command.
+            known = isinstance(key, str) and KEY_ID_RE.fullmatch(key)
+            usage[key if known else UNKNOWN_KEY] += count
         return usage
 
     def rotate(self, ring: KeyRing, batch_size: int) -> Iterator[Batch]:
@@ -174,14 +176,22 @@ class FolderRotation:
     :param context: the context a file was sealed with, given its path relative to
         ``folder`` (``lambda name: b"upload:" + name.encode()``).
     :param pattern: which files, as :meth:`pathlib.Path.rglob` takes it.
+    :param place: the ``table`` a file that does not decrypt is reported under (its
+        ``row_id`` is the file's path relative to ``folder``).
     """
 
     def __init__(
-        self, folder: str | os.PathLike[str], context: Callable[[str], bytes], pattern: str = "*"
+        self,
+        folder: str | os.PathLike[str],
+        context: Callable[[str], bytes],
+        pattern: str = "*",
+        *,
+        place: str = "files",
     ) -> None:
         self.folder = Path(folder)
         self.context = context
         self.pattern = pattern
+        self.place = place
 
     def _files(self) -> list[Path]:
         files = self.folder.rglob(self.pattern) if self.folder.is_dir() else ()
@@ -206,8 +216,12 @@ class FolderRotation:
                 name = path.relative_to(self.folder).as_posix()
                 try:
                     rotated += rotate_file(path, context=self.context(name), ring=ring)
-                except (DecryptionFailed, FileNotFoundError):
+                except DecryptionFailed:
+                    # Named in the security log, as the command's last line promises.
+                    report_unreadable_at(self.place, "file", name)
                     unreadable += 1
+                except FileNotFoundError:  # deleted meanwhile: nothing left to rotate
+                    continue
             yield Batch(len(batch), rotated, unreadable)
 
 

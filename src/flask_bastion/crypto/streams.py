@@ -39,7 +39,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from ..exceptions import DecryptionFailed
-from .keyring import TAG_BYTES, KeyRing, keyring_for
+from .keyring import TAG_BYTES, KeyRing, keyring_for, token_key_id
 
 __all__ = [
     "CHUNK_SIZE",
@@ -174,11 +174,9 @@ def stream_key_id(src: t.BinaryIO) -> str:
 
     :raises DecryptionFailed: when ``src`` does not start with a valid header.
     """
-    token = _read_header(src).token
-    parts = token.split(".")
-    if len(parts) != 3:
-        raise DecryptionFailed()
-    return parts[1]
+    # Only a well-formed token's key ID: a header's garbage (terminal escapes, say) must
+    # not reach the operator's terminal through ``rotate-keys --dry-run``.
+    return token_key_id(_read_header(src).token)
 
 
 class DecryptingReader(io.RawIOBase):

@@ -36,6 +36,7 @@ from .. import signals
 from ..accounts.core import accounts_state
 from ..accounts.events import emit
 from ..accounts.models import SECOND_FACTOR_ATTR, UserLike
+from ..crypto.columns import report_unreadable
 from ..crypto.keyring import KeyRing, keyring_for
 from ..crypto.rotation import ColumnRotation
 from ..exceptions import BastionError, DecryptionFailed
@@ -158,7 +159,18 @@ def pending_totp_secret(user: UserLike) -> str | None:
 
 
 def _secret(row: TotpCredential) -> str:
-    plain = _ring().decrypt(row.secret_encrypted, context=totp_context(row.user_id))
+    """The secret of ``row`` in clear.
+
+    :raises ~flask_bastion.exceptions.UnreadableValue: when it does not decrypt (its
+        key left the ring, or the row was edited or copied): reported like an
+        unreadable encrypted column, with the signal and a security log line naming
+        the row, and shown as the safe 500 page.
+    """
+    try:
+        plain = _ring().decrypt(row.secret_encrypted, context=totp_context(row.user_id))
+    except DecryptionFailed:
+        table = t.cast(Table, TotpCredential.__table__)
+        raise report_unreadable(table.c.secret_encrypted, [row.id]) from None
     return plain.decode("ascii")
 
 

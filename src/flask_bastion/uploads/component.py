@@ -155,9 +155,8 @@ class Uploads:
         self.folder = Path(folder).resolve()
         app.teardown_request(_close_files)
         if self.config.encrypt:
-            register_rotation(
-                app, "uploads", FolderRotation(self.folder, stored_context, f"*{SUFFIX}")
-            )
+            rotation = FolderRotation(self.folder, stored_context, f"*{SUFFIX}", place="uploads")
+            register_rotation(app, "uploads", rotation)
 
     def quota(self) -> Quota:
         """The quota counters, opened on first use."""

@@ -41,7 +41,8 @@ from werkzeug.exceptions import HTTPException, NotFound, RequestEntityTooLarge
 from .. import signals
 from ..config.sections import EXECUTABLE_EXTENSIONS
 from ..context import get_state
-from ..crypto import DecryptingReader, encrypt_stream
+from ..crypto import DecryptingReader, DecryptionFailed, encrypt_stream
+from ..crypto.columns import report_unreadable_at
 from ..exceptions import (
     MalwareFound,
     Rejection,
@@ -329,7 +330,9 @@ def open_upload(name: str) -> t.BinaryIO:
 
     :raises ValueError: for a name :func:`save_uploads` never makes.
     :raises FileNotFoundError: when it is gone.
-    :raises DecryptionFailed: when it was changed or its key is gone.
+    :raises ~flask_bastion.exceptions.UnreadableValue: (a :class:`DecryptionFailed`)
+        when it was moved, changed or its key is gone; reported with the
+        ``decryption_failed`` signal and a security log line naming the stored file.
     """
     _app, component = _component()
     src = _path(component, name).open("rb")
@@ -337,18 +340,36 @@ def open_upload(name: str) -> t.BinaryIO:
         return t.cast(t.BinaryIO, src)
     try:
         reader = DecryptingReader(src, context=stored_context(name))
+    except DecryptionFailed:
+        # Moved over another name, changed, or its key left the ring: the operator
+        # must hear of it (signal, security log), the user sees the safe 500 page.
+        src.close()
+        raise report_unreadable_at(UNREADABLE_PLACE, "file", name) from None
     except BaseException:
         src.close()
         raise
-    return t.cast(t.BinaryIO, _Owning(reader, src))
+    return t.cast(t.BinaryIO, _Owning(reader, src, name))
+
+
+#: The ``table`` an unreadable stored file is reported under (its ``row_id`` is the
+#: stored name).
+UNREADABLE_PLACE = "uploads"
 
 
 class _Owning(io.BufferedReader):
-    """A buffered reader of decrypted content that closes the stored file with itself."""
+    """A buffered reader of decrypted content that closes the stored file with itself,
+    and reports a chunk that fails (a file cut short or changed further on)."""
 
-    def __init__(self, reader: DecryptingReader, src: t.BinaryIO) -> None:
+    def __init__(self, reader: DecryptingReader, src: t.BinaryIO, name: str) -> None:
         super().__init__(reader, buffer_size=reader.chunk_size)
         self._src = src
+        self._name = name
+
+    def read(self, size: int | None = -1, /) -> bytes:
+        try:
+            return super().read(size)
+        except DecryptionFailed:
+            raise report_unreadable_at(UNREADABLE_PLACE, "file", self._name) from None
 
     def close(self) -> None:
         try:

@@ -18,7 +18,7 @@ from .body import (
     Schema,
     validate,
 )
-from .forms import MAX_FIELD, REASON_FORM, UNKNOWN_FIELD, BastionCSRF, Form
+from .forms import MAX_FIELD, REASON_FORM, REPEATED_FIELD, UNKNOWN_FIELD, BastionCSRF, Form
 from .text import BIDI_CONTROLS, CONTROL_CHARACTER, LONE_SURROGATE, clean_text, text_problem
 
 __all__ = [
@@ -34,6 +34,7 @@ __all__ = [
     "REASON_MALFORMED_JSON",
     "REASON_NOT_JSON",
     "REASON_NOT_OBJECT",
+    "REPEATED_FIELD",
     "UNKNOWN_FIELD",
     "BastionCSRF",
     "Form",

@@ -9,7 +9,8 @@ Defends against:
   field is a :class:`~flask_bastion.exceptions.ConfigurationError` when the view is
   decorated, not a surprise in production.
 * **Parser differentials and resource exhaustion.** Duplicate keys (which one wins
-  differs between parsers), ``NaN`` and ``Infinity`` (not JSON), bodies that are not
+  differs between parsers), ``NaN`` and ``Infinity`` (not JSON, and not let in either
+  as a number too large for a float, such as ``1e999``), bodies that are not
   UTF-8, nesting deeper than ``max_depth``, arrays longer than ``max_items`` and strings
   longer than ``max_string`` are refused before the model sees them.
 * **Hostile text.** Every string is normalised to NFC and refused when it holds a
@@ -24,6 +25,8 @@ from __future__ import annotations
 
 import functools
 import json
+import math
+import types
 import typing as t
 from collections.abc import Callable
 
@@ -85,6 +88,15 @@ def _no_constant(name: str) -> t.NoReturn:
     raise ValueError(name)
 
 
+def _finite(text: str) -> float:
+    # ``1e999`` is valid JSON syntax, but Python reads it as infinity: the same value
+    # ``Infinity`` names, which :func:`_no_constant` refuses.
+    number = float(text)
+    if not math.isfinite(number):
+        raise ValueError(text)
+    return number
+
+
 def _open_objects(schema: t.Any) -> t.Iterator[str]:
     """The titles of the objects of a JSON schema that accept unknown properties."""
     if isinstance(schema, dict):
@@ -128,12 +140,13 @@ def _clean(value: t.Any, path: str, bounds: _Bounds, errors: Errors, depth: int 
         return None
     if isinstance(value, str):
         problem = text_problem(value)
-        if problem is None and len(value) > bounds.max_string:
-            problem = f"Use at most {bounds.max_string} characters."
+        if problem is None:
+            value = clean_text(value)  # measured as stored: NFC can lengthen text
+            if len(value) > bounds.max_string:
+                problem = f"Use at most {bounds.max_string} characters."
         if problem is not None:
             errors.setdefault(path or "$", []).append(problem)
-            return value
-        return clean_text(value)
+        return value
     if isinstance(value, dict):
         if len(value) > bounds.max_items:
             errors.setdefault(path or "$", []).append(f"Use at most {bounds.max_items} fields.")
@@ -160,14 +173,24 @@ def _clean_key(key: str, path: str, errors: Errors) -> str:
     return key
 
 
+#: The longest field name an error path shows: a client's key is echoed in the 422, the
+#: signal and the security log, so a 100 kB key must not be.
+MAX_PATH_PART = 64
+
+
+def _part(key: object) -> str:
+    text = str(key)
+    return text if len(text) <= MAX_PATH_PART else text[:MAX_PATH_PART] + "..."
+
+
 def _join(path: str, key: str | int) -> str:
-    return f"{path}.{key}" if path else str(key)
+    return f"{path}.{_part(key)}" if path else _part(key)
 
 
 def _model_errors(exc: ValidationError) -> Errors:
     errors: Errors = {}
     for error in exc.errors(include_url=False, include_input=False, include_context=False):
-        path = ".".join(str(part) for part in error["loc"]) or "$"
+        path = ".".join(_part(part) for part in error["loc"]) or "$"
         message = "Unknown field." if error["type"] == "extra_forbidden" else error["msg"]
         errors.setdefault(path, []).append(message)
     return errors
@@ -180,7 +203,12 @@ def _load_body() -> dict[str, t.Any]:
         refuse(UnsupportedBody(REASON_NOT_JSON))
     try:
         text = request.get_data(cache=True).decode("utf-8")
-        data = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
+        data = json.loads(
+            text,
+            object_pairs_hook=_no_duplicates,
+            parse_constant=_no_constant,
+            parse_float=_finite,
+        )
     except (UnicodeDecodeError, ValueError, RecursionError):
         refuse(MalformedRequest(REASON_MALFORMED_JSON))
     if not isinstance(data, dict):
@@ -188,13 +216,22 @@ def _load_body() -> dict[str, t.Any]:
     return data
 
 
+def _is_list(annotation: t.Any) -> bool:
+    """Whether ``annotation`` takes several values: ``list[str]``, and ``list[str] |
+    None`` too (a single ``?kind=a`` is then a list of one, as ``?kind=a&kind=b`` is
+    a list of two)."""
+    origin = t.get_origin(annotation)
+    if origin in (t.Union, types.UnionType):
+        return any(_is_list(arg) for arg in t.get_args(annotation))
+    return origin in (list, tuple, set, frozenset)
+
+
 def _list_fields(model: type[BaseModel]) -> frozenset[str]:
-    names = set()
-    for name, field in model.model_fields.items():
-        origin = t.get_origin(field.annotation)
-        if origin in (list, tuple, set, frozenset):
-            names.add(field.alias or name)
-    return frozenset(names)
+    return frozenset(
+        field.alias or name
+        for name, field in model.model_fields.items()
+        if _is_list(field.annotation)
+    )
 
 
 def _load_query(list_fields: frozenset[str]) -> dict[str, t.Any]:

@@ -35,8 +35,10 @@ BIDI_CONTROLS = "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
 #: C0 and C1 controls and DEL, except tab, line feed and carriage return; and the
 #: bidirectional controls.
 _FORBIDDEN_MULTILINE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f" + BIDI_CONTROLS + "]")
-#: The same, with tab, line feed and carriage return forbidden too.
-_FORBIDDEN_ONE_LINE = re.compile("[\x00-\x1f\x7f-\x9f" + BIDI_CONTROLS + "]")
+#: The same, with tab, line feed and carriage return forbidden too, and the Unicode line
+#: and paragraph separators, which :meth:`str.splitlines`, JavaScript and many log
+#: viewers treat as line breaks.
+_FORBIDDEN_ONE_LINE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029" + BIDI_CONTROLS + "]")
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 CONTROL_CHARACTER = "Remove the control characters from this text."
@@ -45,7 +47,8 @@ LONE_SURROGATE = "This text is not valid Unicode."
 
 def text_problem(value: str, *, multiline: bool = True) -> str | None:
     """Why ``value`` is refused (:data:`CONTROL_CHARACTER` or :data:`LONE_SURROGATE`), or
-    ``None``. ``multiline=False`` also refuses tab, line feed and carriage return."""
+    ``None``. ``multiline=False`` also refuses tab, line feed, carriage return and the
+    line and paragraph separators (U+2028, U+2029)."""
     # A lone surrogate is valid in a JSON string ("\ud800") and in a Python str, but it
     # cannot be encoded as UTF-8: the database driver would fail on it.
     if _SURROGATE.search(value):
