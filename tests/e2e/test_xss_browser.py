@@ -26,6 +26,7 @@ import re
 import secrets
 import time
 import typing as t
+import unicodedata
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote, urlencode
@@ -104,6 +105,15 @@ INSPECT = r"""
   };
 }
 """
+
+
+def one_line(text: str) -> str:
+    """``text`` as a note title Vault accepts: one line, no control or format characters
+    (its text rules refuse them in one-line fields), normalised as Vault stores it."""
+    kept = "".join(
+        " " if unicodedata.category(c) in {"Cc", "Cf", "Zl", "Zp", "Cs"} else c for c in text
+    )
+    return unicodedata.normalize("NFC", kept).strip() or "title"
 
 
 def flat(text: str) -> str:
@@ -211,7 +221,7 @@ def store_payloads(app: Flask, base: str, email: str, payloads: list[Payload]) -
     notes = {}
     tokens = {}
     for p in payloads:
-        made = client.post(f"{base}/notes/new", data={"title": p.text, "body": p.text})
+        made = client.post(f"{base}/notes/new", data={"title": one_line(p.text), "body": p.text})
         assert made.status_code == 303, (p, made.status_code)
         notes[p.mark] = made.headers["Location"].rsplit("/", 1)[1]
         form = {"action": "create", "name": p.text, "scopes": "notes:read", "days": "30"}
@@ -328,12 +338,13 @@ def test_note_titles_and_bodies_never_run(author: Watch, site: Site) -> None:
     is the heading's text, the form gives back exactly what was stored."""
     account = author.account
     titles = author.visit(f"{site.base}/notes").links
-    assert sorted(flat(x) for x in titles) == sorted(flat(p.text) for p in account.payloads)
+    expected = sorted(flat(one_line(p.text)) for p in account.payloads)
+    assert sorted(flat(x) for x in titles) == expected
     for p in account.payloads:
         url = f"{site.base}/notes/{account.notes[p.mark]}"
-        assert flat(author.visit(url).h1) == flat(p.text), p
+        assert flat(author.visit(url).h1) == flat(one_line(p.text)), p
         form = author.visit(f"{url}/edit").values
-        assert form == {"title": re.sub(r"[\r\n]", "", p.text.strip()), "body": p.text}, p
+        assert form == {"title": one_line(p.text), "body": p.text}, p
     author.assert_clean()
 
 
@@ -344,7 +355,8 @@ def test_search_queries_never_run(author: Watch, site: Site) -> None:
     for p in account.payloads:
         seen = author.visit(f"{site.base}/notes?{urlencode({'q': p.text})}")
         assert seen.values["q"] == re.sub(r"[\r\n]", "", p.text), p
-        assert flat(p.text) in [flat(x) for x in seen.links], p
+        if one_line(p.text) == p.text:  # otherwise the title holds another spelling
+            assert flat(p.text) in [flat(x) for x in seen.links], p
     author.assert_clean()
 
 
