@@ -4,18 +4,15 @@ the 429 and the headers."""
 from __future__ import annotations
 
 import fnmatch
-import hashlib
-import hmac
 import ipaddress
 import math
 import time
 import typing as t
 from dataclasses import replace
 
-from flask import Flask, Request, current_app, request
+from flask import Flask, Request, current_app
 
 from .. import signals
-from ..accounts.throttle.verdicts import normalise_identifier
 from ..components import Stage
 from ..config import BastionConfig
 from ..context import RequestState
@@ -27,6 +24,7 @@ from ..proxy import in_networks
 from ..refusal import refuse
 from ..sessions import USER_KEY, peek_session_value
 from .counters import Count, Hit, MemoryWindows, RedisWindows, Windows, redis_connect
+from .keys import account_key, bearer_key, key_secret
 from .rules import (
     AUTH,
     BAD_INPUT,
@@ -64,17 +62,7 @@ AUTH_ENDPOINTS = frozenset(
 #: already counts their attempts per account, with delays and locks, so the account
 #: limit does not count them twice.
 LOCKOUT_ENDPOINTS = frozenset({"bastion_accounts.login", "bastion_accounts.confirm"})
-#: Of those, the steps of a sign-in waiting for its second factor.
-SECOND_FACTOR_ENDPOINTS = frozenset(
-    "bastion_accounts." + name
-    for name in ("login_verify", "login_passkey_options", "login_passkey_verify")
-)
-_FORM_TYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-#: The session key of a sign-in waiting for its second factor.
-_MFA_PENDING_KEY = "_bastion_mfa_pending"
-#: Purpose label of the key, derived from ``SECRET_KEY``, that hashes account names.
-KEY_LABEL = b"flask-bastion rate-limit keys v1"
 #: IPv6 addresses whose network is remembered, at most (then the memo starts afresh).
 _V6_MEMO = 4096
 
@@ -159,9 +147,7 @@ class RateLimiting:
         url = self.settings.storage_url
         if not url.startswith("memory://"):
             self.windows = RedisWindows(redis_connect(app, url), self.settings.key_prefix)
-        key = app.secret_key or b""
-        raw = key.encode() if isinstance(key, str) else key
-        self._secret = hmac.new(raw, KEY_LABEL, hashlib.sha256).digest()
+        self._secret = key_secret(app)
 
     # -- the request --------------------------------------------------------------------
 
@@ -290,9 +276,9 @@ class RateLimiting:
         if scope == "ip":
             return ip
         if scope == "user":
-            return self._bearer() if user is None else f"u:{user}"
+            return bearer_key(self._secret) if user is None else f"u:{user}"
         if scope == "account":
-            return self._account()
+            return account_key(self._secret)
         try:
             value = limit.key() if limit.key is not None else None
         except BAD_INPUT:
@@ -300,58 +286,6 @@ class RateLimiting:
         if value is None:
             return ip if user is None else f"u:{user}"
         return "k:" + key_part(str(value))
-
-    def _account(self) -> str | None:
-        """The account an authentication post is about: its ``email`` field (form or JSON
-        body), normalised as the lockout normalises it (NFKC, case-folded) so spelling
-        variants share one budget, or the user waiting for a second factor. On the
-        second-factor endpoints that user comes first: a posted field must not give each
-        code guess a fresh budget. Keyed by HMAC, so the store holds no address, with the
-        two kinds apart: a posted "email" ``user:7`` must not spend user 7's budget."""
-        pending = peek_session_value(_MFA_PENDING_KEY) if "HTTP_COOKIE" in request.environ else None
-        user = pending.get("user") if isinstance(pending, dict) else None
-        email = None
-        if user is None or request.endpoint not in SECOND_FACTOR_ENDPOINTS:
-            email = self._posted_email()
-        if email is not None:
-            text = b"email\0" + normalise_identifier(email).encode("utf-8", "surrogatepass")
-        elif user is not None:
-            text = b"user\0" + str(user).encode("utf-8", "surrogatepass")
-        else:
-            return None
-        return "a:" + hmac.new(self._secret, text, hashlib.sha256).hexdigest()[:32]
-
-    def _bearer(self) -> str | None:
-        """A bearer request's key for the signed-in-user limits (``page_budget``'s
-        ``per_user``, ``limit(key="user")``): the token's HMAC. The token is checked only
-        at the authentication stage, after the limits, so it is counted as itself, never
-        as the user it names: a script that spreads one token over many addresses meets
-        the token's budget, while a forged token spends a budget of its own (and is
-        refused at authentication), never a real user's."""
-        header = request.environ.get("HTTP_AUTHORIZATION") or ""
-        token = header[7:].strip() if header[:7].lower() == "bearer " else ""
-        if not token:
-            return None
-        text = b"token\0" + token.encode("utf-8", "surrogatepass")
-        return "t:" + hmac.new(self._secret, text, hashlib.sha256).hexdigest()[:32]
-
-    @staticmethod
-    def _posted_email() -> str | None:
-        value: t.Any = None
-        if request.is_json:
-            body = request.get_json(silent=True)
-            value = body.get("email") if isinstance(body, dict) else None
-        elif request.mimetype in _FORM_TYPES:
-            value = request.form.get("email")
-        if not isinstance(value, str) or not value.strip():
-            return None
-        local, at, domain = value.rpartition("@")
-        if "xn--" in domain.lower():  # the same account as its Unicode spelling
-            try:
-                return local + at + domain.strip().lower().encode("ascii").decode("idna")
-            except UnicodeError:
-                pass
-        return value
 
     def _network(self, address: str) -> str:
         """An IPv6 client's network (``BASTION_RATELIMIT_IPV6_PREFIX``); an IPv4-mapped
