@@ -3,7 +3,8 @@
 * :mod:`.keyring`: AES-256-GCM tokens under a ring of keys (``BASTION_CRYPTO_KEYS``,
   newest first), with one opaque error for every failure; the TOTP secrets use it.
 * :mod:`.columns`: ``EncryptedText`` / ``EncryptedBytes`` SQLAlchemy columns, each value
-  bound to its table, column and row.
+  bound to its table, column and row; :mod:`.primary_keys` settles that row's key
+  before it is written.
 * :mod:`.streams`: files encrypted in authenticated chunks, streamed in constant memory.
 * :mod:`.rotation` and :mod:`.cli`: ``flask bastion rotate-keys``, resumable batches
   that move every sealed value under the newest key.

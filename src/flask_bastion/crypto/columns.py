@@ -31,12 +31,10 @@ from __future__ import annotations
 
 import json
 import typing as t
-import uuid
 import weakref
-from decimal import Decimal
 
 from flask import current_app, has_app_context
-from sqlalchemy import CHAR, Float, Numeric, Text, Uuid, event
+from sqlalchemy import Text, event
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Mapper, attributes
 from sqlalchemy.orm.state import InstanceState
@@ -46,6 +44,7 @@ from sqlalchemy.types import TypeDecorator
 from ..exceptions import BastionError, DecryptionFailed, UnreadableValue
 from ..logs import security_log
 from .keyring import KeyRing, keyring_for
+from .primary_keys import PrimaryKeyUnknown, check_unchanged, primary_key_of
 
 __all__ = [
     "KEYRING_INFO",
@@ -69,13 +68,6 @@ class PlaintextRefused(BastionError, TypeError):
     """A plain value reached an encrypted column without the ORM sealing it: a Core or
     bulk ``INSERT``/``UPDATE``, or a comparison such as ``where(Note.body == text)``.
     Encrypted columns are written through ORM objects, and cannot be searched in SQL."""
-
-
-class PrimaryKeyUnknown(BastionError, ValueError):
-    """A row with encrypted columns is flushed without its primary key known in Python,
-    with a changed primary key, or with a key the database would return spelled
-    otherwise (a padded ``CHAR``, a ``Uuid`` in capitals): its values cannot be bound to
-    the row."""
 
 
 class Ciphertext:
@@ -238,73 +230,6 @@ def _where(mapper: Mapper[t.Any], key: str) -> str:
     return f"{mapper.class_.__name__}.{key}"
 
 
-def _primary_key(mapper: Mapper[t.Any], target: t.Any, *, inserting: bool) -> list[t.Any]:
-    """The row's primary key, running a Python column default on insert when unset."""
-    values = []
-    for column in mapper.primary_key:
-        prop = mapper.get_property_by_column(column)
-        value = getattr(target, prop.key)
-        default = column.default
-        if value is None and inserting and default is not None:
-            if default.is_scalar:
-                value = default.arg
-            elif default.is_callable:
-                try:
-                    value = default.arg(None)
-                except Exception as exc:  # a default that needs the execution context
-                    raise _unknown(mapper, column) from exc
-            setattr(target, prop.key, value)
-        if value is None:
-            raise _unknown(mapper, column)
-        if inserting:
-            _check_returned_as_given(mapper, column, value)
-        values.append(value)
-    return values
-
-
-def _check_returned_as_given(mapper: Mapper[t.Any], column: t.Any, value: t.Any) -> None:
-    """Refuse a key value the database would give back spelled otherwise: the values
-    are sealed with the key as given, opened with the key as loaded, and would never open.
-
-    The known cases: a ``CHAR(n)`` value shorter than ``n`` (PostgreSQL pads it with
-    spaces), a ``Uuid`` given as text in capitals or without hyphens (it comes back in
-    the canonical form), a ``Numeric`` with a scale given with fewer decimals (``5`` comes
-    back as ``5.00``).
-    """
-    kind = column.type
-    given = str(value)
-    returned = given
-    if isinstance(kind, CHAR) and kind.length and len(given) < kind.length:
-        returned = given.ljust(kind.length)
-    elif isinstance(kind, Uuid) and isinstance(value, str):
-        try:
-            returned = str(uuid.UUID(value))
-        except ValueError:
-            return  # the database refuses it itself
-    elif isinstance(kind, Numeric) and not isinstance(kind, Float) and kind.scale is not None:
-        try:
-            returned = str(Decimal(given).quantize(Decimal(1).scaleb(-kind.scale)))
-        except ArithmeticError:
-            return
-    if returned != given:
-        raise PrimaryKeyUnknown(
-            f"{mapper.class_.__name__} has encrypted columns bound to the row's primary key, "
-            f"but {column.table.name}.{column.name} = {given!r} would be read back as "
-            f"{returned!r}, and the values would never decrypt. Give the key in the form "
-            "the database returns (or use a String column)."
-        )
-
-
-def _unknown(mapper: Mapper[t.Any], column: t.Any) -> PrimaryKeyUnknown:
-    return PrimaryKeyUnknown(
-        f"{mapper.class_.__name__} has encrypted columns, which are bound to the row's "
-        f"primary key, but {column.table.name}.{column.name} has no value before the row is "
-        "inserted. Set it in Python or give it a Python default without arguments "
-        "(default=...); keys assigned by the database (autoincrement, server defaults) are "
-        "known too late."
-    )
-
-
 def _seal(mapper: Mapper[t.Any], target: t.Any, keys: t.Iterable[str], *, inserting: bool) -> None:
     state: InstanceState[t.Any] = attributes.instance_state(target)
     columns = encrypted_columns(mapper)
@@ -312,7 +237,7 @@ def _seal(mapper: Mapper[t.Any], target: t.Any, keys: t.Iterable[str], *, insert
     if not pending:
         return
     ring = _ring(state)
-    primary_key = _primary_key(mapper, target, inserting=inserting)
+    primary_key = primary_key_of(mapper, target, inserting=inserting)
     for key in pending:
         column = columns[key]
         kind = t.cast(_EncryptedType, column.type)
@@ -329,13 +254,7 @@ def _before_insert(mapper: Mapper[t.Any], connection: t.Any, target: t.Any) -> N
 
 def _before_update(mapper: Mapper[t.Any], connection: t.Any, target: t.Any) -> None:
     state: InstanceState[t.Any] = attributes.instance_state(target)
-    for column in mapper.primary_key:
-        key = mapper.get_property_by_column(column).key
-        if state.attrs[key].history.has_changes():
-            raise PrimaryKeyUnknown(
-                f"{mapper.class_.__name__} has encrypted columns bound to its primary key, "
-                "which cannot change: copy the row under the new key and delete the old one."
-            )
+    check_unchanged(mapper, state)
     changed = [k for k in encrypted_columns(mapper) if k in state.committed_state]
     _seal(mapper, target, changed, inserting=False)
 
