@@ -18,8 +18,10 @@ disk). ::
 
 The :class:`Uploads` component (input stage) applies the per-route limits while
 werkzeug reads the body (:mod:`.component`); :func:`save_uploads` checks, scans and
-stores (:mod:`.pipeline`); :mod:`.types`, :mod:`.content` and :mod:`.scanner` hold the
-checks and the clamd client. See ``docs/uploads.md``.
+stores (:mod:`.pipeline`); :func:`open_upload`, :func:`send_upload` and
+:func:`delete_upload` read, serve and remove what it stored (:mod:`.stored`);
+:mod:`.types`, :mod:`.content` and :mod:`.scanner` hold the checks and the clamd client.
+See ``docs/uploads.md``.
 """
 
 from __future__ import annotations
@@ -44,7 +46,6 @@ from .content import (
     REASON_IMAGE_BROKEN,
 )
 from .pipeline import (
-    DOWNLOAD_HEADERS,
     REASON_BODY,
     REASON_DECLARED_TYPE,
     REASON_EXECUTABLE,
@@ -59,13 +60,10 @@ from .pipeline import (
     REASON_SCANNER,
     REASON_TYPE_MISMATCH,
     StoredUpload,
-    delete_upload,
-    forget_user,
-    open_upload,
     save_uploads,
-    send_upload,
 )
 from .scanner import Clamd, ScanError
+from .stored import DOWNLOAD_HEADERS, delete_upload, forget_user, open_upload, send_upload
 
 __all__ = [
     "ACCEPTS_UPLOADS",

@@ -213,6 +213,12 @@ class Uploads:
         request._get_file_stream = file_stream  # type: ignore[method-assign]
 
 
+def current_uploads() -> tuple[Flask, Uploads]:
+    """The current application and its :class:`Uploads` component."""
+    app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
+    return app, t.cast(Uploads, get_state(app).component("uploads"))
+
+
 def stored_context(name: str) -> bytes:
     """The context a stored file is encrypted under: its name relative to the folder."""
     return b"upload:" + name.encode("utf-8")

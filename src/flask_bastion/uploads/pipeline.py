@@ -1,4 +1,4 @@
-"""Receiving, storing, serving and deleting uploaded files.
+"""Receiving and storing uploaded files (serving and deleting them: :mod:`.stored`).
 
 :func:`save_uploads` takes the files of one form field through every check, in an order
 where the cheap ones come first, and stores them all or none:
@@ -23,26 +23,21 @@ through :func:`~flask_bastion.refusal.refuse`, with the ``upload_refused`` or
 from __future__ import annotations
 
 import contextlib
-import io
 import os
-import re
 import secrets
 import shutil
 import tempfile
 import typing as t
-import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
-from flask import Flask, Response, current_app, request, send_file
+from flask import Flask, request
 from werkzeug.datastructures import FileStorage
-from werkzeug.exceptions import HTTPException, NotFound, RequestEntityTooLarge
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from .. import signals
 from ..config.sections import EXECUTABLE_EXTENSIONS
-from ..context import get_state
-from ..crypto import DecryptingReader, DecryptionFailed, encrypt_stream
-from ..crypto.columns import report_unreadable_at
+from ..crypto import encrypt_stream
 from ..exceptions import (
     MalwareFound,
     Rejection,
@@ -60,6 +55,7 @@ from .component import (
     SUFFIX,
     RouteLimits,
     Uploads,
+    current_uploads,
     printable,
     stored_context,
     user_folder,
@@ -69,7 +65,6 @@ from .scanner import ScanError
 from .types import (
     HEAD_BYTES,
     KINDS,
-    REFUSED_CATEGORIES,
     Kind,
     clean_name,
     declared_ok,
@@ -94,8 +89,6 @@ REASON_MALWARE = "The file contains malware."
 REASON_SCANNER = "The malware scanner could not check the file."
 REASON_QUOTA = "The upload would take the user past their storage quota."
 REASON_QUOTA_STORE = "The quota counters could not be reached."
-
-_STORED_NAME = re.compile(r"(?:shared|u[0-9a-f]{24})/[A-Za-z0-9_-]{24}" + re.escape(SUFFIX))
 
 
 @dataclass(frozen=True)
@@ -122,11 +115,6 @@ class _Checked(t.NamedTuple):
     kind: Kind
 
 
-def _component() -> tuple[Flask, Uploads]:
-    app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
-    return app, t.cast(Uploads, get_state(app).component("uploads"))
-
-
 def save_uploads(field: str = "file", *, user_id: object = None) -> list[StoredUpload]:
     """Check and store the files of the form field ``field`` (module docstring).
 
@@ -136,7 +124,7 @@ def save_uploads(field: str = "file", *, user_id: object = None) -> list[StoredU
     :raises UploadRefused: (a 4xx) or :class:`UploadsUnavailable` (503), through
         :func:`~flask_bastion.refusal.refuse`.
     """
-    app, component = _component()
+    app, component = current_uploads()
     if request.mimetype != "multipart/form-data":
         refuse(UploadTypeRefused(REASON_NOT_MULTIPART))
     try:
@@ -317,141 +305,3 @@ def _write(source: t.BinaryIO, path: Path, name: str, *, encrypt: bool) -> int:
             os.unlink(tmp)
         raise
     return size
-
-
-def _path(component: Uploads, name: str) -> Path:
-    if not _STORED_NAME.fullmatch(name):
-        raise ValueError("not a stored upload name")
-    return component.folder / name
-
-
-def open_upload(name: str) -> t.BinaryIO:
-    """A readable binary file of the stored upload ``name`` (decrypted as it is read).
-
-    :raises ValueError: for a name :func:`save_uploads` never makes.
-    :raises FileNotFoundError: when it is gone.
-    :raises ~flask_bastion.exceptions.UnreadableValue: (a :class:`DecryptionFailed`)
-        when it was moved, changed or its key is gone; reported with the
-        ``decryption_failed`` signal and a security log line naming the stored file.
-    """
-    _app, component = _component()
-    src = _path(component, name).open("rb")
-    if not component.config.encrypt:
-        return t.cast(t.BinaryIO, src)
-    try:
-        reader = DecryptingReader(src, context=stored_context(name))
-    except DecryptionFailed:
-        # Moved over another name, changed, or its key left the ring: the operator
-        # must hear of it (signal, security log), the user sees the safe 500 page.
-        src.close()
-        raise report_unreadable_at(UNREADABLE_PLACE, "file", name) from None
-    except BaseException:
-        src.close()
-        raise
-    return t.cast(t.BinaryIO, _Owning(reader, src, name))
-
-
-#: The ``table`` an unreadable stored file is reported under (its ``row_id`` is the
-#: stored name).
-UNREADABLE_PLACE = "uploads"
-
-
-class _Owning(io.BufferedReader):
-    """A buffered reader of decrypted content that closes the stored file with itself,
-    and reports a chunk that fails (a file cut short or changed further on)."""
-
-    def __init__(self, reader: DecryptingReader, src: t.BinaryIO, name: str) -> None:
-        super().__init__(reader, buffer_size=reader.chunk_size)
-        self._src = src
-        self._name = name
-
-    def read(self, size: int | None = -1, /) -> bytes:
-        try:
-            return super().read(size)
-        except DecryptionFailed:
-            raise report_unreadable_at(UNREADABLE_PLACE, "file", self._name) from None
-
-    def close(self) -> None:
-        try:
-            super().close()
-        finally:
-            self._src.close()
-
-
-#: Headers of every download: never rendered, never sniffed, never cached by others.
-DOWNLOAD_HEADERS = {
-    "X-Content-Type-Options": "nosniff",
-    "Content-Security-Policy": "sandbox; default-src 'none'",
-    "Cache-Control": "private, no-store",
-    "Cross-Origin-Resource-Policy": "same-origin",
-}
-
-
-def _download_name(name: str) -> str:
-    """``name`` fit for ``Content-Disposition``: each control, format or line-separator
-    character and each ``/`` or ``\\`` becomes ``_``; ``download`` when nothing is left.
-
-    :func:`save_uploads` refuses such names, but a name can reach a download from
-    elsewhere (an import, an older version, a database edit): a line break would be a
-    500 (werkzeug refuses it in a header), a right-to-left override would make
-    ``a\\u202egnp.exe`` show as ``aexe.png``, and a path would name a folder.
-    """
-    refused = [char in "/\\" or unicodedata.category(char) in REFUSED_CATEGORIES for char in name]
-    if all(bad or char.isspace() for char, bad in zip(name, refused, strict=True)):
-        return "download"
-    return "".join("_" if bad else char for char, bad in zip(name, refused, strict=True)).strip()
-
-
-def send_upload(name: str, *, content_type: str, download_name: str) -> Response:
-    """A response that downloads the stored upload ``name``: ``Content-Disposition:
-    attachment`` with ``download_name``, the stored ``content_type``, ``nosniff`` and
-    ``Content-Security-Policy: sandbox; default-src 'none'``, so the file is never shown
-    as a page of this origin.
-
-    ``download_name`` goes through :func:`_download_name`.
-
-    :raises NotFound: when the file is gone (a 404, as for a missing row).
-    :raises ValueError, DecryptionFailed: as :func:`open_upload`.
-    """
-    try:
-        stream = open_upload(name)
-    except FileNotFoundError:
-        raise NotFound() from None
-    response = send_file(
-        stream,
-        mimetype=content_type,
-        as_attachment=True,
-        download_name=_download_name(download_name),
-        conditional=False,
-        etag=False,
-        max_age=0,
-    )
-    response.headers.update(DOWNLOAD_HEADERS)
-    return response
-
-
-def delete_upload(name: str) -> None:
-    """Remove the stored upload ``name`` and give its bytes back to the quota of the
-    user it was saved for. A file already gone is no error.
-
-    :raises ValueError: for a name :func:`save_uploads` never makes.
-    """
-    _app, component = _component()
-    path = _path(component, name)
-    try:
-        size = path.stat().st_size
-        path.unlink()
-    except FileNotFoundError:
-        return
-    if component.config.quota:
-        component.quota().release(name.partition("/")[0], size)
-
-
-def forget_user(user_id: object) -> None:
-    """Remove every file stored for ``user_id`` and its quota counter (the account is
-    deleted)."""
-    _app, component = _component()
-    key = user_folder(str(user_id))
-    shutil.rmtree(component.folder / key, ignore_errors=True)
-    if component.config.quota:
-        component.quota().forget(key)
