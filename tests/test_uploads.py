@@ -355,3 +355,16 @@ def test_bad_clamd_url_refused(url: str) -> None:
 
     with pytest.raises(ConfigurationError, match="BASTION_UPLOADS_CLAMD_URL"):
         make_app(BASTION_UPLOADS_CLAMD_URL=url)
+
+
+def test_quota_needs_sqlite_or_postgresql(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The quota counters refuse another database, naming BASTION_UPLOADS_URL: their
+    reservation is an upsert only SQLite and PostgreSQL spell that way."""
+    from flask_bastion.exceptions import ConfigurationError
+    from flask_bastion.stores.sql import SQLDatabase
+    from flask_bastion.uploads.quota import Quota
+
+    database = SQLDatabase("sqlite://")
+    monkeypatch.setattr(database.engine.dialect, "name", "mysql")
+    with pytest.raises(ConfigurationError, match="BASTION_UPLOADS_URL: the quota counters need"):
+        Quota(database, "bastion_upload_quota")

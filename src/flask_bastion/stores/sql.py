@@ -25,7 +25,7 @@ from collections.abc import Iterator
 import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
-from ..exceptions import StoreError
+from ..exceptions import ConfigurationError, StoreError
 
 #: Seconds the client waits beyond ``statement_timeout`` before it cuts a connection
 #: itself: the server's own cancellation, which keeps the connection usable, comes first.
@@ -254,3 +254,40 @@ class SQLDatabase:
             return
         with _watchdog().limit(fileno(), self.deadline) as entry:
             yield entry
+
+
+class UpsertTables:
+    """Base of the stores that count in SQL tables with atomic ``INSERT ... ON CONFLICT``
+    statements (the sign-in counters, the upload quota): the dialect's ``insert``, the
+    tables' metadata (created on first use) and the one way their statements run. Only
+    SQLite and PostgreSQL spell the upsert so.
+
+    :param database: the shared database.
+    :param key: the configuration key that chose the database, named in the error.
+    :param needs: the error message's start, ``"the quota counters need"``.
+    :raises ConfigurationError: for a database other than SQLite or PostgreSQL.
+    """
+
+    def __init__(self, database: SQLDatabase, *, key: str, needs: str) -> None:
+        dialect = database.engine.dialect.name
+        insert: t.Callable[[sa.Table], t.Any]
+        if dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as insert_pg
+
+            insert = insert_pg
+        elif dialect == "sqlite":
+            from sqlalchemy.dialects.sqlite import insert as insert_sqlite
+
+            insert = insert_sqlite
+        else:
+            raise ConfigurationError(key, f"{needs} SQLite or PostgreSQL, not {dialect}.")
+        self._insert = insert
+        self.database = database
+        self._metadata = sa.MetaData()
+
+    def _run(self, statement: t.Any) -> sa.CursorResult[t.Any]:
+        # The row count is kept before the connection goes back to the pool (an upsert's
+        # is lost otherwise on PostgreSQL). Writes return no rows: SQLite holds its write
+        # lock until a statement's rows are all read.
+        options = statement.execution_options(preserve_rowcount=True)
+        return self.database.run(options, tables=self._metadata)

@@ -8,15 +8,12 @@ as many succeed as fit. A failed upload gives its reservation back.
 
 from __future__ import annotations
 
-import typing as t
-
 import sqlalchemy as sa
 
-from ..exceptions import ConfigurationError
-from ..stores.sql import SQLDatabase
+from ..stores.sql import SQLDatabase, UpsertTables
 
 
-class Quota:
+class Quota(UpsertTables):
     """Bytes used per user key, in ``table_name``, created on first use.
 
     :raises ConfigurationError: for a database other than SQLite or PostgreSQL, whose
@@ -24,29 +21,13 @@ class Quota:
     """
 
     def __init__(self, database: SQLDatabase, table_name: str) -> None:
-        dialect = database.engine.dialect.name
-        if dialect == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert
-        elif dialect == "sqlite":
-            from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]
-        else:
-            raise ConfigurationError(
-                "BASTION_UPLOADS_URL",
-                f"the quota counters need SQLite or PostgreSQL, not {dialect}.",
-            )
-        self._insert = insert
-        self.database = database
-        self._metadata = sa.MetaData()
+        super().__init__(database, key="BASTION_UPLOADS_URL", needs="the quota counters need")
         self.table = sa.Table(
             table_name,
             self._metadata,
             sa.Column("user_key", sa.String(64), primary_key=True),
             sa.Column("used", sa.BigInteger, nullable=False),
         )
-
-    def _run(self, statement: t.Any) -> sa.CursorResult[t.Any]:
-        options = statement.execution_options(preserve_rowcount=True)
-        return self.database.run(options, tables=self._metadata)
 
     def used(self, key: str) -> int:
         """Bytes reserved by ``key``.

@@ -7,16 +7,11 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 
-from ...exceptions import ConfigurationError
-from ...stores.sql import SQLDatabase
-
-if t.TYPE_CHECKING:
-    pass
-
+from ...stores.sql import SQLDatabase, UpsertTables
 from .base import Counter
 
 
-class SQLCounters:
+class SQLCounters(UpsertTables):
     """Counters in two SQL tables: ``table_name`` (one row per counter) and
     ``table_name + "_seen"`` (the distinct accounts per address), created on first use.
 
@@ -27,24 +22,7 @@ class SQLCounters:
     """
 
     def __init__(self, database: SQLDatabase, table_name: str = "bastion_login_counters") -> None:
-        dialect = database.engine.dialect.name
-        insert: t.Callable[[sa.Table], t.Any]
-        if dialect == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert as insert_pg
-
-            insert = insert_pg
-        elif dialect == "sqlite":
-            from sqlalchemy.dialects.sqlite import insert as insert_sqlite
-
-            insert = insert_sqlite
-        else:
-            raise ConfigurationError(
-                "BASTION_LOCKOUT_URL",
-                f"the sql lockout store needs SQLite or PostgreSQL, not {dialect}.",
-            )
-        self._insert = insert
-        self.database = database
-        self._metadata = sa.MetaData()
+        super().__init__(database, key="BASTION_LOCKOUT_URL", needs="the sql lockout store needs")
         self.table = sa.Table(
             table_name,
             self._metadata,
@@ -61,13 +39,6 @@ class SQLCounters:
             sa.Column("member", sa.String(96), primary_key=True),
             sa.Column("expires", sa.Float, nullable=False, index=True),
         )
-
-    def _run(self, statement: t.Any) -> sa.CursorResult[t.Any]:
-        # The row count is kept before the connection goes back to the pool (an upsert's
-        # is lost otherwise on PostgreSQL). Writes return no rows: SQLite holds its write
-        # lock until a statement's rows are all read.
-        options = statement.execution_options(preserve_rowcount=True)
-        return self.database.run(options, tables=self._metadata)
 
     def get(self, keys: Sequence[str], now: float) -> list[Counter | None]:
         c = self.table.c
