@@ -1,5 +1,7 @@
 """Where Flask-Bastion keeps its state: per application in ``app.extensions["bastion"]``,
-per request on ``g._bastion``, so it never collides with the application's names.
+per request on ``g._bastion``, so it never collides with the application's names; and
+:func:`find_with_vary` and :func:`add_vary`, for the response callbacks that add to
+``Vary``.
 
 A leaf module: it imports nothing else of Flask-Bastion at run time, so every module can
 reach the state without an import cycle.
@@ -133,3 +135,29 @@ def request_state() -> RequestState:
     if state is None:
         state = g._bastion = RequestState()
     return state
+
+
+def find_with_vary(headers: list[tuple[str, str]], name: str) -> tuple[int, int]:
+    """The indexes of the last ``name`` header (given in lower case) and of the last
+    ``Vary`` in a WSGI header list (a response callback's), ``-1`` for one it lacks:
+    one pass for a callback that sets a header of its own and adds to ``Vary``."""
+    found = vary_at = -1
+    for index, (field, _value) in enumerate(headers):
+        lower = field.lower()
+        if lower == name:
+            found = index
+        elif lower == "vary":
+            vary_at = index
+    return found, vary_at
+
+
+def add_vary(headers: list[tuple[str, str]], at: int, field: str) -> None:
+    """Add ``field`` to the ``Vary`` header at index ``at`` of a WSGI header list (from
+    :func:`find_with_vary`), unless it is there already; ``at`` of ``-1``: the list has
+    no ``Vary``, which is appended."""
+    if at < 0:
+        headers.append(("Vary", field))
+    else:
+        name, value = headers[at]
+        if field.lower() not in (part.strip().lower() for part in value.split(",")):
+            headers[at] = (name, f"{value}, {field}")

@@ -9,7 +9,7 @@ unless the view (or an ``after_request`` hook) chose its own ``Cache-Control``.
 
 from __future__ import annotations
 
-from .context import request_state
+from .context import add_vary, find_with_vary, request_state
 
 #: ``Cache-Control`` of a response that depends on the visitor's cookies.
 PRIVATE = "private, no-store"
@@ -34,19 +34,7 @@ def mark_private() -> None:
 def private_headers(status: str, headers: list[tuple[str, str]]) -> None:
     """Add ``Vary: Cookie`` and, when there is no ``Cache-Control``, :data:`PRIVATE` to a
     WSGI header list (a response callback)."""
-    vary_at = -1
-    cached = False
-    for index, (name, _value) in enumerate(headers):
-        lower = name.lower()
-        if lower == "cache-control":
-            cached = True
-        elif lower == "vary":
-            vary_at = index
-    if vary_at < 0:
-        headers.append(("Vary", "Cookie"))
-    else:
-        name, value = headers[vary_at]
-        if "cookie" not in (part.strip().lower() for part in value.split(",")):
-            headers[vary_at] = (name, f"{value}, Cookie")
-    if not cached:
+    cache_at, vary_at = find_with_vary(headers, "cache-control")
+    add_vary(headers, vary_at, "Cookie")
+    if cache_at < 0:
         headers.append(("Cache-Control", PRIVATE))

@@ -47,7 +47,7 @@ from flask import Flask, Request, current_app
 
 from ..components import Stage
 from ..config import BastionConfig
-from ..context import RequestState
+from ..context import RequestState, add_vary, find_with_vary
 from ..exceptions import HotlinkRefused
 from ..markers import View, mark
 from ..origins import OriginList, origin_of, request_origin
@@ -182,20 +182,9 @@ def share_with_partner(status: str, headers: list[tuple[str, str]]) -> None:
     show it on the partner's page; and it says ``Vary: Referer``, so that a shared cache
     that stored this copy hands it to the partner's pages only, never to another site's
     ``<img>`` (which the ``cross-origin`` policy would let the browser show)."""
-    corp_at = vary_at = -1
-    for index, (name, _value) in enumerate(headers):
-        lower = name.lower()
-        if lower == "cross-origin-resource-policy":
-            corp_at = index
-        elif lower == "vary":
-            vary_at = index
+    corp_at, vary_at = find_with_vary(headers, "cross-origin-resource-policy")
     if corp_at < 0:
         headers.append(("Cross-Origin-Resource-Policy", "cross-origin"))
     else:
         headers[corp_at] = (headers[corp_at][0], "cross-origin")
-    if vary_at < 0:
-        headers.append(("Vary", "Referer"))
-    else:
-        name, value = headers[vary_at]
-        if "referer" not in (part.strip().lower() for part in value.split(",")):
-            headers[vary_at] = (name, f"{value}, Referer")
+    add_vary(headers, vary_at, "Referer")
