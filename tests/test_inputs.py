@@ -425,6 +425,53 @@ def test_well_formed_request_is_accepted(
     assert calls == []
 
 
+# -- header sizes of a remembered header set -------------------------------------------
+
+
+def test_header_set_seen_before_is_measured_again(app: Flask, client: t.Any) -> None:
+    """The names of a header set are remembered, never its size: the same names with a
+    value grown past the limit are refused on the next request."""
+    names = {"X-Padding": "a" * 100, "X-Other": "b"}
+    for _ in range(2):
+        assert client.get("/", base_url=HTTPS, headers=names).status_code == 200
+    with received(signals.request_rejected, app) as calls:
+        response = client.get("/", base_url=HTTPS, headers=names | {"X-Padding": "a" * 20_000})
+    assert response.status_code == 431
+    assert [c["reason"] for c in calls] == [HEADERS_TOO_LARGE]
+
+
+def test_header_sets_are_bounded() -> None:
+    """Invented header names fill at most ``_HEADER_SETS`` entries, and names longer than
+    ``_HEADER_SET_NAMES`` are measured without being kept; both are measured exactly."""
+    measure = inputs._HeaderBytes()
+    for n in range(inputs._HEADER_SETS + 10):
+        environ = {"PATH_INFO": "/", f"HTTP_X_{n}": "v" * n}
+        assert measure(environ) == len(f"HTTP_X_{n}") + n
+        assert len(measure._sets) <= inputs._HEADER_SETS
+    measure._sets.clear()
+    long_name = "HTTP_" + "N" * inputs._HEADER_SET_NAMES
+    assert measure({long_name: "v", "HTTP_HOST": "h"}) == len(long_name) + 1 + 9 + 1
+    assert measure._sets == {}
+
+
+@pytest.mark.parametrize(
+    ("environ", "size"),
+    [
+        ({"PATH_INFO": "/", "wsgi.input": io.BytesIO()}, 0),
+        ({"HTTP_HOST": "localhost"}, 9 + 9),
+        ({"HTTP_HOST": "localhost", "SERVER_NAME": "x" * 99, "HTTP_A": "1"}, 9 + 9 + 6 + 1),
+        ({"HTTP_HOST": b"localhost", "HTTP_A": "1"}, 9 + 9 + 6 + 1),
+    ],
+    ids=["no-headers", "one-header", "only-http-keys-count", "bytes-value"],
+)
+def test_header_bytes_counts_http_keys_and_values(environ: dict[str, t.Any], size: int) -> None:
+    """Only ``HTTP_*`` keys and their values count, the first time and from memory; a
+    server handing over bytes (outside PEP 3333) is measured too."""
+    measure = inputs._HeaderBytes()
+    assert measure(environ) == size
+    assert measure(environ) == size
+
+
 # -- bodies that cannot be read --------------------------------------------------------
 
 
