@@ -206,6 +206,59 @@ def test_one_before_request_function_whatever_the_components() -> None:
     assert app.after_request_funcs == {}
 
 
+@dataclass
+class OnlyUnsafe(Recorder):
+    """A recorder with work only for unsafe requests to ``index``."""
+
+    asked: list[tuple[str | None, bool]] = field(default_factory=list)
+
+    def runs_for(self, endpoint: str | None, safe: bool) -> bool:
+        self.asked.append((endpoint, safe))
+        return endpoint == "index" and not safe
+
+
+def test_component_runs_only_where_it_has_work() -> None:
+    """``runs_for`` is asked once per endpoint and kind of method; a component answering
+    False is not called, one without ``runs_for`` is called for every request; methods
+    the route does not take are unrouted, and invented ones add no entries."""
+    calls: list[str] = []
+    picky = OnlyUnsafe("picky", Stage.AUTHORIZE, calls)
+    always = Recorder("always", Stage.AUTHORIZE, calls)
+    app = _app_with(picky, always, BASTION_CSRF_ENABLED=False)
+    client = app.test_client()
+    calls.clear()
+    for _ in range(2):
+        assert client.get("/", base_url=HTTPS).status_code == 200
+    assert calls == ["always", "always"]
+    calls.clear()
+    for method in ("POST", "PURGE", "X-INVENTED"):
+        client.open("/", method=method, base_url=HTTPS)
+    client.get("/missing", base_url=HTTPS)
+    assert calls == ["picky", "always", "always", "always", "always"]
+    assert sorted(picky.asked, key=str) == [
+        ("index", False),
+        ("index", True),
+        (None, False),
+        (None, True),
+    ]
+
+
+def test_builtin_components_skip_views_they_do_not_guard() -> None:
+    """A GET to an unprotected view runs neither the forgery check, nor hotlink
+    protection, nor the proxy request ID without a trusted proxy; a POST runs CSRF."""
+
+    def chain(app: Flask, safe: bool) -> set[str]:
+        with app.app_context():
+            hooks = get_state(app).components.before_chain("index", safe)
+        return {hook.__self__.name for hook in hooks}  # type: ignore[attr-defined]
+
+    app = make_app()
+    assert {"csrf", "hotlink", "errors"}.isdisjoint(chain(app, True))
+    assert {"inputs", "ipfilter", "ratelimit", "sessions", "debugger"} <= chain(app, True)
+    assert "csrf" in chain(app, False)
+    assert "errors" in chain(make_app(BASTION_PROXY_TRUSTED_HOPS=1), True)
+
+
 def test_component_factories_get_the_config() -> None:
     """A factory in components= is called with the application's configuration."""
     made: list[object] = []

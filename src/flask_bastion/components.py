@@ -10,6 +10,12 @@ Every protection is a component: an object with a ``name``, a :class:`Stage` and
     :func:`~flask_bastion.refusal.refuse`, or an HTTPS redirect). Nothing else ends a
     request early: a hook that returns a value (a response meant as a refusal) fails
     the request with a 500 rather than letting the view run.
+``runs_for(endpoint, safe)``
+    whether ``before_request`` has anything to do for requests to ``endpoint`` (``None``
+    when unrouted) with a safe method (``safe``, one of :data:`SAFE_METHODS`) or an
+    unsafe one. Asked once per endpoint and kind of method, in an application context;
+    a component answering ``False`` costs those requests nothing. Without it, the
+    component runs for every request.
 ``view_headers(view, https)``
     the static headers of a view's responses, computed once per view and scheme.
 ``view_policy(view, https)``
@@ -38,6 +44,14 @@ from .exceptions import ConfigurationError
 
 if t.TYPE_CHECKING:
     from .config import BastionConfig
+
+
+#: The methods that change nothing (RFC 9110 section 9.2.1), as the pipeline, the
+#: forgery check and the rate limits count them.
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+#: A bound ``before_request`` method.
+Hook = t.Callable[[Request, RequestState], None]
 
 
 class Stage(enum.IntEnum):
@@ -84,6 +98,15 @@ class BeforeRequest(t.Protocol):
 
     def before_request(self, request: Request, state: RequestState) -> None:
         """Return to let the request go on; raise to end it."""
+
+
+@t.runtime_checkable
+class RunsFor(t.Protocol):
+    """A component whose ``before_request`` has nothing to do for some views."""
+
+    def runs_for(self, endpoint: str | None, safe: bool) -> bool:
+        """Whether ``before_request`` runs for requests to ``endpoint`` with a safe
+        (``safe``) or unsafe method."""
 
 
 @t.runtime_checkable
@@ -154,9 +177,20 @@ class Registry:
         """The component names in pipeline order."""
         return [c.name for c in self._components]
 
-    def before_hooks(self) -> tuple[t.Callable[[Request, RequestState], None], ...]:
-        """The bound ``before_request`` methods, in order: composed once, at ``init_app``."""
+    def before_hooks(self) -> tuple[Hook, ...]:
+        """The bound ``before_request`` methods, in order."""
         return tuple(c.before_request for c in self._components if isinstance(c, BeforeRequest))
+
+    def before_chain(self, endpoint: str | None, safe: bool) -> tuple[Hook, ...]:
+        """The bound ``before_request`` methods that run for requests to ``endpoint``
+        with a safe (``safe``) or unsafe method, in order: composed on the first such
+        request and kept by the pipeline."""
+        return tuple(
+            c.before_request
+            for c in self._components
+            if isinstance(c, BeforeRequest)
+            and (not isinstance(c, RunsFor) or c.runs_for(endpoint, safe))
+        )
 
     def header_sources(self) -> Sequence[ViewHeaders]:
         """The components that add static per-view headers, in order."""

@@ -30,7 +30,7 @@ from .config import BastionConfig
 from .context import RequestState, request_state
 from .exceptions import Rejection, UntrustedHost
 from .markers import View, mark
-from .proxy import peer_is_trusted
+from .proxy import ProxyTrust, peer_is_trusted
 from .refusal import report
 
 V = t.TypeVar("V")
@@ -61,6 +61,8 @@ class SafeErrors:
     def __init__(self, config: BastionConfig) -> None:
         self.config = config.errors
         self.request_id_key = "HTTP_" + self.config.request_id_header.upper().replace("-", "_")
+        #: Whether any proxy is trusted, so that its request ID can be taken.
+        self.trusts_proxies = ProxyTrust(config.proxy).enabled
 
     def init_app(self, app: Flask) -> None:
         logs.install(app)  # log lines carry the request ID
@@ -68,6 +70,10 @@ class SafeErrors:
             if "flask_bastion" not in app.blueprints:
                 app.register_blueprint(blueprint)
             app.register_error_handler(HTTPException, self.handle_http_exception)
+
+    def runs_for(self, endpoint: str | None, safe: bool) -> bool:
+        """A request ID is taken only from a trusted proxy: with none, nothing to do."""
+        return self.trusts_proxies
 
     def before_request(self, request: Request, state: RequestState) -> None:
         """Take the request ID from a trusted proxy."""

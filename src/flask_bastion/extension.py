@@ -46,7 +46,7 @@ from flask import Flask, g, has_app_context, has_request_context, request
 
 from .accounts.throttle import LoginThrottling
 from .authz import Authorization
-from .components import Component, Factory, Registry
+from .components import SAFE_METHODS, Component, Factory, Hook, Registry
 from .config import BastionConfig, load_config
 from .content import HotlinkProtection, PrivateContent
 from .context import EXTENSION_KEY, RequestState, get_state, request_state
@@ -305,11 +305,18 @@ class ResponseLayer:
 
 
 def _install_hooks(app: Flask, state: BastionState) -> None:
-    hooks = state.components.before_hooks()
+    before_chain = state.components.before_chain
+    # The hooks with work for each endpoint and kind of method: bounded by the routes.
+    chains: dict[tuple[str | None, bool], tuple[Hook, ...]] = {}
 
     def bastion_before_request() -> None:
         req = request._get_current_object()  # type: ignore[attr-defined]
         g._bastion = current = RequestState()
+        rule = req.url_rule
+        key = (rule.endpoint if rule is not None else None, req.method in SAFE_METHODS)
+        hooks = chains.get(key)
+        if hooks is None:
+            hooks = chains[key] = before_chain(*key)
         for hook in hooks:
             if hook(req, current) is not None:
                 # A component ends a request only by raising. One that returns a

@@ -129,6 +129,10 @@ class HotlinkProtection:
             self._kinds[endpoint] = kind
         return kind
 
+    def runs_for(self, endpoint: str | None, safe: bool) -> bool:
+        """Only the protected endpoints are checked."""
+        return self.protection(current_app, endpoint) != _NOT_PROTECTED
+
     def before_request(self, request: Request, state: RequestState) -> None:
         """Refuse a protected file embedded by another site's page.
 

@@ -46,7 +46,7 @@ import typing as t
 
 from flask import Flask, Request, current_app
 
-from ..components import Stage
+from ..components import SAFE_METHODS, Stage
 from ..config import BastionConfig
 from ..context import RequestState
 from ..markers import View, mark
@@ -98,7 +98,6 @@ REASON_ORIGIN_MISMATCH = "Origin does not match this site's origin."
 REASON_NULL_ORIGIN = "Origin is null (a sandboxed or opaque context)."
 #: The view mark set by :func:`csrf_exempt` (see :mod:`flask_bastion.markers`).
 EXEMPT = "csrf_exempt"
-_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _PASSING_SITES = frozenset({"same-origin", "none"})
 # Authorization schemes a browser attaches by itself once the user has logged in to a
 # challenge (RFC 7617, 7616, 4559): ambient authority, like a cookie.
@@ -144,13 +143,17 @@ class CSRFProtection:
             csrf_token=csrf_token, csrf_field=csrf_field, csrf_meta=csrf_meta
         )
 
+    def runs_for(self, endpoint: str | None, safe: bool) -> bool:
+        """Only unsafe methods can be forged."""
+        return not safe
+
     def before_request(self, request: Request, state: RequestState) -> None:
         """Reject a forged unsafe request.
 
         :raises CSRFError: with one of the ``REASON_*`` constants, unless the view or its
             blueprint is exempt.
         """
-        if request.method in _SAFE_METHODS or state.stateless:
+        if request.method in SAFE_METHODS or state.stateless:
             return
         if not self.enabled:
             return

@@ -13,7 +13,7 @@ from dataclasses import replace
 from flask import Flask, Request, current_app
 
 from .. import signals
-from ..components import Stage
+from ..components import SAFE_METHODS, Stage
 from ..config import BastionConfig
 from ..context import RequestState
 from ..exceptions import RateLimitExceeded, RateLimitStoreUnavailable, StoreError
@@ -62,7 +62,6 @@ AUTH_ENDPOINTS = frozenset(
 #: already counts their attempts per account, with delays and locks, so the account
 #: limit does not count them twice.
 LOCKOUT_ENDPOINTS = frozenset({"bastion_accounts.login", "bastion_accounts.confirm"})
-_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 #: IPv6 addresses whose network is remembered, at most (then the memo starts afresh).
 _V6_MEMO = 4096
 
@@ -151,6 +150,13 @@ class RateLimiting:
 
     # -- the request --------------------------------------------------------------------
 
+    def runs_for(self, endpoint: str | None, safe: bool) -> bool:
+        """Only the views with a limit for the kind of method are counted."""
+        plans = self._plans.get(endpoint)
+        if plans is None:
+            plans = self._plans[endpoint] = self._make_plans(endpoint)
+        return plans[0 if safe else 1] is not None
+
     def before_request(self, request: Request, state: RequestState) -> None:
         """Count the request against its view's limits; refuse it when one is over."""
         rule = request.url_rule
@@ -159,7 +165,7 @@ class RateLimiting:
         if plans is None:
             plans = self._plans[endpoint] = self._make_plans(endpoint)
         environ = request.environ
-        plan = plans[0] if environ["REQUEST_METHOD"] in _SAFE_METHODS else plans[1]
+        plan = plans[0] if environ["REQUEST_METHOD"] in SAFE_METHODS else plans[1]
         if plan is None:
             return
         address = environ.get("REMOTE_ADDR") or ""
