@@ -140,6 +140,32 @@ def test_too_many_files(tmp_path: Path) -> None:
     assert stored_files(tmp_path) == []
 
 
+def test_files_of_a_refused_parse_are_closed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The temporary file of a part read before the parse was refused is closed when
+    the request ends, though werkzeug never handed it to the request; an accepted
+    upload's files are closed too."""
+    from flask_bastion.uploads import component
+
+    made: list[t.Any] = []
+    temporary_file = component.tempfile.TemporaryFile
+
+    def recording() -> t.Any:
+        made.append(temporary_file())
+        return made[-1]
+
+    monkeypatch.setattr(component.tempfile, "TemporaryFile", recording)
+    app = upload_app(tmp_path)
+    response = post(app, [(b"one", "a.txt"), (b"two", "b.txt")], path="/small")
+    assert response.status_code == 413
+    assert len(made) == 1
+    assert made[0].closed
+    assert post(app, (b"one", "a.txt"), path="/small").status_code == 200
+    assert len(made) == 2
+    assert made[1].closed
+
+
 def test_route_extension_allowlist(tmp_path: Path) -> None:
     """A route's own extensions narrow the configured ones."""
     app = upload_app(tmp_path)

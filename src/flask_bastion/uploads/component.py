@@ -19,11 +19,11 @@ import typing as t
 from dataclasses import dataclass
 from pathlib import Path
 
-from flask import Flask, Request, current_app, g
+from flask import Flask, Request, current_app
 
 from ..components import Stage
 from ..config import BastionConfig
-from ..context import RequestState, get_state, request_state
+from ..context import RequestState, get_state
 from ..crypto import FolderRotation, register_rotation
 from ..exceptions import UploadInvalid, UploadTooLarge
 from ..markers import View, mark
@@ -116,17 +116,6 @@ class _LimitedFile:
         return iter(self._file)
 
 
-class _OpenFiles(list[_LimitedFile]):
-    """The temporary files of this request, closed when it ends: a parse that fails
-    midway leaves files werkzeug never hands to the request."""
-
-
-def _close_files(exc: BaseException | None = None) -> None:
-    found = request_state().get(_OpenFiles) if "_bastion" in g else None
-    for file in found or ():
-        file.close()
-
-
 class Uploads:
     """Component: per-route upload limits while the body is read; holds the storage
     folder, the scanner and the quota counters that
@@ -153,7 +142,6 @@ class Uploads:
         """Settle the folder and register its files for ``flask bastion rotate-keys``."""
         folder = self.config.folder or os.path.join(app.instance_path, "uploads")
         self.folder = Path(folder).resolve()
-        app.teardown_request(_close_files)
         if self.config.encrypt:
             rotation = FolderRotation(self.folder, stored_context, f"*{SUFFIX}", place="uploads")
             register_rotation(app, "uploads", rotation)
@@ -192,8 +180,20 @@ class Uploads:
         limits = self.limits(request.endpoint)
         max_size = t.cast(int, limits.max_file_size)
         max_files = t.cast(int, limits.max_files)
-        opened = _OpenFiles()
-        state.put(opened)
+        # The temporary files of this request, closed as Flask closes the request (after
+        # the teardown functions): a parse that fails midway leaves files werkzeug never
+        # hands to the request. Only a multipart request pays for it.
+        opened: list[_LimitedFile] = []
+        close_request = request.close
+
+        def close() -> None:
+            try:
+                close_request()
+            finally:
+                for file in opened:
+                    file.close()
+
+        request.close = close  # type: ignore[method-assign]
 
         def file_stream(
             total_content_length: int | None,
