@@ -23,6 +23,9 @@ _log = logging.getLogger("flask_bastion")
 
 #: Key of the per-application state in ``app.extensions``.
 EXTENSION_KEY = "bastion"
+#: Key of the request's :class:`RequestState` in the WSGI environ, where the response
+#: step finds it without going through Flask's context proxies.
+ENVIRON_KEY = "flask_bastion.state"
 
 T = t.TypeVar("T")
 #: A response callback: ``(status, headers)``; it may append to ``headers``.
@@ -51,10 +54,21 @@ class RequestState:
     nothing at response time.
     """
 
-    __slots__ = ("_callbacks", "_extras", "_nonce", "_request_id", "present", "stateless")
+    __slots__ = (
+        "_callbacks",
+        "_extras",
+        "_nonce",
+        "_request_id",
+        "endpoint",
+        "present",
+        "stateless",
+    )
 
     def __init__(self, request_id: str | None = None) -> None:
         self._request_id = request_id
+        #: The endpoint the request was routed to (``None`` when unrouted), as the
+        #: pipeline found it before the first hook.
+        self.endpoint: str | None = None
         #: Set by the authentication stage when the request proved who it is by itself
         #: (``Authorization: Bearer`` with a personal API token): no cookie session is
         #: created or written for it, and the forgery stage does not apply, because a

@@ -49,7 +49,7 @@ from .authz import Authorization
 from .components import SAFE_METHODS, Component, Factory, Hook, Registry
 from .config import BastionConfig, load_config
 from .content import HotlinkProtection, PrivateContent
-from .context import EXTENSION_KEY, RequestState, get_state, request_state
+from .context import ENVIRON_KEY, EXTENSION_KEY, RequestState, get_state, request_state
 from .cookies import private_headers
 from .crypto import Encryption
 from .csp import ContentSecurityPolicy
@@ -273,20 +273,23 @@ class ResponseLayer:
         from a 304 (RFC 9111 section 4.3.4), and a fresh nonce there would no longer match
         the nonces in the cached page, whose scripts the browser would then block.
         """
-        # Flask's request of this context, not environ["werkzeug.request"]: any Request a
-        # view or a library builds from the same environ replaces that one.
-        rule = request.url_rule if has_request_context() else None
-        plan = self.plan_for(
-            self.app,
-            rule.endpoint if rule is not None else None,
-            environ["wsgi.url_scheme"] == "https",
-        )
+        # The state the pipeline left for this response (taken, so that an environ used
+        # again never carries it to another); without one (a request refused before the
+        # pipeline ran), Flask's request of this context, not environ["werkzeug.request"]:
+        # any Request a view or a library builds from the same environ replaces that one.
+        state: RequestState | None = environ.pop(ENVIRON_KEY, None)
+        if state is not None:
+            endpoint = state.endpoint
+        else:
+            rule = request.url_rule if has_request_context() else None
+            endpoint = rule.endpoint if rule is not None else None
+            state = request_state() if has_app_context() else RequestState()
+        plan = self.plan_for(self.app, endpoint, environ["wsgi.url_scheme"] == "https")
         present = {name.lower() for name, _ in headers}
         if present.isdisjoint(plan.names):
             headers.extend(plan.static)
         else:
             headers.extend(h for h in plan.static if h[0].lower() not in present)
-        state = request_state() if has_app_context() else RequestState()
         if (
             plan.policy is not None
             and self.policy_lower not in present
@@ -311,9 +314,10 @@ def _install_hooks(app: Flask, state: BastionState) -> None:
 
     def bastion_before_request() -> None:
         req = request._get_current_object()  # type: ignore[attr-defined]
-        g._bastion = current = RequestState()
+        g._bastion = req.environ[ENVIRON_KEY] = current = RequestState()
         rule = req.url_rule
-        key = (rule.endpoint if rule is not None else None, req.method in SAFE_METHODS)
+        current.endpoint = endpoint = rule.endpoint if rule is not None else None
+        key = (endpoint, req.method in SAFE_METHODS)
         hooks = chains.get(key)
         if hooks is None:
             hooks = chains[key] = before_chain(*key)
