@@ -66,8 +66,9 @@ class RequestState:
 
     def __init__(self, request_id: str | None = None) -> None:
         self._request_id = request_id
-        #: The endpoint the request was routed to (``None`` when unrouted), as the
-        #: pipeline found it before the first hook.
+        #: The endpoint the request was routed to (``None`` when unrouted), set by the
+        #: pipeline before the first hook: components read it here rather than through
+        #: ``request.endpoint``.
         self.endpoint: str | None = None
         #: Set by the authentication stage when the request proved who it is by itself
         #: (``Authorization: Bearer`` with a personal API token): no cookie session is

@@ -141,9 +141,9 @@ class HotlinkProtection:
         """
         if not self.enabled:
             return
-        kind = self._kinds.get(request.endpoint)
+        kind = self._kinds.get(state.endpoint)
         if kind is None:
-            kind = self.protection(current_app, request.endpoint)
+            kind = self.protection(current_app, state.endpoint)
         if kind == _NOT_PROTECTED:
             return
         environ = request.environ

@@ -84,7 +84,7 @@ class PrivateContent:
 
         :raises SignedURLInvalid: from :func:`~flask_bastion.content.verify_signed_url`.
         """
-        endpoint = request.endpoint
+        endpoint = state.endpoint
         signed = self._signed.get(endpoint)
         if signed is None:
             signed = self._signed[endpoint] = bool(View(current_app, endpoint).get(SIGNED))

@@ -191,9 +191,9 @@ class IPFilter:
         """
         now = self.bans.clock()
         bans = self.bans.current(now)
-        rules = self._rules.get(request.endpoint)
+        rules = self._rules.get(state.endpoint)
         if rules is None:
-            rules = self.rules(current_app, request.endpoint)
+            rules = self.rules(current_app, state.endpoint)
         unrouted = isinstance(request.routing_exception, NotFound)
         if not (bans or self._static or rules is not _NO_RULES or unrouted):
             return  # the common case: nothing is listed or banned

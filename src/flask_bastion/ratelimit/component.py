@@ -159,8 +159,7 @@ class RateLimiting:
 
     def before_request(self, request: Request, state: RequestState) -> None:
         """Count the request against its view's limits; refuse it when one is over."""
-        rule = request.url_rule
-        endpoint = rule.endpoint if rule is not None else None
+        endpoint = state.endpoint
         plans = self._plans.get(endpoint)
         if plans is None:
             plans = self._plans[endpoint] = self._make_plans(endpoint)
