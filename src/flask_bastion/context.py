@@ -9,7 +9,7 @@ reach the state without an import cycle.
 
 from __future__ import annotations
 
-import base64
+import binascii
 import logging
 import secrets
 import typing as t
@@ -109,7 +109,7 @@ class RequestState:
         # them, from separate bytes: 128 bits of nonce, 96 bits of request ID.
         raw = secrets.token_bytes(28)
         if self._nonce is None:
-            self._nonce = base64.b64encode(raw[:16]).decode("ascii")
+            self._nonce = binascii.b2a_base64(raw[:16], newline=False).decode("ascii")
         if self._request_id is None:
             self._request_id = raw[16:].hex()
 

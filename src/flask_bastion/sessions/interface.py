@@ -74,34 +74,42 @@ def hash_id(session_id: str) -> str:
     return hashlib.sha256(session_id.encode("ascii")).hexdigest()
 
 
+def _on_update(session: ServerSession) -> None:
+    session.modified = True
+    session.accessed = True
+
+
 class ServerSession(CallbackDict[str, t.Any], SessionMixin):
-    """``flask.session`` for a server-side session."""
+    """``flask.session`` for a server-side session.
+
+    The flags start as class attributes (most requests leave them all unset, so a new
+    session costs no attribute writes); setting one sets it on the instance.
+    """
+
+    #: The stored record, ``None`` for a session not stored yet.
+    record: SessionRecord | None = None
+    modified = False
+    #: Whether the request read or changed the session, so that its response depends on
+    #: the cookie. Flask 3.1.3 also sets it whenever ``flask.session`` is touched.
+    accessed = False
+    #: Set by :func:`~flask_bastion.sessions.rotate_session`.
+    rotate = False
+    #: Set by :func:`~flask_bastion.sessions.end_session` (logout).
+    ended = False
+    #: The store could not be read: the request must not go on with this session.
+    unavailable = False
+    #: The request carried a cookie that selected no session (stale or forged).
+    stale_cookie = False
+    #: The request authenticated itself (a bearer token): nothing is stored and no cookie
+    #: is set, whatever the request did with the session.
+    stateless = False
 
     def __init__(
         self, initial: dict[str, t.Any] | None = None, record: SessionRecord | None = None
     ) -> None:
-        def on_update(session: ServerSession) -> None:
-            session.modified = True
-            session.accessed = True
-
-        super().__init__(initial, on_update)
-        #: The stored record, ``None`` for a session not stored yet.
-        self.record = record
-        self.modified = False
-        #: Whether the request read or changed the session, so that its response depends
-        #: on the cookie. Flask 3.1.3 also sets it whenever ``flask.session`` is touched.
-        self.accessed = False
-        #: Set by :func:`~flask_bastion.sessions.rotate_session`.
-        self.rotate = False
-        #: Set by :func:`~flask_bastion.sessions.end_session` (logout).
-        self.ended = False
-        #: The store could not be read: the request must not go on with this session.
-        self.unavailable = False
-        #: The request carried a cookie that selected no session (stale or forged).
-        self.stale_cookie = False
-        #: The request authenticated itself (a bearer token): nothing is stored and no
-        #: cookie is set, whatever the request did with the session.
-        self.stateless = False
+        super().__init__(initial, _on_update)
+        if record is not None:
+            self.record = record
 
     @property
     def new(self) -> bool:  # type: ignore[override]
