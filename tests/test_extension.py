@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Flask, g, request
 
 from flask_bastion import Bastion
+from flask_bastion.context import ENVIRON_KEY, request_state
 
 from .conftest import HTTPS, SECRET, make_app
 
@@ -15,7 +16,7 @@ def _ordered_app(calls: list[str]) -> Flask:
 
     @app.before_request
     def app_before_registered_first() -> None:
-        calls.append("app-before")
+        calls.append("app-before:" + str(ENVIRON_KEY in request.environ))
 
     @app.after_request
     def app_after_registered_first(response):  # type: ignore[no-untyped-def]
@@ -24,7 +25,7 @@ def _ordered_app(calls: list[str]) -> Flask:
 
     @app.get("/")
     def index() -> str:
-        calls.append("view:" + str(hasattr(g, "_bastion")))
+        calls.append("view:" + str(ENVIRON_KEY in request.environ))
         return "ok"
 
     Bastion(app)
@@ -35,8 +36,7 @@ def test_bastion_before_hook_runs_before_the_apps() -> None:
     """Bastion's before_request runs first, even for hooks registered before init_app."""
     calls: list[str] = []
     _ordered_app(calls).test_client().get("/", base_url=HTTPS)
-    assert calls[:2] == ["app-before", "view:True"] or calls[0] == "app-before"
-    assert calls.index("app-before") < calls.index("view:True")
+    assert calls[:2] == ["app-before:True", "view:True"]
 
 
 def test_bastion_after_hook_runs_last() -> None:
@@ -69,14 +69,19 @@ def test_hook_positions() -> None:
     assert type(app.wsgi_app.wsgi_app).__name__ == "ResponseLayer"  # type: ignore[attr-defined]
 
 
-def test_request_state_lives_on_g_bastion() -> None:
-    """Per-request data lives on g._bastion only."""
+def test_request_state_lives_in_the_environ() -> None:
+    """Per-request data lives in the environ under one key; ``g`` is left to the
+    application. An application context without a request keeps its own on g."""
     app = make_app()
     with app.test_request_context("/", base_url=HTTPS):
         app.preprocess_request()
-        assert g._bastion.request_id
-        assert not [name for name in vars(g._get_current_object()) if name != "_bastion"]
+        state = request.environ[ENVIRON_KEY]
+        assert state is request_state()
+        assert state.request_id and state.endpoint == "index"
+        assert vars(g._get_current_object()) == {}
         assert request.path == "/"
+    with app.app_context():
+        assert request_state() is request_state() is g._bastion
 
 
 def test_plans_are_cached_per_endpoint_and_scheme() -> None:

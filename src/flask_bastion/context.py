@@ -1,5 +1,7 @@
 """Where Flask-Bastion keeps its state: per application in ``app.extensions["bastion"]``,
-per request on ``g._bastion``, so it never collides with the application's names; and
+per request in the WSGI environ under :data:`ENVIRON_KEY` (on ``g._bastion`` in an
+application context without a request), so it never collides with the application's
+names and is reached without Flask's context proxies; and
 :func:`find_with_vary` and :func:`add_vary`, for the response callbacks that add to
 ``Vary``.
 
@@ -14,7 +16,7 @@ import logging
 import secrets
 import typing as t
 
-from flask import Flask, g
+from flask import Flask, g, has_app_context, has_request_context, request
 
 if t.TYPE_CHECKING:
     from .extension import BastionState
@@ -23,8 +25,8 @@ _log = logging.getLogger("flask_bastion")
 
 #: Key of the per-application state in ``app.extensions``.
 EXTENSION_KEY = "bastion"
-#: Key of the request's :class:`RequestState` in the WSGI environ, where the response
-#: step finds it without going through Flask's context proxies.
+#: Key of the request's :class:`RequestState` in the WSGI environ: the pipeline puts it
+#: there, and the response step finds it without going through Flask's context proxies.
 ENVIRON_KEY = "flask_bastion.state"
 
 T = t.TypeVar("T")
@@ -149,11 +151,26 @@ class RequestState:
 
 def request_state() -> RequestState:
     """The current request's :class:`RequestState`, created if a hook has not run yet
-    (for instance when an error is rendered before ``before_request``)."""
-    state: RequestState | None = g.get("_bastion")
+    (for instance when an error is rendered before ``before_request``); in an
+    application context without a request (a command rendering a template), that
+    context's own."""
+    if has_request_context():
+        environ = request.environ
+        state: RequestState | None = environ.get(ENVIRON_KEY)
+        if state is None:
+            state = environ[ENVIRON_KEY] = RequestState()
+        return state
+    state = g.get("_bastion")
     if state is None:
         state = g._bastion = RequestState()
     return state
+
+
+def current_state() -> RequestState | None:
+    """:func:`request_state` if there is one already, else ``None`` (never makes one)."""
+    if has_request_context():
+        return t.cast("RequestState | None", request.environ.get(ENVIRON_KEY))
+    return g.get("_bastion") if has_app_context() else None
 
 
 def find_with_vary(headers: list[tuple[str, str]], name: str) -> tuple[int, int]:

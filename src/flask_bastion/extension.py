@@ -42,7 +42,7 @@ from __future__ import annotations
 import typing as t
 from collections.abc import Iterable
 
-from flask import Flask, g, has_app_context, has_request_context, request
+from flask import Flask, has_request_context, request
 
 from .accounts.throttle import LoginThrottling
 from .authz import Authorization
@@ -273,17 +273,17 @@ class ResponseLayer:
         from a 304 (RFC 9111 section 4.3.4), and a fresh nonce there would no longer match
         the nonces in the cached page, whose scripts the browser would then block.
         """
-        # The state the pipeline left for this response (taken, so that an environ used
-        # again never carries it to another); without one (a request refused before the
-        # pipeline ran), Flask's request of this context, not environ["werkzeug.request"]:
-        # any Request a view or a library builds from the same environ replaces that one.
-        state: RequestState | None = environ.pop(ENVIRON_KEY, None)
-        if state is not None:
-            endpoint = state.endpoint
-        else:
-            rule = request.url_rule if has_request_context() else None
+        # The state the pipeline left in the environ, with the endpoint it found. Without
+        # one (a request refused before the pipeline ran), or unrouted, Flask's request
+        # of this context, not environ["werkzeug.request"]: any Request a view or a
+        # library builds from the same environ replaces that one.
+        state: RequestState | None = environ.get(ENVIRON_KEY)
+        if state is None:
+            state = request_state() if has_request_context() else RequestState()
+        endpoint = state.endpoint
+        if endpoint is None and has_request_context():
+            rule = request.url_rule
             endpoint = rule.endpoint if rule is not None else None
-            state = request_state() if has_app_context() else RequestState()
         plan = self.plan_for(self.app, endpoint, environ["wsgi.url_scheme"] == "https")
         present = {name.lower() for name, _ in headers}
         if present.isdisjoint(plan.names):
@@ -314,7 +314,7 @@ def _install_hooks(app: Flask, state: BastionState) -> None:
 
     def bastion_before_request() -> None:
         req = request._get_current_object()  # type: ignore[attr-defined]
-        g._bastion = req.environ[ENVIRON_KEY] = current = RequestState()
+        req.environ[ENVIRON_KEY] = current = RequestState()
         rule = req.url_rule
         current.endpoint = endpoint = rule.endpoint if rule is not None else None
         key = (endpoint, req.method in SAFE_METHODS)

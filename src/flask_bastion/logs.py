@@ -21,11 +21,11 @@ import logging
 import re
 import typing as t
 
-from flask import Flask, g, has_app_context
+from flask import Flask
 from flask.logging import default_handler as flask_default_handler
 from flask.logging import wsgi_errors_stream
 
-from .context import RequestState
+from .context import current_state
 
 #: Logger for security events (rejections); later fed to the audit sinks.
 security_log = logging.getLogger("flask_bastion.security")
@@ -302,7 +302,7 @@ class LogFilter(logging.Filter):
     """
 
     def filter(self, record: logging.LogRecord) -> bool:
-        state: RequestState | None = g.get("_bastion") if has_app_context() else None
+        state = current_state()
         if not hasattr(record, "request_id"):
             record.request_id = state.request_id if state is not None else "-"
         if not getattr(record, "_bastion_scrubbed", False):
