@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import threading
 
-from flask import Flask, copy_current_request_context, g, request
+from flask import Flask, copy_current_request_context, g, render_template_string, request
 
-from flask_bastion import Bastion, csp_nonce
+from flask_bastion import Bastion, csp_nonce, no_store
 from flask_bastion.context import ENVIRON_KEY, request_state
 
 from .conftest import HTTPS, SECRET, make_app
@@ -107,6 +107,31 @@ def test_thread_with_the_request_context_shares_its_state() -> None:
     response = app.test_client().get("/threaded", base_url=HTTPS)
     assert f"'nonce-{seen['nonce']}'" in response.headers["Content-Security-Policy"]
     assert seen["request_id"] == response.headers["X-Request-ID"]
+
+
+def test_middleware_handing_flask_a_copy_of_the_environ() -> None:
+    """A WSGI middleware installed before Bastion that gives Flask a copy of the environ
+    (so the pipeline's state is not in the environ the response step sees) still gets
+    the view's own headers, the page's nonce and the request's ID."""
+    app = Flask(__name__)
+    app.config.update(SECRET_KEY=SECRET, TRUSTED_HOSTS=["localhost"])
+    app.config["BASTION_SESSIONS_STORE"] = "memory"
+    inner = app.wsgi_app
+    app.wsgi_app = lambda environ, start: inner(dict(environ), start)  # type: ignore[method-assign]
+    seen: dict[str, str] = {}
+
+    @app.get("/private")
+    @no_store
+    def private() -> str:
+        seen["request_id"] = request_state().request_id
+        return render_template_string('<script nonce="{{ csp_nonce() }}"></script>')
+
+    Bastion(app)
+    response = app.test_client().get("/private", base_url=HTTPS)
+    nonce = response.get_data(as_text=True).split('"')[1]
+    assert f"'nonce-{nonce}'" in response.headers["Content-Security-Policy"]
+    assert response.headers["X-Request-ID"] == seen["request_id"]
+    assert "no-store" in response.headers["Cache-Control"]
 
 
 def test_plans_are_cached_per_endpoint_and_scheme() -> None:
