@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import re
 import typing as t
 
@@ -243,3 +244,27 @@ def test_valid_view_override_is_applied_from_the_validated_value() -> None:
 
     policy = _policy(app.test_client().get("/frame", base_url=HTTPS))
     assert policy["frame-ancestors"] == ["'self'", "https://portal.example.org"]
+
+
+@pytest.mark.parametrize("proxy_id", [None, "edge-0123456789"], ids=["own-id", "proxy-id"])
+def test_nonce_and_request_id_are_separate_secrets(proxy_id: str | None) -> None:
+    """The request ID, which every response shows, shares no bytes with the nonce of
+    the same response; a request ID from a trusted proxy leaves the nonce fresh."""
+    app = make_app(BASTION_PROXY_TRUSTED_HOPS=1)
+    client = app.test_client()
+    headers = {"X-Request-ID": proxy_id} if proxy_id else {}
+    nonces = set()
+    for _ in range(20):
+        response = client.get("/", base_url=HTTPS, headers=headers)
+        nonce = NONCE_RE.search(response.headers["Content-Security-Policy"]).group(1)  # type: ignore[union-attr]
+        raw = base64.b64decode(nonce, validate=True)
+        request_id = response.headers["X-Request-ID"]
+        assert len(raw) == 16
+        if proxy_id is None:
+            assert len(request_id) == 24
+            assert bytes.fromhex(request_id)[:4] not in raw
+            assert raw.hex() not in request_id and request_id not in raw.hex()
+        else:
+            assert request_id == proxy_id
+        nonces.add(nonce)
+    assert len(nonces) == 20

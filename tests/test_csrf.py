@@ -164,6 +164,33 @@ def test_sec_fetch_site_by_method(site: Site, fetch_site: str, passes: bool, met
     assert site.calls == ([method] if allowed else [])
 
 
+def test_every_unsafe_method_is_checked_whatever_the_view_saw_first(site: Site) -> None:
+    """Invented and lower-case unsafe methods are checked like POST on a route that takes
+    them, though the view's first requests were safe ones (which skip the check)."""
+    app = site.app
+
+    @app.route("/dav", methods=["GET", "PROPFIND", "PURGE"])
+    def dav() -> str:
+        site.calls.append(request.method)
+        return "dav"
+
+    client = site.client()
+    cross = {"Sec-Fetch-Site": "cross-site"}
+    for method in ("GET", "HEAD", "OPTIONS"):
+        assert send(client, cross, method=method, path="/dav").status_code == 200
+    site.calls.clear()
+    for method in ("PROPFIND", "purge", "post"):
+        path = "/act" if method == "post" else "/dav"
+        override = {"REQUEST_METHOD": method}
+        response = client.open(path, headers=cross, base_url=HTTPS, environ_overrides=override)
+        assert response.status_code == 403, method
+    assert site.calls == []
+    assert (
+        send(client, {"Sec-Fetch-Site": "same-origin"}, method="PURGE", path="/dav").status_code
+        == 200
+    )
+
+
 @pytest.mark.parametrize("fetch_site", ["same-site", "cross-site"])
 def test_cross_site_reason(site: Site, fetch_site: str) -> None:
     """A cross-origin Sec-Fetch-Site is rejected with REASON_CROSS_ORIGIN."""

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from flask import Flask, g, request
+import threading
 
-from flask_bastion import Bastion
+from flask import Flask, copy_current_request_context, g, render_template_string, request
+
+from flask_bastion import Bastion, csp_nonce, no_store
 from flask_bastion.context import ENVIRON_KEY, request_state
 
 from .conftest import HTTPS, SECRET, make_app
@@ -82,6 +84,54 @@ def test_request_state_lives_in_the_environ() -> None:
         assert request.path == "/"
     with app.app_context():
         assert request_state() is request_state() is g._bastion
+
+
+def test_thread_with_the_request_context_shares_its_state() -> None:
+    """A thread given the request's context (copy_current_request_context) renders the
+    nonce of the response's policy and logs under its request ID."""
+    app = make_app()
+    seen: dict[str, str] = {}
+
+    @app.get("/threaded")
+    def threaded() -> str:
+        @copy_current_request_context
+        def work() -> None:
+            seen["nonce"] = csp_nonce()
+            seen["request_id"] = request_state().request_id
+
+        worker = threading.Thread(target=work)
+        worker.start()
+        worker.join()
+        return "ok"
+
+    response = app.test_client().get("/threaded", base_url=HTTPS)
+    assert f"'nonce-{seen['nonce']}'" in response.headers["Content-Security-Policy"]
+    assert seen["request_id"] == response.headers["X-Request-ID"]
+
+
+def test_middleware_handing_flask_a_copy_of_the_environ() -> None:
+    """A WSGI middleware installed before Bastion that gives Flask a copy of the environ
+    (so the pipeline's state is not in the environ the response step sees) still gets
+    the view's own headers, the page's nonce and the request's ID."""
+    app = Flask(__name__)
+    app.config.update(SECRET_KEY=SECRET, TRUSTED_HOSTS=["localhost"])
+    app.config["BASTION_SESSIONS_STORE"] = "memory"
+    inner = app.wsgi_app
+    app.wsgi_app = lambda environ, start: inner(dict(environ), start)  # type: ignore[method-assign]
+    seen: dict[str, str] = {}
+
+    @app.get("/private")
+    @no_store
+    def private() -> str:
+        seen["request_id"] = request_state().request_id
+        return render_template_string('<script nonce="{{ csp_nonce() }}"></script>')
+
+    Bastion(app)
+    response = app.test_client().get("/private", base_url=HTTPS)
+    nonce = response.get_data(as_text=True).split('"')[1]
+    assert f"'nonce-{nonce}'" in response.headers["Content-Security-Policy"]
+    assert response.headers["X-Request-ID"] == seen["request_id"]
+    assert "no-store" in response.headers["Cache-Control"]
 
 
 def test_plans_are_cached_per_endpoint_and_scheme() -> None:

@@ -76,6 +76,26 @@ def test_ban_applies_at_the_next_request_and_ends_on_time() -> None:
     assert get(app, "198.51.100.7") == 200
 
 
+@pytest.mark.parametrize("method", ["GET", "HEAD", "OPTIONS", "POST", "PURGE"])
+@pytest.mark.parametrize("path", ["/", "/form", "/missing"], ids=["get-only", "form", "unrouted"])
+def test_ban_refuses_every_method_routed_or_not(method: str, path: str) -> None:
+    """A banned address is refused whatever the method (safe, unsafe, invented, or not
+    taken by the route) and whether or not the path is routed."""
+    app = make_app()
+    clocked(app)
+    with app.app_context():
+        ban("198.51.100.7", 600, "scraping")
+    client = app.test_client()
+    banned = client.open(
+        path, method=method, base_url=HTTPS, environ_base={"REMOTE_ADDR": "198.51.100.7"}
+    )
+    assert banned.status_code == 403
+    other = client.open(
+        path, method=method, base_url=HTTPS, environ_base={"REMOTE_ADDR": "198.51.100.8"}
+    )
+    assert other.status_code != 403
+
+
 def test_unban_lifts_at_once_and_lists_are_live_only() -> None:
     """unban() lifts a ban; bans() lists only live ones, soonest to end first."""
     app = make_app()

@@ -575,3 +575,44 @@ def test_many_ipv6_clients_keep_the_memo_bounded() -> None:
     for n in range(component._V6_MEMO + 10):
         hit(client, ip=f"2001:db8:{n:x}::1")
     assert len(get_state(app).component("ratelimit")._v6) <= component._V6_MEMO
+
+
+def test_auth_limits_hold_for_every_unsafe_method_whatever_came_first() -> None:
+    """A view's limits for unsafe requests count invented and lower-case methods too,
+    though the view first saw only safe ones (which it does not count)."""
+    app, _ = limited_app(
+        BASTION_RATELIMIT_DEFAULT=None,
+        BASTION_RATELIMIT_AUTH="2/minute",
+        BASTION_RATELIMIT_AUTH_ACCOUNT=None,
+    )
+
+    @app.route("/dav", methods=["GET", "PROPFIND", "DELETE"])
+    @auth_limited
+    def dav() -> str:
+        return "dav"
+
+    client = app.test_client()
+    for method in ("GET", "HEAD", "OPTIONS", "GET"):
+        assert hit(client, "/dav", method=method).status_code == 200
+    unsafe = [
+        hit(client, "/dav", method="GET", environ_overrides={"REQUEST_METHOD": method})
+        for method in ("PROPFIND", "delete", "propfind")
+    ]
+    assert [r.status_code for r in unsafe] == [200, 200, 429]
+
+
+def test_lower_case_safe_method_is_not_counted_as_a_post() -> None:
+    """A safe method spelled in lower case (werkzeug routes it as the upper-case one) is
+    counted as the safe request it is, as the pipeline and the forgery check take it,
+    never against the authentication limits of form posts."""
+    app, _ = limited_app(BASTION_RATELIMIT_AUTH="1/minute", BASTION_RATELIMIT_AUTH_ACCOUNT=None)
+
+    @app.route("/enter", methods=["GET", "POST"])
+    @auth_limited
+    def enter() -> str:
+        return "enter"
+
+    client = app.test_client()
+    lower = {"REQUEST_METHOD": "get"}
+    assert statuses(client, 3, "/enter", environ_overrides=lower) == [200, 200, 200]
+    assert statuses(client, 1, "/enter", method="POST", ip="192.0.2.11") == [200]

@@ -29,6 +29,7 @@ from flask_bastion.sessions import (
     revoke_session,
     rotate_session,
 )
+from flask_bastion.sessions.interface import ServerSession
 from flask_bastion.sessions.redis_store import RedisStore
 from flask_bastion.sessions.sql_store import SQLStore
 
@@ -220,6 +221,30 @@ def test_rotation_keeps_data_and_kills_old_id(store_config: dict[str, t.Any]) ->
     thief = app.test_client()
     thief.set_cookie(COOKIE, before, domain="localhost")
     assert thief.get("/read", base_url=HTTPS).get_json() == {"data": {}}
+
+
+def test_flags_of_one_session_never_reach_another(store_config: dict[str, t.Any]) -> None:
+    """A login (rotate), a logout (end) and a stale cookie set flags on their own
+    request's session only: the next visitor's session is neither rotated, ended,
+    stored nor marked stale, and a new session object starts with every flag unset."""
+    app = session_app(**store_config)
+    member = login(app, user="carol")
+    kept = cookie_of(member)
+    login(app).post("/logout", base_url=HTTPS)
+    stale = app.test_client()
+    stale.set_cookie(COOKIE, secrets.token_urlsafe(32), domain="localhost")
+    stale.get("/read", base_url=HTTPS)
+    anonymous = app.test_client().get("/read", base_url=HTTPS)
+    assert "Set-Cookie" not in anonymous.headers
+    assert "Clear-Site-Data" not in anonymous.headers
+    response = member.get("/read", base_url=HTTPS)
+    assert response.get_json() == {"data": {"_user_id": "carol"}}
+    assert "Clear-Site-Data" not in response.headers
+    assert cookie_of(member) == kept
+    flags = ("modified", "accessed", "rotate", "ended", "unavailable", "stale_cookie")
+    fresh = ServerSession()
+    assert not any(getattr(fresh, flag) for flag in (*flags, "stateless"))
+    assert fresh.record is None
 
 
 def test_fixation_planted_id_is_worthless_after_login(store_config: dict[str, t.Any]) -> None:

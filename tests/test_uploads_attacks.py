@@ -289,3 +289,26 @@ def test_view_cannot_widen_extensions(tmp_path: Path) -> None:
 
     assert post(app, (zip_of({"a.txt": b"x"}), "a.zip"), path="/zips").status_code == 415
     assert post(app, (b"hello", "a.txt"), path="/zips").status_code == 200
+
+
+@pytest.mark.parametrize("lead", [" ", "\t", " \t "], ids=["space", "tab", "mixed"])
+def test_content_type_with_leading_whitespace_keeps_the_limits(tmp_path: Path, lead: str) -> None:
+    """werkzeug strips spaces and tabs around the media type (an obs-folded header
+    arrives so from its server), so such a body is still parsed as multipart: the
+    route's file size limit holds for it (413), and nothing is stored."""
+    app = upload_app(tmp_path)
+    body = (
+        b'--B\r\nContent-Disposition: form-data; name="file"; filename="big.txt"\r\n'
+        b"Content-Type: text/plain\r\n\r\n" + b"a" * 5000 + b"\r\n--B--\r\n"
+    )
+    with Signals() as seen:
+        response = app.test_client().post(
+            "/small",
+            data=body,
+            content_type=lead + "multipart/form-data; boundary=B",
+            base_url=HTTPS,
+            headers=SAME_ORIGIN,
+        )
+    assert response.status_code == 413
+    assert seen.reasons() == [uploads.REASON_FILE_TOO_LARGE]
+    assert stored_files(tmp_path) == []

@@ -163,10 +163,12 @@ class RateLimiting:
         plans = self._plans.get(endpoint)
         if plans is None:
             plans = self._plans[endpoint] = self._make_plans(endpoint)
-        environ = request.environ
-        plan = plans[0] if environ["REQUEST_METHOD"] in SAFE_METHODS else plans[1]
+        # request.method, upper case, as the pipeline chose this hook by: the raw
+        # REQUEST_METHOD may be "get", which werkzeug routes as a GET.
+        plan = plans[0] if request.method in SAFE_METHODS else plans[1]
         if plan is None:
             return
+        environ = request.environ
         address = environ.get("REMOTE_ADDR") or ""
         if self._exempt_networks and in_networks(address, self._exempt_networks):
             return

@@ -173,9 +173,10 @@ class Uploads:
         """For a multipart request, make werkzeug's parser write each file through a
         :class:`_LimitedFile` of the view's limits."""
         # The raw header, not request.mimetype: most requests have none, and parsing
-        # one costs more than the whole check.
+        # one costs more than the whole check. Spaces and tabs before the media type are
+        # skipped as werkzeug's parser skips them (an obs-folded header starts with one).
         content_type = request.environ.get("CONTENT_TYPE")
-        if not content_type or content_type[:19].lower() != "multipart/form-data":
+        if not content_type or content_type.lstrip(" \t")[:19].lower() != "multipart/form-data":
             return
         limits = self.limits(request.endpoint)
         max_size = t.cast(int, limits.max_file_size)
