@@ -22,6 +22,7 @@ from werkzeug.middleware.shared_data import SharedDataMiddleware
 from flask_bastion import (
     Bastion,
     checks,
+    codescan,
     csrf_exempt,
     hotlink_protected,
     https_exempt,
@@ -53,6 +54,7 @@ from flask_bastion.checks import ipfilter as ipfilter_checks
 from flask_bastion.checks import ratelimit as ratelimit_checks
 from flask_bastion.checks import uploads as upload_checks
 from flask_bastion.checks.workers import worker_processes
+from flask_bastion.codescan import templates as codescan_templates
 from flask_bastion.config import settings
 from flask_bastion.crypto import column_rotations, register_rotation
 from flask_bastion.uploads import accepts_uploads
@@ -110,6 +112,7 @@ NO_SETTING = {
     "bastion.W171": "a line of the application's own code",
     "bastion.W172": "a line of the application's own code",
     "bastion.W173": "a line of the application's own code",
+    "bastion.W174": "the size of the application's own code",
 }
 #: Settings with a danger note that no check reports, and why. Empty: every one is checked,
 #: as docs/checks.md promises; an entry here needs that page changed too.
@@ -146,6 +149,24 @@ def _templates(folder: str) -> Callable[[Flask], None]:
     def patch(app: Flask) -> None:
         app.root_path = str(_INJECTION_CODE)
         app.template_folder = folder
+
+    return patch
+
+
+@pytest.fixture(autouse=True)
+def _scan_limits_restored() -> t.Iterator[None]:
+    """Put back the code checks' file limits a patch (:func:`_template_limit`) lowered."""
+    saved = codescan.MAX_FILES, codescan_templates.MAX_TEMPLATES
+    yield
+    codescan.MAX_FILES, codescan_templates.MAX_TEMPLATES = saved
+
+
+def _template_limit(limit: int) -> Callable[[Flask], None]:
+    """A patch: the clean templates are the application's, and at most ``limit`` are read."""
+
+    def patch(app: Flask) -> None:
+        _templates("clean_templates")(app)
+        codescan_templates.MAX_TEMPLATES = limit
 
     return patch
 
@@ -316,6 +337,7 @@ FIRES = [
         "bastion.W172", {"patch": _code("template_string")}, (), id="W172-template-from-form"
     ),
     pytest.param("bastion.W173", {"patch": _code("sql")}, (), id="W173-sql-f-string"),
+    pytest.param("bastion.W174", {"patch": _template_limit(0)}, (), id="W174-templates-unread"),
     pytest.param("bastion.W017", {"patch": _https_exempt_view}, (), id="W017-https-exempt-view"),
     pytest.param("bastion.W024", {"patch": _csrf_exempt_view}, (), id="W024-csrf-exempt-view"),
     pytest.param("bastion.W043", {"patch": _framed_view}, (), id="W043-framing-allowed"),
@@ -848,6 +870,7 @@ SILENT = [
     pytest.param("bastion.W171", {"patch": _code("clean")}, id="W171-escaped-markup"),
     pytest.param("bastion.W172", {"patch": _code("clean")}, id="W172-constant-templates"),
     pytest.param("bastion.W173", {"patch": _code("clean")}, id="W173-bound-parameters"),
+    pytest.param("bastion.W174", {"patch": _template_limit(1)}, id="W174-all-templates-read"),
     pytest.param(
         "bastion.W017",
         {"patch": _https_exempt_view, "bastion": {"https_redirect": False}},
@@ -1905,3 +1928,63 @@ def test_weakened_blueprint_views_are_each_reported() -> None:
     app.register_blueprint(hooks, url_prefix="/hooks")
     found = {m.obj for m in run_checks(app, deploy=True) if m.id == "bastion.W024"}
     assert found == {"hooks.a", "hooks.b"}
+
+
+@pytest.fixture
+def big_package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> t.Iterator[str]:
+    """An importable package of four modules; the last one (in sorted order) builds SQL
+    from strings, and its templates folder holds three templates, the last with |safe."""
+    monkeypatch.syspath_prepend(str(tmp_path))
+    package = tmp_path / "big_scan_app"
+    (package / "templates").mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    for name in ("a", "b"):
+        (package / f"{name}.py").write_text("X = 1\n")
+        (package / "templates" / f"{name}.html").write_text("{{ x }}\n")
+    (package / "z.py").write_text(
+        "from sqlalchemy import text\ndef f(s, x):\n    s.execute(text(f'{x}'))\n"
+    )
+    (package / "templates" / "z.html").write_text("{{ x|safe }}\n")
+    yield "big_scan_app"
+    for module in [m for m in sys.modules if m.startswith("big_scan_app")]:
+        del sys.modules[module]
+
+
+def test_w174_reports_modules_past_the_limit(
+    big_package: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A package with more modules than MAX_FILES is scanned only that far, and the
+    findings say how many modules were left unread instead of passing silently."""
+    monkeypatch.setattr(codescan, "MAX_FILES", 3)
+    app = build()
+    app.import_name = big_package
+    app.root_path = str(tmp_path / big_package)
+    found = {(m.id, m.obj) for m in run_checks(app, deploy=True)}
+    assert ("bastion.W174", "3 of 4 modules read, 1 not") in found
+    assert "bastion.W173" not in {check_id for check_id, _ in found}  # z.py was not read
+    result = app.test_cli_runner().invoke(args=["bastion", "check", "--deploy"])
+    assert "bastion.W174: (WARNING) 3 of 4 modules read, 1 not: The code checks" in result.output
+    assert result.exit_code == 1
+
+
+def test_w174_reports_templates_past_the_limit(
+    big_package: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Templates past MAX_TEMPLATES are reported as unread, not passed as clean."""
+    monkeypatch.setattr(codescan_templates, "MAX_TEMPLATES", 2)
+    app = build()
+    app.root_path = str(tmp_path / big_package)
+    found = {(m.id, m.obj) for m in run_checks(app, deploy=True)}
+    assert ("bastion.W174", "2 of 3 templates read, 1 not") in found
+    assert "bastion.W170" not in {check_id for check_id, _ in found}  # z.html was not read
+
+
+def test_w174_silent_when_everything_is_read(big_package: str, tmp_path: Path) -> None:
+    """Under the limits every module and template is read: the sinks in the last ones are
+    found and nothing is reported unread."""
+    app = build()
+    app.import_name = big_package
+    app.root_path = str(tmp_path / big_package)
+    found = ids(app)
+    assert {"bastion.W170", "bastion.W173"} <= found
+    assert "bastion.W174" not in found

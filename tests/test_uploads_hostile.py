@@ -3,7 +3,12 @@ the documented 503), a signal is sent, and nothing is stored."""
 
 from __future__ import annotations
 
+import contextlib
 import io
+import socket
+import struct
+import threading
+import time
 import typing as t
 from pathlib import Path
 
@@ -323,3 +328,167 @@ def test_clamd_url_forms() -> None:
     """Only tcp:// and unix:// URLs make a client."""
     with pytest.raises(ValueError, match="tcp://"):
         Clamd("http://127.0.0.1:3310")
+
+
+# -- a clamd that misbehaves: fault injection on a local socket -----------------------------
+
+#: The client timeout of these tests, in seconds: every scan below ends within it.
+FAULT_TIMEOUT = 0.2
+#: A bound far above FAULT_TIMEOUT (a busy CI machine) and far below a hung request.
+HUNG = 3.0
+
+
+def _read_request(conn: socket.socket) -> None:
+    """Read an INSTREAM request up to its terminating zero-length chunk."""
+    data = b""
+    while not data.endswith(struct.pack(">I", 0)):
+        more = conn.recv(65536)
+        if not more:
+            return
+        data += more
+
+
+def _never_answers(conn: socket.socket, stop: threading.Event) -> None:
+    """Read the whole request, then keep reading (nothing comes) until the client leaves."""
+    _read_request(conn)
+    while not stop.is_set() and conn.recv(65536):
+        pass
+
+
+def _closes_mid_answer(reply: bytes) -> t.Callable[[socket.socket, threading.Event], None]:
+    def serve(conn: socket.socket, stop: threading.Event) -> None:
+        _read_request(conn)
+        conn.sendall(reply)
+
+    return serve
+
+
+def _trickles(conn: socket.socket, stop: threading.Event) -> None:
+    """Answer one byte at a time, each well within the timeout, for far longer than it."""
+    _read_request(conn)
+    for _ in range(int(HUNG * 4 / 0.05)):
+        if stop.wait(0.05):  # paces the fault; set when the test ends
+            return
+        try:
+            conn.sendall(b"s")
+        except OSError:
+            return
+
+
+@contextlib.contextmanager
+def fault_clamd(
+    serve: t.Callable[[socket.socket, threading.Event], None],
+) -> t.Iterator[str]:
+    """A TCP server on 127.0.0.1 that accepts connections and answers with ``serve``;
+    yields its ``tcp://`` URL."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.05)
+    stop = threading.Event()
+
+    def run() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                continue
+            with conn:
+                conn.settimeout(HUNG * 4)
+                with contextlib.suppress(OSError):
+                    serve(conn, stop)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    try:
+        yield f"tcp://127.0.0.1:{listener.getsockname()[1]}"
+    finally:
+        stop.set()
+        thread.join(HUNG * 5)
+        listener.close()
+
+
+def _timed_post(app: Flask) -> tuple[t.Any, float]:
+    start = time.monotonic()
+    response = post(app, (b"hello", "a.txt"))
+    return response, time.monotonic() - start
+
+
+@pytest.mark.parametrize(
+    "serve",
+    [
+        pytest.param(_never_answers, id="never-answers"),
+        pytest.param(_trickles, id="trickles-one-byte-at-a-time"),
+        pytest.param(_closes_mid_answer(b"stream: O"), id="closes-mid-answer"),
+        pytest.param(_closes_mid_answer(b"stream: OK"), id="closes-before-the-nul"),
+        pytest.param(_closes_mid_answer(b""), id="closes-without-answer"),
+    ],
+)
+def test_a_clamd_without_a_verdict_is_refused_in_time(
+    tmp_path: Path, serve: t.Callable[[socket.socket, threading.Event], None]
+) -> None:
+    """A clamd that hangs, trickles or closes mid-answer gives no verdict: the upload is
+    refused with 503 within BASTION_UPLOADS_CLAMD_TIMEOUT, signalled, and not stored."""
+    with fault_clamd(serve) as url:
+        app = upload_app(
+            tmp_path, BASTION_UPLOADS_CLAMD_URL=url, BASTION_UPLOADS_CLAMD_TIMEOUT=FAULT_TIMEOUT
+        )
+        with Signals() as seen:
+            response, elapsed = _timed_post(app)
+    assert response.status_code == 503
+    assert response.headers["Retry-After"]
+    assert seen.names() == ["bastion.scan-failed"]
+    assert seen.sent[0][1]["accepted"] is False
+    assert stored_files(tmp_path) == []
+    assert elapsed < HUNG
+
+
+def test_a_hung_clamd_is_reported_as_a_timeout(tmp_path: Path) -> None:
+    """The scan-failed signal names the timeout, and it fires after the timeout, not before."""
+    with fault_clamd(_never_answers) as url:
+        app = upload_app(
+            tmp_path, BASTION_UPLOADS_CLAMD_URL=url, BASTION_UPLOADS_CLAMD_TIMEOUT=FAULT_TIMEOUT
+        )
+        with Signals() as seen:
+            response, elapsed = _timed_post(app)
+    assert response.status_code == 503
+    assert seen.reasons() == ["clamd did not answer in time"]
+    assert FAULT_TIMEOUT <= elapsed < HUNG
+
+
+def test_a_hung_clamd_under_accept_stores_unscanned(tmp_path: Path) -> None:
+    """With BASTION_UPLOADS_SCAN_FAILURE='accept' the timeout stores the file unscanned."""
+    with fault_clamd(_never_answers) as url:
+        app = upload_app(
+            tmp_path,
+            BASTION_UPLOADS_CLAMD_URL=url,
+            BASTION_UPLOADS_CLAMD_TIMEOUT=FAULT_TIMEOUT,
+            BASTION_UPLOADS_SCAN_FAILURE="accept",
+        )
+        with Signals() as seen:
+            response, elapsed = _timed_post(app)
+    assert response.status_code == 200
+    assert response.get_json()[0]["scanned"] is False
+    assert seen.names() == ["bastion.scan-failed", "bastion.upload-stored"]
+    assert elapsed < HUNG
+
+
+def test_the_timeout_bounds_the_whole_scan() -> None:
+    """The deadline is for the whole exchange: with an injected clock that has passed it,
+    a clamd that would answer is not waited for."""
+    ticks = iter([0.0, 0.0, 0.0, 0.0, 5.0])  # start, connect, two sends, then late
+    with fault_clamd(_closes_mid_answer(b"stream: OK\0")) as url:
+        client = Clamd(url, timeout=1, clock=lambda: next(ticks, 5.0))
+        with pytest.raises(uploads.ScanError, match="in time"):
+            client.scan(io.BytesIO(b""))
+        assert Clamd(url, timeout=1).scan(io.BytesIO(b"hello")) is None
+
+
+def test_bad_clamd_timeouts_are_refused() -> None:
+    """BASTION_UPLOADS_CLAMD_TIMEOUT is a number of seconds above 0 and at most 600."""
+    from flask_bastion import ConfigurationError
+
+    from .conftest import make_app
+
+    for value in (0, -1, 601, "soon", True):
+        with pytest.raises(ConfigurationError, match="BASTION_UPLOADS_CLAMD_TIMEOUT"):
+            make_app(BASTION_UPLOADS_CLAMD_TIMEOUT=value)
+    assert make_app(BASTION_UPLOADS_CLAMD_TIMEOUT="0.5")

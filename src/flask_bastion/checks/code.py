@@ -14,14 +14,20 @@ from pathlib import Path
 
 from flask import Flask
 
-from ..codescan import MAX_FILE_BYTES, find
+from .. import codescan
+from ..codescan import MAX_FILE_BYTES, all_application_files, find, templates
 from ..codescan.injection import (
     constant_templates,
     markup_calls,
     sql_from_strings,
     template_from_values,
 )
-from ..codescan.templates import MAX_TEMPLATE_BYTES, application_templates, unescaped
+from ..codescan.templates import (
+    MAX_TEMPLATE_BYTES,
+    all_application_templates,
+    application_templates,
+    unescaped,
+)
 from ..config import BastionConfig
 from .registry import WARNING, CheckMessage, message, register
 
@@ -54,6 +60,14 @@ W173 = message(
     "A value pasted into SQL is SQL injection. Use bound parameters "
     "(text('... WHERE id = :id'), {'id': value}) or SQLAlchemy's expressions.",
     "bastion.W173",
+)
+W174 = message(
+    WARNING,
+    "The code checks stopped at their file limit; the files past it were not read.",
+    "The finding says how many modules or templates were read out of how many; the limits "
+    "(500 modules, 1,000 templates) bound the work in CI and have no setting. Review the "
+    "unread files with another scanner (bandit, semgrep), then silence bastion.W174.",
+    "bastion.W174",
 )
 
 
@@ -98,4 +112,18 @@ def check_sql_from_strings(app: Flask, config: BastionConfig) -> Iterable[CheckM
     return _about(W173, find(app.import_name, sql_from_strings))
 
 
-__all__ = ["MAX_FILE_BYTES", "W170", "W171", "W172", "W173"]
+@register()
+def check_scan_limits(app: Flask, config: BastionConfig) -> Iterable[CheckMessage]:
+    # Read the limits at run time: a test (or an operator's script) may lower them.
+    counts = (
+        ("modules", codescan.MAX_FILES, len(all_application_files(app.import_name))),
+        ("templates", templates.MAX_TEMPLATES, len(all_application_templates(app))),
+    )
+    return [
+        W174.about(f"{limit} of {total} {kind} read, {total - limit} not")
+        for kind, limit, total in counts
+        if total > limit
+    ]
+
+
+__all__ = ["MAX_FILE_BYTES", "W170", "W171", "W172", "W173", "W174"]

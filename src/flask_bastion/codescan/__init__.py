@@ -15,14 +15,22 @@ import typing as t
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-#: A package with more modules than this is scanned only this far (bounded work in CI).
+#: A package with more modules than this is scanned only this far (bounded work in CI);
+#: ``bastion.W174`` reports the modules left unread.
 MAX_FILES = 500
 #: Files larger than this are skipped (generated code, vendored bundles).
 MAX_FILE_BYTES = 1_000_000
 
 
 def application_files(import_name: str) -> list[Path]:
-    """The source files of the application's module, or of its whole package."""
+    """The source files of the application's module, or of its whole package: the first
+    :data:`MAX_FILES` of them (:func:`all_application_files` has the rest)."""
+    return all_application_files(import_name)[:MAX_FILES]
+
+
+def all_application_files(import_name: str) -> list[Path]:
+    """Every source file of the application's module or package (except ``tests/``),
+    sorted: the files the code checks would read without :data:`MAX_FILES`."""
     try:
         spec = importlib.util.find_spec(import_name)
     except (ImportError, ValueError):  # "__main__" or a module that cannot be found
@@ -33,8 +41,7 @@ def application_files(import_name: str) -> list[Path]:
     if spec.submodule_search_locations is None:
         return [origin]
     root = origin.parent
-    files = sorted(p for p in root.rglob("*.py") if "tests" not in p.relative_to(root).parts)
-    return files[:MAX_FILES]
+    return sorted(p for p in root.rglob("*.py") if "tests" not in p.relative_to(root).parts)
 
 
 def _is_off(node: ast.expr) -> bool:

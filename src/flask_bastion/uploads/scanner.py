@@ -9,14 +9,17 @@ daemon, and the file never has to be readable by clamd's user.
 
 Every failure to get a verdict (no daemon, a timeout, an ``ERROR`` line, a reply that is
 not one of these) is :class:`ScanError`; the caller decides what it means
-(``BASTION_UPLOADS_SCAN_FAILURE``). The socket waits at most ``timeout`` seconds for each
-connect, send and receive.
+(``BASTION_UPLOADS_SCAN_FAILURE``). ``timeout`` bounds the whole exchange, not each
+socket operation: a daemon that hangs, or that trickles its answer a byte at a time,
+cannot hold the request longer than that. A reply cut off before its NUL (clamd closed
+the connection mid-answer) is no verdict either, even when what arrived reads ``OK``.
 """
 
 from __future__ import annotations
 
 import socket
 import struct
+import time
 import typing as t
 
 #: Bytes per INSTREAM chunk (clamd's default StreamMaxLength is 25 MiB; each chunk must
@@ -35,12 +38,16 @@ class Clamd:
     """A clamd daemon at ``tcp://host:port`` or ``unix:///path``.
 
     :param url: where clamd listens.
-    :param timeout: seconds for each connect, send and receive.
+    :param timeout: seconds the whole exchange (connect, send, verdict) may take.
+    :param clock: a monotonic clock, in seconds (a seam for tests).
     """
 
-    def __init__(self, url: str, timeout: float = 30) -> None:
+    def __init__(
+        self, url: str, timeout: float = 30, *, clock: t.Callable[[], float] = time.monotonic
+    ) -> None:
         self.url = url
         self.timeout = timeout
+        self._clock = clock
         if url.startswith("unix://"):
             self._family = socket.AF_UNIX
             self._address: t.Any = url[len("unix://") :]
@@ -51,22 +58,23 @@ class Clamd:
         else:
             raise ValueError("expected tcp://host:port or unix:///path")
 
-    def _connect(self) -> socket.socket:
-        sock = socket.socket(self._family, socket.SOCK_STREAM)
-        sock.settimeout(self.timeout)
+    def _connect(self) -> _Deadline:
+        deadline = _Deadline(
+            socket.socket(self._family, socket.SOCK_STREAM), self.timeout, self._clock
+        )
         try:
-            sock.connect(self._address)
+            deadline.before().connect(self._address)
         except OSError:
-            sock.close()
+            deadline.sock.close()
             raise
-        return sock
+        return deadline
 
     def ping(self) -> bool:
         """Whether clamd answers ``PING``."""
         try:
-            with self._connect() as sock:
-                sock.sendall(b"zPING\0")
-                return _reply(sock) == "PONG"
+            with self._connect() as conn:
+                conn.before().sendall(b"zPING\0")
+                return _reply(conn) == "PONG"
         except (OSError, ScanError):
             return False
 
@@ -77,12 +85,12 @@ class Clamd:
         :raises ScanError: when there is no verdict.
         """
         try:
-            with self._connect() as sock:
-                sock.sendall(b"zINSTREAM\0")
+            with self._connect() as conn:
+                conn.before().sendall(b"zINSTREAM\0")
                 while chunk := src.read(CHUNK):
-                    sock.sendall(struct.pack(">I", len(chunk)) + chunk)
-                sock.sendall(struct.pack(">I", 0))
-                reply = _reply(sock)
+                    conn.before().sendall(struct.pack(">I", len(chunk)) + chunk)
+                conn.before().sendall(struct.pack(">I", 0))
+                reply = _reply(conn)
         except TimeoutError:
             raise ScanError("clamd did not answer in time") from None
         except OSError as exc:
@@ -96,13 +104,42 @@ class Clamd:
         raise ScanError("clamd sent an unexpected reply")
 
 
-def _reply(sock: socket.socket) -> str:
-    """One NUL-terminated reply line."""
+class _Deadline:
+    """A socket whose operations share one deadline, ``timeout`` seconds from the start."""
+
+    def __init__(self, sock: socket.socket, timeout: float, clock: t.Callable[[], float]) -> None:
+        self.sock = sock
+        self._clock = clock
+        self._end = clock() + timeout
+
+    def before(self) -> socket.socket:
+        """The socket, with what is left of the deadline as its timeout.
+
+        :raises TimeoutError: when the deadline has passed.
+        """
+        left = self._end - self._clock()
+        if left <= 0:
+            raise TimeoutError
+        self.sock.settimeout(left)
+        return self.sock
+
+    def __enter__(self) -> _Deadline:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.sock.close()
+
+
+def _reply(conn: _Deadline) -> str:
+    """One NUL-terminated reply line.
+
+    :raises ScanError: when the connection closes before the NUL, or the line is too long.
+    """
     data = b""
     while not data.endswith(b"\0"):
-        more = sock.recv(MAX_REPLY)
+        more = conn.before().recv(MAX_REPLY)
         if not more:
-            break
+            raise ScanError("clamd closed the connection mid-answer")
         data += more
         if len(data) > MAX_REPLY:
             raise ScanError("clamd sent an unexpected reply")

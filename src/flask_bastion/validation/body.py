@@ -24,6 +24,7 @@ document whose ``errors`` member maps each field path to its messages, with the
 from __future__ import annotations
 
 import functools
+import inspect
 import json
 import math
 import types
@@ -272,6 +273,9 @@ def validate(
         @validate(NewNote)
         def create(body: NewNote): ...
 
+    An ``async def`` view works the same way (Flask needs ``asgiref`` for those views,
+    ``pip install flask[async]``).
+
     :param max_string: the longest string anywhere in the body, in characters.
     :param max_items: the most members of any object or array.
     :param max_depth: the deepest nesting of objects and arrays.
@@ -284,14 +288,27 @@ def validate(
     bounds = _Bounds(max_string, max_items, max_depth)
     list_fields = _list_fields(query) if query is not None else frozenset()
 
+    def checked(kwargs: dict[str, t.Any]) -> dict[str, t.Any]:
+        if query is not None:
+            kwargs["query"] = _check(query, _load_query(list_fields), bounds)
+        if body is not None:
+            kwargs["body"] = _check(body, _load_body(), bounds)
+        return kwargs
+
     def decorator(view: F) -> F:
+        # Flask awaits a view only when it is a coroutine function: an ``async def`` view
+        # needs an ``async def`` wrapper, or Flask gets a coroutine back as the response.
+        if inspect.iscoroutinefunction(view):
+
+            @functools.wraps(view)
+            async def awaited(*args: t.Any, **kwargs: t.Any) -> t.Any:
+                return await view(*args, **checked(kwargs))
+
+            return t.cast(F, awaited)
+
         @functools.wraps(view)
         def wrapper(*args: t.Any, **kwargs: t.Any) -> t.Any:
-            if query is not None:
-                kwargs["query"] = _check(query, _load_query(list_fields), bounds)
-            if body is not None:
-                kwargs["body"] = _check(body, _load_body(), bounds)
-            return view(*args, **kwargs)
+            return view(*args, **checked(kwargs))
 
         return t.cast(F, wrapper)
 

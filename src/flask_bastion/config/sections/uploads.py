@@ -12,6 +12,7 @@ from ..parsers import (
     int_range,
     non_negative_int,
     optional_str,
+    seconds,
     setting,
     subset,
 )
@@ -116,8 +117,11 @@ class UploadsConfig:
         "unix:///path. None scans nothing (a deploy-check error under the production "
         "profile).",
     )
-    clamd_timeout: int = setting(
-        30, int_range(1, 600), "Seconds to wait for clamd to connect and answer."
+    clamd_timeout: float = setting(
+        30.0,
+        seconds(600),
+        "Seconds the whole scan of one file may take: connecting to clamd, sending the "
+        "file and reading the verdict. Past it the scan has failed (BASTION_UPLOADS_SCAN_FAILURE).",
     )
     scan_failure: str = setting(
         "refuse",
