@@ -121,7 +121,8 @@ ACCEPTS = {
     ),
     "origins": (
         "a list of origins (`https://app.example.org`, no path; `*` stands for one "
-        "subdomain label), or one comma-separated string"
+        "subdomain label, and is refused over a public suffix such as `*.co.uk` or "
+        "`*.github.io`), or one comma-separated string"
     ),
     "csp_policy": (
         "a mapping of directive to a list of sources (a space-separated string is split); "

@@ -1253,12 +1253,6 @@ FIRES.extend(
             id="W152-empty-label",
         ),
         pytest.param(
-            "bastion.W152",
-            {"bastion": {"content_hotlink_allow": ["https://*.example"]}},
-            ("bastion.W151",),
-            id="W152-wildcard-top-level-domain",
-        ),
-        pytest.param(
             "bastion.E153",
             {"SECRET_KEY": SHORT_KEY, "patch": _signed_view},
             ("bastion.W002",),
