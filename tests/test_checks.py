@@ -588,6 +588,18 @@ FIRES = [
         id="W055-strict-dynamic-without-nonce",
     ),
     pytest.param(
+        "bastion.W055",
+        {"bastion": {"csp_policy": {**STRICT_FRAMING, "script-src": "'self' https://*.co.uk"}}},
+        (),
+        id="W055-wildcard-over-icann-suffix",
+    ),
+    pytest.param(
+        "bastion.W055",
+        {"bastion": {"csp_policy": {**STRICT_FRAMING, "script-src": "'self' *.GitHub.io/js/"}}},
+        (),
+        id="W055-wildcard-over-private-suffix",
+    ),
+    pytest.param(
         "bastion.W056",
         {"bastion": {"csp_policy": {"img-src": "'self'", "frame-ancestors": "'none'"}}},
         (),
@@ -1036,6 +1048,18 @@ SILENT = [
             }
         },
         id="W055-exact-hosts-and-subdomain-wildcard",
+    ),
+    pytest.param(
+        "bastion.W055",
+        {
+            "bastion": {
+                "csp_policy": {
+                    **STRICT_FRAMING,
+                    "script-src": "'self' https://*.example.co.uk *.yours.github.io:443",
+                }
+            }
+        },
+        id="W055-wildcard-under-a-public-suffix",
     ),
     pytest.param(
         "bastion.W055",

@@ -94,7 +94,14 @@ def wildcard_public_suffix(origin: str) -> str | None:
     if not wildcard or not scheme:
         return None
     host = rest.partition(":")[0].lower().removesuffix(".")
-    return host if _public_suffix_list().is_public(host) else None
+    return host if is_public_suffix(host) else None
+
+
+def is_public_suffix(host: str) -> bool:
+    """Whether ``host`` is a public suffix, under which anyone can register or publish a
+    site: ``org``, ``co.uk``, ``github.io`` (any case, a trailing dot, an unknown
+    top-level domain such as ``example``), not ``example.co.uk``."""
+    return _public_suffix_list().is_public(host)
 
 
 def request_origin(request: Request) -> str:
