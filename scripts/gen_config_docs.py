@@ -133,8 +133,9 @@ ACCEPTS = {
     ),
     "feature_allowlists": (
         "a mapping of feature to a list of `self`, `*` and origins such as "
-        "`https://maps.example.org` (a space-separated string is split); from the "
-        "environment, a JSON object"
+        "`https://maps.example.org` (a wildcard such as `https://*.example.org` is "
+        "refused over a public suffix such as `*.co.uk`; a space-separated string is "
+        "split); from the environment, a JSON object"
     ),
     "report_url": (
         "`None`, an `http(s)` URL or a path starting with `/`, without spaces, control "

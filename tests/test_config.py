@@ -440,3 +440,22 @@ def test_wildcard_under_a_registrable_domain_is_accepted(key: str) -> None:
         "https://github.io",
     ]
     assert value_of(load_config({key: entries}, {}), key) == tuple(entries)
+
+
+@pytest.mark.parametrize(
+    ("entry", "suffix"),
+    [("https://*.co.uk", "co.uk"), ("https://*.GitHub.io", "github.io")],
+    ids=["icann", "private"],
+)
+def test_permissions_policy_wildcard_over_a_public_suffix_is_refused(
+    entry: str, suffix: str
+) -> None:
+    """A Permissions-Policy allowlist wildcard over a public suffix would hand the
+    feature to any stranger's frame there: refused like a trusted origin."""
+    key = "BASTION_HEADERS_PERMISSIONS_POLICY"
+    with pytest.raises(ConfigurationError) as info:
+        load_config({key: {"camera": ["self", entry]}}, {})
+    assert info.value.key == key
+    assert f"public suffix {suffix};" in info.value.message
+    allowed = {"camera": ("self", "https://*.example.co.uk")}
+    assert value_of(load_config({key: allowed}, {}), key)["camera"] == allowed["camera"]

@@ -210,14 +210,20 @@ def origins(value: object) -> tuple[str, ...]:
     for item in result:
         if not _ORIGIN_RE.fullmatch(item):
             raise Invalid(f"{item!r} is not an origin like 'https://app.example.org'")
-        suffix = wildcard_public_suffix(item)
-        if suffix is not None:
-            raise Invalid(
-                f"{item!r} would trust every site under the public suffix {suffix}; list "
-                f"exact origins, or a wildcard under a domain of your own such as "
-                f"'https://*.example.{suffix}'"
-            )
+        not_over_public_suffix(item)
     return tuple(item.lower() for item in result)
+
+
+def not_over_public_suffix(origin: str) -> str:
+    """``origin``, unless it is a wildcard over a public suffix (``https://*.co.uk``)."""
+    suffix = wildcard_public_suffix(origin)
+    if suffix is not None:
+        raise Invalid(
+            f"{origin!r} would trust every site under the public suffix {suffix}; list "
+            f"exact origins, or a wildcard under a domain of your own such as "
+            f"'https://*.example.{suffix}'"
+        )
+    return origin
 
 
 def identifier(value: object) -> str:
