@@ -121,7 +121,8 @@ ACCEPTS = {
     ),
     "origins": (
         "a list of origins (`https://app.example.org`, no path; `*` stands for one "
-        "subdomain label), or one comma-separated string"
+        "subdomain label, and is refused over a public suffix such as `*.co.uk` or "
+        "`*.github.io`), or one comma-separated string"
     ),
     "csp_policy": (
         "a mapping of directive to a list of sources (a space-separated string is split); "
@@ -132,8 +133,9 @@ ACCEPTS = {
     ),
     "feature_allowlists": (
         "a mapping of feature to a list of `self`, `*` and origins such as "
-        "`https://maps.example.org` (a space-separated string is split); from the "
-        "environment, a JSON object"
+        "`https://maps.example.org` (a wildcard such as `https://*.example.org` is "
+        "refused over a public suffix such as `*.co.uk`; a space-separated string is "
+        "split); from the environment, a JSON object"
     ),
     "report_url": (
         "`None`, an `http(s)` URL or a path starting with `/`, without spaces, control "

@@ -11,7 +11,14 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from flask_bastion import Bastion, get_state, signals, signed_url, signed_url_required
+from flask_bastion import (
+    Bastion,
+    ConfigurationError,
+    get_state,
+    signals,
+    signed_url,
+    signed_url_required,
+)
 from flask_bastion.content import REASON_BAD_SIGNATURE, REASON_MALFORMED
 from flask_bastion.origins import origin_of
 
@@ -222,15 +229,29 @@ def test_partner_copy_is_not_served_from_a_shared_cache_to_others(tmp_path: Path
 
 
 @pytest.mark.parametrize(
-    "entry", ["https://*.example", "https://*.example:8443"], ids=["tld", "tld-with-port"]
+    "entry",
+    ["https://*.example", "https://*.example:8443", "https://*.co.uk", "https://*.github.io"],
+    ids=["tld", "tld-with-port", "icann-suffix", "private-suffix"],
 )
-def test_wildcard_over_a_top_level_domain_admits_no_site(tmp_path: Path, entry: str) -> None:
-    """``https://*.example`` in the partner list would let every site under the top-level
-    domain embed the files; it matches nothing, as bastion.W152 says."""
-    client = content_app(tmp_path, bastion={"content_hotlink_allow": [entry]}).test_client()
-    port = entry.rpartition(":")[2] if entry.count(":") == 2 else ""
-    referer = "https://evil.example" + (f":{port}" if port else "") + "/page"
-    assert get_media(client, "/static/logo.png", **{**IMAGE, "Referer": referer}).status_code == 403
+def test_wildcard_over_a_public_suffix_is_refused(tmp_path: Path, entry: str) -> None:
+    """``https://*.co.uk`` in the partner list would let every site anyone registers
+    under ``co.uk`` (or publishes under ``github.io``) embed the files: the application
+    does not start with it."""
+    with pytest.raises(ConfigurationError) as info:
+        content_app(tmp_path, bastion={"content_hotlink_allow": [entry]})
+    assert info.value.key == "BASTION_CONTENT_HOTLINK_ALLOW"
+    assert "public suffix" in info.value.message
+
+
+def test_wildcard_under_a_public_suffix_admits_only_its_subdomains(tmp_path: Path) -> None:
+    """``https://*.partner.co.uk`` lets the partner's subdomains embed, not a stranger's
+    site elsewhere under ``co.uk``."""
+    allow = ["https://*.partner.co.uk"]
+    client = content_app(tmp_path, bastion={"content_hotlink_allow": allow}).test_client()
+    partner = {**IMAGE, "Referer": "https://cdn.partner.co.uk/page"}
+    stranger = {**IMAGE, "Referer": "https://evil.co.uk/page"}
+    assert get_media(client, "/static/logo.png", **partner).status_code == 200
+    assert get_media(client, "/static/logo.png", **stranger).status_code == 403
 
 
 def test_repeated_fetch_site_headers_fail_closed(tmp_path: Path) -> None:

@@ -610,6 +610,18 @@ FIRES = [
         id="W055-strict-dynamic-without-nonce",
     ),
     pytest.param(
+        "bastion.W055",
+        {"bastion": {"csp_policy": {**STRICT_FRAMING, "script-src": "'self' https://*.co.uk"}}},
+        (),
+        id="W055-wildcard-over-icann-suffix",
+    ),
+    pytest.param(
+        "bastion.W055",
+        {"bastion": {"csp_policy": {**STRICT_FRAMING, "script-src": "'self' *.GitHub.io/js/"}}},
+        (),
+        id="W055-wildcard-over-private-suffix",
+    ),
+    pytest.param(
         "bastion.W056",
         {"bastion": {"csp_policy": {"img-src": "'self'", "frame-ancestors": "'none'"}}},
         (),
@@ -1062,6 +1074,18 @@ SILENT = [
     ),
     pytest.param(
         "bastion.W055",
+        {
+            "bastion": {
+                "csp_policy": {
+                    **STRICT_FRAMING,
+                    "script-src": "'self' https://*.example.co.uk *.yours.github.io:443",
+                }
+            }
+        },
+        id="W055-wildcard-under-a-public-suffix",
+    ),
+    pytest.param(
+        "bastion.W055",
         {"bastion": {"csp_policy": {**STRICT_SCRIPTS, "img-src": "* data: https:"}}},
         id="W055-any-host-for-images-only",
     ),
@@ -1274,12 +1298,6 @@ FIRES.extend(
             {"bastion": {"content_hotlink_allow": ["https://partner..example"]}},
             (),
             id="W152-empty-label",
-        ),
-        pytest.param(
-            "bastion.W152",
-            {"bastion": {"content_hotlink_allow": ["https://*.example"]}},
-            ("bastion.W151",),
-            id="W152-wildcard-top-level-domain",
         ),
         pytest.param(
             "bastion.E153",

@@ -391,3 +391,71 @@ def test_request_id_header_of_its_own_is_sent() -> None:
     response = app.test_client().get("/", base_url=HTTPS)
     assert len(response.headers["X-Correlation-ID"]) == 24
     assert "X-Request-ID" not in response.headers
+
+
+ORIGIN_KEYS = ["BASTION_CSRF_TRUSTED_ORIGINS", "BASTION_CONTENT_HOTLINK_ALLOW"]
+
+
+@pytest.mark.parametrize("key", ORIGIN_KEYS, ids=["csrf", "hotlink"])
+@pytest.mark.parametrize(
+    ("entry", "suffix"),
+    [
+        pytest.param("https://*.co.uk", "co.uk", id="icann-co-uk"),
+        pytest.param("https://*.com.au", "com.au", id="icann-com-au"),
+        pytest.param("https://*.github.io", "github.io", id="private-github-io"),
+        pytest.param("https://*.herokuapp.com", "herokuapp.com", id="private-herokuapp"),
+        pytest.param("https://*.CO.UK", "co.uk", id="upper-case"),
+        pytest.param("https://*.Com.Au:8443", "com.au", id="mixed-case-with-port"),
+        pytest.param("https://*.co.uk.", "co.uk", id="trailing-dot"),
+        pytest.param("https://*.xn--55qx5d.cn", "xn--55qx5d.cn", id="punycode-idn"),
+        pytest.param("https://*.XN--55QX5D.CN", "xn--55qx5d.cn", id="punycode-idn-upper"),
+        pytest.param("http://*.org", "org", id="top-level-domain"),
+        pytest.param("https://*.example", "example", id="unknown-top-level-domain"),
+    ],
+)
+def test_wildcard_over_a_public_suffix_is_refused(key: str, entry: str, suffix: str) -> None:
+    """A wildcard origin over a public suffix, which would trust every site anyone can
+    register or publish there, is refused naming the setting and the suffix."""
+    with pytest.raises(ConfigurationError) as info:
+        load_config({key: ["https://admin.example.org", entry]}, {})
+    assert info.value.key == key
+    assert f"would trust every site under the public suffix {suffix};" in info.value.message
+
+
+@pytest.mark.parametrize("key", ORIGIN_KEYS, ids=["csrf", "hotlink"])
+def test_wildcard_over_a_unicode_suffix_is_refused(key: str) -> None:
+    """An internationalised suffix in its own script is no origin a browser sends."""
+    with pytest.raises(ConfigurationError) as info:
+        load_config({key: ["https://*.公司.cn"]}, {})
+    assert info.value.key == key
+
+
+@pytest.mark.parametrize("key", ORIGIN_KEYS, ids=["csrf", "hotlink"])
+def test_wildcard_under_a_registrable_domain_is_accepted(key: str) -> None:
+    """Wildcards under a domain someone owns, and exact origins on any host, load."""
+    entries = [
+        "https://*.example.co.uk",
+        "https://*.yours.github.io",
+        "https://*.partner.example:8443",
+        "https://github.io",
+    ]
+    assert value_of(load_config({key: entries}, {}), key) == tuple(entries)
+
+
+@pytest.mark.parametrize(
+    ("entry", "suffix"),
+    [("https://*.co.uk", "co.uk"), ("https://*.GitHub.io", "github.io")],
+    ids=["icann", "private"],
+)
+def test_permissions_policy_wildcard_over_a_public_suffix_is_refused(
+    entry: str, suffix: str
+) -> None:
+    """A Permissions-Policy allowlist wildcard over a public suffix would hand the
+    feature to any stranger's frame there: refused like a trusted origin."""
+    key = "BASTION_HEADERS_PERMISSIONS_POLICY"
+    with pytest.raises(ConfigurationError) as info:
+        load_config({key: {"camera": ["self", entry]}}, {})
+    assert info.value.key == key
+    assert f"public suffix {suffix};" in info.value.message
+    allowed = {"camera": ("self", "https://*.example.co.uk")}
+    assert value_of(load_config({key: allowed}, {}), key)["camera"] == allowed["camera"]

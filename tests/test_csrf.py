@@ -16,6 +16,7 @@ from flask.views import MethodView
 from werkzeug.test import TestResponse
 
 from flask_bastion import (
+    ConfigurationError,
     CSRFError,
     csrf,
     csrf_exempt,
@@ -332,6 +333,32 @@ def test_trusted_origin_with_sec_fetch_site(fetch_site: str, origin: str, passes
     )
     response = json_send(target.client(), {"Sec-Fetch-Site": fetch_site, "Origin": origin})
     assert reason_of(response) == (None if passes else REASON_CROSS_ORIGIN)
+
+
+@pytest.mark.parametrize(
+    "entry",
+    ["https://*.co.uk", "https://*.com.au", "https://*.github.io", "https://*.CO.UK"],
+    ids=["co-uk", "com-au", "github-io", "upper-case"],
+)
+def test_wildcard_over_a_public_suffix_is_refused(entry: str) -> None:
+    """A trusted wildcard over a public suffix would let any site registered or
+    published under it forge requests: the application does not start with it."""
+    with pytest.raises(ConfigurationError) as info:
+        build(BASTION_CSRF_TRUSTED_ORIGINS=[entry])
+    assert info.value.key == "BASTION_CSRF_TRUSTED_ORIGINS"
+    assert "would trust every site under the public suffix" in info.value.message
+
+
+def test_wildcard_under_a_public_suffix_trusts_only_its_subdomains() -> None:
+    """``https://*.example.co.uk`` trusts its subdomains, not a stranger's site under
+    ``co.uk``."""
+    target = build(BASTION_CSRF_TRUSTED_ORIGINS=["https://*.example.co.uk"])
+    client = target.client()
+    stranger = {"Sec-Fetch-Site": "cross-site", "Origin": "https://evil.co.uk"}
+    assert reason_of(json_send(client, stranger)) == REASON_CROSS_ORIGIN
+    partner = {"Sec-Fetch-Site": "cross-site", "Origin": "https://admin.example.co.uk"}
+    assert reason_of(json_send(client, partner)) is None
+    assert target.calls == ["POST"]
 
 
 def test_cross_site_without_origin_is_not_trusted() -> None:

@@ -9,17 +9,27 @@ host checked against ``TRUSTED_HOSTS`` by Flask when it is set). Lists of truste
 (``BASTION_CSRF_TRUSTED_ORIGINS``, ``BASTION_CONTENT_HOTLINK_ALLOW``) match exactly, or
 with ``*`` as the whole leftmost label: ``https://*.example.org`` matches
 ``https://a.example.org``, not ``https://a.b.example.org`` or ``https://example.org``;
-a ``*`` anywhere else, or over a whole top-level domain (``https://*.org``), never
-matches a real origin.
+a ``*`` anywhere else never matches a real origin.
+
+A wildcard over a public suffix (``https://*.org``, ``https://*.co.uk``,
+``https://*.github.io``) would trust every site that anyone can register or publish
+there. The configuration refuses one, and :class:`OriginList` makes it match nothing.
+Public suffixes come from the Public Suffix List that ``publicsuffixlist`` bundles, both
+its ICANN section (``co.uk``) and its private one (``github.io``, ``herokuapp.com``):
+each name under a private-section suffix belongs to a different customer of that
+hosting service, so a wildcard over one trusts strangers as surely as one over
+``co.uk``. The list is consulted when a list of origins is built, never per request.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 from urllib.parse import urlsplit
 
 from flask import Request, request
+from publicsuffixlist import PublicSuffixList
 
 _DEFAULT_PORTS = {"http": ":80", "https": ":443"}
 _OWN_SITES = frozenset({"same-origin", "none"})
@@ -64,6 +74,36 @@ def from_another_site() -> bool:
     return referer is not None and origin_of(referer) != request_origin(request)
 
 
+@functools.cache
+def _public_suffix_list() -> PublicSuffixList:
+    # Loaded on first use (tens of milliseconds), by configuration code only. Unknown
+    # top-level domains count as public suffixes, as the list's own "*" rule says.
+    return PublicSuffixList(accept_unknown=True, only_icann=False)
+
+
+def wildcard_public_suffix(origin: str) -> str | None:
+    """The public suffix that the wildcard origin ``origin`` spans (``co.uk`` for
+    ``https://*.co.uk``, ``github.io`` for ``https://*.GitHub.io:8443``), or ``None`` for
+    an exact origin or a wildcard under a registrable domain (``https://*.example.co.uk``).
+
+    Case and a trailing dot make no difference: ``*.CO.UK.`` spans ``co.uk`` too.
+    Internationalised suffixes are compared in either spelling (``xn--55qx5d.cn`` is
+    ``公司.cn``).
+    """
+    scheme, wildcard, rest = origin.partition("://*.")
+    if not wildcard or not scheme:
+        return None
+    host = rest.partition(":")[0].lower().removesuffix(".")
+    return host if is_public_suffix(host) else None
+
+
+def is_public_suffix(host: str) -> bool:
+    """Whether ``host`` is a public suffix, under which anyone can register or publish a
+    site: ``org``, ``co.uk``, ``github.io`` (any case, a trailing dot, an unknown
+    top-level domain such as ``example``), not ``example.co.uk``."""
+    return _public_suffix_list().is_public(host)
+
+
 def request_origin(request: Request) -> str:
     """The origin the request was sent to, from the scheme and host that proxy trust
     settled."""
@@ -82,10 +122,11 @@ class OriginList:
         normalised = [normalise_origin(origin) for origin in origins]
         #: The origins compared as strings.
         self.exact = frozenset(origin for origin in normalised if "*" not in origin)
-        #: The origins with ``*`` as the leftmost label, over at least two labels: a
-        #: wildcard over a whole top-level domain (``https://*.org``) would trust every
-        #: site anyone can register there, so it matches nothing (``bastion.W152`` and
-        #: ``bastion.W022`` report it).
+        #: The origins with ``*`` as the leftmost label, under a registrable domain: a
+        #: wildcard over a public suffix (``https://*.org``, ``https://*.co.uk``,
+        #: ``https://*.github.io``) would trust every site anyone can register or publish
+        #: there, so it matches nothing (the configuration refuses one). The Public
+        #: Suffix List is read here, once; matching a request is one regex per pattern.
         self.patterns = tuple(
             re.compile(
                 re.escape(origin[: origin.index("://*.") + 3])
@@ -93,7 +134,7 @@ class OriginList:
                 + re.escape(origin[origin.index("://*.") + 4 :])
             )
             for origin in normalised
-            if "://*." in origin and "." in origin.partition("://*.")[2].partition(":")[0]
+            if "://*." in origin and wildcard_public_suffix(origin) is None
         )
 
     def __contains__(self, origin: object) -> bool:

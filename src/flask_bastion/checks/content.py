@@ -151,9 +151,9 @@ def is_origin(entry: str) -> bool:
             return ipaddress.ip_address(host).version == 6
         except ValueError:
             return False
+    # A wildcard over a public suffix ("*.org", "*.co.uk") never gets here: the
+    # configuration refuses it.
     labels = host.split(".")
     if labels[0] == "*":
         labels = labels[1:]
-        if len(labels) < 2:  # "*.org" would be a whole top-level domain
-            return False
     return all(_LABEL_RE.fullmatch(label) for label in labels)

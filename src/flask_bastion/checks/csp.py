@@ -13,6 +13,7 @@ from ..config import BastionConfig
 from ..context import get_state
 from ..csp import OVERRIDES
 from ..markers import View, marked_views
+from ..origins import is_public_suffix
 from .registry import WARNING, CheckMessage, message, register
 
 W051 = message(
@@ -69,11 +70,9 @@ _ANY_HOST_SOURCES = frozenset({"http:", "https:", "data:"})
 #: How nonce and hash sources start; "'nonce'" is the placeholder for the response's nonce.
 _NONCE_OR_HASH = ("'nonce", "'sha256-", "'sha384-", "'sha512-")
 #: ``*`` as the host of a source (``*``, ``https://*``, ``*:443``), or a wildcard over a
-#: whole top-level domain (``*.com``), where anyone can register a host. (A wildcard over
-#: a two-label public suffix such as ``*.co.uk`` is as open; telling those apart needs the
-#: Public Suffix List, which the check does not ship.)
-_ANY_HOST_RE = re.compile(
-    r"(?:[a-z][a-z0-9+.-]*://)?\*(?:\.[a-z0-9-]+\.?)?(?::[0-9*]+)?(?:/.*)?", re.I
+#: host (``*.com``, ``*.co.uk``, ``*.github.io``): the group is the host after ``*.``.
+_WILDCARD_HOST_RE = re.compile(
+    r"(?:[a-z][a-z0-9+.-]*://)?\*(?:\.([a-z0-9.-]+))?(?::[0-9*]+)?(?:/.*)?", re.I
 )
 
 
@@ -147,9 +146,18 @@ def _any_host(policy: Policy) -> bool:
         # scheme sources; those are the fallback for older browsers in the strict CSP.
         if "'strict-dynamic'" in sources and _has_nonce_or_hash(sources):
             continue
-        if any(s.lower() in _ANY_HOST_SOURCES or _ANY_HOST_RE.fullmatch(s) for s in sources):
+        if any(_any_host_source(s) for s in sources):
             return True
     return False
+
+
+def _any_host_source(source: str) -> bool:
+    """Whether ``source`` admits hosts anyone can set up: a scheme source, ``*``, or a
+    wildcard over a public suffix (``*.com``, ``*.co.uk``, ``*.github.io``)."""
+    if source.lower() in _ANY_HOST_SOURCES:
+        return True
+    match = _WILDCARD_HOST_RE.fullmatch(source)
+    return match is not None and (match[1] is None or is_public_suffix(match[1]))
 
 
 def _unrestricted(policy: Policy) -> bool:

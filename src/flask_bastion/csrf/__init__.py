@@ -33,7 +33,8 @@ their own (a bearer token) and carrying no ambient credential are not subject to
 check: a forged request could only carry the attacker's own credentials. Trusted origins
 (``BASTION_CSRF_TRUSTED_ORIGINS``) match exactly, or with ``*`` as the whole leftmost
 label (``https://*.example.org`` matches ``https://a.example.org``, not
-``https://a.b.example.org`` or ``https://example.org``).
+``https://a.b.example.org`` or ``https://example.org``); a wildcard over a public
+suffix (``https://*.co.uk``) is refused by the configuration and matches nothing.
 
 The synchronizer tokens (masked per response, and bound to a cookie for a visitor
 without a session) are in :mod:`flask_bastion.csrf.tokens`. See ``docs/csrf.md`` for the

@@ -9,6 +9,8 @@ import typing as t
 from collections.abc import Callable, Mapping
 from dataclasses import field
 
+from ...origins import wildcard_public_suffix
+
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -201,12 +203,27 @@ def response_header(value: object) -> str:
 
 def origins(value: object) -> tuple[str, ...]:
     """Origins such as ``https://app.example.org`` (scheme, host, optional port; no path).
-    A ``*`` label (``https://*.example.org``) matches any one subdomain level."""
+    A ``*`` label (``https://*.example.org``) matches any one subdomain level, and is
+    refused over a public suffix (``https://*.co.uk``, ``https://*.github.io``), where
+    anyone can register or publish a site (:mod:`flask_bastion.origins`)."""
     result = string_tuple(value)
     for item in result:
         if not _ORIGIN_RE.fullmatch(item):
             raise Invalid(f"{item!r} is not an origin like 'https://app.example.org'")
+        not_over_public_suffix(item)
     return tuple(item.lower() for item in result)
+
+
+def not_over_public_suffix(origin: str) -> str:
+    """``origin``, unless it is a wildcard over a public suffix (``https://*.co.uk``)."""
+    suffix = wildcard_public_suffix(origin)
+    if suffix is not None:
+        raise Invalid(
+            f"{origin!r} would trust every site under the public suffix {suffix}; list "
+            f"exact origins, or a wildcard under a domain of your own such as "
+            f"'https://*.example.{suffix}'"
+        )
+    return origin
 
 
 def identifier(value: object) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-from .basic import Invalid, string_tuple
+from .basic import Invalid, not_over_public_suffix, string_tuple
 
 _ASCII_WHITESPACE_RE = re.compile(r"[\t\n\f\r ]+")
 _CSP_DIRECTIVE_RE = re.compile(r"[A-Za-z0-9-]+")
@@ -98,7 +98,8 @@ def csp_policy(value: object) -> dict[str, tuple[str, ...]]:
 
 
 def feature_allowlists(value: object) -> dict[str, tuple[str, ...]]:
-    """A Permissions-Policy as feature -> allowlist of ``self``, ``*`` and origins."""
+    """A Permissions-Policy as feature -> allowlist of ``self``, ``*`` and origins; an
+    origin may be a wildcard (``https://*.example.org``), not over a public suffix."""
     policy = _named_lists(value, _FEATURE_RE, "Permissions-Policy feature")
     for feature, allowlist in policy.items():
         for item in allowlist:
@@ -107,6 +108,7 @@ def feature_allowlists(value: object) -> dict[str, tuple[str, ...]]:
                     f"{item!r} in {feature} is not self, * or an origin such as "
                     "'https://maps.example.org' (an empty list denies the feature)"
                 )
+            not_over_public_suffix(item)
     return policy
 
 
