@@ -101,6 +101,21 @@ def add_routes(app: Flask) -> None:
     def purge() -> t.Any:
         return "purged"
 
+    @app.get("/async/admin")
+    @roles_required("admin")
+    async def admin_async() -> t.Any:
+        return "admin area"
+
+    @app.get("/async/editor")
+    @roles_accepted("editor", "admin")
+    async def editor_async() -> t.Any:
+        return "editor area"
+
+    @app.get("/async/purge")
+    @permission_required("notes:delete")
+    async def purge_async() -> t.Any:
+        return "purged"
+
     @app.get("/notes/<int:note_id>")
     def note(note_id: int) -> t.Any:
         return get_or_404(Note, note_id, request.args.get("action", "read")).title
@@ -497,6 +512,72 @@ def test_403_is_logged_and_signalled_with_the_endpoint(
     ]
     [line] = [r for r in caplog.records if getattr(r, "event", None) == "authz.denied"]
     assert (line.endpoint, line.status, line.user_id) == ("admin", 403, user_id)  # type: ignore[attr-defined]
+
+
+ASYNC_TWINS = pytest.mark.parametrize(
+    ("path", "reason", "role", "text"),
+    [
+        ("/admin", REASON_ROLE, "admin", "admin area"),
+        ("/editor", REASON_ROLE, "editor", "editor area"),
+        ("/purge", REASON_PERMISSION, "admin", "purged"),
+    ],
+    ids=["roles_required", "roles_accepted", "permission_required"],
+)
+
+
+@ASYNC_TWINS
+def test_an_async_view_is_awaited_for_a_user_with_the_grant(
+    site: Site, path: str, reason: str, role: str, text: str
+) -> None:
+    """A user holding the role or permission gets the ``async def`` view's response."""
+    site.user("ann@example.com")
+    grant(site, "ann@example.com", role)
+    client = site.client()
+    site.login(client, "ann@example.com")
+    response = client.get(f"{BASE}/async{path}")
+    assert response.status_code == 200
+    assert response.get_data(as_text=True) == text
+
+
+@ASYNC_TWINS
+@pytest.mark.parametrize("headers", [{}, JSON], ids=["browser", "json"])
+def test_an_async_view_sends_anonymous_visitors_to_sign_in(
+    site: Site, path: str, reason: str, role: str, text: str, headers: dict[str, str]
+) -> None:
+    """An anonymous browser is sent to sign in and a JSON client gets 401, as from a sync
+    view, and the async view never runs."""
+    client = site.client()
+    sync = client.get(BASE + path, headers=headers)
+    async_ = client.get(f"{BASE}/async{path}", headers=headers)
+    assert async_.status_code == sync.status_code == (401 if headers else 303)
+    if headers:
+        assert async_.mimetype == "application/problem+json"
+        assert async_.json["detail"] == sync.json["detail"]
+    else:
+        assert async_.location == f"/login?next=/async{path}"
+
+
+@ASYNC_TWINS
+def test_an_async_view_refuses_a_user_without_the_grant_as_a_sync_view_does(
+    site: Site, caplog: pytest.LogCaptureFixture, path: str, reason: str, role: str, text: str
+) -> None:
+    """A user lacking the role or permission gets the same 403, access_denied signal and
+    authz.denied line from an async view as from a sync one."""
+    client = site.user("ann@example.com")
+    seen: list[dict[str, t.Any]] = []
+    with (
+        signals.access_denied.connected_to(lambda app, **kw: seen.append(kw), site.app),
+        caplog.at_level(logging.INFO, "flask_bastion.security"),
+    ):
+        sync = client.get(BASE + path, headers=JSON)
+        async_ = client.get(f"{BASE}/async{path}", headers=JSON)
+    assert async_.status_code == sync.status_code == 403
+    assert async_.json["detail"] == sync.json["detail"] == reason
+    endpoint = path.strip("/")
+    assert [kw.pop("endpoint") for kw in seen] == [endpoint, f"{endpoint}_async"]
+    assert seen[0] == seen[1]
+    lines = [r for r in caplog.records if getattr(r, "event", None) == "authz.denied"]
+    assert [line.status for line in lines] == [403, 403]  # type: ignore[attr-defined]
 
 
 def user_of_id(site: Site, email: str) -> str:

@@ -31,6 +31,7 @@ from .. import signals
 from ..components import Stage
 from ..context import RequestState, get_state
 from ..exceptions import InvalidToken
+from ..guards import F, guard_view
 from ..refusal import refuse
 from ..sessions import make_stateless, peek_session_value
 from .core import (
@@ -215,21 +216,18 @@ class Accounts:
         )
 
 
-def require_scope(scope: str) -> Callable[[t.Any], t.Any]:
-    """Let a bearer request reach the view only if its token has ``scope``; a signed-in
-    browser has every scope. Use it under :func:`login_required`."""
-    import functools
+def require_scope(scope: str) -> Callable[[F], F]:
+    """Let a bearer request reach the view (``async def`` too) only if its token has
+    ``scope``; a signed-in browser has every scope. Use it under :func:`login_required`."""
 
-    def decorate(view: t.Any) -> t.Any:
-        @functools.wraps(view)
-        def wrapper(*args: t.Any, **kwargs: t.Any) -> t.Any:
-            found = request_authentication()
-            token = found.token if found is not None else None
-            if token is not None and scope not in token.scope_set:
-                abort(403, f"This token does not have the '{scope}' scope.")
-            return view(*args, **kwargs)
+    def check(kwargs: dict[str, t.Any]) -> None:
+        found = request_authentication()
+        token = found.token if found is not None else None
+        if token is not None and scope not in token.scope_set:
+            abort(403, f"This token does not have the '{scope}' scope.")
 
-        return wrapper
+    def decorate(view: F) -> F:
+        return guard_view(view, check)
 
     return decorate
 

@@ -17,7 +17,6 @@ view costs no database query.
 from __future__ import annotations
 
 import contextlib
-import functools
 import threading
 import typing as t
 from collections.abc import Callable
@@ -33,6 +32,7 @@ from .. import signals
 from ..config import AccountsConfig
 from ..context import get_state, request_state
 from ..exceptions import AccountsUnavailable
+from ..guards import guard_view
 from ..passwords import Passwords, passwords_for
 from ..refusal import refuse
 from ..sessions import USER_KEY, end_session, peek_session_value, rotate_session
@@ -361,20 +361,24 @@ def _login_url(endpoint: str) -> str:
     return url_for(endpoint, next=safe_next(target) or None)
 
 
+def sign_in_first() -> t.Any:
+    """``None`` for a signed-in user; otherwise the answer of :func:`login_required`: a
+    redirect to the sign-in page (which brings the visitor back here).
+
+    :raises Unauthorized: instead, when the client asked for JSON or sent credentials.
+    """
+    if current_user.is_authenticated:
+        return None
+    if wants_json() or request.authorization is not None:
+        abort(401)
+    return redirect(_login_url("bastion_accounts.login"), 303)
+
+
 def login_required(view: F) -> F:
-    """Let only a signed-in user reach ``view``: others are sent to the sign-in page
-    (which brings them back here), or get a 401 problem document when they asked for
-    JSON."""
-
-    @functools.wraps(view)
-    def wrapper(*args: t.Any, **kwargs: t.Any) -> t.Any:
-        if not current_user.is_authenticated:
-            if wants_json() or request.authorization is not None:
-                abort(401)
-            return redirect(_login_url("bastion_accounts.login"), 303)
-        return view(*args, **kwargs)
-
-    return t.cast(F, wrapper)
+    """Let only a signed-in user reach ``view`` (``async def`` too): others are sent to
+    the sign-in page (which brings them back here), or get a 401 problem document when
+    they asked for JSON."""
+    return guard_view(view, lambda kwargs: sign_in_first())
 
 
 def fresh_login_required(view: F | None = None, *, max_age: int | None = None) -> t.Any:
@@ -383,17 +387,16 @@ def fresh_login_required(view: F | None = None, *, max_age: int | None = None) -
     confirms it on ``/account/confirm`` and comes back. Guards the changes an attacker
     with a stolen session would want most: password, address, tokens, deletion."""
 
-    def decorate(view: F) -> F:
-        @functools.wraps(view)
-        def wrapper(*args: t.Any, **kwargs: t.Any) -> t.Any:
-            if not current_user.is_authenticated:
-                return login_required(view)(*args, **kwargs)
-            if not login_fresh(max_age):
-                if wants_json() or request.authorization is not None:
-                    abort(401)
-                return redirect(_login_url("bastion_accounts.confirm"), 303)
-            return view(*args, **kwargs)
+    def check(kwargs: dict[str, t.Any]) -> t.Any:
+        if not current_user.is_authenticated:
+            return sign_in_first()
+        if not login_fresh(max_age):
+            if wants_json() or request.authorization is not None:
+                abort(401)
+            return redirect(_login_url("bastion_accounts.confirm"), 303)
+        return None
 
-        return t.cast(F, wrapper)
+    def decorate(view: F) -> F:
+        return guard_view(view, check)
 
     return decorate(view) if view is not None else decorate

@@ -8,7 +8,6 @@ through the refusal path (``authz.denied``, :data:`~flask_bastion.signals.access
 
 from __future__ import annotations
 
-import functools
 import re
 import typing as t
 from collections.abc import Callable, Iterable
@@ -19,11 +18,12 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from .. import signals
-from ..accounts import accounts_state, current_user, login_required, request_authentication
-from ..accounts.core import db_unavailable
+from ..accounts import accounts_state, current_user, request_authentication
+from ..accounts.core import db_unavailable, sign_in_first
 from ..accounts.models import Role, RolePermission, UserRole
 from ..context import request_state
 from ..exceptions import AccessDenied, LastHolderError, RoleError
+from ..guards import guard_view
 from ..logs import security_log
 from ..refusal import refuse
 from ..sessions import revoke_all_sessions, revoke_other_sessions, rotate_session
@@ -310,17 +310,16 @@ def _guard(
         raise TypeError(f"{decorator}() needs at least one name.")
     wanted = frozenset(_check_name(name, "role or permission") for name in names)
 
-    def decorate(view: F) -> F:
-        @functools.wraps(view)
-        def wrapper(*args: t.Any, **kwargs: t.Any) -> t.Any:
-            user = current_user._get_current_object()
-            if not user.is_authenticated:
-                return login_required(view)(*args, **kwargs)
-            have = held(user)
-            if not (wanted <= have if every else not wanted.isdisjoint(have)):
-                refuse(AccessDenied(reason, endpoint=request.endpoint, user_id=_user_id(user)))
-            return view(*args, **kwargs)
+    def check(kwargs: dict[str, t.Any]) -> t.Any:
+        user = current_user._get_current_object()
+        if not user.is_authenticated:
+            return sign_in_first()
+        have = held(user)
+        if not (wanted <= have if every else not wanted.isdisjoint(have)):
+            refuse(AccessDenied(reason, endpoint=request.endpoint, user_id=_user_id(user)))
+        return None
 
-        return t.cast(F, wrapper)
+    def decorate(view: F) -> F:
+        return guard_view(view, check)
 
     return decorate

@@ -23,8 +23,6 @@ document whose ``errors`` member maps each field path to its messages, with the
 
 from __future__ import annotations
 
-import functools
-import inspect
 import json
 import math
 import types
@@ -35,6 +33,7 @@ from flask import request
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from ..exceptions import ConfigurationError, InvalidInput, MalformedRequest, UnsupportedBody
+from ..guards import guard_view
 from ..refusal import refuse
 from .text import clean_text, text_problem
 
@@ -288,28 +287,13 @@ def validate(
     bounds = _Bounds(max_string, max_items, max_depth)
     list_fields = _list_fields(query) if query is not None else frozenset()
 
-    def checked(kwargs: dict[str, t.Any]) -> dict[str, t.Any]:
+    def check(kwargs: dict[str, t.Any]) -> None:
         if query is not None:
             kwargs["query"] = _check(query, _load_query(list_fields), bounds)
         if body is not None:
             kwargs["body"] = _check(body, _load_body(), bounds)
-        return kwargs
 
     def decorator(view: F) -> F:
-        # Flask awaits a view only when it is a coroutine function: an ``async def`` view
-        # needs an ``async def`` wrapper, or Flask gets a coroutine back as the response.
-        if inspect.iscoroutinefunction(view):
-
-            @functools.wraps(view)
-            async def awaited(*args: t.Any, **kwargs: t.Any) -> t.Any:
-                return await view(*args, **checked(kwargs))
-
-            return t.cast(F, awaited)
-
-        @functools.wraps(view)
-        def wrapper(*args: t.Any, **kwargs: t.Any) -> t.Any:
-            return view(*args, **checked(kwargs))
-
-        return t.cast(F, wrapper)
+        return guard_view(view, check)
 
     return decorator
