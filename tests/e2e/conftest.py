@@ -84,9 +84,12 @@ def _collect_abandoned_files() -> None:
         sys.unraisablehook = previous
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Browser]:
-    """Headless Debian Chromium with a fresh temporary profile."""
+    """Headless Debian Chromium with a fresh temporary profile, shared by the browser
+    tests and closed after them: Playwright's sync API keeps its event loop registered as
+    running in the main thread while it is open, and Flask cannot run an ``async def``
+    view (asgiref's AsyncToSync) in a thread with a running loop."""
     if not CHROMIUM.exists():
         unavailable(f"{CHROMIUM} is missing (apt-get install chromium, or run `make test` as root)")
     try:
