@@ -121,3 +121,35 @@ def test_lock_and_unlock_link(site: Site) -> None:
     assert re.fullmatch(r"/unlock/[A-Za-z0-9_-]{43}", link)
     assert owner.post(BASE + link).status_code == 303
     assert site.login(owner, "ann@example.com").status_code == 303
+
+
+def test_a_deleted_accounts_id_is_never_given_again_on_sqlite(tmp_path: t.Any) -> None:
+    """The newest account deleted, the next one gets a new ID (SQLite AUTOINCREMENT), on
+    Bastion's own model and on an application's model mixing UserMixin in."""
+    import sqlalchemy as sa
+    from sqlalchemy.orm import DeclarativeBase, Session
+
+    from flask_bastion.accounts.models import AccountsBase, User, UserMixin
+
+    class Base(DeclarativeBase):
+        pass
+
+    class AppUser(UserMixin, Base):
+        __tablename__ = "app_users"
+
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'ids.sqlite3'}")
+    AccountsBase.metadata.create_all(engine, tables=[User.__table__])  # type: ignore[list-item]
+    Base.metadata.create_all(engine)
+    for model in (User, AppUser):
+        with Session(engine) as db:
+            first = model(email="a@example.com", email_key="a@example.com", created_at=0.0)
+            db.add(first)
+            db.commit()
+            gone = first.id
+            db.delete(first)
+            db.commit()
+            second = model(email="b@example.com", email_key="b@example.com", created_at=0.0)
+            db.add(second)
+            db.commit()
+            assert second.id != gone
+    engine.dispose()

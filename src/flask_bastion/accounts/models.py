@@ -48,7 +48,15 @@ class UserMixin:
 
     ``email`` is stored as given but compared through ``email_key``, its case-folded form,
     which is unique: ``Alice@Example.com`` and ``alice@example.com`` are one account.
+
+    On SQLite the table is made with ``AUTOINCREMENT``: without it SQLite gives a new row
+    the highest ID plus one, so the ID of the newest account, once deleted, goes to the
+    next one, along with whatever still names that ID (a signed link bound to the user, a
+    row of the application's keyed by it). A model that sets its own ``__table_args__``
+    should keep ``{"sqlite_autoincrement": True}`` in them.
     """
+
+    __table_args__: t.Any = {"sqlite_autoincrement": True}
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     email: Mapped[str] = mapped_column(String(254))

@@ -355,8 +355,8 @@ def delete() -> ResponseReturnValue:
     user_id = user.get_id()
     revoke_all_api_tokens(user)
     void_tokens(user)
-    # Its roles go too: a later account given the same ID (SQLite reuses the highest
-    # one) must not inherit them.
+    # Its roles go too: a later account given the same ID (a SQLite table made without
+    # AUTOINCREMENT reuses the highest one) must not inherit them.
     state.db().execute(sql_delete(UserRole).where(UserRole.user_id == user_id))
     state.db().delete(user)
     state.db().commit()
