@@ -20,7 +20,6 @@
 
 from __future__ import annotations
 
-import functools
 import time
 import typing as t
 
@@ -34,6 +33,7 @@ from flask_bastion import page_budget, problem_json
 from flask_bastion.accounts import current_user, request_authentication, require_scope
 from flask_bastion.authz import get_or_404
 from flask_bastion.content import noindex
+from flask_bastion.guards import guard_view
 from flask_bastion.validation import clean_text
 
 from . import attachments
@@ -57,17 +57,15 @@ def bearer_required(view: F) -> F:
     get 401 with ``WWW-Authenticate: Bearer`` (RFC 6750: no error code when no token
     was sent)."""
 
-    @functools.wraps(view)
-    def wrapper(*args: t.Any, **kwargs: t.Any) -> t.Any:
+    def check(kwargs: dict[str, t.Any]) -> None:
         found = request_authentication()
         if found is None or found.via != "token":
             raise Unauthorized(
                 "Send a personal API token: Authorization: Bearer <token>.",
                 www_authenticate=WWWAuthenticate("bearer", {"realm": "vault"}),
             )
-        return view(*args, **kwargs)
 
-    return t.cast(F, wrapper)
+    return guard_view(view, check)
 
 
 def note_json(note: Note) -> dict[str, t.Any]:
