@@ -131,10 +131,12 @@ def test_link_opened_signed_out_is_refused(vault: Flask) -> None:
     assert b"hello" not in response.data
 
 
-def test_link_bound_to_a_deleted_account_does_not_open_for_its_id_reused(vault: Flask) -> None:
-    """SQLite gives a new account the ID of the last one deleted: a link bound to the old
-    account verifies for the new one, but the note and its shares went with the old
-    account, so the download is a 404."""
+def test_link_bound_to_a_deleted_account_does_not_open_for_the_next_account(
+    vault: Flask,
+) -> None:
+    """The next account never gets a deleted account's ID (AUTOINCREMENT on SQLite), so a
+    link bound to the old account does not verify for it; and the note and its shares
+    went with the old account anyway."""
     with vault.app_context():
         carol_id = add_user("carol@example.com")
     carol = sign_in(vault, "carol@example.com")
@@ -151,6 +153,7 @@ def test_link_bound_to_a_deleted_account_does_not_open_for_its_id_reused(vault: 
     carol.post(f"{BASE}/account/delete", data={"current_password": PASSWORD})
     with vault.app_context():
         reused = add_user("dave@example.com")
-    assert reused == carol_id
+    assert reused != carol_id
     dave = sign_in(vault, "dave@example.com")
-    assert [dave.get(BASE + link).status_code for link in links] == [404, 404]
+    # Bound to another user: the signed URL itself is refused.
+    assert [dave.get(BASE + link).status_code for link in links] == [403, 403]
