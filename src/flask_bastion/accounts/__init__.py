@@ -49,18 +49,16 @@ from .core import (
     current_user,
     db_unavailable,
     find_user,
-    fresh_login_required,
     load_user,
     login_fresh,
-    login_required,
     login_user,
     logout_user,
     mfa_enrolment_due,
-    wants_json,
 )
 from .events import emit
 from .models import AccountToken, ApiToken, User, UserMixin
 from .nexturl import safe_next
+from .required import fresh_login_required, login_required, wants_json
 
 __all__ = [
     "ANONYMOUS",

@@ -22,7 +22,7 @@ import typing as t
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from flask import Flask, abort, current_app, g, redirect, request, session, url_for
+from flask import Flask, current_app, g, session
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
@@ -32,7 +32,6 @@ from .. import signals
 from ..config import AccountsConfig
 from ..context import get_state, request_state
 from ..exceptions import AccountsUnavailable
-from ..guards import guard_view
 from ..passwords import Passwords, passwords_for
 from ..refusal import refuse
 from ..sessions import USER_KEY, end_session, peek_session_value, rotate_session
@@ -49,7 +48,6 @@ from .models import (
     UserLike,
     UserRole,
 )
-from .nexturl import safe_next
 
 F = t.TypeVar("F", bound=Callable[..., t.Any])
 
@@ -345,58 +343,3 @@ def login_fresh(max_age: int | None = None) -> bool:
         return False
     limit = state.settings.fresh_max_age if max_age is None else max_age
     return 0 <= state.clock() - auth_at <= limit
-
-
-def wants_json() -> bool:
-    """Whether the client asked for JSON rather than a page."""
-    accept = request.accept_mimetypes
-    best = accept.best_match(["text/html", "application/json", "application/problem+json"])
-    return best in ("application/json", "application/problem+json") or (
-        request.is_json and all(value != "text/html" for value, _ in accept)
-    )
-
-
-def _login_url(endpoint: str) -> str:
-    target = request.full_path if request.query_string else request.path
-    return url_for(endpoint, next=safe_next(target) or None)
-
-
-def sign_in_first() -> t.Any:
-    """``None`` for a signed-in user; otherwise the answer of :func:`login_required`: a
-    redirect to the sign-in page (which brings the visitor back here).
-
-    :raises Unauthorized: instead, when the client asked for JSON or sent credentials.
-    """
-    if current_user.is_authenticated:
-        return None
-    if wants_json() or request.authorization is not None:
-        abort(401)
-    return redirect(_login_url("bastion_accounts.login"), 303)
-
-
-def login_required(view: F) -> F:
-    """Let only a signed-in user reach ``view`` (``async def`` too): others are sent to
-    the sign-in page (which brings them back here), or get a 401 problem document when
-    they asked for JSON."""
-    return guard_view(view, lambda kwargs: sign_in_first())
-
-
-def fresh_login_required(view: F | None = None, *, max_age: int | None = None) -> t.Any:
-    """Like :func:`login_required`, and the password must have been entered within
-    ``max_age`` seconds (default ``BASTION_ACCOUNTS_FRESH_MAX_AGE``); otherwise the user
-    confirms it on ``/account/confirm`` and comes back. Guards the changes an attacker
-    with a stolen session would want most: password, address, tokens, deletion."""
-
-    def check(kwargs: dict[str, t.Any]) -> t.Any:
-        if not current_user.is_authenticated:
-            return sign_in_first()
-        if not login_fresh(max_age):
-            if wants_json() or request.authorization is not None:
-                abort(401)
-            return redirect(_login_url("bastion_accounts.confirm"), 303)
-        return None
-
-    def decorate(view: F) -> F:
-        return guard_view(view, check)
-
-    return decorate(view) if view is not None else decorate

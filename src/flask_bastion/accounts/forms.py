@@ -14,7 +14,7 @@ import typing as t
 from email_validator import EmailNotValidError, validate_email
 from flask import Response, current_app, redirect, render_template, request, url_for
 
-from .core import wants_json
+from .required import wants_json
 
 #: Bounds of the fields, in characters.
 MAX_EMAIL = 254

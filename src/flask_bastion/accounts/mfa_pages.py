@@ -24,8 +24,9 @@ from flask import Blueprint, Response, current_app, flash, request, session
 from flask.typing import ResponseReturnValue
 
 from ..context import get_state
-from .core import MFA_ENROL_KEY, current_user, fresh_login_required, mfa_enrolment_due
+from .core import MFA_ENROL_KEY, current_user, mfa_enrolment_due
 from .forms import Form, answer, done, problem
+from .required import fresh_login_required
 from .services import notify_second_factor
 
 CODES_TEMPLATE = "bastion/accounts/mfa_codes.html"

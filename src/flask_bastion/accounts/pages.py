@@ -29,15 +29,14 @@ from .core import (
     accounts_state,
     current_user,
     find_user,
-    fresh_login_required,
     load_user,
-    login_required,
     logout_user,
     normalise_email,
 )
 from .events import emit
 from .forms import MAX_NAME, Form, answer, done, done_to, external, problem
 from .models import EMAIL, UserRole
+from .required import fresh_login_required, login_required
 from .services import check_new_password, mail_allowed, send
 from .tokens import (
     create_api_token,

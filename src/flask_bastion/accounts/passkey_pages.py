@@ -31,7 +31,6 @@ from .core import (
     MFA_PENDING_KEY,
     accounts_state,
     current_user,
-    fresh_login_required,
     load_user,
     login_user,
     mfa_enrolment_due,
@@ -39,6 +38,7 @@ from .core import (
 from .events import emit
 from .forms import Form, answer, done, problem
 from .nexturl import safe_next
+from .required import fresh_login_required
 from .services import notify_second_factor, throttle_for
 
 TEMPLATE = "bastion/accounts/passkeys.html"

@@ -35,9 +35,9 @@ from .core import (
     accounts_state,
     load_user,
     login_user,
-    wants_json,
 )
 from .forms import Form, answer, done, done_to, problem
+from .required import wants_json
 from .services import send, throttle_for
 
 #: Wrong codes that end a sign-in attempt.

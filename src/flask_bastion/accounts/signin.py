@@ -20,7 +20,6 @@ from .core import (
     confirm_login,
     current_user,
     find_user,
-    login_required,
     login_user,
     logout_user,
     normalise_email,
@@ -29,6 +28,7 @@ from .events import emit
 from .forms import Form, answer, done, done_to, external, problem
 from .models import UNLOCK
 from .nexturl import safe_next
+from .required import login_required
 from .services import mail_allowed, send, throttle_for
 from .throttle import REASON_LOCKED, REASON_UNLOCK_REQUIRED
 from .tokens import (

@@ -19,8 +19,9 @@ from sqlalchemy.orm import Session
 
 from .. import signals
 from ..accounts import accounts_state, current_user, request_authentication
-from ..accounts.core import db_unavailable, sign_in_first
+from ..accounts.core import db_unavailable
 from ..accounts.models import Role, RolePermission, UserRole
+from ..accounts.required import sign_in_first
 from ..context import request_state
 from ..exceptions import AccessDenied, LastHolderError, RoleError
 from ..guards import guard_view
