@@ -177,10 +177,6 @@ class Registry:
         """The component names in pipeline order."""
         return [c.name for c in self._components]
 
-    def before_hooks(self) -> tuple[Hook, ...]:
-        """The bound ``before_request`` methods, in order."""
-        return tuple(c.before_request for c in self._components if isinstance(c, BeforeRequest))
-
     def before_chain(self, endpoint: str | None, safe: bool) -> tuple[Hook, ...]:
         """The bound ``before_request`` methods that run for requests to ``endpoint``
         with a safe (``safe``) or unsafe method, in order: composed on the first such
